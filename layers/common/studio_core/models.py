@@ -276,7 +276,9 @@ class ProductInfo(BaseModel):
             raise ValueError("give either image_urls or uploaded_image_ids, not both")
         images = self.image_urls if self.image_urls is not None else self.uploaded_image_ids
         if not images:
-            raise ValueError(f"a product needs 1 to {MAX_INPUT_IMAGES} images (image_urls or uploaded_image_ids)")
+            raise ValueError(
+                f"a product needs 1 to {MAX_INPUT_IMAGES} images (image_urls or uploaded_image_ids)"
+            )
         return self
 
 

@@ -1,0 +1,286 @@
+"""Client for the Aiuta Studio API: ten endpoints, typed answers, errors a caller can act on.
+
+Reads (GET) and deletes (DELETE) are idempotent, so they are retried here with backoff and
+jitter on 429 (honouring ``Retry-After``), 5xx and connection trouble. A POST is never resent
+once it may have reached Aiuta: creating an operation twice bills twice, so the caller decides,
+helped by ``AiutaError.may_have_reached_server``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import requests
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.retry import Retry
+
+from studio_core.errors import (
+    AiutaAuthError,
+    AiutaConnectionError,
+    AiutaError,
+    AiutaNotFound,
+    AiutaOutcomeUnknown,
+    AiutaRateLimited,
+    AiutaRejectedRequest,
+    AiutaServerError,
+)
+from studio_core.models import (
+    AiutaImage,
+    CreateOperationResponse,
+    FlatLayOperation,
+    GenerateFlatLayImagesRequest,
+    GenerateOnFigureImagesRequest,
+    HTTPValidationError,
+    OnFigureModelPreset,
+    OnFigureOperation,
+    RegenerateOnFigureImagesRequest,
+)
+
+DEFAULT_BASE_URL = "https://api.aiuta.com/studio/v1"
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+logger = logging.getLogger(__name__)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _CappedRetry(Retry):
+    """urllib3's retry, with Aiuta's ``Retry-After`` advice capped so a Lambda never idles for long."""
+
+    max_retry_after: float = 30.0
+
+    def get_retry_after(self, response: Any) -> float | None:
+        advice = super().get_retry_after(response)
+        return None if advice is None else min(advice, self.max_retry_after)
+
+
+class RetryPolicy(BaseModel):
+    """How GET and DELETE calls are retried; tests shrink the delays."""
+
+    attempts: int = 4
+    backoff_factor: float = 0.5
+    backoff_max: float = 20.0
+    jitter: float = 0.5
+    max_retry_after: float = 30.0
+
+    def build(self) -> Retry:
+        retry_class = type("_Retry", (_CappedRetry,), {"max_retry_after": self.max_retry_after})
+        return retry_class(
+            total=self.attempts,
+            connect=self.attempts,
+            read=self.attempts,
+            status=self.attempts,
+            other=0,
+            allowed_methods=frozenset({"GET", "DELETE"}),
+            status_forcelist=RETRIED_STATUSES,
+            backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max,
+            backoff_jitter=self.jitter,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+
+
+class AiutaStudioClient:
+    """A typed client for one Aiuta account (one API key)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("an Aiuta API key is required")
+        self.base_url = base_url.rstrip("/")
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(max_retries=(retry or RetryPolicy()).build())
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update({"x-api-key": api_key, "Accept": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"AiutaStudioClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # Uploaded and generated images
+
+    def upload_image(
+        self, data: bytes, *, filename: str = "image.png", content_type: str = "image/png"
+    ) -> AiutaImage:
+        """Store product image bytes at Aiuta; the returned id goes into ``uploaded_image_ids``."""
+        files = {"image_data": (filename, data, content_type)}
+        return self._call("POST", "/uploaded_images", AiutaImage, files=files)
+
+    def get_uploaded_image(self, image_id: str) -> AiutaImage:
+        return self._call("GET", f"/uploaded_images/{_segment(image_id)}", AiutaImage)
+
+    def delete_uploaded_image(self, image_id: str) -> None:
+        self._call("DELETE", f"/uploaded_images/{_segment(image_id)}", None)
+
+    def delete_generated_image(self, image_id: str) -> None:
+        self._call("DELETE", f"/generated_images/{_segment(image_id)}", None)
+
+    # Operations
+
+    def create_on_figure_operation(self, request: GenerateOnFigureImagesRequest) -> str:
+        answer = self._call("POST", "/on_figure_operations", CreateOperationResponse, json=request.to_api())
+        return answer.operation_id
+
+    def regenerate_on_figure_operation(self, request: RegenerateOnFigureImagesRequest) -> str:
+        path = "/on_figure_operations/regenerate"
+        answer = self._call("POST", path, CreateOperationResponse, json=request.to_api())
+        return answer.operation_id
+
+    def get_on_figure_operation(self, operation_id: str) -> OnFigureOperation:
+        path = f"/on_figure_operations/{_segment(operation_id)}"
+        return self._require(self._call("GET", path, OnFigureOperation, nullable=True), operation_id)
+
+    def create_flat_lay_operation(self, request: GenerateFlatLayImagesRequest) -> str:
+        answer = self._call("POST", "/flat_lay_operations", CreateOperationResponse, json=request.to_api())
+        return answer.operation_id
+
+    def get_flat_lay_operation(self, operation_id: str) -> FlatLayOperation:
+        path = f"/flat_lay_operations/{_segment(operation_id)}"
+        return self._require(self._call("GET", path, FlatLayOperation, nullable=True), operation_id)
+
+    def list_model_presets(self) -> list[OnFigureModelPreset]:
+        return self._call("GET", "/on_figure_model_presets", list[OnFigureModelPreset])
+
+    # Plumbing
+
+    @staticmethod
+    def _require(operation: ModelT | None, operation_id: str) -> ModelT:
+        # Aiuta answers 200 with a JSON null for an id it does not know.
+        if operation is None:
+            raise AiutaNotFound(f"Aiuta has no operation {operation_id!r}", status_code=200)
+        return operation
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        answer_type: Any,
+        *,
+        json: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
+        nullable: bool = False,
+    ) -> Any:
+        where = f"{method} {path}"
+        try:
+            response = self._session.request(
+                method, self.base_url + path, json=json, files=files, timeout=self._timeout
+            )
+        except requests.exceptions.RequestException as exc:
+            raise _transport_error(where, method, exc) from None
+        if response.status_code >= 400:
+            raise _http_error(where, method, response)
+        if answer_type is None:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            raise AiutaServerError(
+                f"{where}: Aiuta answered {response.status_code} with a body that is not JSON",
+                status_code=response.status_code,
+            ) from None
+        if body is None and nullable:
+            return None
+        try:
+            return TypeAdapter(answer_type).validate_python(body)
+        except ValidationError as exc:
+            raise AiutaError(
+                f"{where}: Aiuta's answer does not match the expected shape "
+                f"({exc.error_count()} problems, first: {exc.errors()[0]['msg']})",
+                status_code=response.status_code,
+            ) from None
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment; refuses ids that would change the path."""
+    if not value or "/" in value or value in (".", ".."):
+        raise ValueError(f"not a valid Aiuta id: {value!r}")
+    return requests.utils.quote(value, safe="")
+
+
+def _never_sent(exc: requests.exceptions.RequestException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _transport_error(where: str, method: str, exc: requests.exceptions.RequestException) -> AiutaError:
+    kind = "timed out" if isinstance(exc, requests.exceptions.Timeout) else "lost the connection"
+    if _never_sent(exc):
+        return AiutaConnectionError(
+            f"{where}: could not connect to Aiuta ({type(exc).__name__})", may_have_reached_server=False
+        )
+    if method == "POST":
+        return AiutaOutcomeUnknown(
+            f"{where}: {kind} after the request was sent; Aiuta may have acted on it, so it is not resent"
+        )
+    return AiutaConnectionError(f"{where}: {kind} ({type(exc).__name__})")
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return response.text[:200]
+    return detail if isinstance(detail, str) else str(detail)[:300]
+
+
+def _http_error(where: str, method: str, response: requests.Response) -> AiutaError:
+    status = response.status_code
+    if status == 422:
+        try:
+            field_errors = [str(e) for e in HTTPValidationError.model_validate(response.json()).detail]
+        except (ValueError, ValidationError):
+            field_errors = [response.text[:300]]
+        return AiutaRejectedRequest(
+            f"{where}: Aiuta rejected the request: " + "; ".join(field_errors), field_errors=field_errors
+        )
+    if status in (401, 403):
+        reason = "no API key was sent" if status == 401 else "the API key was refused"
+        return AiutaAuthError(
+            f"{where}: {reason} ({status})", status_code=status, may_have_reached_server=False
+        )
+    if status == 404:
+        return AiutaNotFound(f"{where}: not found: {_detail(response)}", status_code=404)
+    if status == 429:
+        retry_after = _retry_after_seconds(response)
+        advice = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+        return AiutaRateLimited(f"{where}: rate limited by Aiuta{advice}", retry_after=retry_after)
+    if status >= 500:
+        # A failed POST may still have created something before the server broke.
+        return AiutaServerError(
+            f"{where}: Aiuta answered {status}: {_detail(response)}",
+            status_code=status,
+            may_have_reached_server=method == "POST",
+        )
+    return AiutaError(
+        f"{where}: unexpected answer {status}: {_detail(response)}",
+        status_code=status,
+        may_have_reached_server=False,
+    )
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
