@@ -86,6 +86,7 @@ class JobState(BaseModel):
     product_id: str
     job: dict[str, Any]
     input_keys: list[str] = Field(default_factory=list)
+    uploaded_image_ids: list[str] = Field(default_factory=list)
     operations: list[OperationRef] = Field(default_factory=list)
     poll: PollState | None = None
     status: StepStatus = StepStatus.WAITING

@@ -1,0 +1,25 @@
+"""Task "Check operation status": ask Aiuta how the round is going and plan the next wait."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from studio_core import clients
+from studio_core.check_status import check_job
+from studio_core.observability import logger, metrics, tracer
+from studio_core.settings import PollSettings
+from studio_core.state import JobState
+
+ENV = clients.environment()
+POLL = PollSettings.from_env()
+
+
+@logger.inject_lambda_context(correlation_id_path="job_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
+    return check_job(state, client=clients.aiuta_client(), jobs=clients.jobs_table(), poll=POLL).to_output()

@@ -1,0 +1,32 @@
+"""Task "Copy results to S3": copy, check, record, and decide on another regeneration round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from studio_core import clients
+from studio_core.finalize import finalize_job
+from studio_core.observability import logger, metrics, tracer
+from studio_core.settings import JobDefaults
+from studio_core.state import JobState
+
+ENV = clients.environment()
+DEFAULTS = JobDefaults.from_env()
+
+
+@logger.inject_lambda_context(correlation_id_path="job_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
+    state = finalize_job(
+        state,
+        client=clients.aiuta_client(),
+        storage=clients.storage(),
+        jobs=clients.jobs_table(),
+        delete_after_copy_default=DEFAULTS.delete_at_aiuta_after_copy,
+    )
+    return state.to_output()

@@ -1,0 +1,23 @@
+"""Task "Record failure": the job's terminal FAILED or TIMED_OUT record, with its reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from studio_core import clients
+from studio_core.observability import logger, metrics, tracer
+from studio_core.record_failure import record_failure
+from studio_core.state import JobState
+
+ENV = clients.environment()
+
+
+@logger.inject_lambda_context(correlation_id_path="job_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
+    return record_failure(state, jobs=clients.jobs_table(), storage=clients.storage()).to_output()

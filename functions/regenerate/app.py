@@ -1,0 +1,32 @@
+"""Task "Start regeneration round": regenerate chosen on-figure types from the last operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from studio_core import clients
+from studio_core.observability import logger, metrics, tracer
+from studio_core.regenerate import start_regeneration_round
+from studio_core.settings import PollSettings
+from studio_core.state import JobState
+from studio_core.submit import create_operation, idempotent_creator
+
+ENV = clients.environment()
+POLL = PollSettings.from_env()
+create_once = idempotent_creator(
+    ENV.idempotency_table or "",
+    lambda action, request: create_operation(clients.aiuta_client(), action, request),
+)
+
+
+@logger.inject_lambda_context(correlation_id_path="job_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
+    return start_regeneration_round(
+        state, jobs=clients.jobs_table(), create=create_once, poll=POLL
+    ).to_output()

@@ -1,0 +1,45 @@
+"""Task "Submit generation to Aiuta": hand the images to Aiuta and create the operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from studio_core import clients
+from studio_core.observability import logger, metrics, tracer
+from studio_core.regenerate import start_regeneration_round
+from studio_core.settings import PollSettings
+from studio_core.state import JobState
+from studio_core.submit import create_operation, idempotent_creator, submit_job
+
+ENV = clients.environment()
+POLL = PollSettings.from_env()
+# The idempotency record is not tied to the Lambda's remaining time on purpose: after a timeout
+# mid-create, a retry fails loudly instead of possibly paying for a second operation.
+create_once = idempotent_creator(
+    ENV.idempotency_table or "",
+    lambda action, request: create_operation(clients.aiuta_client(), action, request),
+)
+
+
+@logger.inject_lambda_context(correlation_id_path="job_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
+    if state.pending_round is not None and not state.operations:
+        # A regeneration request for an earlier job starts straight at the regeneration round.
+        state = start_regeneration_round(state, jobs=clients.jobs_table(), create=create_once, poll=POLL)
+        return state.to_output()
+    state = submit_job(
+        state,
+        client=clients.aiuta_client(),
+        storage=clients.storage(),
+        jobs=clients.jobs_table(),
+        create=create_once,
+        poll=POLL,
+        url_ttl_seconds=ENV.presigned_url_ttl_seconds,
+    )
+    return state.to_output()

@@ -1,0 +1,70 @@
+"""Start a regeneration round: on-figure only, reusing the last on-figure operation's model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from studio_core.errors import InvalidJob
+from studio_core.jobs import JobSpec
+from studio_core.jobs_table import JobRecordStatus, JobsTable
+from studio_core.models import OperationStatus, RegenerateOnFigureImagesRequest
+from studio_core.observability import count, logger
+from studio_core.settings import PollSettings
+from studio_core.state import JobState, Kind, OperationRef, StepStatus
+from studio_core.submit import Creator, start_polling
+
+
+def latest_on_figure_operation(state: JobState) -> OperationRef:
+    candidates = [
+        op for op in state.operations if op.kind is Kind.ON_FIGURE and op.status is OperationStatus.SUCCESS
+    ]
+    if not candidates:
+        raise InvalidJob(
+            f"job {state.job_id} has no finished on-figure operation to regenerate from; "
+            "regeneration is on-figure only"
+        )
+    return max(candidates, key=lambda op: op.round)
+
+
+def start_regeneration_round(
+    state: JobState,
+    *,
+    jobs: JobsTable,
+    create: Creator,
+    poll: PollSettings,
+    now: datetime | None = None,
+) -> JobState:
+    """POSTs the pending round's regeneration and sends the state back into the poll loop."""
+    now = now or datetime.now(UTC)
+    spec = JobSpec.from_state(state.job)
+    if state.pending_round is None:
+        raise InvalidJob(f"job {state.job_id} has no regeneration round to start")
+    original = latest_on_figure_operation(state)
+    next_round = state.round + 1
+    request = RegenerateOnFigureImagesRequest.model_validate(
+        {
+            "original_operation_id": original.operation_id,
+            "image_types": state.pending_round.image_types,
+            "number_of_generations": state.pending_round.number_of_generations,
+        }
+    )
+    operation_id = create(
+        f"{state.job_id}#regenerate#{next_round}", {"action": "regenerate", "request": request.to_api()}
+    )
+    state.operations.append(OperationRef(kind=Kind.ON_FIGURE, operation_id=operation_id, round=next_round))
+    state.round = next_round
+    state.poll = start_polling(state, spec, poll, now)
+    state.status = StepStatus.WAITING
+    logger.info(
+        "regeneration round started",
+        extra={"round": next_round, "operation_id": operation_id, "reason": state.pending_round.reason},
+    )
+    count("RegenerationRounds")
+    jobs.update(
+        state.job_id,
+        status=JobRecordStatus.REGENERATING,
+        round=next_round,
+        operations=[op.model_dump(mode="json") for op in state.operations],
+    )
+    state.pending_round = None
+    return state
