@@ -1,0 +1,101 @@
+"""The simulator's own routes: ``/_sim/`` to steer it, ``/files/`` to serve its images.
+
+Neither needs an API key: the admin API is for tests and demos on one machine, and image
+links work like public storage links, valid until they expire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+
+from studio_sim.api import API_PREFIX, root_url, sim_state
+from studio_sim.state import ImageKind
+from studio_sim.timeline import iso
+
+NOTICE = (
+    "This is the Aiuta Studio API simulator, not the real Aiuta service. "
+    "Its operations and images are simulated locally."
+)
+FILE_KINDS: tuple[ImageKind, ...] = ("uploaded", "inputs", "generated", "presets")
+
+admin_router = APIRouter(prefix="/_sim", tags=["simulator"])
+files_router = APIRouter(prefix="/files", tags=["simulator"])
+
+
+class Advance(BaseModel):
+    seconds: float = Field(ge=0, le=10 * 365 * 24 * 3600)
+
+
+def info(request: Request) -> dict[str, Any]:
+    base = root_url(request)
+    return {
+        "simulator": True,
+        "name": "Aiuta Studio API simulator",
+        "notice": NOTICE,
+        "base_url": base + API_PREFIX,
+        "admin_url": base + "/_sim",
+        **sim_state(request).info(),
+    }
+
+
+@admin_router.get("/info")
+def get_info(request: Request) -> dict[str, Any]:
+    return info(request)
+
+
+@admin_router.post("/config")
+def configure(request: Request, changes: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    """Change some settings; the answer is every setting after the change."""
+    try:
+        settings = sim_state(request).configure(changes)
+    except ValidationError as exc:
+        # No input echo: the body may hold an API key.
+        raise RequestValidationError(
+            [
+                {**error, "loc": ("body", *error["loc"])}
+                for error in exc.errors(include_input=False, include_context=False, include_url=False)
+            ]
+        ) from None
+    return settings.public_view()
+
+
+@admin_router.post("/reset")
+def reset(request: Request) -> dict[str, Any]:
+    sim_state(request).reset()
+    return info(request)
+
+
+@admin_router.post("/clock/advance")
+def advance(request: Request, body: Advance) -> dict[str, Any]:
+    clock = sim_state(request).clock
+    now = clock.advance(body.seconds)
+    return {"now": iso(now), "offset_seconds": clock.offset}
+
+
+@admin_router.get("/calls")
+def calls(request: Request) -> dict[str, Any]:
+    """API calls so far per ``METHOD /path-template``, and every operation created, in order."""
+    state = sim_state(request)
+    with state.lock:
+        return {
+            "calls": dict(state.calls.counts),
+            "total": sum(state.calls.counts.values()),
+            "operation_ids": list(state.calls.operation_ids),
+        }
+
+
+@files_router.get("/{kind}/{name}")
+def serve_file(kind: str, name: str, request: Request) -> Response:
+    state = sim_state(request)
+    image_id = name.rsplit(".", 1)[0]
+    image = state.live_image(image_id, kind) if kind in FILE_KINDS else None  # type: ignore[arg-type]
+    if image is None:
+        raise HTTPException(404, "no such image (never existed, or deleted)")
+    if state.is_expired(image):
+        raise HTTPException(410, f"this link expired at {iso(image.expires_at or 0)}")
+    data = state.image_bytes(image)
+    return Response(data, media_type=image.content_type, headers={"Cache-Control": "no-store"})

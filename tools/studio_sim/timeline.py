@@ -1,0 +1,110 @@
+"""The simulator's clock and the status an operation shows at a given moment.
+
+Status is a pure function of the operation's plan and the time since it was created, so tests
+move operations forward by advancing the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from studio_core.models import OperationStatus
+from studio_sim.settings import Outcome
+
+CREATED_SHARE = 0.1
+PAUSE_AT_SHARE = 0.5
+OUTCOME_TOKEN = re.compile(r"\[sim:(" + "|".join(o.value for o in Outcome) + r")\]")
+
+OUTCOME_ERRORS = {
+    Outcome.CANCELLED: "simulated: the operation was cancelled",
+    Outcome.ABORTED: "simulated: the operation was aborted by the service",
+}
+
+
+class SimClock:
+    """Wall time plus an offset that tests push forward; can be frozen so only ``advance`` moves it."""
+
+    def __init__(self, *, frozen: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self._frozen_at: float | None = time.time() if frozen else None
+
+    def now(self) -> float:
+        with self._lock:
+            base = self._frozen_at if self._frozen_at is not None else time.time()
+            return base + self._offset
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self._offset += seconds
+        return self.now()
+
+    def set_frozen(self, frozen: bool) -> None:
+        with self._lock:
+            if frozen and self._frozen_at is None:
+                self._frozen_at = time.time()
+            elif not frozen and self._frozen_at is not None:
+                # Keep sim time continuous when thawing.
+                self._offset += self._frozen_at - time.time()
+                self._frozen_at = None
+
+    @property
+    def offset(self) -> float:
+        with self._lock:
+            return self._offset
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one operation will unfold, fixed when it is created."""
+
+    outcome: Outcome
+    duration: float
+    paused_seconds: float = 0.0
+    early_error: str | None = None
+    failure_error: str = ""
+
+    def status_at(self, elapsed: float) -> OperationStatus:
+        start = CREATED_SHARE * self.duration
+        if elapsed < start:
+            return OperationStatus.CREATED
+        if self.early_error is not None:
+            return OperationStatus.FAILED
+        if self.outcome is Outcome.NEVER_FINISHES:
+            return OperationStatus.IN_PROGRESS
+        if self.outcome is Outcome.PAUSED:
+            return self._paused_status(elapsed)
+        if elapsed < self.duration:
+            return OperationStatus.IN_PROGRESS
+        return OperationStatus(self.outcome.value)
+
+    def _paused_status(self, elapsed: float) -> OperationStatus:
+        pause_at = PAUSE_AT_SHARE * self.duration
+        if elapsed < pause_at:
+            return OperationStatus.IN_PROGRESS
+        if elapsed < pause_at + self.paused_seconds:
+            return OperationStatus.PAUSED
+        if elapsed < self.duration + self.paused_seconds:
+            return OperationStatus.IN_PROGRESS
+        return OperationStatus.SUCCESS
+
+    def error_for(self, status: OperationStatus) -> str | None:
+        if status is OperationStatus.FAILED:
+            return self.early_error or self.failure_error
+        if status in (OperationStatus.CANCELLED, OperationStatus.ABORTED):
+            return OUTCOME_ERRORS[Outcome(status.value)]
+        return None
+
+
+def outcome_from_description(description: str | None) -> Outcome | None:
+    """A ``[sim:FAILED]``-style token in a product description forces that product's outcome."""
+    match = OUTCOME_TOKEN.search(description or "")
+    return Outcome(match.group(1)) if match else None
