@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto import mock_aws
 
 from studio_core.clients import reset_clients
@@ -84,6 +87,116 @@ def studio_aws(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         monkeypatch.setenv(name, value)
     reset_clients()
     return env
+
+
+SIM_API_KEY = "sim-test-key-not-a-secret"
+
+
+@pytest.fixture(scope="session")
+def _studio_sim_server() -> Iterator[Any]:
+    from studio_sim.server import SimSettings, run_in_thread
+
+    simulator = run_in_thread(SimSettings(api_key=SIM_API_KEY))
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def sim_api_key() -> str:
+    return SIM_API_KEY
+
+
+@pytest.fixture
+def studio_sim(_studio_sim_server: Any) -> Iterator[Any]:
+    """The Studio simulator (a ``RunningSimulator``), fresh for each test: state, faults and clock reset.
+
+    One server serves the whole session; ``reset()`` before and after each test keeps tests apart.
+    """
+    _studio_sim_server.admin.reset()
+    yield _studio_sim_server
+    _studio_sim_server.admin.reset()
+
+
+def openapi_spec_path() -> Path:
+    """The Aiuta OpenAPI reference: ``$STUDIO_OPENAPI_SPEC``, else ``<repo>/../shared/reference/``."""
+    override = os.environ.get("STUDIO_OPENAPI_SPEC")
+    return (
+        Path(override)
+        if override
+        else REPO_ROOT.parent / "shared" / "reference" / "aiuta-studio-openapi.json"
+    )
+
+
+@pytest.fixture(scope="session")
+def studio_openapi() -> dict[str, Any] | None:
+    """The parsed Aiuta OpenAPI document, or None when it is not on this machine."""
+    path = openapi_spec_path()
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class SpecCheckedSession(requests.Session):
+    """A session to the simulator that checks every ``/studio/v1`` JSON answer against the Aiuta spec.
+
+    Answers with a status the spec documents must match that response's schema; 401/403/404/429/5xx
+    (which the spec leaves out) must at least carry a string ``detail``.
+    """
+
+    def __init__(self, base_url: str, api_key: str, spec: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.base_url = base_url
+        self.headers["x-api-key"] = api_key
+        self.spec = spec
+        self.checked = 0
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        full_url = url if url.startswith("http") else self.base_url + url
+        kwargs.setdefault("timeout", 30)
+        response = super().request(method, full_url, *args, **kwargs)
+        if full_url.startswith(self.base_url) and self.spec is not None:
+            check_against_spec(self.spec, method, full_url[len(self.base_url) :], response)
+            self.checked += 1
+        return response
+
+
+def check_against_spec(spec: dict[str, Any], method: str, path: str, response: requests.Response) -> None:
+    from jsonschema import Draft202012Validator
+
+    template = spec_path_template(spec, path.split("?", 1)[0])
+    operation = spec["paths"].get(template, {}).get(method.lower()) if template else None
+    documented = (operation or {}).get("responses", {}).get(str(response.status_code))
+    if documented is None:
+        if response.status_code >= 400 and response.status_code != 422:
+            assert isinstance(response.json().get("detail"), str), response.text
+        return
+    schema = documented.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        assert not response.content, f"{method} {path}: {response.status_code} should have no body"
+        return
+    document = {**schema, "components": spec["components"]}
+    validator = Draft202012Validator(document, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    problems = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(response.json())]
+    assert not problems, f"{method} {path} -> {response.status_code} breaks the spec: {problems[:5]}"
+
+
+def spec_path_template(spec: dict[str, Any], path: str) -> str | None:
+    """The spec's path (``/uploaded_images/{image_id}``) that a concrete path falls under."""
+    parts = path.strip("/").split("/")
+    for template in sorted(spec["paths"], key=lambda t: "{" in t):
+        pattern = template.strip("/").split("/")
+        if len(pattern) == len(parts) and all(
+            p == q or (p.startswith("{") and p.endswith("}")) for p, q in zip(pattern, parts, strict=True)
+        ):
+            return template
+    return None
+
+
+@pytest.fixture
+def sim_http(
+    studio_sim: Any, sim_api_key: str, studio_openapi: dict[str, Any] | None
+) -> Iterator[SpecCheckedSession]:
+    """``requests`` to the simulator with the key set, each answer checked against the spec if present."""
+    with SpecCheckedSession(studio_sim.base_url, sim_api_key, studio_openapi) as session:
+        yield session
 
 
 def pytest_report_header() -> str:
