@@ -15,10 +15,12 @@ from typing import Any
 
 import requests
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studio_sim.admin import admin_router, files_router, info
 from studio_sim.api import API_PREFIX, router
@@ -51,6 +53,14 @@ def create_app(settings: SimSettings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": [_readable(error) for error in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers 400 to a body it cannot parse at all; the Studio contract documents 422 only.
+        if exc.status_code == 400 and request.url.path.startswith(API_PREFIX + "/"):
+            problem = {"type": "body_unparsable", "loc": ["body"], "msg": f"the request body: {exc.detail}"}
+            return JSONResponse({"detail": [problem]}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     app.add_middleware(SimulatorMiddleware, state=app.state.sim, router=router)
     return app
