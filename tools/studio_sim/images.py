@@ -129,7 +129,8 @@ def _cutout(data: bytes, label: str) -> Image.Image:
 
 def _foreground_mask(picture: Image.Image) -> Image.Image:
     # The backdrop is whatever colour the border has; everything clearly different is product.
-    border = [picture.getpixel((x, y)) for x in (0, picture.width - 1) for y in (0, picture.height - 1)]
+    small = picture.resize((16, 16), Image.Resampling.NEAREST)
+    border = [small.getpixel((x, y)) for x in range(16) for y in range(16) if x in (0, 15) or y in (0, 15)]
     backdrop = tuple(sorted(channel)[len(channel) // 2] for channel in zip(*border, strict=True))
     difference = ImageChops.difference(picture, Image.new("RGB", picture.size, backdrop)).convert("L")
     mask = difference.point(lambda value: 255 if value > 18 else 0).filter(ImageFilter.MaxFilter(3))
