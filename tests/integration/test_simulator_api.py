@@ -268,6 +268,17 @@ class TestValidation:
 
         assert "unknown preset" in detail_messages(sim_http.post(ON_FIGURE, json=body))
 
+    @pytest.mark.parametrize(
+        "content_type", ["text/plain", "application/json", "multipart/form-data; boundary=x"]
+    )
+    def test_a_body_that_is_not_even_json_is_a_422(
+        self, sim_http: requests.Session, content_type: str
+    ) -> None:
+        response = sim_http.post(FLAT_LAY, data=b"\xff\xfe\x00", headers={"content-type": content_type})
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"][0] == "body"
+
     def test_a_rejected_request_creates_no_operation(
         self, sim_http: requests.Session, studio_sim: Any
     ) -> None:

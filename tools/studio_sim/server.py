@@ -58,7 +58,11 @@ def create_app(settings: SimSettings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI answers 400 to a body it cannot parse at all; the Studio contract documents 422 only.
         if exc.status_code == 400 and request.url.path.startswith(API_PREFIX + "/"):
-            problem = {"type": "body_unparsable", "loc": ["body"], "msg": f"the request body: {exc.detail}"}
+            problem = {
+                "type": "body_unparsable",
+                "loc": ["body"],
+                "msg": "the request body could not be parsed",
+            }
             return JSONResponse({"detail": [problem]}, status_code=422)
         return await http_exception_handler(request, exc)
 
@@ -69,6 +73,9 @@ def create_app(settings: SimSettings | None = None) -> FastAPI:
 def _readable(error: dict[str, Any]) -> dict[str, Any]:
     """FastAPI's error entry, with the exception inside ``ctx`` as text instead of ``{}``."""
     entry = {key: error[key] for key in ("type", "loc", "msg", "input") if key in error}
+    if isinstance(entry.get("input"), bytes):
+        # A raw body that is not UTF-8 would otherwise break the JSON encoder (and answer 500).
+        entry["input"] = entry["input"].decode("utf-8", errors="replace")
     if "ctx" in error:
         entry["ctx"] = {
             name: str(value) if isinstance(value, Exception) else value
