@@ -19,7 +19,6 @@ MAX_OUTPUT_SIDE = 4096
 VARIANT_TINTS = [(255, 255, 255), (255, 150, 150), (140, 180, 255), (150, 230, 150)]
 STUDIO_TOP, STUDIO_BOTTOM, STUDIO_FLOOR = (242, 240, 236), (214, 211, 205), (196, 192, 186)
 MARK_COLOUR = (200, 20, 40)
-FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
 
 
 class NotAnImage(ValueError):
@@ -43,9 +42,9 @@ def inspect_image(data: bytes) -> DecodedImage:
             if picture.width * picture.height > MAX_INPUT_PIXELS:
                 raise NotAnImage(f"the image is too large ({picture.width}x{picture.height} pixels)")
             picture.load()
-            extension, content_type = FORMATS.get(
-                picture.format or "", ((picture.format or "bin").lower(), "application/octet-stream")
-            )
+            name = picture.format or "BIN"
+            extension = "jpg" if name == "JPEG" else name.lower()
+            content_type = Image.MIME.get(name, "application/octet-stream")
             return DecodedImage(extension, content_type, picture.width, picture.height)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         if isinstance(exc, NotAnImage):
