@@ -83,7 +83,7 @@ def test_latency_slows_api_answers_only(sim_http: requests.Session, studio_sim: 
     admin_took = time.monotonic() - started
 
     assert api_took >= 0.3
-    assert admin_took < 0.3
+    assert admin_took < api_took
 
 
 def test_faults_never_touch_admin_or_file_routes(sim_http: requests.Session, studio_sim: Any) -> None:
