@@ -33,21 +33,26 @@ class SimSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    api_key: SecretStr = SecretStr(DEFAULT_API_KEY)
+    api_key: SecretStr = Field(default=SecretStr(DEFAULT_API_KEY), description="the accepted x-api-key")
     operation_seconds: float = Field(default=4.0, ge=0, description="CREATED -> SUCCESS, on the sim clock")
     image_ttl_seconds: float = Field(default=3600.0, gt=0, description="lifetime of every image URL")
-    rate_429: float = Field(default=0.0, ge=0, le=1)
-    rate_500: float = Field(default=0.0, ge=0, le=1)
+    rate_429: float = Field(default=0.0, ge=0, le=1, description="share of API calls answered 429")
+    rate_500: float = Field(default=0.0, ge=0, le=1, description="share of API calls answered 500")
     rate_drop: float = Field(default=0.0, ge=0, le=1, description="close the connection without answering")
     retry_after_seconds: int = Field(default=1, ge=0, description="Retry-After sent with a simulated 429")
     latency_seconds: float = Field(default=0.0, ge=0, le=60, description="real delay added to API calls")
-    forced_outcome: Outcome | None = Field(default=None, description="outcome of every new operation")
+    forced_outcome: Outcome | None = Field(
+        default=None, description="outcome of every new operation: " + ", ".join(o.value for o in Outcome)
+    )
     operation_fail_rate: float = Field(default=0.0, ge=0, le=1, description="share of new operations FAILED")
-    failure_error: str = "simulated failure: the generator could not produce usable images"
+    failure_error: str = Field(
+        default="simulated failure: the generator could not produce usable images",
+        description="error text of a FAILED operation",
+    )
     paused_seconds: float = Field(default=10.0, ge=0, description="how long a PAUSED operation pauses")
-    default_output_width: int = Field(default=768, ge=16, le=4096)
-    default_output_height: int = Field(default=1024, ge=16, le=4096)
-    download_timeout_seconds: float = Field(default=10.0, gt=0)
+    default_output_width: int = Field(default=768, ge=16, le=4096, description="when no output_image_size")
+    default_output_height: int = Field(default=1024, ge=16, le=4096, description="when no output_image_size")
+    download_timeout_seconds: float = Field(default=10.0, gt=0, description="per input image URL")
     clock_frozen: bool = Field(default=False, description="sim time moves only by /_sim/clock/advance")
     seed: int | None = Field(default=None, description="seed of the fault dice, for repeatable runs")
 
