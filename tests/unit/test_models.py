@@ -169,6 +169,8 @@ def test_reference_colour_is_required_exactly_with_reference_colour_background()
         BackgroundSettings(background_type="reference_color", reference_color="e8e4dc")
     with pytest.raises(ValidationError, match="#rrggbb"):
         BackgroundSettings(background_type="reference_color", reference_color="#e8e4d")
+    with pytest.raises(ValidationError, match="#rrggbb"):
+        BackgroundSettings(background_type="reference_color", reference_color="#e8e4dc\n")
     with pytest.raises(ValidationError, match="only allowed with"):
         BackgroundSettings(background_type="transparent", reference_color="#ffffff")
 

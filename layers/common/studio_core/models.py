@@ -21,7 +21,7 @@ MAX_FLAT_LAY_IMAGE_TYPES = 6
 MIN_GENERATIONS = 1
 MAX_GENERATIONS = 4
 MAX_URL_LENGTH = 2083
-HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 class OperationStatus(StrEnum):
@@ -204,7 +204,7 @@ class BackgroundSettings(BaseModel):
         if self.background_type is BackgroundType.REFERENCE_COLOR:
             if self.reference_color is None:
                 raise ValueError("background_type 'reference_color' needs a reference_color like '#e8e4dc'")
-            if not HEX_COLOUR.match(self.reference_color):
+            if not HEX_COLOUR.fullmatch(self.reference_color):
                 raise ValueError(f"reference_color must be '#rrggbb', got {self.reference_color!r}")
         elif self.reference_color is not None:
             raise ValueError(

@@ -1,0 +1,1 @@
+"""The ``studio`` command: the local stack, submitting products, watching jobs, the demo."""
