@@ -29,8 +29,8 @@ create_once = idempotent_creator(
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
-    if state.pending_round is not None and not state.operations:
-        # A regeneration request for an earlier job starts straight at the regeneration round.
+    if state.pending_round is not None:
+        # A regeneration request (regenerate/<product>.json) starts straight at its round.
         state = start_regeneration_round(state, jobs=clients.jobs_table(), create=create_once, poll=POLL)
         return state.to_output()
     state = submit_job(

@@ -57,7 +57,7 @@ def plan_copies(state: JobState, op: OperationRef, operation: Any) -> list[CopyO
     for item in operation.generation_result or []:
         for variant, image in enumerate(item.generated_images, start=1):
             key = output_key(
-                state.product_id, state.job_id, op.kind.value, item.image_type, variant, op.round
+                state.product_id, state.job_id, op.kind.value, item.image_type.label, variant, op.round
             )
             orders.append(CopyOrder(op.kind, item.image_type, variant, image, key, op.round))
     return orders

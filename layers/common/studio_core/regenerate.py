@@ -51,7 +51,15 @@ def start_regeneration_round(
     operation_id = create(
         f"{state.job_id}#regenerate#{next_round}", {"action": "regenerate", "request": request.to_api()}
     )
-    state.operations.append(OperationRef(kind=Kind.ON_FIGURE, operation_id=operation_id, round=next_round))
+    state.operations.append(
+        OperationRef(
+            kind=Kind.ON_FIGURE,
+            operation_id=operation_id,
+            round=next_round,
+            image_types=[t.label for t in request.image_types],
+            number_of_generations=request.number_of_generations or original.number_of_generations,
+        )
+    )
     state.round = next_round
     state.poll = start_polling(state, spec, poll, now)
     state.status = StepStatus.WAITING

@@ -22,6 +22,13 @@ class Kind(StrEnum):
     FLAT_LAY = "flat_lay"
 
 
+class InputMode(StrEnum):
+    """How Aiuta gets the images in the bucket: presigned GET URLs, or uploaded bytes."""
+
+    URLS = "urls"
+    UPLOAD = "upload"
+
+
 class StepStatus(StrEnum):
     """What the state machine does next (see ``statemachine/studio_job.asl.json``)."""
 
@@ -39,6 +46,8 @@ class OperationRef(BaseModel):
     kind: Kind
     operation_id: str
     round: int = 0
+    image_types: list[str] = Field(default_factory=list)  # labels, e.g. "front/standing"
+    number_of_generations: int = 1
     status: OperationStatus = OperationStatus.CREATED
     error: str | None = None
 

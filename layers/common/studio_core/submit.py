@@ -31,7 +31,7 @@ from studio_core.models import (
 from studio_core.observability import count, logger
 from studio_core.polling import deadline_for, next_wait
 from studio_core.settings import PollSettings
-from studio_core.state import JobState, Kind, OperationRef, PollState, StepStatus
+from studio_core.state import InputMode, JobState, Kind, OperationRef, PollState, StepStatus
 from studio_core.storage import Storage
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
@@ -89,7 +89,7 @@ def product_info_for(
     }
     if spec.image_urls:
         return ProductInfo(image_urls=list(spec.image_urls), **details)
-    if spec.input_mode == "upload":
+    if spec.input_mode is InputMode.UPLOAD:
         ids = [_upload(key, storage, client) for key in state.input_keys]
         return ProductInfo(uploaded_image_ids=ids, **details)
     urls = [storage.presigned_get_url(key, url_ttl_seconds) for key in state.input_keys]
@@ -135,7 +135,15 @@ def submit_job(
         operation_id = create(
             f"{state.job_id}#{kind.value}#0", {"action": kind.value, "request": request.to_api()}
         )
-        state.operations.append(OperationRef(kind=kind, operation_id=operation_id, round=0))
+        state.operations.append(
+            OperationRef(
+                kind=kind,
+                operation_id=operation_id,
+                round=0,
+                image_types=[t.label for t in request.image_types],
+                number_of_generations=request.number_of_generations,
+            )
+        )
         logger.info("operation created", extra={"kind": kind.value, "operation_id": operation_id})
         count("OperationsCreated", kind=kind.value)
     state.uploaded_image_ids = list(info.uploaded_image_ids or [])

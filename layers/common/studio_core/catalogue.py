@@ -1,0 +1,104 @@
+"""Catalogue files: a store's whole feed as ``inbox/<name>.csv`` or ``.jsonl``, one product per row.
+
+CSV columns: ``id``, ``image_urls`` (separated by spaces or ``|``), optional ``title``,
+``category``, ``description``, ``kind``, ``operation_priority``, ``number_of_generations``,
+``on_figure_image_types`` / ``flat_lay_image_types`` (``front/standing;back/walking``).
+JSONL: one job file per line, with ``product.id`` and ``image_urls``. Each row is validated on
+its own: a bad row fails alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from studio_core.errors import InvalidJob
+
+REQUIRED_COLUMNS = ("id", "image_urls")
+PRODUCT_COLUMNS = ("title", "category", "description")
+SETTING_COLUMNS = ("kind", "operation_priority", "number_of_generations")
+TYPE_COLUMNS = {"on_figure_image_types": "on_figure", "flat_lay_image_types": "flat_lay"}
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    line: int
+    product_id: str | None
+    document: dict[str, Any] | None
+    problem: str | None = None
+
+
+def parse_catalogue(raw: bytes, name: str) -> list[CatalogueRow]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidJob(f"catalogue {name} is not UTF-8 text") from None
+    rows = _jsonl_rows(text) if name.lower().endswith(".jsonl") else _csv_rows(text, name)
+    if not rows:
+        raise InvalidJob(f"catalogue {name} has no products")
+    return rows
+
+
+def _csv_rows(text: str, name: str) -> list[CatalogueRow]:
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in reader.fieldnames or []]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InvalidJob(
+            f"catalogue {name} lacks the column(s) {', '.join(missing)}; it has {', '.join(columns)}"
+        )
+    known = {*REQUIRED_COLUMNS, *PRODUCT_COLUMNS, *SETTING_COLUMNS, *TYPE_COLUMNS}
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise InvalidJob(f"catalogue {name} has unknown column(s) {', '.join(unknown)}")
+    rows = []
+    for line, record in enumerate(reader, start=2):
+        record = {k.strip(): (v or "").strip() for k, v in record.items() if k}
+        if not any(record.values()):
+            continue
+        rows.append(_csv_row(line, record))
+    return rows
+
+
+def _csv_row(line: int, record: dict[str, str]) -> CatalogueRow:
+    product_id = record["id"] or None
+    if product_id is None:
+        return CatalogueRow(line, None, None, f"line {line}: the id column is empty")
+    document: dict[str, Any] = {
+        "product": {k: record[k] for k in PRODUCT_COLUMNS if record.get(k)},
+        "image_urls": record["image_urls"].replace("|", " ").split(),
+    }
+    for column in SETTING_COLUMNS:
+        if record.get(column):
+            value: Any = record[column]
+            if column == "number_of_generations":
+                value = int(value) if value.isdigit() else value
+            document[column] = value
+    for column, kind in TYPE_COLUMNS.items():
+        if record.get(column):
+            document.setdefault("image_types", {})[kind] = [
+                t.strip() for t in record[column].split(";") if t.strip()
+            ]
+    return CatalogueRow(line, product_id, document)
+
+
+def _jsonl_rows(text: str) -> list[CatalogueRow]:
+    rows = []
+    for line, content in enumerate(text.splitlines(), start=1):
+        if not content.strip():
+            continue
+        try:
+            document = json.loads(content)
+        except json.JSONDecodeError as exc:
+            rows.append(CatalogueRow(line, None, None, f"line {line}: not valid JSON ({exc.msg})"))
+            continue
+        product = document.get("product") if isinstance(document, dict) else None
+        product_id = product.get("id") if isinstance(product, dict) else None
+        if not product_id:
+            rows.append(CatalogueRow(line, None, None, f"line {line}: product.id is missing"))
+            continue
+        rows.append(CatalogueRow(line, str(product_id), document))
+    return rows

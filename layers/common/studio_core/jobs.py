@@ -1,0 +1,314 @@
+"""The job: what a store asks for one product, from ``product.json`` plus the template's defaults.
+
+Field names follow the Aiuta API wherever it has one; ``kind``, ``input_mode``, ``product`` and
+``regeneration`` are ours. ``build_job`` checks every rule Aiuta would check (by building the
+real request models), before any call to Aiuta, and raises ``InvalidJob`` with one line per
+problem, naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from studio_core.errors import InvalidJob
+from studio_core.models import (
+    MAX_INPUT_IMAGES,
+    BackgroundSettings,
+    FlatLayImageType,
+    GenerateFlatLayImagesRequest,
+    GenerateOnFigureImagesRequest,
+    Generations,
+    HttpUrlText,
+    ImagePaddings,
+    ImageSize,
+    OnFigureImageType,
+    OnFigureModelSettings,
+    OperationPriority,
+    ProductInfo,
+)
+from studio_core.settings import JobDefaults, parse_image_type_labels, parse_kinds
+from studio_core.state import InputMode, Kind
+
+MAX_REGENERATION_ROUNDS = 5
+# Only used to run Aiuta's request rules before we know the real URLs or uploaded ids.
+_PLACEHOLDER_URL = "https://placeholder.invalid/image.jpg"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProductDetails(_Strict):
+    id: str | None = None
+    title: str | None = None
+    category: str | None = None
+    description: str | None = None
+
+
+class RegenerationRound(_Strict):
+    """One planned regeneration round: on-figure image types, optionally more generations."""
+
+    image_types: list[OnFigureImageType] = Field(min_length=1, max_length=35)
+    number_of_generations: Generations | None = None
+
+    @field_validator("image_types", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        return parse_image_type_labels(value, Kind.ON_FIGURE)
+
+
+class RegenerationPolicy(_Strict):
+    rounds: list[RegenerationRound] = Field(default_factory=list)
+    auto_regenerate_failed_checks: bool = False
+    max_rounds: int = Field(default=2, ge=0, le=MAX_REGENERATION_ROUNDS)
+
+
+class ImageTypes(_Strict):
+    on_figure: list[OnFigureImageType] | None = None
+    flat_lay: list[FlatLayImageType] | None = None
+
+    @field_validator("on_figure", mode="before")
+    @classmethod
+    def _on_figure_labels(cls, value: Any) -> Any:
+        return parse_image_type_labels(value, Kind.ON_FIGURE)
+
+    @field_validator("flat_lay", mode="before")
+    @classmethod
+    def _flat_lay_labels(cls, value: Any) -> Any:
+        return parse_image_type_labels(value, Kind.FLAT_LAY)
+
+
+class JobSpec(_Strict):
+    """A complete, validated job (defaults applied); what the execution carries as ``job``."""
+
+    product: ProductDetails = Field(default_factory=ProductDetails)
+    kind: list[Kind] = Field(min_length=1)
+    input_mode: InputMode = InputMode.URLS
+    image_urls: list[HttpUrlText] | None = Field(default=None, min_length=1, max_length=MAX_INPUT_IMAGES)
+    operation_priority: OperationPriority = OperationPriority.ONLINE
+    number_of_generations: Generations = 1
+    image_types: ImageTypes = Field(default_factory=ImageTypes)
+    background_settings: BackgroundSettings | None = None
+    output_image_size: ImageSize | None = None
+    output_image_paddings: ImagePaddings | None = None
+    on_figure_model_preset_id: str | None = None
+    on_figure_model_settings: OnFigureModelSettings | None = None
+    regeneration: RegenerationPolicy = Field(default_factory=RegenerationPolicy)
+    delete_at_aiuta_after_copy: bool | None = None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kinds(cls, value: Any) -> Any:
+        return parse_kinds(value) if isinstance(value, str | list) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_list_of_image_types(cls, data: Any) -> Any:
+        # With a single kind, image_types may be a plain list of that kind's types.
+        if isinstance(data, dict) and isinstance(data.get("image_types"), list):
+            kinds = parse_kinds(data.get("kind", [])) if isinstance(data.get("kind"), str | list) else []
+            if len(kinds) != 1:
+                raise ValueError("image_types may be a plain list only when kind names a single kind")
+            data = {**data, "image_types": {kinds[0].value: data["image_types"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for kind in Kind:
+            if kind not in self.kind and getattr(self.image_types, kind.value) is not None:
+                raise ValueError(
+                    f"image_types.{kind.value} is given but kind does not include {kind.value!r}"
+                )
+        if Kind.ON_FIGURE not in self.kind and self.regeneration.rounds:
+            raise ValueError("regeneration is on-figure only, and this job has no on_figure kind")
+        if len(self.regeneration.rounds) > self.regeneration.max_rounds:
+            raise ValueError(
+                f"regeneration lists {len(self.regeneration.rounds)} rounds but max_rounds is "
+                f"{self.regeneration.max_rounds}"
+            )
+        return self
+
+    @classmethod
+    def from_state(cls, job: dict[str, Any]) -> Self:
+        return cls.model_validate(job)
+
+    def to_state(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def types_for(self, kind: Kind) -> list[Any]:
+        return list(getattr(self.image_types, kind.value) or [])
+
+    def on_figure_request(self, info: ProductInfo) -> GenerateOnFigureImagesRequest:
+        return GenerateOnFigureImagesRequest(
+            product_info=info,
+            image_types=self.types_for(Kind.ON_FIGURE),
+            on_figure_model_preset_id=self.on_figure_model_preset_id,
+            on_figure_model_settings=self.on_figure_model_settings,
+            **self._common(),
+        )
+
+    def flat_lay_request(self, info: ProductInfo) -> GenerateFlatLayImagesRequest:
+        return GenerateFlatLayImagesRequest(
+            product_info=info, image_types=self.types_for(Kind.FLAT_LAY), **self._common()
+        )
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "operation_priority": self.operation_priority,
+            "number_of_generations": self.number_of_generations,
+            "background_settings": self.background_settings,
+            "output_image_size": self.output_image_size,
+            "output_image_paddings": self.output_image_paddings,
+        }
+
+
+def parse_json_document(raw: bytes, what: str) -> Any:
+    """JSON from a user's file, with the line and column of a syntax error."""
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidJob(f"{what} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidJob(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    """One readable line per problem: ``number_of_generations: ...``; unknown keys named as such."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown key {where!r} (check the spelling; see the README for the job file)")
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "enum" and "expected" in error.get("ctx", {}):
+            message = f"{error['input']!r} is not one of {error['ctx']['expected']}"
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
+
+
+def build_job(
+    product_id: str,
+    document: dict[str, Any] | None,
+    *,
+    image_count: int,
+    defaults: JobDefaults,
+) -> JobSpec:
+    """The job for one product: its file (or nothing) + defaults, checked against Aiuta's rules."""
+    if document is not None and not isinstance(document, dict):
+        raise InvalidJob('the job file must be a JSON object, like {"kind": "on_figure"}')
+    document = dict(document or {})
+    problems: list[str] = []
+    product = document.get("product")
+    if isinstance(product, dict) and product.get("id") not in (None, product_id):
+        problems.append(f"product.id {product.get('id')!r} does not match the folder name {product_id!r}")
+    try:
+        spec = JobSpec.model_validate(_with_defaults(document, defaults))
+    except ValidationError as exc:
+        raise InvalidJob(_summary(product_id, [*problems, *describe_validation_error(exc)])) from None
+    spec.product.id = product_id
+    problems.extend(_input_problems(spec, image_count))
+    problems.extend(_request_problems(spec, image_count))
+    if problems:
+        raise InvalidJob(_summary(product_id, problems))
+    return spec
+
+
+def _with_defaults(document: dict[str, Any], defaults: JobDefaults) -> dict[str, Any]:
+    merged = dict(document)
+    merged.setdefault("kind", [k.value for k in defaults.kind])
+    merged.setdefault("input_mode", defaults.input_mode.value)
+    merged.setdefault("operation_priority", defaults.operation_priority.value)
+    merged.setdefault("number_of_generations", defaults.number_of_generations)
+    merged.setdefault("delete_at_aiuta_after_copy", defaults.delete_at_aiuta_after_copy)
+    try:
+        kinds = parse_kinds(merged["kind"]) if isinstance(merged["kind"], str | list) else []
+    except ValueError:
+        return merged  # the model reports the bad kind
+    image_types = merged.get("image_types")
+    if isinstance(image_types, list) and len(kinds) == 1:
+        image_types = {kinds[0].value: image_types}
+    if image_types is None or isinstance(image_types, dict):
+        image_types = dict(image_types or {})
+        if Kind.ON_FIGURE in kinds:
+            image_types.setdefault(
+                "on_figure", [t.model_dump(mode="json") for t in defaults.on_figure_image_types]
+            )
+        if Kind.FLAT_LAY in kinds:
+            image_types.setdefault(
+                "flat_lay", [t.model_dump(mode="json") for t in defaults.flat_lay_image_types]
+            )
+        merged["image_types"] = image_types
+    if Kind.ON_FIGURE in kinds and not (
+        merged.get("on_figure_model_preset_id") or merged.get("on_figure_model_settings")
+    ):
+        merged["on_figure_model_settings"] = {"gender": defaults.model_gender.value}
+    return merged
+
+
+def _input_problems(spec: JobSpec, image_count: int) -> list[str]:
+    if spec.image_urls and image_count:
+        return [
+            f"give either image files ({image_count} in the folder) or image_urls in the job file, not both"
+        ]
+    count = len(spec.image_urls or []) or image_count
+    if count == 0:
+        return [
+            "no images: add 1-20 photos (.jpg, .jpeg, .png, .webp) to the folder, "
+            "or image_urls to the job file"
+        ]
+    if count > MAX_INPUT_IMAGES:
+        return [f"{count} images, but Aiuta takes at most {MAX_INPUT_IMAGES} per product"]
+    return []
+
+
+def _request_problems(spec: JobSpec, image_count: int) -> list[str]:
+    """Builds each Aiuta request with placeholder images so every API rule runs now."""
+    count = min(max(len(spec.image_urls or []) or image_count, 1), MAX_INPUT_IMAGES)
+    info = ProductInfo(image_urls=[_PLACEHOLDER_URL] * count)
+    problems = []
+    for kind in spec.kind:
+        try:
+            spec.on_figure_request(info) if kind is Kind.ON_FIGURE else spec.flat_lay_request(info)
+        except ValidationError as exc:
+            problems.extend(f"{kind.value}: {line}" for line in describe_validation_error(exc))
+    return problems
+
+
+def _summary(product_id: str, problems: list[str]) -> str:
+    return f"product {product_id!r}: the job is invalid: " + "; ".join(problems)
+
+
+class RegenerationRequest(_Strict):
+    """``regenerate/<product-id>.json``: new on-figure types for a product's latest job."""
+
+    image_types: list[OnFigureImageType] = Field(min_length=1, max_length=35)
+    number_of_generations: Generations | None = None
+    job_id: str | None = None
+
+    @field_validator("image_types", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        return parse_image_type_labels(value, Kind.ON_FIGURE)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        labels = [t.label for t in self.image_types]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
+        return self
+
+
+def parse_regeneration_request(raw: bytes, product_id: str) -> RegenerationRequest:
+    document = parse_json_document(raw, f"regenerate/{product_id}.json")
+    try:
+        return RegenerationRequest.model_validate(document)
+    except ValidationError as exc:
+        lines = describe_validation_error(exc)
+        raise InvalidJob(f"regeneration request for {product_id!r} is invalid: " + "; ".join(lines)) from None

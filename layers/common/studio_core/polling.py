@@ -1,0 +1,67 @@
+"""The poll schedule: when to check an operation again, and when to give up.
+
+The first check comes after the expected duration for the priority (about 20 s online,
+minutes offline). Later checks start at a quarter of that and grow by ``backoff_factor`` up to
+``max_wait_seconds``, and never overshoot the deadline. Each loop costs a handful of
+Step Functions history events, so a 72 h offline job stays far below the 25,000-event limit
+(see ``max_checks``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from studio_core.models import OperationPriority
+from studio_core.settings import PollSettings
+
+# Wait + Task + Choice states per loop: entered/exited and scheduled/started/succeeded events.
+HISTORY_EVENTS_PER_CHECK = 8
+
+
+@dataclass(frozen=True)
+class PollDecision:
+    wait_seconds: int
+    attempt: int
+    timed_out: bool
+
+
+def next_wait(priority: OperationPriority, attempt: int, settings: PollSettings) -> int:
+    """Seconds to wait before check number ``attempt + 1`` (attempt 0 is the first wait)."""
+    first = settings.first_wait(priority)
+    if attempt == 0:
+        return first
+    base = max(settings.min_wait_seconds, first / 4)
+    wait = base * settings.backoff_factor ** (attempt - 1)
+    return int(min(settings.max_wait_seconds, max(settings.min_wait_seconds, wait)))
+
+
+def deadline_for(priority: OperationPriority, started_at: datetime, settings: PollSettings) -> datetime:
+    return started_at + timedelta(seconds=settings.deadline_seconds(priority))
+
+
+def plan_next_check(
+    now: datetime,
+    started_at: datetime,
+    deadline: datetime,
+    attempt: int,
+    priority: OperationPriority,
+    settings: PollSettings,
+) -> PollDecision:
+    """After check number ``attempt`` found the operation unfinished: wait again, or time out."""
+    remaining = (deadline - now).total_seconds()
+    if remaining <= 0:
+        return PollDecision(wait_seconds=0, attempt=attempt, timed_out=True)
+    # Land one last check right at the deadline rather than far past it.
+    wait = min(next_wait(priority, attempt, settings), max(1, int(remaining + 0.999)))
+    return PollDecision(wait_seconds=wait, attempt=attempt, timed_out=False)
+
+
+def max_checks(priority: OperationPriority, settings: PollSettings) -> int:
+    """How many status checks a job can make before its deadline, waits summed schedule-wise."""
+    budget = settings.deadline_seconds(priority)
+    elapsed, checks = 0, 0
+    while elapsed < budget:
+        elapsed += max(1, next_wait(priority, checks, settings))
+        checks += 1
+    return checks

@@ -1,0 +1,149 @@
+"""Settings the template gives every function: job defaults and the polling schedule.
+
+Each is a pydantic model read from environment variables at cold start, so a wrong value
+(``DEFAULT_KIND=onfigure``) stops the function at start-up with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from studio_core.models import FlatLayImageType, Gender, OnFigureImageType, OperationPriority
+from studio_core.state import InputMode, Kind
+
+KIND_ALIASES = {"both": [Kind.ON_FIGURE, Kind.FLAT_LAY]}
+
+
+def parse_kinds(value: Any) -> list[Kind]:
+    """``on_figure``, ``flat_lay``, ``both``, or a list of kinds, as a list without repeats."""
+    if isinstance(value, str):
+        value = KIND_ALIASES.get(value.strip(), [part.strip() for part in value.split(",") if part.strip()])
+    kinds: list[Kind] = []
+    for item in value:
+        kind = Kind(item)
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
+def parse_image_type_labels(value: Any, kind: Kind) -> Any:
+    """``"front/standing,back/walking"`` (or a list of such labels) as image type dicts."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        return value
+    return [image_type_from_label(item, kind) if isinstance(item, str) else item for item in value]
+
+
+def image_type_from_label(label: str, kind: Kind) -> dict[str, str]:
+    parts = [part.strip() for part in label.split("/")]
+    if len(parts) != 2:
+        example = "front/standing" if kind is Kind.ON_FIGURE else "ghost_mannequin/front"
+        raise ValueError(f"image type {label!r} must look like {example!r}")
+    if kind is Kind.ON_FIGURE:
+        return {"viewpoint": parts[0], "pose": parts[1]}
+    return {"flat_lay_type": parts[0], "viewpoint": parts[1]}
+
+
+def _from_env(model: type[BaseModel], names: Mapping[str, str], environ: Mapping[str, str]) -> Any:
+    values = {field: environ[name] for field, name in names.items() if environ.get(name, "") != ""}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        )
+        raise RuntimeError(f"invalid settings in the environment: {problems}") from None
+
+
+class JobDefaults(BaseModel):
+    """What a job gets when its ``product.json`` (or the whole file) leaves a field out."""
+
+    kind: list[Kind] = Field(default_factory=lambda: [Kind.ON_FIGURE], min_length=1)
+    on_figure_image_types: list[OnFigureImageType] = Field(
+        default_factory=lambda: [OnFigureImageType(viewpoint="front", pose="standing")], min_length=1
+    )
+    flat_lay_image_types: list[FlatLayImageType] = Field(
+        default_factory=lambda: [FlatLayImageType(flat_lay_type="ghost_mannequin", viewpoint="front")],
+        min_length=1,
+    )
+    operation_priority: OperationPriority = OperationPriority.ONLINE
+    number_of_generations: int = Field(default=1, ge=1, le=4)
+    input_mode: InputMode = InputMode.URLS
+    model_gender: Gender = Gender.FEMALE
+    delete_at_aiuta_after_copy: bool = False
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kinds(cls, value: Any) -> list[Kind]:
+        return parse_kinds(value)
+
+    @field_validator("on_figure_image_types", mode="before")
+    @classmethod
+    def _on_figure_labels(cls, value: Any) -> Any:
+        return parse_image_type_labels(value, Kind.ON_FIGURE)
+
+    @field_validator("flat_lay_image_types", mode="before")
+    @classmethod
+    def _flat_lay_labels(cls, value: Any) -> Any:
+        return parse_image_type_labels(value, Kind.FLAT_LAY)
+
+    ENV: ClassVar[dict[str, str]] = {
+        "kind": "DEFAULT_KIND",
+        "on_figure_image_types": "DEFAULT_ON_FIGURE_IMAGE_TYPES",
+        "flat_lay_image_types": "DEFAULT_FLAT_LAY_IMAGE_TYPES",
+        "operation_priority": "DEFAULT_OPERATION_PRIORITY",
+        "number_of_generations": "DEFAULT_NUMBER_OF_GENERATIONS",
+        "input_mode": "DEFAULT_INPUT_MODE",
+        "model_gender": "DEFAULT_MODEL_GENDER",
+        "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        return _from_env(cls, cls.ENV, os.environ if environ is None else environ)
+
+
+class PollSettings(BaseModel):
+    """The status-check schedule: a first wait near the expected duration, then a backoff.
+
+    Online operations take seconds to a minute, offline ones up to a few hours; the deadline
+    after which a job is TIMED_OUT is per priority too.
+    """
+
+    first_wait_online_seconds: int = Field(default=20, ge=0)
+    first_wait_offline_seconds: int = Field(default=300, ge=0)
+    min_wait_seconds: int = Field(default=2, ge=0)
+    max_wait_seconds: int = Field(default=600, ge=1)
+    backoff_factor: float = Field(default=1.5, ge=1.0, le=10.0)
+    deadline_online_seconds: int = Field(default=3600, ge=1)
+    deadline_offline_seconds: int = Field(default=259200, ge=1)
+
+    ENV: ClassVar[dict[str, str]] = {
+        "first_wait_online_seconds": "POLL_FIRST_WAIT_ONLINE_SECONDS",
+        "first_wait_offline_seconds": "POLL_FIRST_WAIT_OFFLINE_SECONDS",
+        "min_wait_seconds": "POLL_MIN_WAIT_SECONDS",
+        "max_wait_seconds": "POLL_MAX_WAIT_SECONDS",
+        "backoff_factor": "POLL_BACKOFF_FACTOR",
+        "deadline_online_seconds": "JOB_DEADLINE_ONLINE_SECONDS",
+        "deadline_offline_seconds": "JOB_DEADLINE_OFFLINE_SECONDS",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        return _from_env(cls, cls.ENV, os.environ if environ is None else environ)
+
+    def first_wait(self, priority: OperationPriority) -> int:
+        if priority is OperationPriority.ONLINE:
+            return self.first_wait_online_seconds
+        return self.first_wait_offline_seconds
+
+    def deadline_seconds(self, priority: OperationPriority) -> int:
+        if priority is OperationPriority.ONLINE:
+            return self.deadline_online_seconds
+        return self.deadline_offline_seconds
