@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test demo sim clean
+.PHONY: install lint format test demo sim clean tools infra-check checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,41 @@ sim: install
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache demo-output
+
+# Infrastructure tools live in their own venvs: aws-sam-cli pins boto3 exactly and checkov
+# downgrades it, so neither may share the project's .venv.
+TOOLS_VENV := .venv-tools
+TOOLS_BIN := $(TOOLS_VENV)/bin
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+PY313_BIN = $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
+
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_BIN)/pip install --quiet --upgrade pip
+	$(TOOLS_BIN)/pip install --quiet 'aws-sam-cli>=1.170,<2' 'cfn-lint>=1.58,<2' 'statelint>=3.1,<4'
+	touch $(TOOLS_STAMP)
+
+# The layer's wheels (for the build host and for arm64), so that infra-check builds offline.
+WHEELHOUSE_STAMP := $(TOOLS_VENV)/wheelhouse/.requirements.sha256
+$(WHEELHOUSE_STAMP): layers/common/requirements.txt $(TOOLS_STAMP)
+	TOOLS_BIN=$(TOOLS_BIN) PY313_BIN=$(PY313_BIN) bash tools/infra_check.sh wheelhouse
+
+tools: $(TOOLS_STAMP) $(WHEELHOUSE_STAMP)
+
+# Offline checks of template.yaml and the ASL: SAM's validator with cfn-lint, a no-Docker
+# `sam build` with python3.13 from pyenv, plain cfn-lint, statelint on the substituted ASL.
+infra-check:
+	TOOLS_BIN=$(TOOLS_BIN) PY313_BIN=$(PY313_BIN) bash tools/infra_check.sh
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.3.30,<4'
+	touch $(CHECKOV_VENV)/.installed
+
+# Optional security scan. Why each skipped check is skipped: the comment at the top of template.yaml.
+CHECKOV_SKIPPED := CKV_AWS_18,CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_119,CKV_AWS_149,CKV_AWS_158,CKV_AWS_173,CKV_AWS_272,CKV_AWS_338
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download \
+		--skip-check $(CHECKOV_SKIPPED)
