@@ -201,3 +201,110 @@ def sim_http(
 
 def pytest_report_header() -> str:
     return f"studio pipeline tests; repo {REPO_ROOT.name}; python {os.sys.version.split()[0]}"
+
+
+# The pipeline's AWS side in a moto server (not decorator mode): the simulator must be able to
+# download presigned S3 URLs over HTTP, as Aiuta downloads them from S3.
+
+STATE_MACHINE_NAME = "studio-test-jobs"
+PLACEHOLDER_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+
+
+@pytest.fixture(scope="session")
+def _moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def pipeline_aws(
+    _moto_server: str, studio_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Bucket, tables, secret, queue and a (non-executing) state machine in a fresh moto server,
+    with the environment the Lambdas read set, and the Aiuta URL pointing at the simulator."""
+    requests.post(f"{_moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server)
+    create_jobs_table()
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName=IDEMPOTENCY_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=SECRET_NAME, SecretString=json.dumps({"api_key": SIM_API_KEY})
+    )
+    queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="studio-test-ingest")[
+        "QueueUrl"
+    ]
+    machine = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=STATE_MACHINE_NAME,
+        definition=PLACEHOLDER_DEFINITION,
+        roleArn="arn:aws:iam::123456789012:role/studio-test",
+    )
+    env = {
+        "STUDIO_BUCKET": BUCKET,
+        "JOBS_TABLE": JOBS_TABLE,
+        "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "AIUTA_API_KEY_SECRET": secret["Name"],
+        "AIUTA_API_URL": studio_sim.base_url,
+        "STATE_MACHINE_ARN": machine["stateMachineArn"],
+        "INGEST_QUEUE_URL": queue_url,
+        "INBOX_QUIET_SECONDS": "30",
+        "POLL_FIRST_WAIT_ONLINE_SECONDS": "1",
+        "POLL_MIN_WAIT_SECONDS": "1",
+        "AIUTA_RETRY_BACKOFF_FACTOR": "0.01",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_clients()
+    yield env
+    reset_clients()
+
+
+_HANDLERS: dict[str, Any] = {}
+
+
+def load_handler(function: str) -> Any:
+    """``functions/<function>/app.py`` imported as Lambda does (once per 'cold start' of the session).
+
+    Import inside a test, after the environment is set: the module validates it at import.
+    """
+    if function not in _HANDLERS:
+        import importlib.util
+
+        path = REPO_ROOT / "functions" / function / "app.py"
+        spec = importlib.util.spec_from_file_location(f"studio_function_{function}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _HANDLERS[function] = module
+    return _HANDLERS[function]
+
+
+class FakeLambdaContext:
+    """The parts of a Lambda context Powertools reads."""
+
+    def __init__(self, function_name: str = "studio-test-function") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+        self.aws_request_id = "00000000-0000-4000-8000-000000000000"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

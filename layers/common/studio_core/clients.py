@@ -14,7 +14,7 @@ from functools import cache
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ValidationError
 
-from studio_core.aiuta import DEFAULT_BASE_URL, AiutaStudioClient
+from studio_core.aiuta import DEFAULT_BASE_URL, AiutaStudioClient, RetryPolicy
 from studio_core.jobs_table import JobsTable
 from studio_core.storage import Storage
 
@@ -29,6 +29,9 @@ class Environment(BaseModel):
     ingest_queue_url: str | None = None
     presigned_url_ttl_seconds: int = 900
     inbox_quiet_seconds: int = 60
+    # GET/DELETE retries inside one Lambda call; the state machine's Retry covers longer outages.
+    aiuta_retry_attempts: int = 3
+    aiuta_retry_backoff_factor: float = 0.5
 
     @classmethod
     def from_env(cls) -> Environment:
@@ -74,7 +77,8 @@ def aiuta_client() -> AiutaStudioClient:
     env = environment()
     if not env.aiuta_api_key_secret:
         raise RuntimeError("AIUTA_API_KEY_SECRET is not set: the Aiuta key must come from Secrets Manager")
-    return AiutaStudioClient(read_api_key(env.aiuta_api_key_secret), env.aiuta_api_url)
+    retry = RetryPolicy(attempts=env.aiuta_retry_attempts, backoff_factor=env.aiuta_retry_backoff_factor)
+    return AiutaStudioClient(read_api_key(env.aiuta_api_key_secret), env.aiuta_api_url, retry=retry)
 
 
 def reset_clients() -> None:
