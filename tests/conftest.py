@@ -13,6 +13,11 @@ import pytest
 import requests
 from moto import mock_aws
 
+# Powertools reads these when studio_core.observability is first imported (at collection).
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "StudioPipelineTests")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "studio-pipeline")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
 from studio_core.clients import reset_clients
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -180,6 +180,11 @@ class Ingest:
         classified = [(classify_key(o.key), o) for o in objects]
         images = sorted((o for c, o in classified if c.kind is KeyKind.IMAGE), key=lambda o: o.key)
         manifest = next((o for c, o in classified if c.kind is KeyKind.MANIFEST), None)
+        if from_manifest and manifest is None:
+            logger.info(
+                "product.json is gone since its event; nothing to start", extra={"product_id": product_id}
+            )
+            return Outcome.SKIPPED
         fingerprint = [f"{o.key}@{o.etag}" for o in [*images, *([manifest] if manifest else [])]]
         job_id = job_id_for(product_id, *fingerprint)
         source = manifest.key if manifest else trigger

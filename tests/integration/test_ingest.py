@@ -1,0 +1,329 @@
+"""The ingest Lambda: S3 events through SQS become jobs and executions, bad input a clear FAILED job."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+
+from studio_cli.samples import product_photo
+from studio_core import clients
+from studio_core.ingest import Ingest, SettleCheck
+from studio_core.jobs_table import JobRecordStatus
+from tests.conftest import BUCKET, REGION, FakeLambdaContext, load_handler
+
+pytestmark = pytest.mark.usefixtures("pipeline_aws")
+
+
+def s3() -> Any:
+    return boto3.client("s3", region_name=REGION)
+
+
+def put(key: str, body: bytes | dict[str, Any] | str) -> str:
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    return s3().put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
+
+
+def s3_message(key: str, etag: str = "etag") -> str:
+    """The body S3 puts on the queue for one new object (keys URL-encoded, as S3 does)."""
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": REGION,
+                    "eventTime": "2026-11-25T10:00:00.000Z",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {
+                        "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
+                        "object": {"key": quote_plus(key), "size": 1, "eTag": etag},
+                    },
+                }
+            ]
+        }
+    )
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{i}",
+                "receiptHandle": f"r-{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "x",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:studio-test-ingest",
+                "awsRegion": REGION,
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def ingest(*bodies: str) -> dict[str, Any]:
+    return load_handler("ingest").lambda_handler(sqs_event(*bodies), FakeLambdaContext("ingest"))
+
+
+def executions() -> list[dict[str, Any]]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    found = sfn.list_executions(stateMachineArn=arn)["executions"]
+    return [
+        {**e, "input": json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])}
+        for e in found
+    ]
+
+
+def queued_messages() -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName="studio-test-ingest")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return [attributes]
+
+
+def photos(product_id: str, count: int = 2) -> list[str]:
+    return [
+        put(f"inbox/{product_id}/photo {i + 1}.jpg", product_photo("dress", (40, 90, 160), angle=i))
+        for i in range(count)
+    ]
+
+
+def test_a_product_json_starts_one_execution_with_the_validated_job() -> None:
+    # Given two photos (one with a space in its name) and a product.json
+    photos("sku-7")
+    put(
+        "inbox/sku-7/product.json",
+        {"kind": "both", "number_of_generations": 2, "product": {"title": "Dress"}},
+    )
+
+    # When S3's event for product.json arrives
+    answer = ingest(s3_message("inbox/sku-7/product.json"))
+
+    # Then one execution runs for the job, and the job is QUEUED in DynamoDB
+    assert answer == {"batchItemFailures": []}
+    [execution] = executions()
+    job = execution["input"]
+    assert job["product_id"] == "sku-7"
+    assert job["input_keys"] == ["inbox/sku-7/photo 1.jpg", "inbox/sku-7/photo 2.jpg"]
+    assert job["job"]["kind"] == ["on_figure", "flat_lay"] and job["job"]["number_of_generations"] == 2
+    assert execution["name"] == job["job_id"]
+    assert clients.jobs_table().get(job["job_id"])["status"] == "QUEUED"
+
+
+def test_duplicate_deliveries_start_one_execution() -> None:
+    photos("sku-8")
+    put("inbox/sku-8/product.json", {})
+    message = s3_message("inbox/sku-8/product.json")
+    ingest(message, message)
+    ingest(message)
+    assert len(executions()) == 1
+    assert len(clients.jobs_table().for_product("sku-8")) == 1
+
+
+def test_s3_test_event_is_skipped() -> None:
+    answer = ingest(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}))
+    assert answer == {"batchItemFailures": []}
+    assert executions() == []
+
+
+def test_photos_without_a_manifest_wait_for_the_folder_to_settle() -> None:
+    # Given photos arriving without a product.json
+    photos("sku-9")
+
+    # When their event arrives, then nothing starts yet: a delayed settle check is queued
+    ingest(s3_message("inbox/sku-9/photo 1.jpg"))
+    assert executions() == []
+    attributes = queued_messages()[0]
+    assert int(attributes["ApproximateNumberOfMessagesDelayed"]) == 1
+
+    # When the settle check runs after the quiet period, then the folder becomes one job
+    later = Ingest(
+        **{**vars(load_handler("ingest").ingest()), "clock": lambda: datetime.now(UTC) + timedelta(minutes=5)}
+    )
+    later.handle_body(json.dumps({"settle_check": SettleCheck(product_id="sku-9").model_dump()}))
+    [execution] = executions()
+    assert execution["input"]["job"]["kind"] == ["on_figure"]  # the template's default
+
+
+def test_a_settle_check_during_uploads_looks_again_later() -> None:
+    photos("sku-10")
+    ingest(json.dumps({"settle_check": {"product_id": "sku-10"}}))
+    assert executions() == []
+    assert int(queued_messages()[0]["ApproximateNumberOfMessagesDelayed"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        (
+            '{"kind": "on_figure",}',
+            "not valid JSON: Expecting property name enclosed in double quotes at line 1",
+        ),
+        ({"numbr_of_generations": 2}, "unknown key 'numbr_of_generations'"),
+        ({"image_types": [{"viewpoint": "side", "pose": "dancing"}]}, "pose: 'dancing' is not one of"),
+        ({"number_of_generations": 9}, "number_of_generations: Input should be less than or equal to 4"),
+        (
+            {"background_settings": {"background_type": "reference_color"}},
+            "needs a reference_color",
+        ),
+    ],
+)
+def test_a_broken_product_json_fails_the_job_with_a_readable_report(manifest: Any, expected: str) -> None:
+    # Given photos and a product.json with a mistake
+    photos("sku-11")
+    put("inbox/sku-11/product.json", manifest)
+
+    # When its event arrives
+    answer = ingest(s3_message("inbox/sku-11/product.json"))
+
+    # Then the message is consumed (no retry loop), nothing runs, and the job is FAILED with the reason
+    assert answer == {"batchItemFailures": []}
+    assert executions() == []
+    [record] = clients.jobs_table().for_product("sku-11")
+    assert record["status"] == "FAILED"
+    assert expected in record["error"]
+    # And an error report sits next to the input, without triggering anything itself
+    report = json.loads(s3().get_object(Bucket=BUCKET, Key="inbox/sku-11/_error.json")["Body"].read())
+    assert expected in report["error"]
+    ingest(s3_message("inbox/sku-11/_error.json"))
+    assert len(clients.jobs_table().for_product("sku-11")) == 1
+
+
+def test_too_many_images_is_rejected_before_any_aiuta_call(studio_sim: Any) -> None:
+    photos("sku-12", count=21)
+    put("inbox/sku-12/product.json", {})
+    ingest(s3_message("inbox/sku-12/product.json"))
+    [record] = clients.jobs_table().for_product("sku-12")
+    assert "21 images, but Aiuta takes at most 20" in record["error"]
+    assert studio_sim.admin.calls()["total"] == 0
+
+
+def test_an_unreadable_image_fails_the_job_naming_the_file() -> None:
+    photos("sku-13", count=1)
+    put("inbox/sku-13/broken.jpg", b"this is not a picture")
+    put("inbox/sku-13/product.json", {})
+    ingest(s3_message("inbox/sku-13/product.json"))
+    [record] = clients.jobs_table().for_product("sku-13")
+    assert record["status"] == "FAILED"
+    assert "broken.jpg is not a readable image" in record["error"]
+
+
+def test_a_product_json_with_image_urls_needs_no_photos() -> None:
+    put("inbox/sku-14/product.json", {"image_urls": ["https://cdn.example.com/sku-14/front.jpg"]})
+    ingest(s3_message("inbox/sku-14/product.json"))
+    [execution] = executions()
+    assert execution["input"]["job"]["image_urls"] == ["https://cdn.example.com/sku-14/front.jpg"]
+    assert execution["input"]["input_keys"] == []
+
+
+def test_a_catalogue_starts_one_job_per_valid_row_and_reports_the_rest() -> None:
+    # Given a CSV feed with two good rows and one with an invalid pose
+    put(
+        "inbox/feed.csv",
+        "id,title,image_urls,on_figure_image_types\n"
+        "sku-20,Shirt,https://cdn.example.com/a.jpg|https://cdn.example.com/b.jpg,front/standing\n"
+        "sku-21,Dress,https://cdn.example.com/c.jpg,back/walking;front/standing\n"
+        "sku-22,Coat,https://cdn.example.com/d.jpg,front/dancing\n",
+    )
+
+    # When its event arrives
+    ingest(s3_message("inbox/feed.csv"))
+
+    # Then the good rows run, and the bad one is a FAILED job and a line of the report
+    started = sorted(e["input"]["product_id"] for e in executions())
+    assert started == ["sku-20", "sku-21"]
+    [bad] = clients.jobs_table().for_product("sku-22")
+    assert bad["status"] == "FAILED" and "'dancing' is not one of" in bad["error"]
+    report = json.loads(s3().get_object(Bucket=BUCKET, Key="inbox/feed.csv.error.json")["Body"].read())
+    assert report["error"] == "1 of 3 rows are invalid"
+    assert report["details"][0].startswith("line 4:")
+
+
+def test_a_jsonl_catalogue_is_read_line_by_line() -> None:
+    lines = [
+        {"product": {"id": "sku-30"}, "image_urls": ["https://cdn.example.com/x.jpg"], "kind": "flat_lay"},
+        {"product": {"id": "sku-31"}, "image_urls": ["https://cdn.example.com/y.jpg"]},
+    ]
+    put("inbox/feed.jsonl", "\n".join(json.dumps(line) for line in lines))
+    ingest(s3_message("inbox/feed.jsonl"))
+    assert sorted(e["input"]["product_id"] for e in executions()) == ["sku-30", "sku-31"]
+
+
+def finished_job(product_id: str, kind: str = "on_figure") -> str:
+    job_id = f"{product_id}-done"
+    clients.jobs_table().create(
+        job_id=job_id,
+        product_id=product_id,
+        status=JobRecordStatus.SUCCEEDED,
+        job={"kind": [kind], "image_types": {kind: []}},
+        operations=[
+            {"kind": kind, "operation_id": "op-1", "round": 0, "status": "SUCCESS", "image_types": []}
+        ],
+    )
+    return job_id
+
+
+def test_a_regeneration_request_starts_a_round_on_the_latest_on_figure_operation() -> None:
+    # Given a product whose job succeeded
+    base = finished_job("sku-40")
+
+    # When regenerate/sku-40.json asks for new poses
+    put(
+        "regenerate/sku-40.json",
+        {"image_types": ["back/walking", "side/sitting"], "number_of_generations": 2},
+    )
+    ingest(s3_message("regenerate/sku-40.json"))
+
+    # Then an execution starts straight at the regeneration round of that operation
+    [execution] = executions()
+    state = execution["input"]
+    assert state["operations"][0]["operation_id"] == "op-1"
+    assert state["pending_round"]["image_types"] == [
+        {"viewpoint": "back", "pose": "walking"},
+        {"viewpoint": "side", "pose": "sitting"},
+    ]
+    assert clients.jobs_table().get(state["job_id"])["base_job_id"] == base
+
+
+def test_regenerating_a_flat_lay_only_product_is_refused_clearly() -> None:
+    finished_job("sku-41", kind="flat_lay")
+    put("regenerate/sku-41.json", {"image_types": ["back/walking"]})
+    ingest(s3_message("regenerate/sku-41.json"))
+    assert executions() == []
+    report = json.loads(
+        s3().get_object(Bucket=BUCKET, Key="regenerate/sku-41.json.error.json")["Body"].read()
+    )
+    assert "regeneration is on-figure only" in report["error"]
+
+
+def test_an_aws_failure_reports_the_message_for_redelivery(pipeline_aws: dict[str, str]) -> None:
+    # Given a jobs table that cannot be written (an AWS fault)
+    photos("sku-50")
+    put("inbox/sku-50/product.json", {})
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName=pipeline_aws["JOBS_TABLE"])
+
+    # When its event arrives
+    answer = ingest(s3_message("inbox/sku-50/product.json"), json.dumps({"Event": "s3:TestEvent"}))
+
+    # Then only that message is reported failed, so SQS redelivers it (and dead-letters it in the end)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert executions() == []
+
+
+def test_an_event_for_a_deleted_product_json_starts_nothing() -> None:
+    photos("sku-51")
+    put("inbox/sku-51/product.json", {})
+    s3().delete_object(Bucket=BUCKET, Key="inbox/sku-51/product.json")
+    ingest(s3_message("inbox/sku-51/product.json"))
+    assert executions() == []
