@@ -1,0 +1,157 @@
+"""The sample events in events/ are what `sam local invoke -e events/<x>.json <Fn>` feeds the functions.
+
+They must keep the shapes AWS delivers (an S3 event inside an SQS record's body) and the shape the
+state machine hands each task (``JobState``), or a developer's first local invoke fails on the sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import S3Model, SqsModel
+
+from studio_core.jobs import JobSpec
+from studio_core.state import JobState, StepStatus
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+INGEST_EVENTS = {
+    "ingest_s3_put.json": "inbox/sku-123/front.jpg",
+    "ingest_product_json.json": "inbox/sku-123/product.json",
+    "ingest_regenerate.json": "regenerate/sku-123.json",
+}
+STATE_EVENTS = {
+    "submit.json": StepStatus.WAITING,
+    "check_status.json": StepStatus.WAITING,
+    "finalize.json": StepStatus.READY,
+    "regenerate.json": StepStatus.REGENERATE,
+    "record_failure.json": StepStatus.WAITING,
+}
+EXPECTED_JOB = {
+    "product": {
+        "title": "Linen shirt",
+        "category": "Apparel & Accessories > Clothing > Shirts & Tops",
+        "description": "Relaxed fit, white",
+    },
+    "kind": ["on_figure"],
+    "input_mode": "urls",
+    "image_types": {"on_figure": [{"viewpoint": "front", "pose": "standing"}]},
+    "number_of_generations": 1,
+    "operation_priority": "online",
+}
+
+
+def load(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
+def assert_kept(sample: Any, output: Any, path: str = "$") -> None:
+    """Every value the sample sets comes back out unchanged (new fields with defaults may be added)."""
+    if isinstance(sample, dict):
+        assert isinstance(output, dict), path
+        for key, value in sample.items():
+            assert key in output, f"{path}.{key} was dropped"
+            assert_kept(value, output[key], f"{path}.{key}")
+    elif isinstance(sample, list):
+        assert isinstance(output, list) and len(output) == len(sample), path
+        for index, (item, out) in enumerate(zip(sample, output, strict=True)):
+            assert_kept(item, out, f"{path}[{index}]")
+    else:
+        assert output == sample, f"{path}: {sample!r} came back as {output!r}"
+
+
+def test_every_event_file_is_known_and_parses() -> None:
+    # Given the events folder
+    names = {path.name for path in EVENTS.glob("*.json")}
+
+    # Then it holds exactly the documented samples, each valid JSON
+    assert names == {*INGEST_EVENTS, "ingest_s3_test_event.json", *STATE_EVENTS}
+    for name in names:
+        assert isinstance(load(name), dict), name
+
+
+@pytest.mark.parametrize(("name", "key"), sorted(INGEST_EVENTS.items()))
+def test_ingest_events_are_s3_events_inside_sqs_records(name: str, key: str) -> None:
+    # Given an ingest sample
+    event = load(name)
+
+    # When it is parsed as AWS delivers it: an SQS batch whose record body is the S3 event as a string
+    sqs = SqsModel.model_validate(event)
+    record = sqs.Records[0]
+    s3 = S3Model.model_validate_json(record.body)
+
+    # Then it is one ObjectCreated record for the documented key, with SQS's own checksum of the body
+    assert len(sqs.Records) == 1
+    assert record.md5OfBody == hashlib.md5(record.body.encode()).hexdigest()  # noqa: S324
+    assert [r.eventName for r in s3.Records] == ["ObjectCreated:Put"]
+    assert s3.Records[0].s3.object.key == key
+    assert s3.Records[0].s3.bucket.name.startswith("studio-")
+
+
+def test_the_s3_test_event_is_what_s3_sends_when_notifications_are_configured() -> None:
+    # Given the s3:TestEvent sample
+    record = SqsModel.model_validate(load("ingest_s3_test_event.json")).Records[0]
+
+    # Then its body is S3's test message, which has no Records (ingest must skip it)
+    body = json.loads(record.body)
+    assert body["Event"] == "s3:TestEvent"
+    assert body["Service"] == "Amazon S3"
+    assert "Records" not in body
+
+
+@pytest.mark.parametrize("name", sorted([*INGEST_EVENTS, "ingest_s3_test_event.json"]))
+def test_ingest_understands_every_ingest_sample(name: str) -> None:
+    from studio_core.ingest import S3Notification, S3TestEvent, parse_message
+
+    # When ingest parses the body of the sample's record
+    message = parse_message(load(name)["Records"][0]["body"])
+
+    # Then it is the kind of message the sample stands for
+    expected = S3TestEvent if name == "ingest_s3_test_event.json" else S3Notification
+    assert isinstance(message, expected)
+
+
+@pytest.mark.parametrize(("name", "status"), sorted(STATE_EVENTS.items()))
+def test_state_events_are_job_states(name: str, status: StepStatus) -> None:
+    # Given a task's sample input
+    event = load(name)
+
+    # When it is validated as the state the state machine passes between tasks
+    state = JobState.model_validate(event)
+
+    # Then it is the same sample job, in the step the task expects, and the model keeps every value
+    assert state.status is status
+    assert state.product_id == "sku-123"
+    assert state.job == EXPECTED_JOB
+    JobSpec.from_state(state.job)
+    assert_kept(event, state.to_output())
+
+
+def test_tasks_after_submit_have_operations_and_a_poll_schedule() -> None:
+    for name in ("check_status.json", "finalize.json", "regenerate.json"):
+        state = JobState.model_validate(load(name))
+        assert state.current_operations(), name
+        assert state.poll is not None, name
+
+
+def test_regenerate_sample_carries_the_round_to_start() -> None:
+    state = JobState.model_validate(load("regenerate.json"))
+
+    assert state.pending_round is not None
+    assert state.pending_round.image_types == [{"viewpoint": "back", "pose": "walking"}]
+
+
+def test_record_failure_sample_carries_a_caught_lambda_error() -> None:
+    # Given the input Record failure gets after a Catch (ResultPath $.error)
+    state = JobState.model_validate(load("record_failure.json"))
+
+    # Then the error is named like the exception class and its cause is Lambda's JSON error payload
+    assert state.error is not None
+    assert state.error.error == "AiutaRejectedRequest"
+    cause = json.loads(state.error.cause or "")
+    assert cause["errorType"] == "AiutaRejectedRequest"
+    assert state.error.message == cause["errorMessage"]
