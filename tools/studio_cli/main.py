@@ -7,9 +7,13 @@ environment as boto3 (``AWS_ENDPOINT_URL`` and friends, as written by ``studio l
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from studio_cli.jobs_view import MissingSettingError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -25,6 +29,66 @@ def _seed_flows(args: argparse.Namespace) -> int:
 
     saved = run_seed_flows(Path(args.output))
     print(f"Done: {sum(saved.values())} images in {args.output}")
+    return 0
+
+
+def _stack() -> Any:
+    from studio_cli.jobs_view import Stack
+
+    return Stack.from_env()
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from studio_cli.jobs_view import submit_folder
+
+    stack = _stack()
+    for folder in args.paths:
+        for key in submit_folder(stack, Path(folder), args.product_id):
+            print(f"uploaded s3://{stack.bucket}/{key}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from studio_cli.jobs_view import job_rows, render_table
+
+    jobs = _stack().jobs()
+    if args.job:
+        record = jobs.get(args.job)
+        if record is None:
+            print(f"no job {args.job!r}", file=sys.stderr)
+            return 1
+        print(json.dumps(record, indent=2, default=str))
+        return 0
+    records = jobs.for_product(args.product) if args.product else jobs.all_jobs()
+    print(render_table(job_rows(records)))
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from studio_cli.jobs_view import watch
+
+    watch(_stack(), expect=args.expect, timeout_seconds=args.timeout)
+    return 0
+
+
+def _regenerate(args: argparse.Namespace) -> int:
+    from studio_cli.jobs_view import request_regeneration
+
+    stack = _stack()
+    key = request_regeneration(stack, args.job, args.types, args.generations)
+    print(f"regeneration requested: s3://{stack.bucket}/{key}")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from studio_cli.jobs_view import download_results
+
+    stack = _stack()
+    if not args.download:
+        print(json.dumps(stack.jobs().get(args.job) or {}, indent=2, default=str))
+        return 0
+    for path in download_results(stack, args.job, Path(args.download)):
+        print(path)
     return 0
 
 
@@ -45,6 +109,43 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--output", default="demo-output/seed-flows", help="where to save the images")
     seed.set_defaults(run=_seed_flows)
 
+    submit = commands.add_parser(
+        "submit", help="upload product folders (or a .csv/.jsonl catalogue) to the inbox"
+    )
+    submit.add_argument(
+        "paths", nargs="+", metavar="DIR", help="a folder of photos (+ product.json), or a catalogue"
+    )
+    submit.add_argument("--product-id", help="the product id (default: the folder name)")
+    submit.set_defaults(run=_submit)
+
+    status = commands.add_parser("status", help="the jobs and their state (one job in full with JOB)")
+    status.add_argument("job", nargs="?", help="a job id")
+    status.add_argument("--product", help="only this product's jobs")
+    status.set_defaults(run=_status)
+
+    watch = commands.add_parser("watch", help="follow the jobs live until they all end")
+    watch.add_argument("--expect", type=int, help="wait until at least this many jobs exist")
+    watch.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    watch.set_defaults(run=_watch)
+
+    regenerate = commands.add_parser("regenerate", help="regenerate on-figure image types of a finished job")
+    regenerate.add_argument("job", help="the job id")
+    regenerate.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        required=True,
+        metavar="VIEWPOINT/POSE",
+        help="e.g. back/walking",
+    )
+    regenerate.add_argument("--generations", type=int, help="images per type (1-4)")
+    regenerate.set_defaults(run=_regenerate)
+
+    results = commands.add_parser("results", help="a job's result, or its images with --download DIR")
+    results.add_argument("job", help="the job id")
+    results.add_argument("--download", metavar="DIR", help="save the job's images under DIR/<job>/")
+    results.set_defaults(run=_results)
+
     demo = commands.add_parser("demo", help="the whole product on this machine, with sample products")
     demo.add_argument("--output", default="demo-output", help="where to save the images")
     demo.set_defaults(run=_demo)
@@ -59,7 +160,11 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Command = args.run
-    return run(args)
+    try:
+        return run(args)
+    except (MissingSettingError, LookupError, FileNotFoundError, ValueError) as exc:
+        print(f"studio {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
