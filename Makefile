@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test demo sim clean tools infra-check checkov
+.PHONY: bench install lint format test demo sim clean tools infra-check checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,3 +71,7 @@ CHECKOV_SKIPPED := CKV_AWS_18,CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV
 checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download \
 		--skip-check $(CHECKOV_SKIPPED)
+
+bench: install
+	$(BIN)/python bench/bench_polling.py > /dev/null
+	@echo "results in bench/results/"
