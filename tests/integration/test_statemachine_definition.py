@@ -1,0 +1,414 @@
+"""The studio job state machine: its structure, and real executions in moto's ASL interpreter.
+
+The structural tests read ``statemachine/studio_job.asl.json`` as data. The execution tests run it in
+moto (``execute_state_machine``) with scripted stand-ins for the five task Lambdas, served in-process
+by ``tests/stepfunctions_helpers.serve_lambdas``; they prove the interpreter takes every path the
+workflow promises: polling, regeneration, retries, and every failure ending in "Record failure".
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from studio_core import errors
+from studio_core.record_failure import failure_reason
+from studio_core.state import JobState, Kind, OperationRef, PendingRound, PollState, StepStatus
+from tests.stepfunctions_helpers import (
+    DEFINITION_PATH,
+    TASK_FUNCTIONS,
+    LambdaServer,
+    create_state_machine,
+    create_task_functions,
+    entered_states,
+    render_definition,
+    run_execution,
+    serve_lambdas,
+)
+
+SUBMIT = "Submit generation to Aiuta"
+WAIT = "Wait for Aiuta"
+CHECK = "Check operation status"
+FINISHED = "Is the generation finished?"
+COPY = "Copy results to S3"
+ANOTHER_ROUND = "Another regeneration round?"
+REGENERATE = "Start regeneration round"
+RECORD_FAILURE = "Record failure"
+SUCCEEDED = "Job succeeded"
+FAILED = "Job failed"
+
+LAMBDA_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+AIUTA_RETRYABLE = ["AiutaRetryableError", "AiutaServerError", "AiutaConnectionError", "AiutaRateLimited"]
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    return json.loads(DEFINITION_PATH.read_text())
+
+
+def tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in definition["States"].items() if state["Type"] == "Task"}
+
+
+def transitions(state: dict[str, Any]) -> list[str]:
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [choice["Next"] for choice in state.get("Choices", [])]
+    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return [target for target in targets if target]
+
+
+# ---------------------------------------------------------------- structure
+
+
+def test_states_are_the_documented_workflow(definition: dict[str, Any]) -> None:
+    assert definition["StartAt"] == SUBMIT
+    assert definition["Comment"]
+    assert set(definition["States"]) == {
+        SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, REGENERATE, RECORD_FAILURE, SUCCEEDED, FAILED,
+    }  # fmt: skip
+
+
+def test_every_transition_points_to_a_state_and_every_state_is_reachable(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    for name, state in states.items():
+        for target in transitions(state):
+            assert target in states, f"{name} -> {target}: no such state"
+        assert state["Type"] in {"Succeed", "Fail"} or transitions(state), f"{name} leads nowhere"
+
+    reached, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(transitions(states[name]))
+    assert reached == set(states)
+
+
+def test_every_state_says_why_in_a_comment(definition: dict[str, Any]) -> None:
+    for name, state in definition["States"].items():
+        assert state.get("Comment"), f"{name} has no Comment"
+    assert "SecondsPath" in definition["States"][WAIT]["Comment"]
+
+
+def test_tasks_call_the_five_functions_directly(definition: dict[str, Any]) -> None:
+    # Given the Task states
+    resources = {name: state["Resource"] for name, state in tasks(definition).items()}
+
+    # Then each is one function's ARN placeholder, with the whole state in and out (no reshaping)
+    assert sorted(resources.values()) == sorted(f"${{{key}}}" for key in TASK_FUNCTIONS)
+    for name, state in tasks(definition).items():
+        for reshaping in ("Parameters", "ResultSelector", "ResultPath", "InputPath", "OutputPath"):
+            assert reshaping not in state, f"{name} reshapes the state with {reshaping}"
+
+
+@pytest.mark.parametrize("name", [SUBMIT, CHECK, COPY, REGENERATE])
+def test_tasks_retry_passing_faults_and_catch_everything_else(definition: dict[str, Any], name: str) -> None:
+    state = definition["States"][name]
+
+    def policy(retrier: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in retrier.items() if key != "Comment"}
+
+    lambda_retry, aiuta_retry = state["Retry"]
+    assert policy(lambda_retry) == {
+        "ErrorEquals": LAMBDA_ERRORS,
+        "IntervalSeconds": 1,
+        "MaxAttempts": 3,
+        "BackoffRate": 2,
+        "MaxDelaySeconds": 30,
+        "JitterStrategy": "FULL",
+    }
+    assert policy(aiuta_retry) == {
+        "ErrorEquals": AIUTA_RETRYABLE,
+        "IntervalSeconds": 2,
+        "MaxAttempts": 4,
+        "BackoffRate": 2,
+        "MaxDelaySeconds": 60,
+        "JitterStrategy": "FULL",
+    }
+
+    assert state["Catch"] == [
+        {
+            "Comment": state["Catch"][0]["Comment"],
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.error",
+            "Next": RECORD_FAILURE,
+        }
+    ]
+    assert "terminal" in state["Catch"][0]["Comment"] or "Record failure" in state["Catch"][0]["Comment"]
+
+
+def test_record_failure_retries_but_never_catches_into_itself(definition: dict[str, Any]) -> None:
+    state = definition["States"][RECORD_FAILURE]
+
+    assert "Catch" not in state
+    assert state["Retry"], "the last step must try harder, not give up at the first fault"
+    assert state["Retry"][-1]["ErrorEquals"] == ["States.ALL"]
+    assert state["Next"] == FAILED
+    assert "Catch" in state["Comment"]
+
+
+def test_retried_error_names_are_exception_classes_and_cover_every_retryable_one(
+    definition: dict[str, Any],
+) -> None:
+    # Given the error names the Retry blocks list (other than Lambda's and States')
+    named = {
+        error
+        for state in definition["States"].values()
+        for retrier in state.get("Retry", [])
+        for error in retrier["ErrorEquals"]
+        if not error.startswith(("Lambda.", "States."))
+    }
+    classes = {name for name, value in inspect.getmembers(errors, inspect.isclass)}
+    retryable = {
+        name
+        for name, value in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(value, errors.AiutaRetryableError)
+    }
+
+    # Then each is a class in studio_core.errors, and no retryable class is missing (names match exactly)
+    assert named <= classes
+    assert retryable == set(AIUTA_RETRYABLE)
+
+
+def test_wait_takes_its_time_from_the_state(definition: dict[str, Any]) -> None:
+    wait = definition["States"][WAIT]
+
+    assert wait["Type"] == "Wait"
+    assert wait["SecondsPath"] == "$.poll.wait_seconds"
+    assert "Seconds" not in wait
+    assert "wait_seconds" in PollState.model_fields
+
+
+def test_choices_branch_on_the_step_statuses(definition: dict[str, Any]) -> None:
+    finished = definition["States"][FINISHED]
+    another = definition["States"][ANOTHER_ROUND]
+
+    def routes(state: dict[str, Any]) -> dict[str, str]:
+        assert all(choice["Variable"] == "$.status" for choice in state["Choices"])
+        return {choice["StringEquals"]: choice["Next"] for choice in state["Choices"]}
+
+    assert routes(finished) == {StepStatus.WAITING: WAIT, StepStatus.READY: COPY}
+    assert finished["Default"] == RECORD_FAILURE
+    assert routes(another) == {StepStatus.REGENERATE: REGENERATE, StepStatus.SUCCEEDED: SUCCEEDED}
+    assert another["Default"] == RECORD_FAILURE
+
+
+def test_job_failed_reports_the_recorded_reason(definition: dict[str, Any]) -> None:
+    failed = definition["States"][FAILED]
+
+    assert failed["Type"] == "Fail"
+    assert failed["Error"] == "JobFailed"
+    assert failed["CausePath"] == "$.failure_reason"
+    assert "failure_reason" in JobState.model_fields
+
+
+# ---------------------------------------------------------------- executions in moto
+
+
+class ScriptedTasks:
+    """Stand-ins for the five task Lambdas, each taking and returning a ``JobState``.
+
+    ``script[name]`` lists what the first calls do: a ``StepStatus`` to set, or an exception to raise.
+    Unscripted calls take the happy path. Every input is validated as a ``JobState``, so a definition
+    that reshaped the state between tasks would fail here.
+    """
+
+    def __init__(self, **script: list[StepStatus | Exception]) -> None:
+        self.script = {name: list(steps) for name, steps in script.items()}
+
+    def handlers(self) -> dict[str, Any]:
+        return {name: self._handler(name) for name in TASK_FUNCTIONS.values()}
+
+    def _handler(self, name: str) -> Any:
+        def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            state = JobState.model_validate(event)
+            step = self.script.get(name, []).pop(0) if self.script.get(name) else None
+            if isinstance(step, Exception):
+                raise step
+            return getattr(self, name)(state, step).to_output()
+
+        return handle
+
+    @staticmethod
+    def _poll_now() -> PollState:
+        now = datetime.now(UTC)
+        return PollState(wait_seconds=0, started_at=now, deadline=now + timedelta(hours=1))
+
+    def submit(self, state: JobState, step: StepStatus | None) -> JobState:
+        state.operations = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op-round-0")]
+        state.poll = self._poll_now()
+        state.status = step or StepStatus.WAITING
+        return state
+
+    def check_status(self, state: JobState, step: StepStatus | None) -> JobState:
+        assert state.poll is not None
+        state.poll.attempt += 1
+        state.status = step or StepStatus.READY
+        if state.status in {StepStatus.FAILED, StepStatus.TIMED_OUT}:
+            state.failure_reason = f"the operation ended {state.status.value}"
+        return state
+
+    def finalize(self, state: JobState, step: StepStatus | None) -> JobState:
+        state.images_copied += 1
+        state.status = step or StepStatus.SUCCEEDED
+        if state.status is StepStatus.REGENERATE:
+            state.pending_round = PendingRound(
+                image_types=[{"viewpoint": "back", "pose": "walking"}], reason="the job asks for a round"
+            )
+        return state
+
+    def regenerate(self, state: JobState, step: StepStatus | None) -> JobState:
+        state.round += 1
+        state.operations.append(OperationRef(kind=Kind.ON_FIGURE, operation_id="op-regen", round=state.round))
+        state.pending_round = None
+        state.poll = self._poll_now()
+        state.status = step or StepStatus.WAITING
+        return state
+
+    def record_failure(self, state: JobState, step: StepStatus | None) -> JobState:
+        state.failure_reason = failure_reason(state)
+        state.status = StepStatus.TIMED_OUT if state.status is StepStatus.TIMED_OUT else StepStatus.FAILED
+        return state
+
+
+FRONT_STANDING = {"viewpoint": "front", "pose": "standing"}
+
+
+def job_input() -> dict[str, Any]:
+    return JobState(
+        job_id="sku-123-0123456789abcdef",
+        product_id="sku-123",
+        job={"kind": ["on_figure"], "image_types": {"on_figure": [FRONT_STANDING]}},
+        input_keys=["inbox/sku-123/front.jpg"],
+    ).to_output()
+
+
+@pytest.fixture
+def studio_sfn() -> Iterator[dict[str, str]]:
+    """moto with the Step Functions interpreter on, and a moto Lambda per task; yields the substitutions."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield create_task_functions()
+
+
+def execute(
+    substitutions: dict[str, str], tasks: ScriptedTasks, *, fast_retries: bool = False
+) -> tuple[dict[str, Any], list[str], LambdaServer]:
+    with serve_lambdas(tasks.handlers()) as server:
+        machine = create_state_machine(render_definition(substitutions, fast_retries=fast_retries))
+        described = run_execution(machine, job_input())
+    return described, entered_states(described["executionArn"]), server
+
+
+def test_a_job_polls_until_ready_then_copies_and_succeeds(studio_sfn: dict[str, str]) -> None:
+    # Given Aiuta is still working at the first check, and done at the second
+    tasks = ScriptedTasks(check_status=[StepStatus.WAITING, StepStatus.READY])
+
+    # When the real definition (with its MaxDelaySeconds and JitterStrategy) runs
+    described, states, server = execute(studio_sfn, tasks)
+
+    # Then the execution walks the poll loop twice and ends in "Job succeeded" with the final state
+    assert described["status"] == "SUCCEEDED"
+    assert states == [SUBMIT, WAIT, CHECK, FINISHED, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, SUCCEEDED]
+    assert server.names() == ["submit", "check_status", "check_status", "finalize"]
+    output = JobState.model_validate_json(described["output"])
+    assert output.status is StepStatus.SUCCEEDED
+    assert output.poll is not None and output.poll.attempt == 2
+
+
+def test_a_regeneration_round_goes_back_into_the_poll_loop(studio_sfn: dict[str, str]) -> None:
+    # Given finalize asks for one more round, then is satisfied
+    tasks = ScriptedTasks(finalize=[StepStatus.REGENERATE, StepStatus.SUCCEEDED])
+
+    # When the job runs
+    described, states, server = execute(studio_sfn, tasks)
+
+    # Then the round is started and polled like the first one
+    assert described["status"] == "SUCCEEDED"
+    assert states == [
+        SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND,
+        REGENERATE, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, SUCCEEDED,
+    ]  # fmt: skip
+    regenerate_input = JobState.model_validate(server.events_of("regenerate")[0])
+    assert regenerate_input.pending_round is not None
+    assert JobState.model_validate_json(described["output"]).round == 1
+
+
+def test_a_passing_aiuta_fault_is_retried(studio_sfn: dict[str, str]) -> None:
+    # Given Aiuta answers 5xx twice before it accepts the job
+    tasks = ScriptedTasks(
+        submit=[errors.AiutaServerError("Aiuta answered 503"), errors.AiutaServerError("Aiuta answered 502")]
+    )
+
+    # When the job runs (retry intervals shortened: moto really sleeps)
+    described, states, server = execute(studio_sfn, tasks, fast_retries=True)
+
+    # Then the same task is tried three times and the job succeeds without recording a failure
+    assert described["status"] == "SUCCEEDED"
+    assert server.names()[:3] == ["submit", "submit", "submit"]
+    assert [call.error for call in server.invocations[:3]] == ["AiutaServerError", "AiutaServerError", None]
+    assert RECORD_FAILURE not in states
+
+
+def test_when_retries_run_out_the_failure_is_recorded(studio_sfn: dict[str, str]) -> None:
+    # Given Aiuta keeps failing: one try plus four retries
+    tasks = ScriptedTasks(submit=[errors.AiutaConnectionError("connection reset")] * 5)
+
+    # When the job runs
+    described, states, server = execute(studio_sfn, tasks, fast_retries=True)
+
+    # Then, after MaxAttempts, the Catch hands the error to Record failure and the job fails
+    assert server.names() == ["submit"] * 5 + ["record_failure"]
+    recorded = JobState.model_validate(server.events_of("record_failure")[0])
+    assert recorded.error is not None and recorded.error.error == "AiutaConnectionError"
+    assert described["status"] == "FAILED"
+    assert states[-2:] == [RECORD_FAILURE, FAILED]
+
+
+def test_an_invalid_job_is_caught_recorded_and_fails_the_execution(studio_sfn: dict[str, str]) -> None:
+    # Given submit finds the job invalid
+    message = "image_types.on_figure[0].viewpoint: 'frnt' is not one of front, back, side"
+    tasks = ScriptedTasks(submit=[errors.InvalidJob(message)])
+
+    # When the job runs
+    described, states, server = execute(studio_sfn, tasks)
+
+    # Then it is not retried: Record failure gets the job state with the error next to it...
+    assert server.names() == ["submit", "record_failure"]
+    assert states == [SUBMIT, RECORD_FAILURE, FAILED]
+    recorded = JobState.model_validate(server.events_of("record_failure")[0])
+    assert recorded.job_id == "sku-123-0123456789abcdef"
+    assert recorded.error is not None
+    assert recorded.error.error == "InvalidJob"
+    assert json.loads(recorded.error.cause or "")["errorType"] == "InvalidJob"
+    assert recorded.error.message == message
+
+    # ...and the execution fails with the recorded reason as its cause
+    assert described["status"] == "FAILED"
+    assert described["error"] == "JobFailed"
+    assert described["cause"] == f"InvalidJob: {message}"
+
+
+@pytest.mark.parametrize("outcome", [StepStatus.FAILED, StepStatus.TIMED_OUT])
+def test_a_failed_or_late_operation_is_recorded(studio_sfn: dict[str, str], outcome: StepStatus) -> None:
+    # Given the check finds the operation FAILED at Aiuta, or past the job's deadline
+    tasks = ScriptedTasks(check_status=[outcome])
+
+    # When the job runs
+    described, states, server = execute(studio_sfn, tasks)
+
+    # Then the Choice's Default sends it to Record failure, which keeps the check's reason
+    assert states == [SUBMIT, WAIT, CHECK, FINISHED, RECORD_FAILURE, FAILED]
+    assert JobState.model_validate(server.events_of("record_failure")[0]).status is outcome
+    assert described["status"] == "FAILED"
+    assert described["cause"] == f"the operation ended {outcome.value}"
