@@ -1,0 +1,165 @@
+"""Completing what moto's CloudFormation deploys incompletely, from the template's own data.
+
+- bucket ``NotificationConfiguration``: moto ignores it; applied with the S3 API;
+- ``AWS::StepFunctions::StateMachine``: moto's is empty (it ignores ``DefinitionS3Location`` and
+  ``DefinitionSubstitutions``) and invisible to the executing backend; re-created through the
+  Step Functions API under the same name, so its ARN (and every ``Ref`` to it) stays valid;
+- the template's API key secret gets the simulator's key.
+
+Each function returns ``Gap`` records for the start-up summary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.client import BaseClient
+
+from studio_local.deploy import DeployedStack, DeploymentError
+from studio_local.intrinsics import render_substitutions
+from studio_local.packaging import artifact_for_location
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Something moto does not do from the template, and what the local stack did about it."""
+
+    subject: str
+    action: str
+
+
+def notification_configuration(configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """A bucket's CloudFormation ``NotificationConfiguration`` in the shape of the S3 API."""
+    unsupported = sorted(set(configuration) - {"QueueConfigurations", "TopicConfigurations"})
+    if unsupported:
+        raise DeploymentError(
+            f"bucket notifications {', '.join(unsupported)} cannot run locally "
+            "(moto delivers S3 -> Lambda through Docker only)"
+        )
+    api: dict[str, Any] = {}
+    for cfn_key, target_key, api_key in (
+        ("QueueConfigurations", "Queue", "QueueArn"),
+        ("TopicConfigurations", "Topic", "TopicArn"),
+    ):
+        for entry in configuration.get(cfn_key) or []:
+            item: dict[str, Any] = {api_key: entry[target_key], "Events": [entry["Event"]]}
+            rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+            if rules:
+                # S3 names the rules "prefix"/"suffix"; moto matches only the lower-case spelling.
+                item["Filter"] = {
+                    "Key": {"FilterRules": [{"Name": r["Name"].lower(), "Value": r["Value"]} for r in rules]}
+                }
+            api.setdefault(cfn_key, []).append(item)
+    return api
+
+
+def apply_bucket_notifications(stack: DeployedStack, s3: BaseClient) -> list[Gap]:
+    """Put each bucket's ``NotificationConfiguration`` (targets resolved from the stack) through S3."""
+    gaps = []
+    for logical_id, resource in stack.of_type("AWS::S3::Bucket"):
+        configuration = (resource.get("Properties") or {}).get("NotificationConfiguration")
+        if not configuration:
+            continue
+        bucket = stack.physical_id(logical_id)
+        api = notification_configuration(stack.resolve(configuration))
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=api)
+        rules = [
+            f"{rule['Value']} -> {(item.get('QueueArn') or item.get('TopicArn', '')).rsplit(':', 1)[-1]}"
+            for entries in api.values()
+            for item in entries
+            for rule in item.get("Filter", {}).get("Key", {}).get("FilterRules", [{"Value": "*"}])
+        ]
+        gaps.append(
+            Gap(
+                f"{logical_id} NotificationConfiguration",
+                f"applied with put_bucket_notification_configuration ({'; '.join(rules)})",
+            )
+        )
+    return gaps
+
+
+def state_machine_definition(stack: DeployedStack, logical_id: str, properties: Mapping[str, Any]) -> str:
+    """The ASL the state machine must run: its file (or inline definition) with substitutions applied."""
+    location = properties.get("DefinitionS3Location")
+    if location is not None:
+        artifact = artifact_for_location(stack.artifacts, stack.resolve(location))
+        if artifact is None:
+            raise DeploymentError(
+                f"{logical_id}: its DefinitionS3Location is not a local file of the template"
+            )
+        definition = artifact.local_path.read_text(encoding="utf-8")
+        source = str(artifact.local_path)
+    elif "DefinitionString" in properties:
+        definition = str(stack.resolve(properties["DefinitionString"]))
+        source = f"{logical_id}.DefinitionString"
+    elif "Definition" in properties:
+        definition = json.dumps(stack.resolve(properties["Definition"]))
+        source = f"{logical_id}.Definition"
+    else:
+        raise DeploymentError(f"{logical_id}: the state machine has no definition")
+    substitutions = stack.resolve(properties.get("DefinitionSubstitutions") or {})
+    rendered = render_substitutions(definition, substitutions, source=source)
+    try:
+        json.loads(rendered)
+    except ValueError as exc:
+        raise DeploymentError(f"{source} is not valid JSON after substitution: {exc}") from None
+    return rendered
+
+
+def recreate_state_machines(
+    stack: DeployedStack, stepfunctions: BaseClient
+) -> tuple[dict[str, str], list[Gap]]:
+    """Create each state machine in the executing Step Functions backend; ``{logical_id: arn}``."""
+    arns: dict[str, str] = {}
+    gaps = []
+    for logical_id, resource in stack.of_type("AWS::StepFunctions::StateMachine"):
+        properties = resource.get("Properties") or {}
+        expected_arn = stack.physical_id(logical_id)
+        request: dict[str, Any] = {
+            "name": expected_arn.rsplit(":", 1)[1],
+            "definition": state_machine_definition(stack, logical_id, properties),
+            "roleArn": str(stack.resolve(properties.get("RoleArn", ""))),
+            "type": properties.get("StateMachineType", "STANDARD"),
+        }
+        arn = stepfunctions.create_state_machine(**request)["stateMachineArn"]
+        if arn != expected_arn:
+            raise DeploymentError(
+                f"{logical_id}: re-created as {arn}, but the stack's Ref gives {expected_arn}"
+            )
+        states = sorted(json.loads(request["definition"]).get("States", {}))
+        arns[logical_id] = arn
+        gaps.append(
+            Gap(
+                f"{logical_id} definition",
+                f"re-created through the Step Functions API from the ASL file with DefinitionSubstitutions "
+                f"resolved ({len(states)} states), same ARN",
+            )
+        )
+    return arns, gaps
+
+
+def template_secrets(stack: DeployedStack) -> list[tuple[str, str]]:
+    """``(logical_id, arn)`` of the secrets the template created."""
+    return [
+        (logical_id, resource.physical_id)
+        for logical_id, resource in stack.created_by_api.items()
+        if resource.type == "AWS::SecretsManager::Secret"
+    ]
+
+
+def put_api_key(secretsmanager: BaseClient, secret_arn: str, api_key: str) -> None:
+    """Store ``api_key`` in the secret in its shape: ``{"api_key": ...}`` if it holds JSON, else plain."""
+    current = secretsmanager.get_secret_value(SecretId=secret_arn).get("SecretString", "")
+    try:
+        document = json.loads(current)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        document["api_key"] = api_key
+        value = json.dumps(document)
+    else:
+        value = api_key
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=value)

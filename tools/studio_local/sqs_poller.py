@@ -1,0 +1,218 @@
+"""SQS -> Lambda delivery, done the way Lambda's pollers do it, in a thread per event source mapping.
+
+moto delivers an SQS event source mapping synchronously inside ``send_message`` and never
+comes back for a message that was delayed or whose visibility timeout ran out, so the local
+stack disables moto's mapping (``take_over_event_sources``) and runs ``SqsPoller`` instead:
+plain ``receive_message`` (which honours ``DelaySeconds`` and visibility), one invocation per
+batch with a real SQS event, and deletion of exactly the messages the function did not report
+in ``batchItemFailures``. A failed message comes back after the visibility timeout and moto's
+redrive moves it to the DLQ after ``maxReceiveCount`` receives.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.client import BaseClient
+
+from studio_local.deploy import DeployedStack, DeploymentError
+from studio_local.lambda_runtime import InvocationResult
+
+logger = logging.getLogger("studio_local.sqs")
+RECEIVE_WAIT_SECONDS = 1
+SQS_MAX_BATCH = 10
+
+
+@dataclass(frozen=True)
+class SqsEventSource:
+    """One SQS event source mapping of the template, as moto created it."""
+
+    uuid: str
+    logical_id: str
+    function_arn: str
+    queue_arn: str
+    queue_url: str
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass
+class PollerStats:
+    batches: int = 0
+    messages: int = 0
+    deleted: int = 0
+    failed_items: int = 0
+    failed_batches: int = 0
+
+
+def take_over_event_sources(
+    stack: DeployedStack, lambda_client: BaseClient, sqs_client: BaseClient
+) -> list[SqsEventSource]:
+    """Disable moto's delivery for every event source mapping of the stack; return their settings.
+
+    Disabling (not deleting) is what stops moto: its ``delete_event_source_mapping`` leaves the
+    mapping attached to the queue.
+    """
+    sources = []
+    for logical_id, _resource in stack.of_type("AWS::Lambda::EventSourceMapping"):
+        mapping = lambda_client.get_event_source_mapping(UUID=stack.physical_id(logical_id))
+        queue_arn = mapping["EventSourceArn"]
+        if not queue_arn.startswith("arn:aws:sqs:"):
+            raise DeploymentError(f"{logical_id}: only SQS event sources run locally, not {queue_arn}")
+        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+        state = lambda_client.get_event_source_mapping(UUID=mapping["UUID"])["State"]
+        if state != "Disabled":
+            raise DeploymentError(f"{logical_id}: moto's event source mapping stayed {state}")
+        queue_url = sqs_client.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        sources.append(
+            SqsEventSource(
+                uuid=mapping["UUID"],
+                logical_id=logical_id,
+                function_arn=mapping["FunctionArn"],
+                queue_arn=queue_arn,
+                queue_url=queue_url,
+                batch_size=int(mapping.get("BatchSize") or 10),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in (mapping.get("FunctionResponseTypes") or []),
+            )
+        )
+    return sources
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda hands a function for ``messages`` (as ``receive_message`` returned them)."""
+    return {"Records": [_record(message, queue_arn, region) for message in messages]}
+
+
+def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": {
+            name: _message_attribute(value)
+            for name, value in (message.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    # Lambda spells these in camelCase and gives binary values in base64.
+    attribute: dict[str, Any] = {
+        "stringListValues": list(value.get("StringListValues") or []),
+        "binaryListValues": [base64.b64encode(b).decode() for b in value.get("BinaryListValues") or []],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
+
+
+def messages_to_delete(
+    messages: list[dict[str, Any]], result: InvocationResult, report_batch_item_failures: bool
+) -> list[dict[str, Any]]:
+    """The messages Lambda deletes after an invocation, with ``ReportBatchItemFailures`` semantics.
+
+    A function error keeps the whole batch. With partial responses, the items listed in
+    ``batchItemFailures`` are kept; an answer Lambda cannot read (an unknown or empty
+    ``itemIdentifier``) keeps the whole batch as well.
+    """
+    if not result.ok:
+        return []
+    if not report_batch_item_failures:
+        return list(messages)
+    try:
+        answer = result.json()
+    except ValueError:
+        return []
+    failures = (answer or {}).get("batchItemFailures") if isinstance(answer, dict) else None
+    if not failures:
+        return list(messages)
+    ids = {m["MessageId"] for m in messages}
+    failed = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not identifier or identifier not in ids:
+            return []
+        failed.add(identifier)
+    return [m for m in messages if m["MessageId"] not in failed]
+
+
+@dataclass
+class SqsPoller:
+    """Receives from ``source``'s queue in a thread and invokes its function, until ``stop()``."""
+
+    source: SqsEventSource
+    sqs: BaseClient
+    invoke: Callable[[str, dict[str, Any]], InvocationResult]
+    region: str
+    stats: PollerStats = field(default_factory=PollerStats)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"sqs-poller-{self.source.logical_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop receiving; a batch being processed is finished first."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("poller %s did not stop within %.0f s", self.source.logical_id, timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                if self._stop.is_set():
+                    return
+                logger.exception("polling %s failed; retrying", self.source.queue_url)
+                self._stop.wait(1.0)
+
+    def poll_once(self) -> int:
+        """One receive and, if messages came, one invocation; returns how many messages came."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.source.queue_url,
+            MaxNumberOfMessages=min(self.source.batch_size, SQS_MAX_BATCH),
+            WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        result = self.invoke(
+            self.source.function_arn, sqs_event(messages, self.source.queue_arn, self.region)
+        )
+        done = messages_to_delete(messages, result, self.source.report_batch_item_failures)
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.source.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        self.stats.batches += 1
+        self.stats.messages += len(messages)
+        self.stats.deleted += len(done)
+        self.stats.failed_items += len(messages) - len(done)
+        self.stats.failed_batches += 0 if result.ok else 1
+        return len(messages)
