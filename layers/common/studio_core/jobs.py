@@ -59,6 +59,12 @@ class RegenerationRound(_Strict):
     def _labels(cls, value: Any) -> Any:
         return parse_image_type_labels(value, Kind.ON_FIGURE)
 
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        # Aiuta's regenerate call refuses repeats; say so at ingest, not rounds later.
+        _require_unique_labels(self.image_types)
+        return self
+
 
 class RegenerationPolicy(_Strict):
     rounds: list[RegenerationRound] = Field(default_factory=list)
@@ -210,9 +216,14 @@ def build_job(
     try:
         spec = JobSpec.model_validate(_with_defaults(document, defaults))
     except ValidationError as exc:
-        raise InvalidJob(_summary(product_id, [*problems, *describe_validation_error(exc)])) from None
+        problems.extend(describe_validation_error(exc))
+        # The image count is still worth knowing, unless image_urls itself was the problem.
+        if not any(line.startswith("image_urls") for line in problems):
+            urls = document.get("image_urls")
+            problems.extend(_input_problems(urls if isinstance(urls, list) else None, image_count))
+        raise InvalidJob(_summary(product_id, problems)) from None
     spec.product.id = product_id
-    problems.extend(_input_problems(spec, image_count))
+    problems.extend(_input_problems(spec.image_urls, image_count))
     problems.extend(_request_problems(spec, image_count))
     if problems:
         raise InvalidJob(_summary(product_id, problems))
@@ -251,12 +262,12 @@ def _with_defaults(document: dict[str, Any], defaults: JobDefaults) -> dict[str,
     return merged
 
 
-def _input_problems(spec: JobSpec, image_count: int) -> list[str]:
-    if spec.image_urls and image_count:
+def _input_problems(image_urls: list[Any] | None, image_count: int) -> list[str]:
+    if image_urls and image_count:
         return [
             f"give either image files ({image_count} in the folder) or image_urls in the job file, not both"
         ]
-    count = len(spec.image_urls or []) or image_count
+    count = len(image_urls or []) or image_count
     if count == 0:
         return [
             "no images: add 1-20 photos (.jpg, .jpeg, .png, .webp) to the folder, "
@@ -298,15 +309,24 @@ class RegenerationRequest(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        labels = [t.label for t in self.image_types]
-        repeated = sorted({label for label in labels if labels.count(label) > 1})
-        if repeated:
-            raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
+        _require_unique_labels(self.image_types)
         return self
+
+
+def _require_unique_labels(image_types: list[OnFigureImageType]) -> None:
+    labels = [t.label for t in image_types]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
 
 
 def parse_regeneration_request(raw: bytes, product_id: str) -> RegenerationRequest:
     document = parse_json_document(raw, f"regenerate/{product_id}.json")
+    if not isinstance(document, dict):
+        raise InvalidJob(
+            f"regeneration request for {product_id!r} must be a JSON object, "
+            'like {"image_types": ["back/walking"]}'
+        )
     try:
         return RegenerationRequest.model_validate(document)
     except ValidationError as exc:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from studio_core.models import FlatLayImageType, Gender, OnFigureImageType, OperationPriority
 from studio_core.state import InputMode, Kind
@@ -24,9 +24,11 @@ def parse_kinds(value: Any) -> list[Kind]:
         value = KIND_ALIASES.get(value.strip(), [part.strip() for part in value.split(",") if part.strip()])
     kinds: list[Kind] = []
     for item in value:
-        kind = Kind(item)
-        if kind not in kinds:
-            kinds.append(kind)
+        for one in KIND_ALIASES.get(item, [item]) if isinstance(item, str) else [item]:
+            if one not in [k.value for k in Kind]:
+                raise ValueError(f"{one!r} is not one of 'on_figure', 'flat_lay' or 'both'")
+            if Kind(one) not in kinds:
+                kinds.append(Kind(one))
     return kinds
 
 
@@ -55,10 +57,23 @@ def _from_env(model: type[BaseModel], names: Mapping[str, str], environ: Mapping
         return model.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" if e["loc"] else e["msg"]
+            f"{names.get(str(e['loc'][0]), e['loc'][0])}: {_message(e)}" if e["loc"] else _message(e)
             for e in exc.errors()
         )
         raise RuntimeError(f"invalid settings in the environment: {problems}") from None
+
+
+def _message(error: Any) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _unique_labels(image_types: list[Any]) -> list[Any]:
+    # A repeated default type would fail every job that relies on the default, far from its cause.
+    labels = [t.label for t in image_types]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
+    return image_types
 
 
 class JobDefaults(BaseModel):
@@ -93,6 +108,11 @@ class JobDefaults(BaseModel):
     def _flat_lay_labels(cls, value: Any) -> Any:
         return parse_image_type_labels(value, Kind.FLAT_LAY)
 
+    @field_validator("on_figure_image_types", "flat_lay_image_types")
+    @classmethod
+    def _unique(cls, value: list[Any]) -> list[Any]:
+        return _unique_labels(value)
+
     ENV: ClassVar[dict[str, str]] = {
         "kind": "DEFAULT_KIND",
         "on_figure_image_types": "DEFAULT_ON_FIGURE_IMAGE_TYPES",
@@ -123,6 +143,15 @@ class PollSettings(BaseModel):
     backoff_factor: float = Field(default=1.5, ge=1.0, le=10.0)
     deadline_online_seconds: int = Field(default=3600, ge=1)
     deadline_offline_seconds: int = Field(default=259200, ge=1)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Self:
+        if self.min_wait_seconds > self.max_wait_seconds:
+            raise ValueError(
+                f"POLL_MIN_WAIT_SECONDS ({self.min_wait_seconds}) must not exceed "
+                f"POLL_MAX_WAIT_SECONDS ({self.max_wait_seconds})"
+            )
+        return self
 
     ENV: ClassVar[dict[str, str]] = {
         "first_wait_online_seconds": "POLL_FIRST_WAIT_ONLINE_SECONDS",

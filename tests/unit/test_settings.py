@@ -1,0 +1,210 @@
+"""Settings from the template's environment: a wrong value stops the function at start-up, naming
+the variable; an empty value (a template parameter left blank) means the default."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio_core.models import OperationPriority
+from studio_core.settings import JobDefaults, PollSettings
+from studio_core.state import InputMode, Kind
+
+
+def test_every_job_default_is_read_from_its_environment_variable() -> None:
+    # Given the template sets every job default
+    environ = {
+        "DEFAULT_KIND": "both",
+        "DEFAULT_ON_FIGURE_IMAGE_TYPES": "front/standing,back/walking",
+        "DEFAULT_FLAT_LAY_IMAGE_TYPES": "flat/front, detail/back",
+        "DEFAULT_OPERATION_PRIORITY": "offline",
+        "DEFAULT_NUMBER_OF_GENERATIONS": "3",
+        "DEFAULT_INPUT_MODE": "upload",
+        "DEFAULT_MODEL_GENDER": "male",
+        "DELETE_AT_AIUTA_AFTER_COPY": "true",
+    }
+    assert set(environ) == set(JobDefaults.ENV.values())
+
+    # When the defaults are read
+    defaults = JobDefaults.from_env(environ)
+
+    # Then each variable lands in its setting, labels read as image types
+    assert defaults.kind == [Kind.ON_FIGURE, Kind.FLAT_LAY]
+    assert [t.label for t in defaults.on_figure_image_types] == ["front/standing", "back/walking"]
+    assert [t.label for t in defaults.flat_lay_image_types] == ["flat/front", "detail/back"]
+    assert defaults.operation_priority is OperationPriority.OFFLINE
+    assert defaults.number_of_generations == 3
+    assert defaults.input_mode is InputMode.UPLOAD
+    assert defaults.model_gender.value == "male"
+    assert defaults.delete_at_aiuta_after_copy is True
+
+
+def test_job_defaults_without_any_variable_are_the_documented_ones() -> None:
+    # Given an environment with none of the variables
+    # When the defaults are read
+    defaults = JobDefaults.from_env({})
+
+    # Then they are: on-figure front/standing, ghost_mannequin/front, online, 1, urls, female, keep
+    assert defaults.kind == [Kind.ON_FIGURE]
+    assert [t.label for t in defaults.on_figure_image_types] == ["front/standing"]
+    assert [t.label for t in defaults.flat_lay_image_types] == ["ghost_mannequin/front"]
+    assert defaults.operation_priority is OperationPriority.ONLINE
+    assert defaults.number_of_generations == 1
+    assert defaults.input_mode is InputMode.URLS
+    assert defaults.model_gender.value == "female"
+    assert defaults.delete_at_aiuta_after_copy is False
+
+
+def test_an_empty_variable_means_the_default() -> None:
+    # Given template parameters left blank
+    environ = {name: "" for name in JobDefaults.ENV.values()}
+
+    # When the defaults are read
+    defaults = JobDefaults.from_env(environ)
+
+    # Then they are the same as with no variables at all
+    assert defaults == JobDefaults()
+
+
+def test_kind_may_be_a_comma_separated_list() -> None:
+    # Given DEFAULT_KIND written as a list
+    # When the defaults are read
+    defaults = JobDefaults.from_env({"DEFAULT_KIND": "flat_lay,on_figure"})
+
+    # Then both kinds are the default, in that order
+    assert defaults.kind == [Kind.FLAT_LAY, Kind.ON_FIGURE]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("DEFAULT_KIND", "onfigure", "'onfigure' is not one of 'on_figure', 'flat_lay' or 'both'"),
+        ("DEFAULT_ON_FIGURE_IMAGE_TYPES", "front", "image type 'front' must look like 'front/standing'"),
+        ("DEFAULT_ON_FIGURE_IMAGE_TYPES", "front/dancing", "'standing', 'walking'"),
+        ("DEFAULT_ON_FIGURE_IMAGE_TYPES", "front/standing,front/standing", "listed twice: front/standing"),
+        ("DEFAULT_ON_FIGURE_IMAGE_TYPES", ",", "at least 1 item"),
+        ("DEFAULT_FLAT_LAY_IMAGE_TYPES", "flat/side", "'front' or 'back'"),
+        ("DEFAULT_FLAT_LAY_IMAGE_TYPES", "detail/back,detail/back", "listed twice: detail/back"),
+        ("DEFAULT_OPERATION_PRIORITY", "soon", "'online' or 'offline'"),
+        ("DEFAULT_NUMBER_OF_GENERATIONS", "5", "less than or equal to 4"),
+        ("DEFAULT_NUMBER_OF_GENERATIONS", "0", "greater than or equal to 1"),
+        ("DEFAULT_NUMBER_OF_GENERATIONS", "two", "valid integer"),
+        ("DEFAULT_INPUT_MODE", "ftp", "'urls' or 'upload'"),
+        ("DEFAULT_MODEL_GENDER", "other", "'male' or 'female'"),
+        ("DELETE_AT_AIUTA_AFTER_COPY", "maybe", "valid boolean"),
+    ],
+)
+def test_a_wrong_job_default_stops_start_up_naming_the_variable(name: str, value: str, words: str) -> None:
+    # Given one job default set to a value the pipeline cannot use
+    # When the defaults are read at cold start
+    with pytest.raises(RuntimeError) as exc:
+        JobDefaults.from_env({name: value})
+
+    # Then the error names the variable and says what is wrong
+    message = str(exc.value)
+    assert message.startswith("invalid settings in the environment: ")
+    assert f"{name}: " in message
+    assert words in message
+    assert "Value error" not in message
+
+
+def test_every_poll_setting_is_read_from_its_environment_variable() -> None:
+    # Given the template sets every poll setting
+    environ = {
+        "POLL_FIRST_WAIT_ONLINE_SECONDS": "15",
+        "POLL_FIRST_WAIT_OFFLINE_SECONDS": "120",
+        "POLL_MIN_WAIT_SECONDS": "3",
+        "POLL_MAX_WAIT_SECONDS": "900",
+        "POLL_BACKOFF_FACTOR": "2.5",
+        "JOB_DEADLINE_ONLINE_SECONDS": "1800",
+        "JOB_DEADLINE_OFFLINE_SECONDS": "86400",
+    }
+    assert set(environ) == set(PollSettings.ENV.values())
+
+    # When the settings are read
+    settings = PollSettings.from_env(environ)
+
+    # Then each variable lands in its setting, and per priority
+    assert settings.first_wait(OperationPriority.ONLINE) == 15
+    assert settings.first_wait(OperationPriority.OFFLINE) == 120
+    assert settings.min_wait_seconds == 3
+    assert settings.max_wait_seconds == 900
+    assert settings.backoff_factor == 2.5
+    assert settings.deadline_seconds(OperationPriority.ONLINE) == 1800
+    assert settings.deadline_seconds(OperationPriority.OFFLINE) == 86400
+
+
+def test_poll_settings_default_to_a_short_online_and_a_72_hour_offline_job() -> None:
+    # Given no poll variables, or blank ones
+    # When the settings are read
+    settings = PollSettings.from_env({})
+    blank = PollSettings.from_env({name: "" for name in PollSettings.ENV.values()})
+
+    # Then the defaults are 20 s / 5 min first waits, 1 h / 72 h deadlines
+    assert blank == settings
+    assert settings.first_wait(OperationPriority.ONLINE) == 20
+    assert settings.first_wait(OperationPriority.OFFLINE) == 300
+    assert settings.deadline_seconds(OperationPriority.ONLINE) == 3600
+    assert settings.deadline_seconds(OperationPriority.OFFLINE) == 72 * 3600
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("POLL_FIRST_WAIT_ONLINE_SECONDS", "-1", "greater than or equal to 0"),
+        ("POLL_FIRST_WAIT_OFFLINE_SECONDS", "soon", "valid integer"),
+        ("POLL_MIN_WAIT_SECONDS", "-5", "greater than or equal to 0"),
+        ("POLL_MAX_WAIT_SECONDS", "0", "greater than or equal to 1"),
+        ("POLL_BACKOFF_FACTOR", "0.5", "greater than or equal to 1"),
+        ("POLL_BACKOFF_FACTOR", "11", "less than or equal to 10"),
+        ("JOB_DEADLINE_ONLINE_SECONDS", "0", "greater than or equal to 1"),
+        ("JOB_DEADLINE_OFFLINE_SECONDS", "3 days", "valid integer"),
+    ],
+)
+def test_a_wrong_poll_setting_stops_start_up_naming_the_variable(name: str, value: str, words: str) -> None:
+    # Given one poll setting the schedule cannot use
+    # When the settings are read at cold start
+    with pytest.raises(RuntimeError) as exc:
+        PollSettings.from_env({name: value})
+
+    # Then the error names the variable and the rule
+    assert f"{name}: " in str(exc.value)
+    assert words in str(exc.value)
+
+
+def test_a_minimum_wait_above_the_maximum_stops_start_up() -> None:
+    # Given a minimum wait longer than the maximum (the schedule could not honour both)
+    environ = {"POLL_MIN_WAIT_SECONDS": "700", "POLL_MAX_WAIT_SECONDS": "600"}
+
+    # When the settings are read
+    with pytest.raises(RuntimeError) as exc:
+        PollSettings.from_env(environ)
+
+    # Then both variables are named
+    assert "POLL_MIN_WAIT_SECONDS (700) must not exceed POLL_MAX_WAIT_SECONDS (600)" in str(exc.value)
+
+
+def test_several_wrong_settings_are_reported_together() -> None:
+    # Given two wrong job defaults
+    environ = {"DEFAULT_KIND": "shoes", "DEFAULT_NUMBER_OF_GENERATIONS": "9"}
+
+    # When the defaults are read
+    with pytest.raises(RuntimeError) as exc:
+        JobDefaults.from_env(environ)
+
+    # Then one error names both variables
+    assert "DEFAULT_KIND: " in str(exc.value)
+    assert "DEFAULT_NUMBER_OF_GENERATIONS: " in str(exc.value)
+
+
+def test_settings_are_read_from_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the Lambda's environment sets a default kind and a deadline
+    monkeypatch.setenv("DEFAULT_KIND", "flat_lay")
+    monkeypatch.setenv("JOB_DEADLINE_ONLINE_SECONDS", "600")
+
+    # When the settings are read without an explicit mapping
+    defaults = JobDefaults.from_env()
+    poll = PollSettings.from_env()
+
+    # Then they come from os.environ
+    assert defaults.kind == [Kind.FLAT_LAY]
+    assert poll.deadline_seconds(OperationPriority.ONLINE) == 600
