@@ -9,6 +9,7 @@ Step Functions history events, so a 72 h offline job stays far below the 25,000-
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +33,10 @@ def next_wait(priority: OperationPriority, attempt: int, settings: PollSettings)
     if attempt == 0:
         return first
     base = max(settings.min_wait_seconds, first / 4)
-    wait = base * settings.backoff_factor ** (attempt - 1)
+    try:
+        wait = base * settings.backoff_factor ** (attempt - 1)
+    except OverflowError:  # hundreds of checks at a large factor: long past the cap
+        wait = settings.max_wait_seconds
     return int(min(settings.max_wait_seconds, max(settings.min_wait_seconds, wait)))
 
 
@@ -53,7 +57,7 @@ def plan_next_check(
     if remaining <= 0:
         return PollDecision(wait_seconds=0, attempt=attempt, timed_out=True)
     # Land one last check right at the deadline rather than far past it.
-    wait = min(next_wait(priority, attempt, settings), max(1, int(remaining + 0.999)))
+    wait = min(next_wait(priority, attempt, settings), max(1, math.ceil(remaining)))
     return PollDecision(wait_seconds=wait, attempt=attempt, timed_out=False)
 
 
