@@ -45,6 +45,8 @@ def parse_catalogue(raw: bytes, name: str) -> list[CatalogueRow]:
 def _csv_rows(text: str, name: str) -> list[CatalogueRow]:
     reader = csv.DictReader(io.StringIO(text))
     columns = [c.strip() for c in reader.fieldnames or []]
+    if not columns:
+        raise InvalidJob(f"catalogue {name} has no products")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise InvalidJob(
@@ -55,11 +57,12 @@ def _csv_rows(text: str, name: str) -> list[CatalogueRow]:
     if unknown:
         raise InvalidJob(f"catalogue {name} has unknown column(s) {', '.join(unknown)}")
     rows = []
-    for line, record in enumerate(reader, start=2):
+    for record in reader:
         record = {k.strip(): (v or "").strip() for k, v in record.items() if k}
         if not any(record.values()):
             continue
-        rows.append(_csv_row(line, record))
+        # The file's line (blank lines count), so a person finds the row in an editor.
+        rows.append(_csv_row(reader.line_num, record))
     return rows
 
 
