@@ -131,11 +131,13 @@ def recreate_state_machines(
             )
         states = sorted(json.loads(request["definition"]).get("States", {}))
         arns[logical_id] = arn
+        unapplied = [k for k in ("LoggingConfiguration", "TracingConfiguration") if k in properties]
         gaps.append(
             Gap(
                 f"{logical_id} definition",
                 f"re-created through the Step Functions API from the ASL file with DefinitionSubstitutions "
-                f"resolved ({len(states)} states), same ARN",
+                f"resolved ({len(states)} states), same ARN"
+                + (f"; {' and '.join(unapplied)} not applied locally" if unapplied else ""),
             )
         )
     return arns, gaps

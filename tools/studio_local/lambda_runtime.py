@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +46,7 @@ logger = logging.getLogger("studio_local.lambda")
 
 # Host variables hidden while a handler runs (a real Lambda never sees the developer's shell).
 HIDDEN_PREFIXES = ("AWS_", "POWERTOOLS_", "LAMBDA_", "STUDIO_", "AIUTA_", "_HANDLER", "_X_AMZN_TRACE_ID")
+HISTORY_LENGTH = 500
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "studio-local",
     "AWS_SECRET_ACCESS_KEY": "studio-local-not-a-secret",
@@ -83,6 +84,17 @@ class InvocationResult:
 
     def json(self) -> Any:
         return json.loads(self.payload) if self.payload else None
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One past invocation, for tests and the demo: which function, on what, and how it ended."""
+
+    logical_id: str
+    request_id: str
+    event: Any
+    error_type: str | None
+    duration_seconds: float
 
 
 class LambdaContext:
@@ -137,6 +149,7 @@ class InProcessLambdas:
         self.before_invoke = before_invoke
         self.extra_environment = dict(extra_environment or {})
         self.counts: Counter[str] = Counter()
+        self.history: deque[InvocationRecord] = deque(maxlen=HISTORY_LENGTH)
         self._functions: dict[str, LocalFunction] = {}
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
@@ -242,6 +255,7 @@ class InProcessLambdas:
             with self._function_environment(function, request_id), self._import_path(function):
                 payload, error_type = self._run(function, event, request_id)
             elapsed = time.monotonic() - started
+            self.history.append(InvocationRecord(function.logical_id, request_id, event, error_type, elapsed))
         if elapsed > function.timeout_seconds:
             # Lambda would have stopped it; a thread cannot be stopped, so say so loudly.
             logger.warning(

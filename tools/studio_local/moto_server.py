@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,13 +38,26 @@ class MotoServer:
     _previous_moto_port: str | None = field(default=None, repr=False)
     _previous_sfn_config: dict[str, Any] = field(default_factory=dict, repr=False)
     _stopped: bool = field(default=False, repr=False)
+    _session: boto3.session.Session = field(default_factory=boto3.session.Session, repr=False)
+    _clients: dict[str, BaseClient] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def client(self, service: str, **config: Any) -> BaseClient:
-        return boto3.session.Session().client(
+        """A client for ``service``, cached when there is no ``config`` (a model takes ~0.1 s to load)."""
+        with self._lock:
+            if config:
+                return self._new_client(service, config)
+            if service not in self._clients:
+                self._clients[service] = self._new_client(service, {})
+            return self._clients[service]
+
+    def _new_client(self, service: str, config: dict[str, Any]) -> BaseClient:
+        # One session for all clients: a boto3 session is not thread-safe, hence the lock.
+        return self._session.client(
             service,  # type: ignore[call-overload]
             endpoint_url=self.endpoint_url,
             region_name=self.region,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class SqsEventSource:
     queue_url: str
     batch_size: int
     report_batch_item_failures: bool
+    batching_window_seconds: float = 0.0
 
 
 @dataclass
@@ -79,6 +81,7 @@ def take_over_event_sources(
                 batch_size=int(mapping.get("BatchSize") or 10),
                 report_batch_item_failures="ReportBatchItemFailures"
                 in (mapping.get("FunctionResponseTypes") or []),
+                batching_window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds") or 0),
             )
         )
     return sources
@@ -191,16 +194,23 @@ class SqsPoller:
                 self._stop.wait(1.0)
 
     def poll_once(self) -> int:
-        """One receive and, if messages came, one invocation; returns how many messages came."""
-        messages = self.sqs.receive_message(
-            QueueUrl=self.source.queue_url,
-            MaxNumberOfMessages=min(self.source.batch_size, SQS_MAX_BATCH),
-            WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        """Gather one batch and, if messages came, invoke once; returns how many messages came.
+
+        Like Lambda, a batch is sent when it holds ``BatchSize`` messages or when
+        ``MaximumBatchingWindowInSeconds`` has passed since its first message.
+        """
+        messages = self._receive(self.source.batch_size, RECEIVE_WAIT_SECONDS)
         if not messages:
             return 0
+        window_ends = time.monotonic() + self.source.batching_window_seconds
+        while len(messages) < self.source.batch_size and not self._stop.is_set():
+            left = window_ends - time.monotonic()
+            if left <= 0:
+                break
+            more = self._receive(self.source.batch_size - len(messages), min(RECEIVE_WAIT_SECONDS, left))
+            if not more and left < RECEIVE_WAIT_SECONDS:
+                self._stop.wait(min(left, 0.2))  # SQS waits in whole seconds: don't spin on the rest
+            messages += more
         result = self.invoke(
             self.source.function_arn, sqs_event(messages, self.source.queue_arn, self.region)
         )
@@ -216,3 +226,12 @@ class SqsPoller:
         self.stats.failed_items += len(messages) - len(done)
         self.stats.failed_batches += 0 if result.ok else 1
         return len(messages)
+
+    def _receive(self, count: int, wait_seconds: float) -> list[dict[str, Any]]:
+        return self.sqs.receive_message(
+            QueueUrl=self.source.queue_url,
+            MaxNumberOfMessages=min(count, SQS_MAX_BATCH),
+            WaitTimeSeconds=max(0, round(wait_seconds)),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])

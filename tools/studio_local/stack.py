@@ -14,9 +14,12 @@ process at a time: moto's backends and its Lambda hook are process-wide.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import platform
 import signal
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -75,7 +78,9 @@ class LocalStudio:
 
     ``parameter_overrides`` are template parameters (e.g. short poll waits for a demo);
     ``sim_settings`` configure the simulator; ``function_environment`` adds variables to every
-    function (e.g. ``{"POWERTOOLS_METRICS_DISABLED": "true"}`` to quiet the demo's output).
+    function (e.g. ``{"POWERTOOLS_LOG_LEVEL": "WARNING"}`` to quiet the demo's output);
+    ``batching_window_seconds`` replaces the event sources' ``MaximumBatchingWindowInSeconds``
+    (tests use 0 to skip the wait; None keeps the template's).
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class LocalStudio:
         moto_port: int = 0,
         sim_port: int = 0,
         function_environment: Mapping[str, str] | None = None,
+        batching_window_seconds: float | None = None,
     ) -> None:
         self.template_path = Path(template_path) if template_path else default_template_path()
         self.stack_name = stack_name
@@ -100,6 +106,7 @@ class LocalStudio:
         self.moto_port = moto_port
         self.sim_port = sim_port
         self.function_environment = dict(function_environment or {})
+        self.batching_window_seconds = batching_window_seconds
         self.gaps: list[Gap] = []
         self.external_layers: list[ExternalLayer] = []
         self.timings: dict[str, float] = {}
@@ -150,11 +157,18 @@ class LocalStudio:
         for function in functions:
             self._lambdas.register(function)
         self._lambdas.install()
+        here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        runtimes = sorted({f.runtime for f in functions})
         self.gaps.append(
             Gap(
                 f"{len(functions)} Lambda functions",
                 "handlers run in this process (moto needs Docker), with the environment moto stored; "
-                "layers' directories on the import path",
+                "layers' directories on the import path"
+                + (
+                    f"; runtime {', '.join(runtimes)} is served by this {here} ({platform.machine()})"
+                    if runtimes != [here]
+                    else ""
+                ),
             )
         )
         sources = take_over_event_sources(self._stack, self.client("lambda"), self.client("sqs"))
@@ -168,13 +182,16 @@ class LocalStudio:
                 Gap(f"{logical_id}", "created with create_secret; holds the simulator's API key")
             )
         for source in sources:
+            if self.batching_window_seconds is not None:
+                source = dataclasses.replace(source, batching_window_seconds=self.batching_window_seconds)
             poller = SqsPoller(source, self.client("sqs"), self._lambdas.invoke, self.region)
             poller.start()
             self.pollers.append(poller)
             self.gaps.append(
                 Gap(
                     f"{source.logical_id} (SQS -> Lambda)",
-                    f"moto's delivery disabled; a poller thread delivers batches of {source.batch_size}"
+                    f"moto's delivery disabled; a poller thread delivers batches of up to "
+                    f"{source.batch_size} (window {source.batching_window_seconds:g} s)"
                     + (" with ReportBatchItemFailures" if source.report_batch_item_failures else ""),
                 )
             )
