@@ -22,7 +22,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint tools
 	$(BIN)/pytest
 
 demo: install

@@ -222,6 +222,8 @@ def _moto_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT in server mode.
+    os.environ["MOTO_PORT"] = str(port)
     yield f"http://{host}:{port}"
     server.stop()
 
@@ -277,12 +279,13 @@ def pipeline_aws(
 _HANDLERS: dict[str, Any] = {}
 
 
-def load_handler(function: str) -> Any:
+def load_handler(function: str, *, cold_start: bool = False) -> Any:
     """``functions/<function>/app.py`` imported as Lambda does (once per 'cold start' of the session).
 
     Import inside a test, after the environment is set: the module validates it at import.
+    ``cold_start=True`` imports it again, for a test that changes the settings it reads at start-up.
     """
-    if function not in _HANDLERS:
+    if cold_start or function not in _HANDLERS:
         import importlib.util
 
         path = REPO_ROOT / "functions" / function / "app.py"
