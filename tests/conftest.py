@@ -316,3 +316,28 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+def queued_job(product_id: str = "sku-1", images: int = 2, **document: Any) -> dict[str, Any]:
+    """What ingest hands an execution: a validated job, its photos in the inbox, a QUEUED record.
+
+    Needs ``pipeline_aws``. ``document`` is the job file's content (empty: the defaults).
+    """
+    from studio_cli.samples import product_photo
+    from studio_core import clients
+    from studio_core.jobs import build_job
+    from studio_core.jobs_table import JobRecordStatus
+    from studio_core.settings import JobDefaults
+
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = []
+    for i in range(images):
+        key = f"inbox/{product_id}/photo-{i + 1}.jpg"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=product_photo("jacket", (30, 80, 50), angle=i))
+        keys.append(key)
+    spec = build_job(product_id, document or None, image_count=images, defaults=JobDefaults())
+    job_id = f"{product_id}-job"
+    clients.jobs_table().create(
+        job_id=job_id, product_id=product_id, status=JobRecordStatus.QUEUED, job=spec.to_state()
+    )
+    return {"job_id": job_id, "product_id": product_id, "job": spec.to_state(), "input_keys": keys}

@@ -12,14 +12,11 @@ from studio_core.observability import logger, metrics, tracer
 from studio_core.regenerate import start_regeneration_round
 from studio_core.settings import PollSettings
 from studio_core.state import JobState
-from studio_core.submit import create_operation, idempotent_creator
+from studio_core.submit import operation_creator
 
 ENV = clients.environment()
 POLL = PollSettings.from_env()
-create_once = idempotent_creator(
-    ENV.idempotency_table or "",
-    lambda action, request: create_operation(clients.aiuta_client(), action, request),
-)
+create_once = operation_creator(ENV.idempotency_table or "", clients.aiuta_client)
 
 
 @logger.inject_lambda_context(correlation_id_path="job_id")

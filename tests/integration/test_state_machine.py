@@ -16,13 +16,10 @@ import boto3
 import pytest
 import requests
 
-from studio_cli.samples import product_photo
 from studio_core import clients
 from studio_core.errors import AiutaServerError
-from studio_core.jobs import build_job
 from studio_core.jobs_table import JobRecordStatus
-from studio_core.settings import JobDefaults
-from tests.conftest import BUCKET, REGION, load_handler
+from tests.conftest import BUCKET, REGION, load_handler, queued_job
 from tests.stepfunctions_helpers import (
     TASK_FUNCTIONS,
     create_state_machine,
@@ -56,22 +53,6 @@ def real_handlers(**overrides: Any) -> dict[str, Any]:
     return {**handlers, **overrides}
 
 
-def job_input(product_id: str = "sku-1", images: int = 2, **document: Any) -> dict[str, Any]:
-    """What ingest hands the execution: the validated job, its photos in the inbox, a QUEUED record."""
-    s3 = boto3.client("s3", region_name=REGION)
-    keys = []
-    for i in range(images):
-        key = f"inbox/{product_id}/photo-{i + 1}.jpg"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=product_photo("jacket", (30, 80, 50), angle=i))
-        keys.append(key)
-    spec = build_job(product_id, document or None, image_count=images, defaults=JobDefaults())
-    job_id = f"{product_id}-job"
-    clients.jobs_table().create(
-        job_id=job_id, product_id=product_id, status=JobRecordStatus.QUEUED, job=spec.to_state()
-    )
-    return {"job_id": job_id, "product_id": product_id, "job": spec.to_state(), "input_keys": keys}
-
-
 def execute(machine: str, payload: dict[str, Any], handlers: dict[str, Any] | None = None) -> dict[str, Any]:
     with serve_lambdas(handlers or real_handlers()) as served:
         described = run_execution(machine, payload, name=payload["job_id"], timeout_seconds=60)
@@ -92,7 +73,7 @@ def outbox_images(product_id: str = "sku-1") -> list[str]:
 
 def test_an_on_figure_job_with_url_inputs_succeeds(machine: str) -> None:
     # When a job runs from start to end
-    run = execute(machine, job_input(image_types=["front/standing", "back/walking"]))
+    run = execute(machine, queued_job(image_types=["front/standing", "back/walking"]))
 
     # Then the execution succeeded through the poll loop, and the images are in the outbox
     assert run["status"] == "SUCCEEDED"
@@ -104,7 +85,7 @@ def test_an_on_figure_job_with_url_inputs_succeeds(machine: str) -> None:
 
 
 def test_a_job_of_both_kinds_with_uploaded_bytes_succeeds(machine: str, studio_sim: Any) -> None:
-    run = execute(machine, job_input(kind="both", input_mode="upload", number_of_generations=2))
+    run = execute(machine, queued_job(kind="both", input_mode="upload", number_of_generations=2))
     assert run["status"] == "SUCCEEDED"
     assert outbox_images() == [
         "front-standing-v1.png",
@@ -120,7 +101,7 @@ def test_an_operation_that_ends_badly_fails_the_job_with_its_reason(
     machine: str, studio_sim: Any, outcome: str
 ) -> None:
     studio_sim.admin.configure(forced_outcome=outcome)
-    run = execute(machine, job_input())
+    run = execute(machine, queued_job())
     assert run["status"] == "FAILED"
     assert run["states"][-2:] == ["Record failure", "Job failed"]
     assert run["record"]["status"] == "FAILED"
@@ -130,7 +111,7 @@ def test_an_operation_that_ends_badly_fails_the_job_with_its_reason(
 
 def test_a_paused_operation_is_polled_until_it_succeeds(machine: str, studio_sim: Any) -> None:
     studio_sim.admin.configure(forced_outcome="PAUSED", paused_seconds=1.5)
-    run = execute(machine, job_input())
+    run = execute(machine, queued_job())
     assert run["status"] == "SUCCEEDED"
     assert run["states"].count("Check operation status") >= 2
     assert "PAUSED" in json.dumps(run["record"]) or run["states"].count("Wait for Aiuta") >= 2
@@ -147,7 +128,7 @@ def test_an_operation_that_never_finishes_times_out_at_the_deadline(
         check_status=load_handler("check_status", cold_start=True).lambda_handler,
     )
     try:
-        run = execute(machine, job_input(), handlers)
+        run = execute(machine, queued_job(), handlers)
     finally:
         monkeypatch.delenv("JOB_DEADLINE_ONLINE_SECONDS")
         load_handler("submit", cold_start=True)
@@ -170,7 +151,7 @@ def test_a_passing_aiuta_fault_is_retried_and_the_job_succeeds(machine: str) -> 
             raise AiutaServerError("Aiuta answered 503: simulated", status_code=503)
         return real_check(event, context)
 
-    run = execute(machine, job_input(), real_handlers(check_status=flaky_check))
+    run = execute(machine, queued_job(), real_handlers(check_status=flaky_check))
 
     # Then the state machine retried the task and the job succeeded
     assert run["status"] == "SUCCEEDED"
@@ -187,7 +168,7 @@ def test_a_lasting_aiuta_outage_is_caught_and_recorded(machine: str, studio_sim:
         studio_sim.admin.configure(rate_500=1.0)
         return result
 
-    run = execute(machine, job_input(), {**handlers, "submit": submit_then_break})
+    run = execute(machine, queued_job(), {**handlers, "submit": submit_then_break})
 
     # Then the retries ran out, the error was caught and the job FAILED with the error's name
     assert run["status"] == "FAILED"
@@ -197,7 +178,7 @@ def test_a_lasting_aiuta_outage_is_caught_and_recorded(machine: str, studio_sim:
 
 
 def test_a_planned_regeneration_round_runs_through_the_same_loop(machine: str, studio_sim: Any) -> None:
-    run = execute(machine, job_input(regeneration={"rounds": [{"image_types": ["side/sitting"]}]}))
+    run = execute(machine, queued_job(regeneration={"rounds": [{"image_types": ["side/sitting"]}]}))
     assert run["status"] == "SUCCEEDED"
     assert "Start regeneration round" in run["states"]
     after_regeneration = run["states"][run["states"].index("Start regeneration round") + 1 :]
@@ -209,7 +190,7 @@ def test_a_planned_regeneration_round_runs_through_the_same_loop(machine: str, s
 
 def test_a_regeneration_request_starts_at_its_round(machine: str) -> None:
     # Given a product whose first job succeeded
-    first = execute(machine, job_input())
+    first = execute(machine, queued_job())
     assert first["status"] == "SUCCEEDED"
     operation = first["record"]["operations"][0]
 

@@ -14,31 +14,11 @@ import boto3
 import pytest
 from PIL import Image
 
-from studio_cli.samples import product_photo
 from studio_core import clients
 from studio_core.errors import AiutaOutcomeUnknown, AiutaServerError, InvalidJob
-from studio_core.jobs import build_job
-from studio_core.jobs_table import JobRecordStatus
-from studio_core.settings import JobDefaults
-from tests.conftest import BUCKET, REGION, FakeLambdaContext, load_handler
+from tests.conftest import BUCKET, REGION, FakeLambdaContext, load_handler, queued_job
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
-
-
-def new_job(product_id: str = "sku-1", images: int = 2, **document: Any) -> dict[str, Any]:
-    """A validated job whose photos are in the inbox, recorded as QUEUED, as ingest leaves it."""
-    s3 = boto3.client("s3", region_name=REGION)
-    keys = []
-    for i in range(images):
-        key = f"inbox/{product_id}/photo-{i + 1}.jpg"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=product_photo("tshirt", (200, 40, 40), angle=i))
-        keys.append(key)
-    spec = build_job(product_id, document or None, image_count=images, defaults=JobDefaults())
-    job_id = f"{product_id}-job"
-    clients.jobs_table().create(
-        job_id=job_id, product_id=product_id, status=JobRecordStatus.QUEUED, job=spec.to_state()
-    )
-    return {"job_id": job_id, "product_id": product_id, "job": spec.to_state(), "input_keys": keys}
 
 
 def run(function: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +54,7 @@ def read_image(key: str) -> Image.Image:
 
 def test_urls_job_goes_from_submit_to_copied_images(studio_sim: Any) -> None:
     # Given a job with two photos in the inbox, in the presigned-URL input mode
-    state = new_job(
+    state = queued_job(
         number_of_generations=2,
         output_image_size={"width": 320, "height": 480},
         image_types=["front/standing", "back/walking"],
@@ -117,7 +97,7 @@ def test_urls_job_goes_from_submit_to_copied_images(studio_sim: Any) -> None:
 
 def test_upload_mode_sends_the_bytes_first(studio_sim: Any) -> None:
     # Given a job in upload mode with three photos
-    state = new_job(images=3, input_mode="upload", kind="flat_lay")
+    state = queued_job(images=3, input_mode="upload", kind="flat_lay")
 
     # When it is submitted
     state = run("submit", state)
@@ -130,7 +110,7 @@ def test_upload_mode_sends_the_bytes_first(studio_sim: Any) -> None:
 
 
 def test_both_kinds_create_two_operations_and_wait_for_both(studio_sim: Any) -> None:
-    state = run("submit", new_job(kind="both"))
+    state = run("submit", queued_job(kind="both"))
     assert sorted(op["kind"] for op in state["operations"]) == ["flat_lay", "on_figure"]
     finish_operations(studio_sim)
     state = run("finalize", run("check_status", state))
@@ -140,7 +120,7 @@ def test_both_kinds_create_two_operations_and_wait_for_both(studio_sim: Any) -> 
 
 def test_a_retried_submit_creates_exactly_one_operation(studio_sim: Any) -> None:
     # Given a submit that reached Aiuta, but whose Lambda is retried with the same input
-    state = new_job()
+    state = queued_job()
     first = run("submit", state)
 
     # When the same state is submitted again
@@ -157,12 +137,12 @@ def test_a_create_that_fails_with_500_is_not_resent(studio_sim: Any) -> None:
 
     # When the job is submitted, then the outcome is unknown and nothing was sent twice
     with pytest.raises(AiutaOutcomeUnknown, match="not sent again"):
-        run("submit", new_job())
+        run("submit", queued_job())
     assert calls(studio_sim, "POST /on_figure_operations") == 1
 
 
 def test_status_checks_on_a_failing_aiuta_raise_a_retryable_error(studio_sim: Any) -> None:
-    state = run("submit", new_job())
+    state = run("submit", queued_job())
     studio_sim.admin.configure(rate_500=1.0)
     with pytest.raises(AiutaServerError):
         run("check_status", state)
@@ -174,7 +154,7 @@ def test_status_checks_on_a_failing_aiuta_raise_a_retryable_error(studio_sim: An
 def test_an_operation_that_ends_badly_is_recorded_with_aiutas_reason(studio_sim: Any, outcome: str) -> None:
     # Given Aiuta will end the operation badly
     studio_sim.admin.configure(forced_outcome=outcome)
-    state = run("submit", new_job())
+    state = run("submit", queued_job())
     finish_operations(studio_sim)
 
     # When its status is checked and the failure recorded
@@ -190,7 +170,7 @@ def test_an_operation_that_ends_badly_is_recorded_with_aiutas_reason(studio_sim:
 
 def test_a_paused_operation_keeps_being_polled(studio_sim: Any) -> None:
     studio_sim.admin.configure(forced_outcome="PAUSED")
-    state = run("submit", new_job())
+    state = run("submit", queued_job())
     studio_sim.admin.advance(2)
     state = run("check_status", state)
     assert state["status"] == "WAITING"
@@ -201,7 +181,7 @@ def test_a_paused_operation_keeps_being_polled(studio_sim: Any) -> None:
 def test_past_the_deadline_the_job_times_out(studio_sim: Any) -> None:
     # Given an operation that never finishes and a deadline that has passed
     studio_sim.admin.configure(forced_outcome="NEVER_FINISHES")
-    state = run("submit", new_job())
+    state = run("submit", queued_job())
     state["poll"]["deadline"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
 
     # When the status is checked, then the job is TIMED_OUT with a reason
@@ -215,7 +195,9 @@ def test_past_the_deadline_the_job_times_out(studio_sim: Any) -> None:
 
 def test_a_planned_regeneration_round_runs_and_adds_its_images(studio_sim: Any) -> None:
     # Given a job that plans one regeneration round for a new pose
-    state = new_job(regeneration={"rounds": [{"image_types": ["back/walking"], "number_of_generations": 1}]})
+    state = queued_job(
+        regeneration={"rounds": [{"image_types": ["back/walking"], "number_of_generations": 1}]}
+    )
     state = run("submit", state)
     finish_operations(studio_sim)
 
@@ -240,7 +222,7 @@ def test_a_planned_regeneration_round_runs_and_adds_its_images(studio_sim: Any) 
 
 
 def test_regenerating_a_flat_lay_job_is_a_clear_error(studio_sim: Any) -> None:
-    state = run("submit", new_job(kind="flat_lay"))
+    state = run("submit", queued_job(kind="flat_lay"))
     finish_operations(studio_sim)
     state = run("check_status", state)
     state["pending_round"] = {"image_types": [{"viewpoint": "back", "pose": "walking"}], "reason": "test"}
@@ -249,7 +231,7 @@ def test_regenerating_a_flat_lay_job_is_a_clear_error(studio_sim: Any) -> None:
 
 
 def test_images_are_deleted_at_aiuta_after_the_copy_when_asked(studio_sim: Any) -> None:
-    state = run("submit", new_job(input_mode="upload", delete_at_aiuta_after_copy=True))
+    state = run("submit", queued_job(input_mode="upload", delete_at_aiuta_after_copy=True))
     finish_operations(studio_sim)
     state = run("finalize", run("check_status", state))
     assert state["status"] == "SUCCEEDED"
@@ -260,7 +242,7 @@ def test_images_are_deleted_at_aiuta_after_the_copy_when_asked(studio_sim: Any) 
 
 def test_expired_image_links_are_reported_and_regenerated_when_the_job_asks(studio_sim: Any) -> None:
     # Given a job that regenerates failed checks, whose images' links have expired before the copy
-    state = new_job(regeneration={"auto_regenerate_failed_checks": True, "max_rounds": 1})
+    state = queued_job(regeneration={"auto_regenerate_failed_checks": True, "max_rounds": 1})
     state = run("submit", state)
     finish_operations(studio_sim)
     state = run("check_status", state)

@@ -56,6 +56,13 @@ def idempotent_creator(table_name: str, create: Callable[[str, dict[str, Any]], 
     return run
 
 
+def operation_creator(idempotency_table: str, client: Callable[[], AiutaStudioClient]) -> Creator:
+    """The once-per-key create that the submit and regenerate tasks share."""
+    return idempotent_creator(
+        idempotency_table, lambda action, request: create_operation(client(), action, request)
+    )
+
+
 def create_operation(client: AiutaStudioClient, action: str, request: dict[str, Any]) -> str:
     """POSTs one create (``on_figure``, ``flat_lay`` or ``regenerate``).
 
