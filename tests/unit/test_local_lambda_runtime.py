@@ -6,8 +6,11 @@ import json
 import os
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,10 +76,11 @@ def function(tmp_path: Path) -> Iterator[LocalFunction]:
 
 
 @pytest.fixture
-def lambdas(function: LocalFunction) -> InProcessLambdas:
+def lambdas(function: LocalFunction) -> Iterator[InProcessLambdas]:
     runtime = InProcessLambdas("http://127.0.0.1:5999", "us-east-1")
     runtime.register(function)
-    return runtime
+    yield runtime
+    runtime.uninstall()
 
 
 def test_handler_sees_its_environment_and_context(
@@ -153,8 +157,63 @@ def test_before_invoke_runs_inside_the_function_environment(function: LocalFunct
         "http://127.0.0.1:5999", "us-east-1", before_invoke=lambda: seen.append(os.environ["STUDIO_BUCKET"])
     )
     runtime.register(function)
-    runtime.invoke(function.name, {})
+    try:
+        runtime.invoke(function.name, {})
+    finally:
+        runtime.uninstall()
     assert seen == ["studio-bucket"]
+
+
+def test_other_threads_neither_see_nor_disturb_a_running_function(
+    function: LocalFunction, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a handler that pauses midway, then reports what it sees (itself and a worker thread)
+    (function.code_dir / "app.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            import threading
+            from concurrent.futures import ThreadPoolExecutor
+
+            paused = threading.Event()
+            resume = threading.Event()
+
+            def lambda_handler(event, context):
+                paused.set()
+                resume.wait(10)
+                with ThreadPoolExecutor(1) as pool:
+                    in_worker = pool.submit(os.environ.get, "AWS_ENDPOINT_URL").result()
+                return {"endpoint": os.environ.get("AWS_ENDPOINT_URL"), "in_worker": in_worker}
+            """
+        )
+    )
+    runtime = InProcessLambdas("http://127.0.0.1:5999", "us-east-1")
+    runtime.register(function)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://host-setting")
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(runtime.invoke(function.name, {}).json()))
+    try:
+        worker.start()
+        module = wait_for_module("_studio_local_IngestFunction_app")
+        assert module.paused.wait(10)
+        # When the caller's thread reads and changes its environment while the function runs
+        assert os.environ["AWS_ENDPOINT_URL"] == "http://host-setting"
+        assert "STUDIO_BUCKET" not in os.environ
+        monkeypatch.delenv("AWS_ENDPOINT_URL")
+        module.resume.set()
+        worker.join(10)
+    finally:
+        runtime.uninstall()
+    # Then the function kept its own view, in its worker threads too
+    assert answers == [{"endpoint": "http://127.0.0.1:5999", "in_worker": "http://127.0.0.1:5999"}]
+
+
+def wait_for_module(name: str) -> Any:
+    for _ in range(100):
+        if name in sys.modules and hasattr(sys.modules[name], "paused"):
+            return sys.modules[name]
+        time.sleep(0.05)
+    raise AssertionError(f"{name} was never imported")
 
 
 def test_an_unknown_function_is_a_key_error(lambdas: InProcessLambdas) -> None:

@@ -8,8 +8,11 @@ Lambda Python runtime does:
 - the environment is the function's variables as moto stored them after CloudFormation resolved
   them, plus the runtime's own (``AWS_LAMBDA_FUNCTION_NAME``...), ``AWS_ENDPOINT_URL`` pointing
   at moto and fake credentials; the host's ``AWS_*`` / ``POWERTOOLS_*`` / ``STUDIO_*`` /
-  ``AIUTA_*`` settings are hidden meanwhile, so a variable the template forgot fails locally too;
-- ``os.environ`` and ``sys.path`` are process-wide, so invocations run one at a time;
+  ``AIUTA_*`` settings are hidden, so a variable the template forgot fails locally too. It is
+  the invoking thread's own view of ``os.environ`` (``thread_env``): other threads of this
+  process neither see it nor can change it mid-invocation;
+- ``sys.path``, cached clients and Powertools' globals are process-wide, so invocations run one
+  at a time;
 - an exception answers like Lambda: header ``X-Amz-Function-Error: Unhandled`` and a payload
   ``{"errorMessage", "errorType", "stackTrace"}`` whose ``errorType`` (the exception's class
   name) is the Error name a state machine's ``Retry`` / ``Catch`` sees;
@@ -26,7 +29,6 @@ import decimal
 import importlib.util
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -40,6 +42,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from studio_local import thread_env
 from studio_local.moto_internals import LambdaBackend
 
 logger = logging.getLogger("studio_local.lambda")
@@ -155,6 +158,7 @@ class InProcessLambdas:
         self._lock = threading.Lock()
         self._original_invoke: Callable[..., Any] | None = None
         self._background: list[threading.Thread] = []
+        self._environ_installed = False
 
     # --- registry ---------------------------------------------------------------------------
 
@@ -207,13 +211,17 @@ class InProcessLambdas:
         LambdaBackend.invoke = invoke  # type: ignore[method-assign]
 
     def uninstall(self, timeout: float = 30.0) -> None:
-        """Give moto its own ``invoke`` back, after asynchronous invocations in flight finish."""
+        """Give moto its own ``invoke`` and ``os.environ`` its own class back, after asynchronous
+        invocations in flight finish."""
         for thread in self._background:
             thread.join(timeout)
         self._background.clear()
         if self._original_invoke is not None:
             LambdaBackend.invoke = self._original_invoke  # type: ignore[method-assign]
             self._original_invoke = None
+        if self._environ_installed:
+            thread_env.uninstall()
+            self._environ_installed = False
 
     def _serve_moto(
         self, function: LocalFunction, body: Any, headers: Any, response_headers: dict[str, Any]
@@ -348,21 +356,11 @@ class InProcessLambdas:
 
     @contextmanager
     def _function_environment(self, function: LocalFunction, request_id: str) -> Iterator[None]:
-        wanted = self.environment_for(function, request_id)
-        saved = {
-            name: value
-            for name, value in os.environ.items()
-            if name.startswith(HIDDEN_PREFIXES) or name in wanted
-        }
-        for name in saved:
-            del os.environ[name]
-        os.environ.update(wanted)
-        try:
+        if not self._environ_installed:
+            thread_env.install()
+            self._environ_installed = True
+        with thread_env.overlay(self.environment_for(function, request_id), HIDDEN_PREFIXES):
             yield
-        finally:
-            for name in wanted:
-                os.environ.pop(name, None)
-            os.environ.update(saved)
 
     @contextmanager
     def _import_path(self, function: LocalFunction) -> Iterator[None]:
