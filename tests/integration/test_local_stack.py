@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -347,3 +349,38 @@ def test_an_unknown_resource_type_stops_the_start_and_leaves_nothing_running(tmp
         studio.start()
     # And what it had started is stopped again
     assert_fully_stopped(studio, threads_before)
+
+
+SERVE_SCRIPT = """
+import sys, threading
+from studio_local import LocalStudio
+
+studio = LocalStudio(sys.argv[1], stack_name="studio-serve").start()
+studio.write_env_file(sys.argv[2])
+studio.serve_forever(on_serving=lambda: print("ready", flush=True))
+alive = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
+print("stopped", alive, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_forever_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
+    # Given `serve_forever` running in its own process, as `studio local up` runs it
+    env_file = tmp_path / "studio.env"
+    command = [sys.executable, "-c", SERVE_SCRIPT, str(FIXTURE / "template.yaml"), str(env_file)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        assert "AWS_ENDPOINT_URL=" in env_file.read_text()
+        # When it gets the signal
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # Then it stopped everything it ran and exited normally
+    assert process.returncode == 0
+    assert output.strip() == "stopped []"

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -116,13 +116,17 @@ class LocalStudio:
         self._stack: DeployedStack | None = None
         self._lambdas: InProcessLambdas | None = None
         self._state_machines: dict[str, str] = {}
+        self._stop_requested = threading.Event()
         self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
         self._ready = False
 
     # --- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> LocalStudio:
         """Start everything and return once the stack is deployed and the ingest queue is polled."""
+        if self._moto is not None or self._stop_requested.is_set():
+            raise RuntimeError("a LocalStudio starts once: create a new one")
         if not self.template_path.is_file():
             raise FileNotFoundError(f"no SAM template at {self.template_path}")
         started = time.monotonic()
@@ -198,25 +202,30 @@ class LocalStudio:
         self.timings["complete"] = time.monotonic() - mark
 
     def stop(self) -> None:
-        """Stop pollers, running executions, the simulator and moto; safe to call twice."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        self._ready = False
-        for poller in self.pollers:
-            poller.stop()
-        if self._moto is not None:
-            with contextlib.suppress(Exception):
-                self._stop_executions()
-        if self._lambdas is not None:
-            self._lambdas.uninstall()
-        if self._simulator is not None:
-            self._simulator.stop()
-        if self._moto is not None:
-            with contextlib.suppress(Exception):
-                # moto's backends outlive its server in this process: leave nothing for the next stack.
-                self._moto.reset()
-            self._moto.stop()
+        """Stop pollers, running executions, the simulator and moto; returns when all are down.
+
+        Safe to call twice and from several threads: a second caller waits for the first.
+        """
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            self._stop_requested.set()
+            self._ready = False
+            for poller in self.pollers:
+                poller.stop()
+            if self._moto is not None:
+                with contextlib.suppress(Exception):
+                    self._stop_executions()
+            if self._lambdas is not None:
+                self._lambdas.uninstall()
+            if self._simulator is not None:
+                self._simulator.stop()
+            if self._moto is not None:
+                with contextlib.suppress(Exception):
+                    # moto's backends outlive its server in this process: leave nothing for the next stack.
+                    self._moto.reset()
+                self._moto.stop()
+            self._stopped.set()
 
     def _stop_executions(self) -> None:
         stepfunctions = self.client("stepfunctions")
@@ -229,22 +238,36 @@ class LocalStudio:
                         executionArn=execution["executionArn"], cause="local stack stopped"
                     )
 
-    def serve_forever(self) -> None:
-        """Block until SIGINT / SIGTERM (or ``stop()`` from another thread), then stop cleanly."""
+    def request_stop(self) -> None:
+        """Ask ``serve_forever`` to return (from any thread or a signal handler); it then stops."""
+        self._stop_requested.set()
+
+    def serve_forever(self, on_serving: Callable[[], None] | None = None) -> None:
+        """Block until SIGINT / SIGTERM (or ``request_stop()``), then stop everything and return.
+
+        ``on_serving`` runs once the signal handlers are in place: print the banner there, and a
+        Ctrl-C right after it is already a clean stop. The first signal stops cleanly; the
+        handlers are given back at once, so a second Ctrl-C interrupts the clean stop as usual.
+        """
         previous: dict[int, Any] = {}
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            threading.Thread(target=self.stop, name="studio-local-stop", daemon=True).start()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            self._stop_requested.set()
 
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, on_signal)
         try:
-            while not self._stopped.wait(0.5):
+            if on_serving is not None:
+                on_serving()
+            while not self._stop_requested.wait(0.5):
                 pass
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            if threading.current_thread() is threading.main_thread():
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
             self.stop()
 
     def __enter__(self) -> LocalStudio:
@@ -390,5 +413,5 @@ class LocalStudio:
         return render_summary(self)
 
     def __repr__(self) -> str:
-        state = "ready" if self._ready else "stopped" if self._stopped.is_set() else "not started"
+        state = "ready" if self._ready else "stopped" if self._stopped.is_set() else "not ready"
         return f"LocalStudio({self.template_path.name!r}, stack={self.stack_name!r}, {state})"
