@@ -306,6 +306,21 @@ class TestRuntimeBehaviour:
         assert cause["errorMessage"].startswith("rejected ")
         assert any("lambda_handler" in line for line in cause["stackTrace"])
 
+    def test_wait_until_idle_returns_once_the_flow_has_settled(self, fixture_studio: LocalStudio) -> None:
+        # Given an upload that starts an execution
+        fixture_studio.client("s3").put_object(
+            Bucket=fixture_studio.bucket, Key="inbox/sku-idle/a.jpg", Body=b"x"
+        )
+        # When the caller waits for the stack to be idle
+        fixture_studio.wait_until_idle(timeout=20)
+        # Then the execution is over and nothing is left in the queue or the runtime
+        stepfunctions = fixture_studio.client("stepfunctions")
+        executions = stepfunctions.list_executions(stateMachineArn=fixture_studio.state_machine_arn)[
+            "executions"
+        ]
+        assert {e["status"] for e in executions if e["name"] == "inbox-2Fsku-idle-2Fa-jpg"} == {"SUCCEEDED"}
+        assert not any(fixture_studio.pending_work().values())
+
     @pytest.mark.slow
     def test_reported_failures_come_back_then_go_to_the_dead_letter_queue(
         self, fixture_studio: LocalStudio

@@ -159,6 +159,8 @@ class InProcessLambdas:
         self._original_invoke: Callable[..., Any] | None = None
         self._background: list[threading.Thread] = []
         self._environ_installed = False
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     # --- registry ---------------------------------------------------------------------------
 
@@ -257,6 +259,20 @@ class InProcessLambdas:
         if function is None:
             raise KeyError(f"no local function {name_or_arn}")
         request_id = str(uuid.uuid4())
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            return self._invoke_serialised(function, event, request_id)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """Invocations running or waiting for their turn."""
+        return self._in_flight
+
+    def _invoke_serialised(self, function: LocalFunction, event: Any, request_id: str) -> InvocationResult:
         with self._lock:
             self.counts[function.logical_id] += 1
             started = time.monotonic()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import platform
 import signal
 import sys
@@ -46,7 +45,9 @@ from studio_local.sqs_poller import SqsPoller, take_over_event_sources
 from studio_sim.server import RunningSimulator, run_in_thread
 from studio_sim.settings import SimSettings
 
-logger = logging.getLogger("studio_local")
+# moto's backends, its Lambda hook and MOTO_PORT are process-wide: one running stack per process.
+_running_lock = threading.Lock()
+_running: LocalStudio | None = None
 
 DEFAULT_STACK_NAME = "studio-local"
 DEFAULT_REGION = "us-east-1"
@@ -125,10 +126,15 @@ class LocalStudio:
 
     def start(self) -> LocalStudio:
         """Start everything and return once the stack is deployed and the ingest queue is polled."""
+        global _running
         if self._moto is not None or self._stop_requested.is_set():
             raise RuntimeError("a LocalStudio starts once: create a new one")
         if not self.template_path.is_file():
             raise FileNotFoundError(f"no SAM template at {self.template_path}")
+        with _running_lock:
+            if _running is not None:
+                raise RuntimeError(f"{_running!r} already runs in this process: stop it first")
+            _running = self
         started = time.monotonic()
         try:
             self._start(started)
@@ -226,6 +232,13 @@ class LocalStudio:
                     self._moto.reset()
                 self._moto.stop()
             self._stopped.set()
+            self._release_process()
+
+    def _release_process(self) -> None:
+        global _running
+        with _running_lock:
+            if _running is self:
+                _running = None
 
     def _stop_executions(self) -> None:
         stepfunctions = self.client("stepfunctions")
@@ -379,6 +392,51 @@ class LocalStudio:
     def invocation_counts(self) -> dict[str, int]:
         """Lambda invocations so far, by the template's logical id."""
         return self.lambdas.invocation_counts()
+
+    def pending_work(self) -> dict[str, int]:
+        """What is still moving: ingest queue messages (visible, in flight, delayed), running
+        executions, and Lambda invocations running or waiting."""
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        stepfunctions = self.client("stepfunctions")
+        running = sum(
+            len(page["executions"])
+            for arn in self._state_machines.values()
+            for page in stepfunctions.get_paginator("list_executions").paginate(
+                stateMachineArn=arn, statusFilter="RUNNING"
+            )
+        )
+        return {
+            "messages_visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+            "messages_in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "messages_delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+            "executions_running": running,
+            "invocations": self.lambdas.in_flight,
+        }
+
+    def wait_until_idle(self, timeout: float = 60.0, include_delayed: bool = True) -> None:
+        """Return once nothing is moving (twice in a row, 0.2 s apart); ``TimeoutError`` naming
+        what still moves otherwise. ``include_delayed=False`` ignores messages that are only
+        waiting out their delay (an inbox settle check, for example)."""
+        deadline = time.monotonic() + timeout
+        quiet_rounds = 0
+        while True:
+            pending = self.pending_work()
+            if not include_delayed:
+                pending.pop("messages_delayed")
+            quiet_rounds = quiet_rounds + 1 if not any(pending.values()) else 0
+            if quiet_rounds >= 2:
+                return
+            if time.monotonic() > deadline:
+                busy = ", ".join(f"{k}={v}" for k, v in pending.items() if v)
+                raise TimeoutError(f"the local stack is still busy after {timeout:g} s: {busy}")
+            time.sleep(0.2)
 
     def left_out(self) -> list[tuple[str, str, str]]:
         """``(logical_id, type, reason)`` of the template's resources not deployed locally."""

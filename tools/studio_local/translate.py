@@ -55,4 +55,7 @@ def translate(
     except InvalidDocumentException as exc:
         reasons = "; ".join(str(cause) for cause in exc.causes)
         raise TranslationError(f"samtranslator refused the template: {reasons}") from None
+    finally:
+        # Its timing metrics go to a dummy publisher; unpublished, they print a warning at exit.
+        translator.metrics.publish()
     return undo_mark_unicode_str_in_template(translated)
