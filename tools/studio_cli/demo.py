@@ -142,3 +142,46 @@ def write_gallery(records: list[dict[str, Any]], gallery: Path) -> Path:
     index = gallery / "index.html"
     index.write_text(page)
     return index
+
+
+def run_local_demo(output: Path, say: Say = print) -> int:
+    """``make demo``: the local stack with demo parameters, the sample products, and the counts."""
+    import os
+    import warnings
+
+    from studio_local.stack import LocalStudio
+    from studio_sim.settings import SimSettings
+
+    started = time.monotonic()
+    # Powertools warns, per invocation, about things that only matter inside AWS Lambda.
+    warnings.filterwarnings("ignore", category=UserWarning, module="aws_lambda_powertools")
+    say("Starting the local stack: moto server (AWS), the Studio simulator (Aiuta), template.yaml deployed")
+    studio = LocalStudio(
+        parameter_overrides=DEMO_PARAMETERS,
+        sim_settings=SimSettings(operation_seconds=DEMO_OPERATION_SECONDS),
+        # The handlers' JSON logs and metrics would drown the demo's progress lines.
+        function_environment={"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"},
+    )
+    with studio:
+        say(f"  ready in {time.monotonic() - started:.1f} s: bucket {studio.bucket}")
+        say(f"  jobs table {studio.jobs_table}")
+        say(f"  state machine {studio.state_machine_arn}")
+        os.environ.update(studio.environment())
+        records = run_demo(Stack(studio.bucket, studio.jobs_table), output, say)
+        executions = studio.client("stepfunctions").list_executions(stateMachineArn=studio.state_machine_arn)
+        invocations = studio.invocation_counts()
+        aiuta_calls = studio.simulator_admin.calls()["total"]
+    per_function = ", ".join(f"{name} {n}" for name, n in sorted(invocations.items()))
+    say(
+        f"Counts: {len(records)} jobs, {len(executions['executions'])} executions, "
+        f"{sum(invocations.values())} Lambda invocations ({per_function}), {aiuta_calls} Aiuta API calls"
+    )
+    say(f"Total wall time {time.monotonic() - started:.1f} s")
+    expected = {
+        p.product_id: "FAILED" if p.product_id.startswith("broken") else "SUCCEEDED" for p in demo_products()
+    }
+    actual = {r["product_id"]: r["status"] for r in records}
+    if actual != expected:
+        say(f"Unexpected outcome: {actual}, expected {expected}")
+        return 1
+    return 0

@@ -152,9 +152,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _local_up(args: argparse.Namespace) -> int:
+    from studio_local.stack import LocalStudio
+    from studio_sim.settings import SimSettings
+
+    parameters = dict(item.split("=", 1) for item in args.parameter)
+    sim = SimSettings(operation_seconds=args.operation_seconds)
+    studio = LocalStudio(
+        parameter_overrides=parameters, sim_settings=sim, moto_port=args.port, sim_port=args.sim_port
+    )
+    print("starting the local stack (moto server, Studio simulator, template.yaml)...", flush=True)
+    studio.start()
+
+    def ready() -> None:
+        if args.env_file:
+            studio.write_env_file(args.env_file)
+        print(studio.summary())
+        if args.env_file:
+            print(f"environment written to {args.env_file}: `. {args.env_file}`")
+        print("ready; Ctrl-C stops everything", flush=True)
+
+    studio.serve_forever(on_serving=ready)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
-    args.output = str(Path(args.output) / "seed-flows")
-    return _seed_flows(args)
+    from studio_cli.demo import run_local_demo
+
+    return run_local_demo(Path(args.output))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 logger = Logger()
 tracer = Tracer()
@@ -18,6 +19,8 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
     """Adds a count metric; with dimensions (e.g. ``kind``) it is flushed as a metric of its own."""
     if not dimensions:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    if is_metrics_disabled():  # single_metric prints at once, without asking
         return
     with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
         for key, dimension_value in dimensions.items():
