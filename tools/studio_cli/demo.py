@@ -147,14 +147,11 @@ def write_gallery(records: list[dict[str, Any]], gallery: Path) -> Path:
 def run_local_demo(output: Path, say: Say = print) -> int:
     """``make demo``: the local stack with demo parameters, the sample products, and the counts."""
     import os
-    import warnings
 
     from studio_local.stack import LocalStudio
     from studio_sim.settings import SimSettings
 
     started = time.monotonic()
-    # Powertools warns, per invocation, about things that only matter inside AWS Lambda.
-    warnings.filterwarnings("ignore", category=UserWarning, module="aws_lambda_powertools")
     say("Starting the local stack: moto server (AWS), the Studio simulator (Aiuta), template.yaml deployed")
     studio = LocalStudio(
         parameter_overrides=DEMO_PARAMETERS,

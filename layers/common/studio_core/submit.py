@@ -7,6 +7,7 @@ operation id recorded the first time instead of creating a second operation.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -39,6 +40,11 @@ CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png
 SAFE_TO_RESEND_STATUSES = frozenset({502, 503})
 
 Creator = Callable[[str, dict[str, Any]], str]
+
+
+# The in-progress record deliberately outlives the Lambda (no register_lambda_context): if a create
+# is cut off mid-call, a retry fails with IdempotencyAlreadyInProgressError instead of paying twice.
+warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
 
 
 def idempotent_creator(table_name: str, create: Callable[[str, dict[str, Any]], str]) -> Creator:
