@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
-from studio_core.observability import logger, metrics, tracer
+from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
 from studio_core.regenerate import start_regeneration_round
 from studio_core.settings import PollSettings
 from studio_core.state import JobState
@@ -23,6 +23,7 @@ create_once = operation_creator(ENV.idempotency_table or "", clients.aiuta_clien
 
 @logger.inject_lambda_context(correlation_id_path="job_id")
 @metrics.log_metrics
+@counting_aiuta_errors
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:

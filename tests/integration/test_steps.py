@@ -141,13 +141,21 @@ def test_a_create_that_fails_with_500_is_not_resent(studio_sim: Any) -> None:
     assert calls(studio_sim, "POST /on_figure_operations") == 1
 
 
-def test_status_checks_on_a_failing_aiuta_raise_a_retryable_error(studio_sim: Any) -> None:
+def test_status_checks_on_a_failing_aiuta_raise_a_retryable_error(
+    studio_sim: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     state = run("submit", queued_job())
     studio_sim.admin.configure(rate_500=1.0)
+    capsys.readouterr()
     with pytest.raises(AiutaServerError):
         run("check_status", state)
     # The client retried the GET itself before giving up to the state machine's Retry
     assert calls(studio_sim, "GET /on_figure_operations/{operation_id}") > 1
+    # And the error is counted, in total and by kind, in CloudWatch's embedded metric format
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    aiuta_errors = [m for m in emitted if "AiutaErrors" in m]
+    assert any(m.get("error") == "AiutaServerError" for m in aiuta_errors)
+    assert any("error" not in m for m in aiuta_errors)
 
 
 @pytest.mark.parametrize("outcome", ["FAILED", "CANCELLED", "ABORTED"])
