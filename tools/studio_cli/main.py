@@ -109,6 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--output", default="demo-output/seed-flows", help="where to save the images")
     seed.set_defaults(run=_seed_flows)
 
+    local = commands.add_parser("local", help="the whole product on this machine")
+    local_commands = local.add_subparsers(dest="local_command", metavar="COMMAND", required=True)
+    up = local_commands.add_parser(
+        "up", help="moto server + Studio simulator + template.yaml deployed, in the foreground"
+    )
+    up.add_argument("--env-file", metavar="PATH", help="write `export NAME=value` lines here once ready")
+    up.add_argument("--port", type=int, default=0, help="moto server port (default: any free port)")
+    up.add_argument("--sim-port", type=int, default=0, help="simulator port (default: any free port)")
+    up.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter, e.g. PollMinWaitSeconds=1 (repeatable)",
+    )
+    up.add_argument("--operation-seconds", type=float, default=4.0, help="how long simulated operations take")
+    up.set_defaults(run=_local_up)
+
     submit = commands.add_parser(
         "submit", help="upload product folders (or a .csv/.jsonl catalogue) to the inbox"
     )
