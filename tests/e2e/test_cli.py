@@ -44,7 +44,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     for parameter in QUICK:
         command += ["--parameter", parameter]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own command line
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
     )
     deadline = time.monotonic() + 60
