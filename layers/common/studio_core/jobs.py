@@ -295,22 +295,11 @@ def _summary(product_id: str, problems: list[str]) -> str:
     return f"product {product_id!r}: the job is invalid: " + "; ".join(problems)
 
 
-class RegenerationRequest(_Strict):
-    """``regenerate/<product-id>.json``: new on-figure types for a product's latest job."""
+class RegenerationRequest(RegenerationRound):
+    """``regenerate/<product-id>.json``: a round of new on-figure types for a product's latest job
+    (or the job named by ``job_id``)."""
 
-    image_types: list[OnFigureImageType] = Field(min_length=1, max_length=35)
-    number_of_generations: Generations | None = None
     job_id: str | None = None
-
-    @field_validator("image_types", mode="before")
-    @classmethod
-    def _labels(cls, value: Any) -> Any:
-        return parse_image_type_labels(value, Kind.ON_FIGURE)
-
-    @model_validator(mode="after")
-    def _unique(self) -> Self:
-        _require_unique_labels(self.image_types)
-        return self
 
 
 def _require_unique_labels(image_types: list[OnFigureImageType]) -> None:
