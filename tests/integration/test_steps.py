@@ -264,3 +264,26 @@ def test_expired_image_links_are_reported_and_regenerated_when_the_job_asks(stud
     assert "could not download" in state["pending_round"]["reason"]
     record = clients.jobs_table().get(state["job_id"])
     assert any("could not download" in f for f in record["rounds"][0]["findings"])
+
+
+def test_the_api_key_never_reaches_logs_state_or_records(
+    studio_sim: Any, sim_api_key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a job that runs through every task, one status check failing with a 500
+    state = run("submit", queued_job(input_mode="upload"))
+    studio_sim.admin.configure(rate_500=1.0)
+    with pytest.raises(AiutaServerError) as failure:
+        run("check_status", state)
+    studio_sim.admin.configure(rate_500=0.0)
+    finish_operations(studio_sim)
+    state = run("finalize", run("check_status", state))
+
+    # Then the key is in no log line, state, record, result or error
+    record = clients.jobs_table().get(state["job_id"])
+    for text in (
+        capsys.readouterr().out,
+        json.dumps(state),
+        json.dumps(record, default=str),
+        str(failure.value),
+    ):
+        assert sim_api_key not in text
