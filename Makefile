@@ -74,4 +74,5 @@ checkov: $(CHECKOV_VENV)/.installed
 
 bench: install
 	$(BIN)/python bench/bench_polling.py > /dev/null
+	$(BIN)/python bench/bench_copy.py > /dev/null
 	@echo "results in bench/results/"

@@ -6,6 +6,7 @@ links work like public storage links, valid until they expire.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response
@@ -98,4 +99,6 @@ def serve_file(kind: str, name: str, request: Request) -> Response:
     if state.is_expired(image):
         raise HTTPException(410, f"this link expired at {iso(image.expires_at or 0)}")
     data = state.image_bytes(image)
+    if state.settings.file_latency_seconds:
+        time.sleep(state.settings.file_latency_seconds)  # a sync route: FastAPI runs it in a worker thread
     return Response(data, media_type=image.content_type, headers={"Cache-Control": "no-store"})

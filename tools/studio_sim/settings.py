@@ -41,6 +41,9 @@ class SimSettings(BaseModel):
     rate_drop: float = Field(default=0.0, ge=0, le=1, description="close the connection without answering")
     retry_after_seconds: int = Field(default=1, ge=0, description="Retry-After sent with a simulated 429")
     latency_seconds: float = Field(default=0.0, ge=0, le=60, description="real delay added to API calls")
+    file_latency_seconds: float = Field(
+        default=0.0, ge=0, le=60, description="real delay before an image link answers (a distant CDN)"
+    )
     forced_outcome: Outcome | None = Field(
         default=None, description="outcome of every new operation: " + ", ".join(o.value for o in Outcome)
     )
