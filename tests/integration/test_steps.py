@@ -287,3 +287,21 @@ def test_the_api_key_never_reaches_logs_state_or_records(
         str(failure.value),
     ):
         assert sim_api_key not in text
+
+
+def test_a_retried_finalize_records_each_image_once(studio_sim: Any) -> None:
+    # Given a round that is ready to copy
+    state = run("submit", queued_job(number_of_generations=2))
+    finish_operations(studio_sim)
+    ready = run("check_status", state)
+
+    # When finalize runs twice on the same state (Step Functions retried it)
+    run("finalize", ready)
+    again = run("finalize", ready)
+
+    # Then the record lists each image and the round once, and the outbox has no extra objects
+    assert again["status"] == "SUCCEEDED"
+    record = clients.jobs_table().get(ready["job_id"])
+    assert len(record["images"]) == 2
+    assert [r["round"] for r in record["rounds"]] == [0]
+    assert len([k for k in outbox_keys() if k.endswith(".png")]) == 2

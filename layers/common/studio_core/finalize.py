@@ -143,8 +143,11 @@ def finalize_job(
     state.images_copied += copied
 
     record = jobs.get(state.job_id) or {}
-    images = [*record.get("images", []), *(asdict(o) for o in outcomes)]
-    rounds = [*record.get("rounds", []), {"round": state.round, "findings": [f.message for f in findings]}]
+    # A retried finalize replaces this round's entries instead of adding them twice.
+    earlier_images = [i for i in record.get("images", []) if i.get("round") != state.round]
+    earlier_rounds = [r for r in record.get("rounds", []) if r.get("round") != state.round]
+    images = [*earlier_images, *(asdict(o) for o in outcomes)]
+    rounds = [*earlier_rounds, {"round": state.round, "findings": [f.message for f in findings]}]
     plan = decide_next_round(spec, state.round, findings)
     if plan is not None:
         state.status = StepStatus.REGENERATE
