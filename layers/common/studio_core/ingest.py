@@ -22,15 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
-from urllib.parse import unquote_plus
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, Field, ValidationError
 
 from studio_core.catalogue import parse_catalogue
 from studio_core.errors import InvalidJob
 from studio_core.executions import Executions, IngestQueue
+from studio_core.ingest_events import (
+    S3TestEvent,
+    SettleCheck,
+    SettleCheckMessage,
+    parse_message,
+)
 from studio_core.jobs import build_job, parse_json_document, parse_regeneration_request
 from studio_core.jobs_table import JobRecordStatus, JobsTable
 from studio_core.keys import (
@@ -59,55 +63,6 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     WAITING = "waiting"  # a settle check will look again
     SKIPPED = "skipped"
-
-
-# Message bodies
-
-
-class S3Object(BaseModel):
-    key: str
-    eTag: str | None = None
-    size: int | None = None
-
-
-class S3Entity(BaseModel):
-    object: S3Object
-
-
-class S3Record(BaseModel):
-    eventName: str
-    s3: S3Entity
-
-    @property
-    def key(self) -> str:
-        # S3 URL-encodes keys in events ("+" for a space).
-        return unquote_plus(self.s3.object.key)
-
-
-class S3Notification(BaseModel):
-    Records: list[S3Record]
-
-
-class S3TestEvent(BaseModel):
-    Event: Literal["s3:TestEvent"]
-
-
-class SettleCheck(BaseModel):
-    product_id: str
-    attempt: int = Field(default=1, ge=1)
-
-
-class SettleCheckMessage(BaseModel):
-    settle_check: SettleCheck
-
-
-def parse_message(body: str) -> S3Notification | S3TestEvent | SettleCheckMessage:
-    for model in (S3TestEvent, SettleCheckMessage, S3Notification):
-        try:
-            return model.model_validate_json(body)
-        except ValidationError:
-            continue
-    raise ValueError(f"not an S3 event, an s3:TestEvent or a settle check: {body[:200]!r}")
 
 
 # The work
