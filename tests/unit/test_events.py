@@ -105,7 +105,7 @@ def test_the_s3_test_event_is_what_s3_sends_when_notifications_are_configured() 
 
 @pytest.mark.parametrize("name", sorted([*INGEST_EVENTS, "ingest_s3_test_event.json"]))
 def test_ingest_understands_every_ingest_sample(name: str) -> None:
-    from studio_core.ingest import S3Notification, S3TestEvent, parse_message
+    from studio_core.ingest_events import S3Notification, S3TestEvent, parse_message
 
     # When ingest parses the body of the sample's record
     message = parse_message(load(name)["Records"][0]["body"])
