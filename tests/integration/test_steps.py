@@ -118,17 +118,20 @@ def test_both_kinds_create_two_operations_and_wait_for_both(studio_sim: Any) -> 
     assert {k.split("/")[3] for k in outbox_keys() if k.endswith(".png")} == {"on_figure", "flat_lay"}
 
 
-def test_a_retried_submit_creates_exactly_one_operation(studio_sim: Any) -> None:
+@pytest.mark.parametrize("input_mode", ["urls", "upload"])
+def test_a_retried_submit_creates_exactly_one_operation(studio_sim: Any, input_mode: str) -> None:
     # Given a submit that reached Aiuta, but whose Lambda is retried with the same input
-    state = queued_job()
+    state = queued_job(input_mode=input_mode)
     first = run("submit", state)
 
     # When the same state is submitted again
     second = run("submit", state)
 
-    # Then Aiuta saw one create, and both runs carry the same operation id
+    # Then Aiuta saw one create (and one upload per photo), and both runs carry the same ids
     assert calls(studio_sim, "POST /on_figure_operations") == 1
+    assert calls(studio_sim, "POST /uploaded_images") == (2 if input_mode == "upload" else 0)
     assert first["operations"][0]["operation_id"] == second["operations"][0]["operation_id"]
+    assert first["uploaded_image_ids"] == second["uploaded_image_ids"]
 
 
 def test_a_create_that_fails_with_500_is_not_resent(studio_sim: Any) -> None:

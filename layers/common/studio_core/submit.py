@@ -91,9 +91,19 @@ def create_operation(client: AiutaStudioClient, action: str, request: dict[str, 
 
 
 def product_info_for(
-    spec: JobSpec, state: JobState, *, storage: Storage, client: AiutaStudioClient, url_ttl_seconds: int
+    spec: JobSpec,
+    state: JobState,
+    *,
+    storage: Storage,
+    client: AiutaStudioClient,
+    url_ttl_seconds: int,
+    jobs: JobsTable | None = None,
 ) -> ProductInfo:
-    """The product and its images in the job's input mode: URLs Aiuta downloads, or uploaded bytes."""
+    """The product and its images in the job's input mode: URLs Aiuta downloads, or uploaded bytes.
+
+    Uploaded ids are kept on the job record as soon as they exist, so a retried submit reuses them
+    (and the operation, the ids and a later delete at Aiuta all agree) instead of uploading again.
+    """
     details = {
         "id": state.product_id,
         "title": spec.product.title,
@@ -103,7 +113,10 @@ def product_info_for(
     if spec.image_urls:
         return ProductInfo(image_urls=list(spec.image_urls), **details)
     if spec.input_mode is InputMode.UPLOAD:
-        ids = [_upload(key, storage, client) for key in state.input_keys]
+        record = (jobs.get(state.job_id) if jobs else None) or {}
+        ids = record.get("uploaded_image_ids") or [_upload(key, storage, client) for key in state.input_keys]
+        if jobs is not None:
+            jobs.update(state.job_id, uploaded_image_ids=ids)
         return ProductInfo(uploaded_image_ids=ids, **details)
     urls = [storage.presigned_get_url(key, url_ttl_seconds) for key in state.input_keys]
     return ProductInfo(image_urls=urls, **details)
@@ -142,7 +155,9 @@ def submit_job(
     """Creates the job's operations (one per kind) and schedules the first status check."""
     now = now or datetime.now(UTC)
     spec = JobSpec.from_state(state.job)
-    info = product_info_for(spec, state, storage=storage, client=client, url_ttl_seconds=url_ttl_seconds)
+    info = product_info_for(
+        spec, state, storage=storage, client=client, url_ttl_seconds=url_ttl_seconds, jobs=jobs
+    )
     for kind in (Kind(k) for k in spec.kind):
         request = spec.on_figure_request(info) if kind is Kind.ON_FIGURE else spec.flat_lay_request(info)
         operation_id = create(
