@@ -213,7 +213,36 @@ def test_an_operation_that_never_finishes_times_out(studio: LocalStudio) -> None
     assert "deadline" in job["error"]
 
 
+def test_a_catalogue_of_hosted_images_runs_one_job_per_row(studio: LocalStudio) -> None:
+    # Given product photos hosted elsewhere (here: presigned links to another prefix of the bucket)
+    s3 = studio.client("s3")
+    links = {}
+    for product_id, colour in (("e2e-feed-a", (200, 0, 0)), ("e2e-feed-b", (0, 0, 200))):
+        key = f"hosted/{product_id}.jpg"
+        s3.put_object(Bucket=studio.bucket, Key=key, Body=product_photo("tshirt", colour))
+        params = {"Bucket": studio.bucket, "Key": key}
+        links[product_id] = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=600)
+
+    # When a CSV feed lists them, with one bad row
+    feed = "id,title,image_urls,on_figure_image_types\n" + "".join(
+        f"{product_id},Tee,{link},front/standing\n" for product_id, link in links.items()
+    )
+    feed += "e2e-feed-c,Tee,not-a-url,front/standing\n"
+    s3.put_object(Bucket=studio.bucket, Key="inbox/e2e-feed.csv", Body=feed.encode())
+
+    # Then each good row is a job that succeeds with no photo in the inbox; the bad row fails alone
+    for product_id in links:
+        [job] = wait_for_jobs(studio, product_id)
+        assert job["status"] == "SUCCEEDED", job.get("error")
+        assert job["input_keys"] == []
+    [bad] = wait_for_jobs(studio, "e2e-feed-c")
+    assert bad["status"] == "FAILED" and "image_urls" in bad["error"]
+
+
 def test_every_job_ends_in_a_terminal_state(studio: LocalStudio) -> None:
+    # Given one more product on top of what the other tests of this module sent
+    upload(studio, SampleProduct("e2e-last", "dress", (90, 90, 90), manifest={}))
+    wait_for_jobs(studio, "e2e-last")
     studio.wait_until_idle(timeout=60, include_delayed=False)
     items = studio.client("dynamodb").scan(TableName=studio.jobs_table)["Items"]
     assert items
