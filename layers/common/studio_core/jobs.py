@@ -17,19 +17,23 @@ from studio_core.errors import InvalidJob
 from studio_core.models import (
     MAX_INPUT_IMAGES,
     BackgroundSettings,
-    FlatLayImageType,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
     Generations,
     HttpUrlText,
     ImagePaddings,
     ImageSize,
-    OnFigureImageType,
     OnFigureModelSettings,
     OperationPriority,
     ProductInfo,
 )
-from studio_core.settings import JobDefaults, parse_image_type_labels, parse_kinds
+from studio_core.settings import (
+    FlatLayTypeLabels,
+    JobDefaults,
+    OnFigureTypeLabels,
+    OnFigureTypes,
+    parse_kinds,
+)
 from studio_core.state import InputMode, Kind
 
 MAX_REGENERATION_ROUNDS = 5
@@ -51,19 +55,8 @@ class ProductDetails(_Strict):
 class RegenerationRound(_Strict):
     """One planned regeneration round: on-figure image types, optionally more generations."""
 
-    image_types: list[OnFigureImageType] = Field(min_length=1, max_length=35)
+    image_types: OnFigureTypes = Field(min_length=1, max_length=35)
     number_of_generations: Generations | None = None
-
-    @field_validator("image_types", mode="before")
-    @classmethod
-    def _labels(cls, value: Any) -> Any:
-        return parse_image_type_labels(value, Kind.ON_FIGURE)
-
-    @model_validator(mode="after")
-    def _unique(self) -> Self:
-        # Aiuta's regenerate call refuses repeats; say so at ingest, not rounds later.
-        _require_unique_labels(self.image_types)
-        return self
 
 
 class RegenerationPolicy(_Strict):
@@ -73,18 +66,9 @@ class RegenerationPolicy(_Strict):
 
 
 class ImageTypes(_Strict):
-    on_figure: list[OnFigureImageType] | None = None
-    flat_lay: list[FlatLayImageType] | None = None
-
-    @field_validator("on_figure", mode="before")
-    @classmethod
-    def _on_figure_labels(cls, value: Any) -> Any:
-        return parse_image_type_labels(value, Kind.ON_FIGURE)
-
-    @field_validator("flat_lay", mode="before")
-    @classmethod
-    def _flat_lay_labels(cls, value: Any) -> Any:
-        return parse_image_type_labels(value, Kind.FLAT_LAY)
+    # Repeats are reported with the rest of Aiuta's request rules (see _request_problems).
+    on_figure: OnFigureTypeLabels | None = None
+    flat_lay: FlatLayTypeLabels | None = None
 
 
 class JobSpec(_Strict):
@@ -300,13 +284,6 @@ class RegenerationRequest(RegenerationRound):
     (or the job named by ``job_id``)."""
 
     job_id: str | None = None
-
-
-def _require_unique_labels(image_types: list[OnFigureImageType]) -> None:
-    labels = [t.label for t in image_types]
-    repeated = sorted({label for label in labels if labels.count(label) > 1})
-    if repeated:
-        raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
 
 
 def parse_regeneration_request(raw: bytes, product_id: str) -> RegenerationRequest:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from functools import partial
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
 from studio_core.models import FlatLayImageType, Gender, OnFigureImageType, OperationPriority
 from studio_core.state import InputMode, Kind
@@ -51,6 +52,38 @@ def image_type_from_label(label: str, kind: Kind) -> dict[str, str]:
     return {"flat_lay_type": parts[0], "viewpoint": parts[1]}
 
 
+def _unique_labels(image_types: list[Any]) -> list[Any]:
+    # Aiuta refuses repeated types; say so where the list is written, not when a paid call fails.
+    labels = [t.label for t in image_types]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
+    return image_types
+
+
+# Kinds and image types as people write them: "both", "front/standing", or the API's objects.
+Kinds = Annotated[list[Kind], BeforeValidator(parse_kinds)]
+OnFigureTypeLabels = Annotated[
+    list[OnFigureImageType], BeforeValidator(partial(parse_image_type_labels, kind=Kind.ON_FIGURE))
+]
+FlatLayTypeLabels = Annotated[
+    list[FlatLayImageType], BeforeValidator(partial(parse_image_type_labels, kind=Kind.FLAT_LAY))
+]
+# The same, refusing repeats on the spot (where no Aiuta request model checks them later).
+OnFigureTypes = Annotated[OnFigureTypeLabels, AfterValidator(_unique_labels)]
+FlatLayTypes = Annotated[FlatLayTypeLabels, AfterValidator(_unique_labels)]
+
+
+class _EnvSettings(BaseModel):
+    """Settings read from the environment variables named in ``ENV`` (field -> variable)."""
+
+    ENV: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        return _from_env(cls, cls.ENV, os.environ if environ is None else environ)
+
+
 def _from_env(model: type[BaseModel], names: Mapping[str, str], environ: Mapping[str, str]) -> Any:
     values = {field: environ[name] for field, name in names.items() if environ.get(name, "") != ""}
     try:
@@ -67,23 +100,14 @@ def _message(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def _unique_labels(image_types: list[Any]) -> list[Any]:
-    # A repeated default type would fail every job that relies on the default, far from its cause.
-    labels = [t.label for t in image_types]
-    repeated = sorted({label for label in labels if labels.count(label) > 1})
-    if repeated:
-        raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
-    return image_types
-
-
-class JobDefaults(BaseModel):
+class JobDefaults(_EnvSettings):
     """What a job gets when its ``product.json`` (or the whole file) leaves a field out."""
 
-    kind: list[Kind] = Field(default_factory=lambda: [Kind.ON_FIGURE], min_length=1)
-    on_figure_image_types: list[OnFigureImageType] = Field(
+    kind: Kinds = Field(default_factory=lambda: [Kind.ON_FIGURE], min_length=1)
+    on_figure_image_types: OnFigureTypes = Field(
         default_factory=lambda: [OnFigureImageType(viewpoint="front", pose="standing")], min_length=1
     )
-    flat_lay_image_types: list[FlatLayImageType] = Field(
+    flat_lay_image_types: FlatLayTypes = Field(
         default_factory=lambda: [FlatLayImageType(flat_lay_type="ghost_mannequin", viewpoint="front")],
         min_length=1,
     )
@@ -92,26 +116,6 @@ class JobDefaults(BaseModel):
     input_mode: InputMode = InputMode.URLS
     model_gender: Gender = Gender.FEMALE
     delete_at_aiuta_after_copy: bool = False
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _kinds(cls, value: Any) -> list[Kind]:
-        return parse_kinds(value)
-
-    @field_validator("on_figure_image_types", mode="before")
-    @classmethod
-    def _on_figure_labels(cls, value: Any) -> Any:
-        return parse_image_type_labels(value, Kind.ON_FIGURE)
-
-    @field_validator("flat_lay_image_types", mode="before")
-    @classmethod
-    def _flat_lay_labels(cls, value: Any) -> Any:
-        return parse_image_type_labels(value, Kind.FLAT_LAY)
-
-    @field_validator("on_figure_image_types", "flat_lay_image_types")
-    @classmethod
-    def _unique(cls, value: list[Any]) -> list[Any]:
-        return _unique_labels(value)
 
     ENV: ClassVar[dict[str, str]] = {
         "kind": "DEFAULT_KIND",
@@ -124,12 +128,8 @@ class JobDefaults(BaseModel):
         "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
     }
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        return _from_env(cls, cls.ENV, os.environ if environ is None else environ)
 
-
-class PollSettings(BaseModel):
+class PollSettings(_EnvSettings):
     """The status-check schedule: a first wait near the expected duration, then a backoff.
 
     Online operations take seconds to a minute, offline ones up to a few hours; the deadline
@@ -162,10 +162,6 @@ class PollSettings(BaseModel):
         "deadline_online_seconds": "JOB_DEADLINE_ONLINE_SECONDS",
         "deadline_offline_seconds": "JOB_DEADLINE_OFFLINE_SECONDS",
     }
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        return _from_env(cls, cls.ENV, os.environ if environ is None else environ)
 
     def first_wait(self, priority: OperationPriority) -> int:
         if priority is OperationPriority.ONLINE:
