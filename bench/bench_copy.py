@@ -20,10 +20,10 @@ from moto import mock_aws
 
 from studio_cli.samples import product_photo
 from studio_core import finalize
-from studio_core.aiuta import AiutaStudioClient
-from studio_core.models import GenerateOnFigureImagesRequest
-from studio_core.state import JobState, Kind, OperationRef
-from studio_core.storage import Storage
+from studio_core.aiuta.client import AiutaStudioClient
+from studio_core.aiuta.models import GenerateOnFigureImagesRequest
+from studio_core.aws.storage import Storage
+from studio_core.domain.state import JobState, Kind, OperationRef
 from studio_sim.server import run_in_thread
 from studio_sim.settings import SimSettings
 

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from studio_core.models import OperationPriority
-from studio_core.polling import HISTORY_EVENTS_PER_CHECK, next_wait
+from studio_core.aiuta.models import OperationPriority
+from studio_core.domain.polling import HISTORY_EVENTS_PER_CHECK, next_wait
 from studio_core.settings import PollSettings
 
 RESULTS = Path(__file__).with_name("results") / "polling.json"

@@ -325,8 +325,8 @@ def queued_job(product_id: str = "sku-1", images: int = 2, **document: Any) -> d
     """
     from studio_cli.samples import product_photo
     from studio_core import clients
-    from studio_core.jobs import build_job
-    from studio_core.jobs_table import JobRecordStatus
+    from studio_core.aws.jobs_table import JobRecordStatus
+    from studio_core.domain.jobs import build_job
     from studio_core.settings import JobDefaults
 
     s3 = boto3.client("s3", region_name=REGION)

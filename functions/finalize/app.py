@@ -8,10 +8,10 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
-from studio_core.finalize import finalize_job
+from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
 from studio_core.settings import JobDefaults
-from studio_core.state import JobState
+from studio_core.steps.finalize import finalize_job
 
 ENV = clients.environment()
 DEFAULTS = JobDefaults.from_env()

@@ -10,10 +10,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
-from studio_core.executions import Executions, IngestQueue
-from studio_core.ingest import Ingest
+from studio_core.aws.executions import Executions, IngestQueue
 from studio_core.observability import logger, metrics, tracer
 from studio_core.settings import JobDefaults
+from studio_core.steps.ingest import Ingest
 
 ENV = clients.environment()
 DEFAULTS = JobDefaults.from_env()

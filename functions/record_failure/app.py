@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
+from studio_core.domain.state import JobState
 from studio_core.observability import logger, metrics, tracer
-from studio_core.record_failure import record_failure
-from studio_core.state import JobState
+from studio_core.steps.record_failure import record_failure
 
 ENV = clients.environment()
 

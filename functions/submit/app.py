@@ -8,11 +8,11 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
+from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
-from studio_core.regenerate import start_regeneration_round
 from studio_core.settings import PollSettings
-from studio_core.state import JobState
-from studio_core.submit import operation_creator, submit_job
+from studio_core.steps.regenerate import start_regeneration_round
+from studio_core.steps.submit import operation_creator, submit_job
 
 ENV = clients.environment()
 POLL = PollSettings.from_env()

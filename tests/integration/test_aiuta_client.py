@@ -10,17 +10,8 @@ import pytest
 from PIL import Image
 
 from studio_cli.samples import product_photo
-from studio_core.aiuta import AiutaStudioClient, RetryPolicy
-from studio_core.errors import (
-    AiutaAuthError,
-    AiutaConnectionError,
-    AiutaNotFound,
-    AiutaOutcomeUnknown,
-    AiutaRateLimited,
-    AiutaRejectedRequest,
-    AiutaServerError,
-)
-from studio_core.models import (
+from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
+from studio_core.aiuta.models import (
     FlatLayImageType,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
@@ -28,6 +19,15 @@ from studio_core.models import (
     OperationStatus,
     ProductInfo,
     RegenerateOnFigureImagesRequest,
+)
+from studio_core.domain.errors import (
+    AiutaAuthError,
+    AiutaConnectionError,
+    AiutaNotFound,
+    AiutaOutcomeUnknown,
+    AiutaRateLimited,
+    AiutaRejectedRequest,
+    AiutaServerError,
 )
 
 FAST_RETRIES = RetryPolicy(attempts=3, backoff_factor=0.0, jitter=0.0, max_retry_after=0.0)

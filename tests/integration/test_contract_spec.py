@@ -1,6 +1,6 @@
 """The project's models and the simulator's answers against the Aiuta OpenAPI reference.
 
-* The enums, limits, defaults and field names in ``studio_core.models`` equal the spec's.
+* The enums, limits, defaults and field names in ``studio_core.aiuta.models`` equal the spec's.
 * Every answer the simulator gives on a full tour (all endpoints, every operation status, the
   error shapes) validates against the spec's component schemas with ``jsonschema``.
 """
@@ -14,7 +14,7 @@ import pytest
 import requests
 from pydantic import BaseModel
 
-from studio_core import models
+from studio_core.aiuta import models
 from tests.conftest import SpecCheckedSession, check_against_spec
 from tests.integration.test_simulator_api import (
     FLAT_LAY,

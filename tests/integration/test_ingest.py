@@ -12,8 +12,8 @@ import pytest
 
 from studio_cli.samples import product_photo
 from studio_core import clients
-from studio_core.ingest import Ingest, SettleCheck
-from studio_core.jobs_table import JobRecordStatus
+from studio_core.aws.jobs_table import JobRecordStatus
+from studio_core.steps.ingest import Ingest, SettleCheck
 from tests.conftest import BUCKET, REGION, FakeLambdaContext, load_handler
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")

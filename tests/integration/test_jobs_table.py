@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio_core.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
 from tests.conftest import JOBS_TABLE
 
 

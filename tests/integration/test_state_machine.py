@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from studio_core import clients
-from studio_core.errors import AiutaServerError
-from studio_core.jobs_table import JobRecordStatus
+from studio_core.aws.jobs_table import JobRecordStatus
+from studio_core.domain.errors import AiutaServerError
 from tests.conftest import BUCKET, REGION, load_handler, queued_job
 from tests.stepfunctions_helpers import (
     TASK_FUNCTIONS,

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from studio_core import errors
-from studio_core.record_failure import failure_reason
-from studio_core.state import JobState, Kind, OperationRef, PendingRound, PollState, StepStatus
+from studio_core.domain import errors
+from studio_core.domain.state import JobState, Kind, OperationRef, PendingRound, PollState, StepStatus
+from studio_core.steps.record_failure import failure_reason
 from tests.stepfunctions_helpers import (
     DEFINITION_PATH,
     TASK_FUNCTIONS,
@@ -176,7 +176,7 @@ def test_retried_error_names_are_exception_classes_and_cover_every_retryable_one
         if issubclass(value, errors.AiutaRetryableError)
     }
 
-    # Then each is a class in studio_core.errors, and no retryable class is missing (names match exactly)
+    # Then each is a class in studio_core.domain.errors, and no retryable class is missing
     assert named <= classes
     assert retryable == set(AIUTA_RETRYABLE)
 

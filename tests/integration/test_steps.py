@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from studio_core import clients
-from studio_core.errors import AiutaOutcomeUnknown, AiutaServerError, InvalidJob
+from studio_core.domain.errors import AiutaOutcomeUnknown, AiutaServerError, InvalidJob
 from tests.conftest import BUCKET, REGION, FakeLambdaContext, load_handler, queued_job
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from studio_core import clients
-from studio_core.aiuta import DEFAULT_BASE_URL
+from studio_core.aiuta.client import DEFAULT_BASE_URL
 from studio_core.settings import JobDefaults, PollSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

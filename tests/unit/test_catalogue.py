@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from studio_core.catalogue import CatalogueRow, parse_catalogue
-from studio_core.errors import InvalidJob
-from studio_core.jobs import build_job
+from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
+from studio_core.domain.errors import InvalidJob
+from studio_core.domain.jobs import build_job
+from studio_core.domain.state import Kind
 from studio_core.settings import JobDefaults
-from studio_core.state import Kind
 
 ALL_COLUMNS = (
     "id,image_urls,title,category,description,kind,operation_priority,number_of_generations,"

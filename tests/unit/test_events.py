@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model, SqsModel
 
-from studio_core.jobs import JobSpec
-from studio_core.state import JobState, StepStatus
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.state import JobState, StepStatus
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -105,7 +105,7 @@ def test_the_s3_test_event_is_what_s3_sends_when_notifications_are_configured() 
 
 @pytest.mark.parametrize("name", sorted([*INGEST_EVENTS, "ingest_s3_test_event.json"]))
 def test_ingest_understands_every_ingest_sample(name: str) -> None:
-    from studio_core.ingest_events import S3Notification, S3TestEvent, parse_message
+    from studio_core.aws.queue_messages import S3Notification, S3TestEvent, parse_message
 
     # When ingest parses the body of the sample's record
     message = parse_message(load(name)["Records"][0]["body"])

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from studio_core.keys import (
+from studio_core.domain.keys import (
     KeyKind,
     classify_key,
     error_report_key,

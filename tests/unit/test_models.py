@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from studio_core.models import (
+from studio_core.aiuta.models import (
     BackgroundSettings,
     FieldError,
     FlatLayOperation,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from studio_core.models import OperationPriority
-from studio_core.polling import (
+from studio_core.aiuta.models import OperationPriority
+from studio_core.domain.polling import (
     HISTORY_EVENTS_PER_CHECK,
     deadline_for,
     max_checks,

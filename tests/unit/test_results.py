@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio_core.jobs import JobSpec, build_job
-from studio_core.results import CopiedImage, Finding, check_results, decide_next_round
+from studio_core.domain.jobs import JobSpec, build_job
+from studio_core.domain.results import CopiedImage, Finding, check_results, decide_next_round
+from studio_core.domain.state import Kind, OperationRef
 from studio_core.settings import JobDefaults
-from studio_core.state import Kind, OperationRef
 
 
 def spec(**document: Any) -> JobSpec:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from studio_core.models import OperationPriority
+from studio_core.aiuta.models import OperationPriority
+from studio_core.domain.state import InputMode, Kind
 from studio_core.settings import JobDefaults, PollSettings
-from studio_core.state import InputMode, Kind
 
 
 def test_every_job_default_is_read_from_its_environment_variable() -> None:

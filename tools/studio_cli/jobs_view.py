@@ -17,10 +17,16 @@ from typing import Any
 
 import boto3
 
-from studio_core.jobs_table import JobRecordStatus, JobsTable
-from studio_core.keys import CATALOGUE_SUFFIXES, IMAGE_SUFFIXES, MANIFEST_NAME, REGENERATE, product_folder
+from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.domain.keys import (
+    CATALOGUE_SUFFIXES,
+    IMAGE_SUFFIXES,
+    MANIFEST_NAME,
+    REGENERATE,
+    product_folder,
+)
+from studio_core.domain.state import Kind
 from studio_core.settings import image_type_from_label
-from studio_core.state import Kind
 
 
 class MissingSettingError(RuntimeError):

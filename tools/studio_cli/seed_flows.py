@@ -17,8 +17,8 @@ from pathlib import Path
 import requests
 
 from studio_cli.samples import SampleProduct
-from studio_core.aiuta import AiutaStudioClient
-from studio_core.models import (
+from studio_core.aiuta.client import AiutaStudioClient
+from studio_core.aiuta.models import (
     FlatLayOperation,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 
-from studio_core.models import (
+from studio_core.aiuta.models import (
     BackgroundType,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,

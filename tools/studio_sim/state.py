@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from studio_core.models import OperationStatus
+from studio_core.aiuta.models import OperationStatus
 from studio_sim.images import RenderSpec, render, render_preset_sample
 from studio_sim.presets import PRESETS
 from studio_sim.settings import Outcome, SimSettings

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from studio_core.models import OperationStatus
+from studio_core.aiuta.models import OperationStatus
 from studio_sim.settings import Outcome
 
 CREATED_SHARE = 0.1

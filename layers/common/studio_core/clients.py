@@ -14,9 +14,9 @@ from functools import cache
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ValidationError
 
-from studio_core.aiuta import DEFAULT_BASE_URL, AiutaStudioClient, RetryPolicy
-from studio_core.jobs_table import JobsTable
-from studio_core.storage import Storage
+from studio_core.aiuta.client import DEFAULT_BASE_URL, AiutaStudioClient, RetryPolicy
+from studio_core.aws.jobs_table import JobsTable
+from studio_core.aws.storage import Storage
 
 
 class Environment(BaseModel):

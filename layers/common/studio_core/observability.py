@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from studio_core.errors import AiutaError
+from studio_core.domain.errors import AiutaError
 
 # A status check that finds the operation still running has nothing to count; that is normal.
 warnings.filterwarnings("ignore", message="No application metrics to publish")

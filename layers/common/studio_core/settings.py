@@ -13,8 +13,8 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
-from studio_core.models import FlatLayImageType, Gender, OnFigureImageType, OperationPriority
-from studio_core.state import InputMode, Kind
+from studio_core.aiuta.models import FlatLayImageType, Gender, OnFigureImageType, OperationPriority
+from studio_core.domain.state import InputMode, Kind
 
 KIND_ALIASES = {"both": [Kind.ON_FIGURE, Kind.FLAT_LAY]}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from studio_core.models import OperationStatus
+from studio_core.aiuta.models import OperationStatus
 
 
 class Kind(StrEnum):

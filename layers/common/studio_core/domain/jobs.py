@@ -13,8 +13,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from studio_core.errors import InvalidJob
-from studio_core.models import (
+from studio_core.aiuta.models import (
     MAX_INPUT_IMAGES,
     BackgroundSettings,
     GenerateFlatLayImagesRequest,
@@ -27,6 +26,8 @@ from studio_core.models import (
     OperationPriority,
     ProductInfo,
 )
+from studio_core.domain.errors import InvalidJob
+from studio_core.domain.state import InputMode, Kind
 from studio_core.settings import (
     FlatLayTypeLabels,
     JobDefaults,
@@ -34,7 +35,6 @@ from studio_core.settings import (
     OnFigureTypes,
     parse_kinds,
 )
-from studio_core.state import InputMode, Kind
 
 MAX_REGENERATION_ROUNDS = 5
 # Only used to run Aiuta's request rules before we know the real URLs or uploaded ids.

@@ -26,18 +26,20 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from studio_core.catalogue import parse_catalogue
-from studio_core.errors import InvalidJob
-from studio_core.executions import Executions, IngestQueue
-from studio_core.ingest_events import (
+from studio_core.aiuta.models import OperationStatus
+from studio_core.aws.executions import Executions, IngestQueue
+from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aws.queue_messages import (
     S3TestEvent,
     SettleCheck,
     SettleCheckMessage,
     parse_message,
 )
-from studio_core.jobs import build_job, parse_json_document, parse_regeneration_request
-from studio_core.jobs_table import JobRecordStatus, JobsTable
-from studio_core.keys import (
+from studio_core.aws.storage import Storage
+from studio_core.domain.catalogue import parse_catalogue
+from studio_core.domain.errors import InvalidJob
+from studio_core.domain.jobs import build_job, parse_json_document, parse_regeneration_request
+from studio_core.domain.keys import (
     ClassifiedKey,
     KeyKind,
     classify_key,
@@ -48,11 +50,9 @@ from studio_core.keys import (
     product_folder,
     product_id_problem,
 )
-from studio_core.models import OperationStatus
+from studio_core.domain.state import JobState, Kind, PendingRound
 from studio_core.observability import count, logger
 from studio_core.settings import JobDefaults
-from studio_core.state import JobState, Kind, PendingRound
-from studio_core.storage import Storage
 
 MAX_SETTLE_CHECKS = 50
 

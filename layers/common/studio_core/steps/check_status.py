@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from studio_core.aiuta import AiutaStudioClient
-from studio_core.jobs import JobSpec
-from studio_core.jobs_table import JobsTable
-from studio_core.models import FlatLayOperation, OnFigureOperation, OperationStatus
+from studio_core.aiuta.client import AiutaStudioClient
+from studio_core.aiuta.models import FlatLayOperation, OnFigureOperation, OperationStatus
+from studio_core.aws.jobs_table import JobsTable
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.polling import plan_next_check
+from studio_core.domain.state import JobState, Kind, OperationRef, StepStatus
 from studio_core.observability import count, logger, seconds
-from studio_core.polling import plan_next_check
 from studio_core.settings import PollSettings
-from studio_core.state import JobState, Kind, OperationRef, StepStatus
 
 FAILED_STATUSES = frozenset({OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED})
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from studio_core.models import OperationPriority
+from studio_core.aiuta.models import OperationPriority
 from studio_core.settings import PollSettings
 
 # Wait + Task + Choice states per loop: entered/exited and scheduled/started/succeeded events.

@@ -19,21 +19,21 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from studio_core.aiuta import AiutaStudioClient
-from studio_core.errors import AiutaOutcomeUnknown, AiutaServerError
-from studio_core.jobs import JobSpec
-from studio_core.jobs_table import JobRecordStatus, JobsTable
-from studio_core.models import (
+from studio_core.aiuta.client import AiutaStudioClient
+from studio_core.aiuta.models import (
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
     ProductInfo,
     RegenerateOnFigureImagesRequest,
 )
+from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aws.storage import Storage
+from studio_core.domain.errors import AiutaOutcomeUnknown, AiutaServerError
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.polling import deadline_for, next_wait
+from studio_core.domain.state import InputMode, JobState, Kind, OperationRef, PollState, StepStatus
 from studio_core.observability import count, logger
-from studio_core.polling import deadline_for, next_wait
 from studio_core.settings import PollSettings
-from studio_core.state import InputMode, JobState, Kind, OperationRef, PollState, StepStatus
-from studio_core.storage import Storage
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 # Statuses after which Aiuta surely did nothing; anything else on a create is "outcome unknown".

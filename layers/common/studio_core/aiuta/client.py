@@ -18,17 +18,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from studio_core.errors import (
-    AiutaAuthError,
-    AiutaConnectionError,
-    AiutaError,
-    AiutaNotFound,
-    AiutaOutcomeUnknown,
-    AiutaRateLimited,
-    AiutaRejectedRequest,
-    AiutaServerError,
-)
-from studio_core.models import (
+from studio_core.aiuta.models import (
     AiutaImage,
     CreateOperationResponse,
     FlatLayOperation,
@@ -38,6 +28,16 @@ from studio_core.models import (
     OnFigureModelPreset,
     OnFigureOperation,
     RegenerateOnFigureImagesRequest,
+)
+from studio_core.domain.errors import (
+    AiutaAuthError,
+    AiutaConnectionError,
+    AiutaError,
+    AiutaNotFound,
+    AiutaOutcomeUnknown,
+    AiutaRateLimited,
+    AiutaRejectedRequest,
+    AiutaServerError,
 )
 
 DEFAULT_BASE_URL = "https://api.aiuta.com/studio/v1"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from studio_core.jobs_table import JobRecordStatus, JobsTable
-from studio_core.keys import result_key
+from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aws.storage import Storage
+from studio_core.domain.keys import result_key
+from studio_core.domain.state import JobState, StepStatus
 from studio_core.observability import count, logger
-from studio_core.state import JobState, StepStatus
-from studio_core.storage import Storage
 
 
 def failure_reason(state: JobState) -> str:

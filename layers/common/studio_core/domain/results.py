@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from studio_core.jobs import JobSpec
-from studio_core.models import OnFigureImageType
+from studio_core.aiuta.models import OnFigureImageType
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.state import Kind, OperationRef
 from studio_core.settings import image_type_from_label
-from studio_core.state import Kind, OperationRef
 
 
 @dataclass(frozen=True)

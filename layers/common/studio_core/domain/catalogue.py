@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from studio_core.errors import InvalidJob
+from studio_core.domain.errors import InvalidJob
 
 REQUIRED_COLUMNS = ("id", "image_urls")
 PRODUCT_COLUMNS = ("title", "category", "description")

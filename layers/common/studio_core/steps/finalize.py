@@ -13,17 +13,17 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from studio_core.aiuta import AiutaStudioClient
-from studio_core.check_status import fetch_operation
-from studio_core.errors import AiutaError
-from studio_core.jobs import JobSpec
-from studio_core.jobs_table import JobRecordStatus, JobsTable
-from studio_core.keys import output_key, result_key
-from studio_core.models import AiutaImage, OwnerType
+from studio_core.aiuta.client import AiutaStudioClient
+from studio_core.aiuta.models import AiutaImage, OwnerType
+from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aws.storage import DownloadFailed, Storage, download_to_spool
+from studio_core.domain.errors import AiutaError
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.keys import output_key, result_key
+from studio_core.domain.results import CopiedImage, check_results, decide_next_round
+from studio_core.domain.state import JobState, Kind, OperationRef, PendingRound, StepStatus
 from studio_core.observability import count, logger
-from studio_core.results import CopiedImage, check_results, decide_next_round
-from studio_core.state import JobState, Kind, OperationRef, PendingRound, StepStatus
-from studio_core.storage import DownloadFailed, Storage, download_to_spool
+from studio_core.steps.check_status import fetch_operation
 
 COPY_WORKERS = 8
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from studio_core.errors import InvalidJob
-from studio_core.jobs import JobSpec
-from studio_core.jobs_table import JobRecordStatus, JobsTable
-from studio_core.models import OperationStatus, RegenerateOnFigureImagesRequest
+from studio_core.aiuta.models import OperationStatus, RegenerateOnFigureImagesRequest
+from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.domain.errors import InvalidJob
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.state import JobState, Kind, OperationRef, StepStatus
 from studio_core.observability import count, logger
 from studio_core.settings import PollSettings
-from studio_core.state import JobState, Kind, OperationRef, StepStatus
-from studio_core.submit import Creator, start_polling
+from studio_core.steps.submit import Creator, start_polling
 
 
 def latest_on_figure_operation(state: JobState) -> OperationRef:

@@ -1,0 +1,1 @@
+"""AWS access behind small adapters: S3, the jobs table, executions, queue messages."""

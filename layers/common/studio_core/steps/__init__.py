@@ -1,0 +1,1 @@
+"""One module per state machine task (and ingest): read, decide (pure), write. No step imports another."""
