@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from studio_sim.api import API_PREFIX
 from studio_sim.server import create_app
-from studio_sim.settings import SimSettings, key_source, settings_from_env
+from studio_sim.settings import DurationDistribution, SimSettings, key_source, settings_from_env
 
 # Spellings people reach for first, kept as aliases of the setting names.
 ALIASES = {
@@ -65,11 +65,14 @@ def print_banner(settings: SimSettings, host: str, port: int, source: str) -> No
     lines = [
         "Aiuta Studio API SIMULATOR - not the real Aiuta service; images are simulated.",
         f"  base URL:  {root}{API_PREFIX}",
-        f"  admin:     {root}/_sim/info  (config, reset, clock/advance, calls)",
+        f"  admin:     {root}/_sim/info  (config, reset, clock/advance, calls, stats)",
         f"  API key:   from {source}",
-        f"  timing:    operations take {settings.operation_seconds:g} s, image links live "
+        f"  timing:    operations take {_durations(settings)}, image links live "
         f"{settings.image_ttl_seconds:g} s",
     ]
+    limits = _limits(settings)
+    if limits:
+        lines.append(f"  limits:    {limits}")
     faults = {
         name: value
         for name, value in settings.public_view().items()
@@ -78,6 +81,26 @@ def print_banner(settings: SimSettings, host: str, port: int, source: str) -> No
     if faults or settings.forced_outcome:
         lines.append(f"  faults:    {faults or ''} forced outcome: {settings.forced_outcome}")
     print("\n".join(lines), flush=True)
+
+
+def _durations(settings: SimSettings) -> str:
+    if settings.duration_distribution is DurationDistribution.FIXED:
+        return f"{settings.operation_seconds:g} s"
+    return (
+        f"lognormal, median {settings.online_median_seconds:g} s online / "
+        f"{settings.offline_median_seconds:g} s offline, sigma {settings.duration_sigma:g}"
+    )
+
+
+def _limits(settings: SimSettings) -> str:
+    """The per-key limits in force, for the banner ("" when there are none)."""
+    parts = []
+    if settings.rate_limit_per_second is not None:
+        rate, burst = settings.rate_limit_per_second, settings.rate_limit_burst
+        parts.append(f"{rate:g} requests/s per key (burst {burst})")
+    if settings.max_unfinished_operations is not None:
+        parts.append(f"at most {settings.max_unfinished_operations} unfinished operations per key")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,12 @@ def calls(request: Request) -> dict[str, Any]:
         }
 
 
+@admin_router.get("/stats")
+def stats(request: Request) -> dict[str, Any]:
+    """Requests per wall-clock second (total and per endpoint), 429s by cause, operations created by kind."""
+    return sim_state(request).stats.snapshot()
+
+
 @files_router.get("/{kind}/{name}")
 def serve_file(kind: str, name: str, request: Request) -> Response:
     state = sim_state(request)

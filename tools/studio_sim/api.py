@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile
@@ -14,8 +16,10 @@ from studio_core.aiuta.models import (
     GenerateOnFigureImagesRequest,
     RegenerateOnFigureImagesRequest,
 )
+from studio_sim import probe
 from studio_sim.fetch import FetchFailed, fetch_images
 from studio_sim.images import NotAnImage, geometry_problem, inspect_image
+from studio_sim.limits import TooManyUnfinished, key_id
 from studio_sim.presets import PRESETS
 from studio_sim.state import Look, OperationKind, SimState
 from studio_sim.views import image_json, operation_json
@@ -34,14 +38,40 @@ def root_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def key_is_accepted(state: SimState, given: str | None) -> bool:
+    expected = state.settings.api_key.get_secret_value()
+    return bool(given) and secrets.compare_digest((given or "").encode(), expected.encode())
+
+
 def require_api_key(request: Request) -> None:
     """401 without ``x-api-key``, 403 with a wrong one; the key is never repeated back."""
     given = request.headers.get("x-api-key")
     if not given:
         raise HTTPException(401, "the x-api-key header is missing (this is the Aiuta Studio simulator)")
-    expected = sim_state(request).settings.api_key.get_secret_value()
-    if not secrets.compare_digest(given.encode(), expected.encode()):
+    if not key_is_accepted(sim_state(request), given):
         raise HTTPException(403, "the x-api-key header does not hold a valid API key")
+
+
+def owner(request: Request) -> str:
+    """Who the limits count this request against: the fingerprint of its (already checked) key."""
+    return key_id(request.headers.get("x-api-key", ""))
+
+
+def answer(request: Request, body: Any) -> Any:
+    """A successful JSON answer, with unknown fields added when the tolerant-reading probe is on."""
+    return probe.with_extra_fields(body) if sim_state(request).settings.extra_answer_fields else body
+
+
+@contextmanager
+def creation_slot(request: Request) -> Iterator[None]:
+    """A slot under ``max_unfinished_operations`` for one create, or a 429 with ``Retry-After``."""
+    state = sim_state(request)
+    try:
+        with state.creation_slot(owner(request)):
+            yield
+    except TooManyUnfinished as exc:
+        state.stats.record_rejection("unfinished_operations")
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}) from None
 
 
 router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
@@ -65,7 +95,7 @@ def upload_image(request: Request, image_data: UploadFile = File(...)) -> dict[s
         raise rejected(("image_data",), f"image_data is not a usable image: {exc}") from None
     state = sim_state(request)
     image = state.store_image("uploaded", data, decoded.extension, decoded.content_type)
-    return image_json(image, root_url(request))
+    return answer(request, image_json(image, root_url(request)))
 
 
 @router.get("/uploaded_images/{image_id}")
@@ -73,7 +103,7 @@ def get_uploaded_image(image_id: str, request: Request) -> dict[str, Any]:
     image = sim_state(request).live_image(image_id, "uploaded")
     if image is None:
         raise HTTPException(404, f"no uploaded image {image_id!r}")
-    return image_json(image, root_url(request))
+    return answer(request, image_json(image, root_url(request)))
 
 
 @router.delete("/uploaded_images/{image_id}", status_code=204)
@@ -101,7 +131,7 @@ def _delete(request: Request, image_id: str, kind: str) -> None:
 @router.get("/on_figure_model_presets")
 def list_presets(request: Request) -> list[dict[str, Any]]:
     base = root_url(request)
-    return [
+    presets = [
         {
             "preset_id": preset.preset_id,
             "sample_image": f"{base}/files/presets/{preset.preset_id}.png",
@@ -109,6 +139,9 @@ def list_presets(request: Request) -> list[dict[str, Any]]:
         }
         for preset in PRESETS.values()
     ]
+    if sim_state(request).settings.extra_answer_fields:
+        presets = probe.with_unknown_hair_color(presets)
+    return answer(request, presets)
 
 
 @router.post("/on_figure_operations")
@@ -141,16 +174,18 @@ def regenerate_on_figure_operation(body: RegenerateOnFigureImagesRequest, reques
     original = state.operation(original_id, "on_figure")
     if original is None:
         raise HTTPException(404, f"no on-figure operation {original_id!r} to regenerate")
-    operation = state.add_operation(
-        "on_figure",
-        original.look,
-        [image_type.model_dump(mode="json") for image_type in body.image_types],
-        body.number_of_generations or original.number_of_generations,
-        original.input_ids,
-        original.plan.early_error,
-        regenerated_from=original.id,
-    )
-    return {"operation_id": operation.id}
+    with creation_slot(request):
+        operation = state.add_operation(
+            "on_figure",
+            original.look,
+            [image_type.model_dump(mode="json") for image_type in body.image_types],
+            body.number_of_generations or original.number_of_generations,
+            original.input_ids,
+            original.plan.early_error,
+            regenerated_from=original.id,
+            owner=owner(request),
+        )
+    return answer(request, {"operation_id": operation.id})
 
 
 @router.get("/on_figure_operations/{operation_id}")
@@ -164,25 +199,36 @@ def get_flat_lay_operation(operation_id: str, request: Request) -> dict[str, Any
 
 
 def _operation(request: Request, operation_id: str, kind: OperationKind) -> dict[str, Any] | None:
-    # The real API answers an unknown id with 200 and null, so the simulator does too.
+    # The real API answers an unknown id with 200 and null, so the simulator does too; right after
+    # a create it may not know the new id yet either, which null_polls_after_create imitates.
     state = sim_state(request)
     operation = state.operation(operation_id, kind)
-    return None if operation is None else operation_json(state, operation, root_url(request))
+    if operation is None:
+        return None
+    poll = state.next_poll(operation)
+    if poll <= operation.null_polls:
+        return None
+    body = operation_json(state, operation, root_url(request))
+    if state.settings.extra_answer_fields and poll == operation.null_polls + 1:
+        body = probe.with_unknown_status(body)
+    return answer(request, body)
 
 
 def _create(request: Request, kind: OperationKind, body: GenerateRequest) -> dict[str, str]:
     state = sim_state(request)
-    input_ids, early_error = _inputs(state, body)
-    problem = _geometry(state, body)
-    operation = state.add_operation(
-        kind,
-        _look(body),
-        [image_type.model_dump(mode="json") for image_type in body.image_types],
-        body.number_of_generations,
-        input_ids,
-        early_error or problem,
-    )
-    return {"operation_id": operation.id}
+    with creation_slot(request):
+        input_ids, early_error = _inputs(state, body)
+        problem = _geometry(state, body)
+        operation = state.add_operation(
+            kind,
+            _look(body),
+            [image_type.model_dump(mode="json") for image_type in body.image_types],
+            body.number_of_generations,
+            input_ids,
+            early_error or problem,
+            owner=owner(request),
+        )
+    return answer(request, {"operation_id": operation.id})
 
 
 def _inputs(state: SimState, body: GenerateRequest) -> tuple[list[str], str | None]:

@@ -85,7 +85,7 @@ def _readable(error: dict[str, Any]) -> dict[str, Any]:
 
 
 class AdminClient:
-    """Calls to ``/_sim/`` from Python: configure faults and timing, reset, move the clock, count calls."""
+    """Calls to ``/_sim/`` from Python: configure faults and timing, reset, move the clock, read counters."""
 
     def __init__(self, root_url: str, timeout: float = 10.0) -> None:
         self.root_url = root_url
@@ -113,6 +113,10 @@ class AdminClient:
 
     def calls(self) -> dict[str, Any]:
         return self._call("GET", "/calls")
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /_sim/stats``: requests per wall-clock second, 429s answered, creates per kind."""
+        return self._call("GET", "/stats")
 
     def close(self) -> None:
         self._session.close()

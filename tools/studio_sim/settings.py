@@ -28,6 +28,13 @@ class Outcome(StrEnum):
     NEVER_FINISHES = "NEVER_FINISHES"
 
 
+class DurationDistribution(StrEnum):
+    """How long an operation takes: always ``operation_seconds``, or drawn per operation."""
+
+    FIXED = "fixed"
+    LOGNORMAL = "lognormal"
+
+
 class SimSettings(BaseModel):
     """The simulator's knobs. Rates are probabilities per request, between 0 and 1."""
 
@@ -57,7 +64,35 @@ class SimSettings(BaseModel):
     default_output_height: int = Field(default=1024, ge=16, le=4096, description="when no output_image_size")
     download_timeout_seconds: float = Field(default=10.0, gt=0, description="per input image URL")
     clock_frozen: bool = Field(default=False, description="sim time moves only by /_sim/clock/advance")
-    seed: int | None = Field(default=None, description="seed of the fault dice, for repeatable runs")
+    seed: int | None = Field(
+        default=None, description="seed of the fault dice and the duration draws, for repeatable runs"
+    )
+    duration_distribution: DurationDistribution = Field(
+        default=DurationDistribution.FIXED,
+        description="fixed (every operation takes operation_seconds) or lognormal (drawn per priority)",
+    )
+    online_median_seconds: float = Field(
+        default=4.0, gt=0, description="lognormal: median duration of an online-priority operation"
+    )
+    offline_median_seconds: float = Field(
+        default=20.0, gt=0, description="lognormal: median duration of an offline-priority operation"
+    )
+    duration_sigma: float = Field(
+        default=0.5, ge=0, le=5, description="lognormal: spread (sigma of the log of the duration)"
+    )
+    rate_limit_per_second: float | None = Field(
+        default=None, gt=0, description="token bucket per API key: requests per second (unset = unlimited)"
+    )
+    rate_limit_burst: int = Field(default=10, ge=1, description="token bucket size: requests allowed at once")
+    max_unfinished_operations: int | None = Field(
+        default=None, ge=0, description="per API key: creates refused (429) while this many are unfinished"
+    )
+    null_polls_after_create: int = Field(
+        default=0, ge=0, description="the first N reads of a new operation answer null, as for an unknown id"
+    )
+    extra_answer_fields: bool = Field(
+        default=False, description="add unknown fields and enum values to answers (a tolerant-reading probe)"
+    )
 
     @property
     def uses_demo_key(self) -> bool:

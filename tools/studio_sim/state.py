@@ -1,4 +1,4 @@
-"""Everything the simulator remembers: images, operations, settings, the clock and call counts.
+"""Everything the simulator remembers: images, operations, settings, the clock, call counts and stats.
 
 One lock guards the dictionaries; slow work (downloads, rendering) happens outside it.
 """
@@ -9,14 +9,18 @@ import random
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from studio_core.aiuta.models import OperationStatus
 from studio_sim.images import RenderSpec, render, render_preset_sample
+from studio_sim.limits import RateLimiter, TooManyUnfinished, retry_after
 from studio_sim.presets import PRESETS
 from studio_sim.settings import Outcome, SimSettings
-from studio_sim.timeline import Plan, SimClock, iso, outcome_from_description
+from studio_sim.stats import Stats
+from studio_sim.timeline import Plan, SimClock, draw_duration, iso, outcome_from_description
 
 ImageKind = Literal["uploaded", "inputs", "generated", "presets"]
 OperationKind = Literal["on_figure", "flat_lay"]
@@ -76,6 +80,9 @@ class SimOperation:
     input_ids: list[str]
     results: list[list[str]] | None = None
     regenerated_from: str | None = None
+    owner: str = ""  # key_id() of the API key that created it
+    null_polls: int = 0  # reads answered null before the operation shows (null_polls_after_create)
+    polls: int = 0  # reads so far, null ones included
 
 
 @dataclass
@@ -91,9 +98,14 @@ class SimState:
         self.settings = settings
         self.clock = SimClock(frozen=settings.clock_frozen)
         self.dice = random.Random(settings.seed)
+        self.durations = _duration_dice(settings.seed)
         self.images: dict[str, StoredImage] = {}
         self.operations: dict[str, SimOperation] = {}
         self.calls = CallLog()
+        self.stats = Stats()
+        self.limiter = RateLimiter()
+        self._open: dict[str, set[str]] = {}  # per owner: operations not yet seen terminal
+        self._creating: Counter[str] = Counter()  # per owner: creates under way (slots held)
         self._add_preset_images()
 
     def reset(self) -> None:
@@ -102,9 +114,14 @@ class SimState:
             self.settings = self._startup
             self.clock = SimClock(frozen=self._startup.clock_frozen)
             self.dice = random.Random(self._startup.seed)
+            self.durations = _duration_dice(self._startup.seed)
             self.images.clear()
             self.operations.clear()
             self.calls = CallLog()
+            self.stats = Stats()
+            self.limiter = RateLimiter()
+            self._open = {}
+            self._creating = Counter()
             self._add_preset_images()
 
     def configure(self, changes: dict[str, Any]) -> SimSettings:
@@ -113,6 +130,7 @@ class SimState:
             self.clock.set_frozen(self.settings.clock_frozen)
             if "seed" in changes:
                 self.dice = random.Random(self.settings.seed)
+                self.durations = _duration_dice(self.settings.seed)
             return self.settings
 
     def roll(self, rate: float) -> bool:
@@ -166,31 +184,38 @@ class SimState:
         input_ids: list[str],
         early_error: str | None,
         regenerated_from: str | None = None,
+        owner: str = "",
     ) -> SimOperation:
         operation = SimOperation(
             id=new_id(kind),
             kind=kind,
             created_at=self.clock.now(),
-            plan=self._plan(look.product.get("description"), early_error),
+            plan=self._plan(kind, look, early_error),
             look=look,
             image_types=image_types,
             number_of_generations=number_of_generations,
             input_ids=input_ids,
             regenerated_from=regenerated_from,
+            owner=owner,
+            null_polls=self.settings.null_polls_after_create,
         )
         with self.lock:
             self.operations[operation.id] = operation
             self.calls.operation_ids.append(operation.id)
+            self._open.setdefault(owner, set()).add(operation.id)
+        self.stats.record_create("on_figure_regenerate" if regenerated_from else kind)
         return operation
 
-    def _plan(self, description: str | None, early_error: str | None) -> Plan:
+    def _plan(self, kind: OperationKind, look: Look, early_error: str | None) -> Plan:
         settings = self.settings
-        outcome = outcome_from_description(description) or settings.forced_outcome
+        outcome = outcome_from_description(look.product.get("description"), kind) or settings.forced_outcome
         if outcome is None:
             outcome = Outcome.FAILED if self.roll(settings.operation_fail_rate) else Outcome.SUCCESS
+        with self.lock:
+            duration = draw_duration(settings, look.operation_priority, self.durations)
         return Plan(
             outcome=outcome,
-            duration=settings.operation_seconds,
+            duration=duration,
             paused_seconds=settings.paused_seconds,
             early_error=early_error,
             failure_error=settings.failure_error,
@@ -203,6 +228,56 @@ class SimState:
 
     def status_of(self, operation: SimOperation) -> OperationStatus:
         return operation.plan.status_at(self.clock.now() - operation.created_at)
+
+    def next_poll(self, operation: SimOperation) -> int:
+        """Count one read of ``operation`` and say which it is (1 for the first)."""
+        with self.lock:
+            operation.polls += 1
+            return operation.polls
+
+    @contextmanager
+    def creation_slot(self, owner: str) -> Iterator[None]:
+        """Hold one of ``owner``'s unfinished-operation slots while an operation is created.
+
+        The slot is taken before the slow part (downloading inputs) and counted until the new
+        operation is stored, so two creates racing for the last slot cannot both get it.
+        Raises ``TooManyUnfinished`` when ``max_unfinished_operations`` is reached.
+        """
+        limit = self.settings.max_unfinished_operations
+        if limit is None:
+            yield
+            return
+        with self.lock:
+            unfinished = self._unfinished_of(owner)
+            if len(unfinished) + self._creating[owner] >= limit:
+                raise TooManyUnfinished(limit, self._slot_free_in(unfinished))
+            # Released on this counter even if a reset replaces self._creating meanwhile.
+            creating = self._creating
+            creating[owner] += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                creating[owner] -= 1
+
+    def _unfinished_of(self, owner: str) -> list[SimOperation]:
+        """``owner``'s operations that are not terminal now; the finished ones are forgotten here."""
+        open_ids = self._open.get(owner, set())
+        unfinished = [self.operations[op_id] for op_id in open_ids if op_id in self.operations]
+        unfinished = [op for op in unfinished if not self.status_of(op).is_terminal]
+        self._open[owner] = {op.id for op in unfinished}
+        return unfinished
+
+    def _slot_free_in(self, unfinished: list[SimOperation]) -> int:
+        """Sim seconds until the first of ``unfinished`` ends, as a Retry-After value."""
+        now = self.clock.now()
+        ends = [
+            op.created_at + finishes - now
+            for op in unfinished
+            if (finishes := op.plan.finishes_after()) is not None
+        ]
+        # Operations that never finish (or creates still under way) give no date: use the setting.
+        return retry_after(min(ends) if ends else self.settings.retry_after_seconds)
 
     def results_of(self, operation: SimOperation) -> list[list[StoredImage]]:
         """The generated images, created the first time the operation is seen finished."""
@@ -260,3 +335,12 @@ class SimState:
                 "images": sum(1 for image in self.images.values() if image.kind != "presets"),
                 "settings": self.settings.public_view(),
             }
+
+
+def _duration_dice(seed: int | None) -> random.Random:
+    """The generator of operation durations, apart from the fault dice.
+
+    Separate so that the number of fault rolls (one per request) does not shift the durations a
+    seeded run draws; derived from ``seed`` so a run with a seed repeats, and random without one.
+    """
+    return random.Random(None if seed is None else f"durations-{seed}")

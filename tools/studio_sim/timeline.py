@@ -6,18 +6,21 @@ move operations forward by advancing the clock instead of sleeping.
 
 from __future__ import annotations
 
+import math
+import random
 import re
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from studio_core.aiuta.models import OperationStatus
-from studio_sim.settings import Outcome
+from studio_core.aiuta.models import OperationPriority, OperationStatus
+from studio_sim.settings import DurationDistribution, Outcome, SimSettings
 
 CREATED_SHARE = 0.1
 PAUSE_AT_SHARE = 0.5
-OUTCOME_TOKEN = re.compile(r"\[sim:(" + "|".join(o.value for o in Outcome) + r")\]")
+# ``[sim:FAILED]`` applies to every kind; ``[sim:flat_lay:FAILED]`` only to that kind's operations.
+OUTCOME_TOKEN = re.compile(r"\[sim:(?:(on_figure|flat_lay):)?(" + "|".join(o.value for o in Outcome) + r")\]")
 
 OUTCOME_ERRORS = {
     Outcome.CANCELLED: "simulated: the operation was cancelled",
@@ -96,6 +99,16 @@ class Plan:
             return OperationStatus.IN_PROGRESS
         return OperationStatus.SUCCESS
 
+    def finishes_after(self) -> float | None:
+        """Seconds after creation when the status becomes terminal; None if it never does."""
+        if self.early_error is not None:
+            return CREATED_SHARE * self.duration
+        if self.outcome is Outcome.NEVER_FINISHES:
+            return None
+        if self.outcome is Outcome.PAUSED:
+            return self.duration + self.paused_seconds
+        return self.duration
+
     def error_for(self, status: OperationStatus) -> str | None:
         if status is OperationStatus.FAILED:
             return self.early_error or self.failure_error
@@ -104,7 +117,33 @@ class Plan:
         return None
 
 
-def outcome_from_description(description: str | None) -> Outcome | None:
-    """A ``[sim:FAILED]``-style token in a product description forces that product's outcome."""
-    match = OUTCOME_TOKEN.search(description or "")
-    return Outcome(match.group(1)) if match else None
+def outcome_from_description(description: str | None, kind: str | None = None) -> Outcome | None:
+    """A ``[sim:FAILED]``-style token in a product description forces that product's outcome.
+
+    A token naming ``kind`` (``[sim:flat_lay:FAILED]``) wins over a token for every kind, so one
+    product can fail its flat-lay shots while its on-figure shots succeed.
+    """
+    general: Outcome | None = None
+    for match in OUTCOME_TOKEN.finditer(description or ""):
+        token_kind, outcome = match.group(1), Outcome(match.group(2))
+        if token_kind is None:
+            general = general or outcome
+        elif token_kind == kind:
+            return outcome
+    return general
+
+
+def draw_duration(settings: SimSettings, priority: str, dice: random.Random) -> float:
+    """How long a new operation takes: ``operation_seconds``, or a lognormal draw around a median.
+
+    The median is ``online_median_seconds`` or ``offline_median_seconds``, by the operation's
+    priority. The caller passes its own seeded generator (and holds its lock), so seeded runs repeat.
+    """
+    if settings.duration_distribution is DurationDistribution.FIXED:
+        return settings.operation_seconds
+    median = (
+        settings.offline_median_seconds
+        if priority == OperationPriority.OFFLINE.value
+        else settings.online_median_seconds
+    )
+    return dice.lognormvariate(math.log(median), settings.duration_sigma)
