@@ -72,6 +72,6 @@ checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
 bench: install
-	$(BIN)/python bench/bench_polling.py > /dev/null
+	$(BIN)/python bench/polling.py > /dev/null
 	$(BIN)/python bench/bench_copy.py > /dev/null
 	@echo "results in bench/results/"

@@ -1,0 +1,248 @@
+"""The learned poll schedule: an estimate of durations that follows change and shrugs off outliers,
+and checks placed from it that never pass the deadline, never leave long gaps and fit one execution."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import itertools
+import json
+import math
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from studio_core.domain import learned_polling
+from studio_core.domain.learned_polling import (
+    HISTORY_EVENTS_PER_CHECK,
+    DurationEstimate,
+    PollPlan,
+    check_times,
+    initial_estimate,
+    next_wait,
+    plan_for,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SEVEN_DAYS = 7 * 24 * 3600
+HISTORY_BUDGET = 5_000  # events for a 7-day operation, far below Step Functions' 25,000
+
+
+@dataclass(frozen=True)
+class TemplateDefaults:
+    """The template's first waits, as ``PollSettings`` has them by default."""
+
+    first_wait_online_seconds: int = 20
+    first_wait_offline_seconds: int = 300
+
+
+def trained(priority: str, median: float, sigma: float, n: int, seed: int = 1) -> DurationEstimate:
+    rng = random.Random(seed)
+    estimate = initial_estimate(priority, TemplateDefaults())
+    for _ in range(n):
+        estimate = estimate.observe(rng.lognormvariate(math.log(median), sigma))
+    return estimate
+
+
+def estimates_to_plan() -> list[DurationEstimate]:
+    """Fresh, learned, wide, and degenerate estimates: the schedule must hold for all of them."""
+    wide = initial_estimate("offline", TemplateDefaults())
+    rng = random.Random(3)
+    for _ in range(300):
+        wide = wide.observe(math.exp(rng.uniform(0, math.log(SEVEN_DAYS))))
+    instant = initial_estimate("online", TemplateDefaults())
+    for _ in range(300):
+        instant = instant.observe(0.2)
+    return [
+        initial_estimate("online", TemplateDefaults()),
+        initial_estimate("offline", TemplateDefaults()),
+        trained("online", 30, 0.5, 400),
+        trained("offline", 4000, 1.3, 400),
+        wide,
+        instant,
+    ]
+
+
+def test_the_estimate_follows_a_shift_in_durations() -> None:
+    # Given an estimate that learned online operations of about 30 s
+    estimate = trained("online", 30, 0.3, 600)
+    assert estimate.quantile(0.5) == pytest.approx(30, rel=0.1)
+
+    # When operations start taking about 90 s (five half-lives of them)
+    rng = random.Random(4)
+    for _ in range(5 * learned_polling.HALF_LIFE_OBSERVATIONS):
+        estimate = estimate.observe(rng.lognormvariate(math.log(90), 0.3))
+
+    # Then its quantiles have moved to the new distribution
+    assert estimate.quantile(0.5) == pytest.approx(90, rel=0.1)
+    assert estimate.quantile(0.04) == pytest.approx(90 * math.exp(-1.75 * 0.3), rel=0.15)
+
+
+def test_one_huge_outlier_barely_moves_the_estimate() -> None:
+    # Given an estimate that learned online operations of about 30 s
+    before = trained("online", 30, 0.5, 1000)
+
+    # When one operation takes 30 days
+    after = before.observe(30 * 24 * 3600)
+
+    # Then the low quantile and the median barely move, and the high quantile moves only as
+    # much as one merely slow operation (five times the 99 % quantile) would move it
+    assert after.quantile(0.04) == pytest.approx(before.quantile(0.04), rel=0.02)
+    assert after.quantile(0.5) == pytest.approx(before.quantile(0.5), rel=0.02)
+    slow = before.observe(5 * before.quantile(0.99))
+    assert after.quantile(0.99) == pytest.approx(slow.quantile(0.99), rel=1e-9)
+
+
+def test_without_history_the_estimate_is_the_templates_first_wait() -> None:
+    # Given the template's defaults (20 s online, 300 s offline)
+    settings = TemplateDefaults()
+
+    # When the estimates start from them
+    online, offline = initial_estimate("online", settings), initial_estimate("offline", settings)
+
+    # Then their medians are the first waits, and the schedule does not trust their tails yet
+    assert online.quantile(0.5) == pytest.approx(20, rel=0.05)
+    assert offline.quantile(0.5) == pytest.approx(300, rel=0.05)
+    assert online.samples == 0
+    assert not online.is_confident
+    assert plan_for(online).dense_until_seconds > SEVEN_DAYS
+
+
+def test_the_estimate_survives_a_round_trip_through_json() -> None:
+    # Given a learned estimate
+    estimate = trained("offline", 4000, 1.3, 300)
+
+    # When it is stored as JSON (one DynamoDB item) and read back
+    restored = DurationEstimate.model_validate_json(estimate.model_dump_json())
+
+    # Then it is the same estimate and plans the same schedule
+    assert restored == estimate
+    assert plan_for(restored) == plan_for(estimate)
+    assert restored.describe()["samples"] == 300
+
+
+@pytest.mark.parametrize("deadline", [3600, 259_200, 1_000, 17])
+def test_checks_never_pass_the_deadline(deadline: int) -> None:
+    for estimate in estimates_to_plan():
+        # Given an operation that never finishes
+        # When it is checked until it times out
+        times = check_times(estimate, deadline)
+
+        # Then no check is after the deadline, the last one is on it, and then it times out
+        assert all(t <= deadline for t in times)
+        assert times[-1] == deadline
+        assert next_wait(estimate, deadline, len(times), deadline) == 0
+
+
+def test_a_seven_day_operation_fits_far_below_the_history_limit() -> None:
+    # Given every kind of estimate, and a plan whose spacing would check every second
+    plans = [plan_for(e) for e in estimates_to_plan()]
+    plans.append(PollPlan(first_check_seconds=1, dense_until_seconds=1e12, factor=1.0001))
+
+    for plan in plans:
+        # When an operation runs for 7 days
+        times = check_times(plan, SEVEN_DAYS)
+
+        # Then it makes fewer than 5,000 / 8 checks
+        assert len(times) < HISTORY_BUDGET / HISTORY_EVENTS_PER_CHECK
+        assert times[-1] == SEVEN_DAYS
+
+
+def test_no_gap_is_longer_than_the_cap() -> None:
+    for estimate in estimates_to_plan():
+        # Given a 7-day operation
+        times = [0, *check_times(estimate, SEVEN_DAYS)]
+
+        # When the gaps between its checks are measured
+        gaps = [(before, after - before) for before, after in itertools.pairwise(times)]
+
+        # Then none is longer than max(600 s, 10 % of the time elapsed)
+        assert all(gap <= max(600, 0.10 * before) for before, gap in gaps)
+
+
+def test_waits_are_whole_seconds_of_at_least_one_before_the_deadline() -> None:
+    rng = random.Random(9)
+    for estimate in estimates_to_plan():
+        plan = plan_for(estimate)
+        for _ in range(200):
+            # Given any moment before the deadline, with Lambda latency in it
+            deadline = rng.choice([3600, 259_200])
+            elapsed = rng.uniform(0, deadline - 1e-3)
+
+            # When the next wait is planned
+            wait = next_wait(plan, elapsed, rng.randrange(50), deadline)
+
+            # Then it is an int a Wait state accepts, at least one second
+            assert isinstance(wait, int)
+            assert wait >= 1
+
+
+def test_the_module_imports_no_aws_or_http_library() -> None:
+    # Given the module's source
+    tree = ast.parse(Path(learned_polling.__file__).read_text())
+
+    # When its imports are listed
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+
+    # Then none is boto3, botocore or requests
+    assert not imported & {"boto3", "botocore", "requests"}
+
+
+def load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_polling_under_test", REPO_ROOT / "bench" / "polling.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_checks_written_by_the_bench_give_back_its_figures(tmp_path: Path) -> None:
+    # Given a small trace of online and offline durations
+    rng = random.Random(11)
+    rows = [
+        ("online", round(rng.lognormvariate(math.log(30), 0.5), 3))
+        if rng.random() < 0.7
+        else ("offline", round(rng.uniform(600, 9000), 3))
+        for _ in range(60)
+    ]
+    durations = tmp_path / "trace.csv"
+    durations.write_text("priority,seconds\n" + "".join(f"{p},{s:.3f}\n" for p, s in rows))
+    checks_out, results = tmp_path / "checks.txt", tmp_path / "results.json"
+
+    # When the bench replays it, writing every operation's check times
+    load_bench().main(
+        ["--durations", str(durations), "--checks-out", str(checks_out), "--results", str(results)]
+    )
+
+    # Then there is one line per operation, each ending on the check that saw the operation end,
+    # and the polls and relative lag recomputed from the lines are the bench's
+    lines = checks_out.read_text().splitlines()
+    assert len(lines) == len(rows)
+    checks = [[float(t) for t in line.split()] for line in lines]
+    assert all(
+        c == sorted(c) and c[-1] >= s > (c[-2] if len(c) > 1 else 0)
+        for c, (_, s) in zip(checks, rows, strict=True)
+    )
+    relative = sorted((c[-1] - s) / s for c, (_, s) in zip(checks, rows, strict=True))
+    learned = json.loads(results.read_text())["mixes"]["trace"]["schedules"]["learned"]
+    assert learned["polls_mean"] == pytest.approx(sum(map(len, checks)) / len(checks), abs=1e-3)
+    assert learned["relative_lag_p95"] == pytest.approx(
+        relative[math.ceil(0.95 * len(relative)) - 1], abs=1e-4
+    )
