@@ -23,7 +23,8 @@ from studio_core import finalize
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.models import GenerateOnFigureImagesRequest
 from studio_core.aws.storage import Storage
-from studio_core.domain.state import JobState, Kind, OperationRef
+from studio_core.domain.state import JobState, OperationRef
+from studio_core.domain.vocabulary import Kind
 from studio_sim.server import run_in_thread
 from studio_sim.settings import SimSettings
 

@@ -48,27 +48,23 @@ def aws() -> Iterator[None]:
         yield
 
 
-def create_jobs_table(name: str = JOBS_TABLE) -> None:
+def create_table_from_template(logical_id: str, name: str) -> None:
+    """A table with the keys and indexes `template.yaml` gives `logical_id` (one source of truth)."""
+    from studio_local.cfn_yaml import load_template
+
+    properties = load_template(REPO_ROOT / "template.yaml")["Resources"][logical_id]["Properties"]
+    wanted = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
     boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"}
-            for n in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, prefix in (("ByProduct", "gsi1"), ("ByStatus", "gsi2"))
-        ],
+        TableName=name, **{k: properties[k] for k in wanted if k in properties}
     )
+
+
+def create_jobs_table(name: str = JOBS_TABLE) -> None:
+    create_table_from_template("JobsTable", name)
+
+
+def create_idempotency_table(name: str = IDEMPOTENCY_TABLE) -> None:
+    create_table_from_template("IdempotencyTable", name)
 
 
 @pytest.fixture
@@ -76,12 +72,7 @@ def studio_aws(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The bucket, tables and secret the Lambdas use, in moto, with the environment set."""
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
     create_jobs_table()
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=IDEMPOTENCY_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
+    create_idempotency_table()
     env = {
         "STUDIO_BUCKET": BUCKET,
         "JOBS_TABLE": JOBS_TABLE,
@@ -237,13 +228,7 @@ def pipeline_aws(
     requests.post(f"{_moto_server}/moto-api/reset", timeout=10).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server)
     create_jobs_table()
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName=IDEMPOTENCY_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
+    create_idempotency_table()
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
     secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name=SECRET_NAME, SecretString=json.dumps({"api_key": SIM_API_KEY})
@@ -318,6 +303,20 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+def job_record(job_id: str) -> dict[str, Any] | None:
+    """The typed ``JobRecord`` of a job, as the JSON a person reads (needs the table's environment)."""
+    from studio_core import clients
+
+    record = clients.jobs_table().get(job_id)
+    return record.model_dump(mode="json") if record else None
+
+
+def product_records(product_id: str) -> list[dict[str, Any]]:
+    from studio_core import clients
+
+    return [r.model_dump(mode="json") for r in clients.jobs_table().for_product(product_id)]
+
+
 def queued_job(product_id: str = "sku-1", images: int = 2, **document: Any) -> dict[str, Any]:
     """What ingest hands an execution: a validated job, its photos in the inbox, a QUEUED record.
 
@@ -325,9 +324,8 @@ def queued_job(product_id: str = "sku-1", images: int = 2, **document: Any) -> d
     """
     from studio_cli.samples import product_photo
     from studio_core import clients
-    from studio_core.aws.jobs_table import JobRecordStatus
-    from studio_core.domain.jobs import build_job
-    from studio_core.settings import JobDefaults
+    from studio_core.domain.jobs import JobDefaults, build_job
+    from studio_core.domain.record import RequestKind
 
     s3 = boto3.client("s3", region_name=REGION)
     keys = []
@@ -337,7 +335,13 @@ def queued_job(product_id: str = "sku-1", images: int = 2, **document: Any) -> d
         keys.append(key)
     spec = build_job(product_id, document or None, image_count=images, defaults=JobDefaults())
     job_id = f"{product_id}-job"
-    clients.jobs_table().create(
-        job_id=job_id, product_id=product_id, status=JobRecordStatus.QUEUED, job=spec.to_state()
+    clients.jobs_table().create_queued(
+        job_id=job_id,
+        product_id=product_id,
+        spec=spec,
+        request_kind=RequestKind.FOLDER,
+        source_key=keys[0] if keys else f"inbox/{product_id}/product.json",
+        execution_name=job_id,
+        input_keys=keys,
     )
     return {"job_id": job_id, "product_id": product_id, "job": spec.to_state(), "input_keys": keys}

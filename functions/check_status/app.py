@@ -10,11 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from studio_core import clients
 from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
-from studio_core.settings import PollSettings
+from studio_core.settings import CheckStatusSettings, from_env
 from studio_core.steps.check_status import check_job
 
-ENV = clients.environment()
-POLL = PollSettings.from_env()
+SETTINGS = from_env(CheckStatusSettings)
 
 
 @logger.inject_lambda_context(correlation_id_path="job_id")
@@ -23,4 +22,10 @@ POLL = PollSettings.from_env()
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
-    return check_job(state, client=clients.aiuta_client(), jobs=clients.jobs_table(), poll=POLL).to_output()
+    state = check_job(
+        state,
+        client=clients.aiuta_client(SETTINGS),
+        jobs=clients.jobs_table(SETTINGS.jobs_table),
+        poll=SETTINGS.poll,
+    )
+    return state.to_output()

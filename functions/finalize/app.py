@@ -10,11 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from studio_core import clients
 from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
-from studio_core.settings import JobDefaults
+from studio_core.settings import FinalizeSettings, from_env
 from studio_core.steps.finalize import finalize_job
 
-ENV = clients.environment()
-DEFAULTS = JobDefaults.from_env()
+SETTINGS = from_env(FinalizeSettings)
 
 
 @logger.inject_lambda_context(correlation_id_path="job_id")
@@ -25,9 +24,9 @@ DEFAULTS = JobDefaults.from_env()
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
     state = finalize_job(
         state,
-        client=clients.aiuta_client(),
-        storage=clients.storage(),
-        jobs=clients.jobs_table(),
-        delete_after_copy_default=DEFAULTS.delete_at_aiuta_after_copy,
+        client=clients.aiuta_client(SETTINGS),
+        storage=clients.storage(SETTINGS.studio_bucket),
+        jobs=clients.jobs_table(SETTINGS.jobs_table),
+        delete_after_copy_default=SETTINGS.delete_at_aiuta_after_copy,
     )
     return state.to_output()

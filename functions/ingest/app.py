@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -12,31 +11,24 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from studio_core import clients
 from studio_core.aws.executions import Executions, IngestQueue
 from studio_core.observability import logger, metrics, tracer
-from studio_core.settings import JobDefaults
-from studio_core.steps.ingest import Ingest
+from studio_core.settings import IngestSettings, from_env
+from studio_core.steps.ingest import Ingest, handle_body
 
-ENV = clients.environment()
-DEFAULTS = JobDefaults.from_env()
+SETTINGS = from_env(IngestSettings)
 processor = BatchProcessor(event_type=EventType.SQS)
-
-
-@cache
-def ingest() -> Ingest:
-    if not ENV.state_machine_arn:
-        raise RuntimeError("STATE_MACHINE_ARN is not set")
-    return Ingest(
-        storage=clients.storage(),
-        jobs=clients.jobs_table(),
-        executions=Executions(ENV.state_machine_arn),
-        queue=IngestQueue(ENV.ingest_queue_url) if ENV.ingest_queue_url else None,
-        defaults=DEFAULTS,
-        quiet_seconds=ENV.inbox_quiet_seconds,
-    )
+INGEST = Ingest(
+    storage=clients.storage(SETTINGS.studio_bucket),
+    jobs=clients.jobs_table(SETTINGS.jobs_table),
+    executions=Executions(SETTINGS.state_machine_arn),
+    queue=IngestQueue(SETTINGS.ingest_queue_url),
+    defaults=SETTINGS.defaults,
+    quiet_seconds=SETTINGS.inbox_quiet_seconds,
+)
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> list[str]:
-    return [outcome.value for outcome in ingest().handle_body(record.body)]
+    return [outcome.value for outcome in handle_body(INGEST, record.body)]
 
 
 @logger.inject_lambda_context

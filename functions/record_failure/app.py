@@ -10,9 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from studio_core import clients
 from studio_core.domain.state import JobState
 from studio_core.observability import logger, metrics, tracer
+from studio_core.settings import RecordFailureSettings, from_env
 from studio_core.steps.record_failure import record_failure
 
-ENV = clients.environment()
+SETTINGS = from_env(RecordFailureSettings)
 
 
 @logger.inject_lambda_context(correlation_id_path="job_id")
@@ -20,4 +21,7 @@ ENV = clients.environment()
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
-    return record_failure(state, jobs=clients.jobs_table(), storage=clients.storage()).to_output()
+    state = record_failure(
+        state, jobs=clients.jobs_table(SETTINGS.jobs_table), storage=clients.storage(SETTINGS.studio_bucket)
+    )
+    return state.to_output()

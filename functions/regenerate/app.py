@@ -8,15 +8,14 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
+from studio_core.aiuta.operations import operation_creator
 from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
-from studio_core.settings import PollSettings
+from studio_core.settings import RegenerateSettings, from_env
 from studio_core.steps.regenerate import start_regeneration_round
-from studio_core.steps.submit import operation_creator
 
-ENV = clients.environment()
-POLL = PollSettings.from_env()
-create_once = operation_creator(ENV.idempotency_table or "", clients.aiuta_client)
+SETTINGS = from_env(RegenerateSettings)
+create_once = operation_creator(SETTINGS.idempotency_table, lambda: clients.aiuta_client(SETTINGS))
 
 
 @logger.inject_lambda_context(correlation_id_path="job_id")
@@ -25,6 +24,7 @@ create_once = operation_creator(ENV.idempotency_table or "", clients.aiuta_clien
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
-    return start_regeneration_round(
-        state, jobs=clients.jobs_table(), create=create_once, poll=POLL
-    ).to_output()
+    state = start_regeneration_round(
+        state, jobs=clients.jobs_table(SETTINGS.jobs_table), create=create_once, poll=SETTINGS.poll
+    )
+    return state.to_output()

@@ -116,7 +116,10 @@ def test_product_folders_become_images_of_the_requested_size(studio: LocalStudio
     result = json.loads(outbox(studio, "e2e-shirt")[f"outbox/e2e-shirt/{job['job_id']}/result.json"])
     assert result["status"] == "SUCCEEDED"
     states = history_states(studio, job)
-    assert states[0] == "Submit generation to Aiuta" and states[-1] == "Job succeeded"
+    assert (
+        states[:2] == ["New job or regeneration request?", "Submit generation to Aiuta"]
+        and states[-1] == "Job succeeded"
+    )
 
 
 def test_a_flat_lay_job_with_uploaded_bytes_and_no_job_file(studio: LocalStudio) -> None:
@@ -197,7 +200,7 @@ def test_a_failed_operation_is_recorded_with_aiutas_error(studio: LocalStudio) -
     [job] = wait_for_jobs(studio, "e2e-failing")
     assert job["status"] == "FAILED"
     assert "ended FAILED" in job["error"]
-    assert history_states(studio, job)[-2:] == ["Record failure", "Job failed"]
+    assert history_states(studio, job)[-3:] == ["Record failure", "Failed or timed out?", "Job failed"]
 
 
 def test_an_operation_that_never_finishes_times_out(studio: LocalStudio) -> None:

@@ -12,9 +12,12 @@ import pytest
 
 from studio_cli.samples import product_photo
 from studio_core import clients
-from studio_core.aws.jobs_table import JobRecordStatus
-from studio_core.steps.ingest import Ingest, SettleCheck
-from tests.conftest import BUCKET, REGION, FakeLambdaContext, load_handler
+from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.record import RequestKind
+from studio_core.domain.state import OperationRef
+from studio_core.domain.vocabulary import Kind
+from studio_core.steps.ingest import Ingest, SettleCheck, handle_body
+from tests.conftest import BUCKET, REGION, FakeLambdaContext, job_record, load_handler, product_records
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 
@@ -118,7 +121,7 @@ def test_a_product_json_starts_one_execution_with_the_validated_job() -> None:
     assert job["input_keys"] == ["inbox/sku-7/photo 1.jpg", "inbox/sku-7/photo 2.jpg"]
     assert job["job"]["kind"] == ["on_figure", "flat_lay"] and job["job"]["number_of_generations"] == 2
     assert execution["name"] == job["job_id"]
-    assert clients.jobs_table().get(job["job_id"])["status"] == "QUEUED"
+    assert job_record(job["job_id"])["status"] == "QUEUED"
 
 
 def test_duplicate_deliveries_start_one_execution() -> None:
@@ -128,7 +131,7 @@ def test_duplicate_deliveries_start_one_execution() -> None:
     ingest(message, message)
     ingest(message)
     assert len(executions()) == 1
-    assert len(clients.jobs_table().for_product("sku-8")) == 1
+    assert len(product_records("sku-8")) == 1
 
 
 def test_s3_test_event_is_skipped() -> None:
@@ -149,9 +152,9 @@ def test_photos_without_a_manifest_wait_for_the_folder_to_settle() -> None:
 
     # When the settle check runs after the quiet period, then the folder becomes one job
     later = Ingest(
-        **{**vars(load_handler("ingest").ingest()), "clock": lambda: datetime.now(UTC) + timedelta(minutes=5)}
+        **{**vars(load_handler("ingest").INGEST), "clock": lambda: datetime.now(UTC) + timedelta(minutes=5)}
     )
-    later.handle_body(json.dumps({"settle_check": SettleCheck(product_id="sku-9").model_dump()}))
+    handle_body(later, json.dumps({"settle_check": SettleCheck(product_id="sku-9").model_dump()}))
     [execution] = executions()
     assert execution["input"]["job"]["kind"] == ["on_figure"]  # the template's default
 
@@ -190,21 +193,21 @@ def test_a_broken_product_json_fails_the_job_with_a_readable_report(manifest: An
     # Then the message is consumed (no retry loop), nothing runs, and the job is FAILED with the reason
     assert answer == {"batchItemFailures": []}
     assert executions() == []
-    [record] = clients.jobs_table().for_product("sku-11")
+    [record] = product_records("sku-11")
     assert record["status"] == "FAILED"
     assert expected in record["error"]
     # And an error report sits next to the input, without triggering anything itself
     report = json.loads(s3().get_object(Bucket=BUCKET, Key="inbox/sku-11/_error.json")["Body"].read())
     assert expected in report["error"]
     ingest(s3_message("inbox/sku-11/_error.json"))
-    assert len(clients.jobs_table().for_product("sku-11")) == 1
+    assert len(product_records("sku-11")) == 1
 
 
 def test_too_many_images_is_rejected_before_any_aiuta_call(studio_sim: Any) -> None:
     photos("sku-12", count=21)
     put("inbox/sku-12/product.json", {})
     ingest(s3_message("inbox/sku-12/product.json"))
-    [record] = clients.jobs_table().for_product("sku-12")
+    [record] = product_records("sku-12")
     assert "21 images, but Aiuta takes at most 20" in record["error"]
     assert studio_sim.admin.calls()["total"] == 0
 
@@ -214,7 +217,7 @@ def test_an_unreadable_image_fails_the_job_naming_the_file() -> None:
     put("inbox/sku-13/broken.jpg", b"this is not a picture")
     put("inbox/sku-13/product.json", {})
     ingest(s3_message("inbox/sku-13/product.json"))
-    [record] = clients.jobs_table().for_product("sku-13")
+    [record] = product_records("sku-13")
     assert record["status"] == "FAILED"
     assert "broken.jpg is not a readable image" in record["error"]
 
@@ -243,7 +246,7 @@ def test_a_catalogue_starts_one_job_per_valid_row_and_reports_the_rest() -> None
     # Then the good rows run, and the bad one is a FAILED job and a line of the report
     started = sorted(e["input"]["product_id"] for e in executions())
     assert started == ["sku-20", "sku-21"]
-    [bad] = clients.jobs_table().for_product("sku-22")
+    [bad] = product_records("sku-22")
     assert bad["status"] == "FAILED" and "'dancing' is not one of" in bad["error"]
     report = json.loads(s3().get_object(Bucket=BUCKET, Key="inbox/feed.csv.error.json")["Body"].read())
     assert report["error"] == "1 of 3 rows are invalid"
@@ -262,15 +265,23 @@ def test_a_jsonl_catalogue_is_read_line_by_line() -> None:
 
 def finished_job(product_id: str, kind: str = "on_figure") -> str:
     job_id = f"{product_id}-done"
-    clients.jobs_table().create(
+    spec = build_job(
+        product_id,
+        {"kind": kind, "image_urls": ["https://cdn.example.com/x.jpg"]},
+        image_count=0,
+        defaults=JobDefaults(),
+    )
+    jobs = clients.jobs_table()
+    jobs.create_queued(
         job_id=job_id,
         product_id=product_id,
-        status=JobRecordStatus.SUCCEEDED,
-        job={"kind": [kind], "image_types": {kind: []}},
-        operations=[
-            {"kind": kind, "operation_id": "op-1", "round": 0, "status": "SUCCESS", "image_types": []}
-        ],
+        spec=spec,
+        request_kind=RequestKind.FOLDER,
+        source_key=f"inbox/{product_id}/product.json",
+        execution_name=job_id,
     )
+    operation = OperationRef(kind=Kind(kind), operation_id="op-1", status="SUCCESS")
+    jobs.mark_generating(job_id, operations=[operation], submitted_at="t", input_mode="urls")
     return job_id
 
 
@@ -289,11 +300,8 @@ def test_a_regeneration_request_starts_a_round_on_the_latest_on_figure_operation
     [execution] = executions()
     state = execution["input"]
     assert state["operations"][0]["operation_id"] == "op-1"
-    assert state["pending_round"]["image_types"] == [
-        {"viewpoint": "back", "pose": "walking"},
-        {"viewpoint": "side", "pose": "sitting"},
-    ]
-    assert clients.jobs_table().get(state["job_id"])["base_job_id"] == base
+    assert state["pending_round"]["image_types"] == ["back/walking", "side/sitting"]
+    assert job_record(state["job_id"])["base_job_id"] == base
 
 
 def test_regenerating_a_flat_lay_only_product_is_refused_clearly() -> None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aws.jobs_table import JobsTable
+from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.record import ImageRecord, JobStatus, RequestKind, RoundRecord
+from studio_core.domain.state import OperationRef
+from studio_core.domain.vocabulary import Kind, image_type_from_label
 from tests.conftest import JOBS_TABLE
+
+DYNAMODB_ITEM_LIMIT = 400 * 1024
 
 
 @pytest.fixture
@@ -13,42 +21,131 @@ def table(studio_aws: dict[str, str]) -> JobsTable:
     return JobsTable(JOBS_TABLE)
 
 
-def test_a_job_is_created_once_and_found_by_id_product_and_status(table: JobsTable) -> None:
-    # Given a new job
-    assert table.create(
-        job_id="sku-1-aaaa", product_id="sku-1", status=JobRecordStatus.QUEUED, spec={"n": 1.5}
+def queue(table: JobsTable, job_id: str, product_id: str = "sku-1", **document: object) -> bool:
+    spec = build_job(product_id, document or None, image_count=1, defaults=JobDefaults())
+    return table.create_queued(
+        job_id=job_id,
+        product_id=product_id,
+        spec=spec,
+        request_kind=RequestKind.FOLDER,
+        source_key=f"inbox/{product_id}/product.json",
+        execution_name=job_id,
+        input_keys=[f"inbox/{product_id}/a.jpg"],
     )
 
-    # When the same job is written again (a duplicate S3 event)
-    created_again = table.create(job_id="sku-1-aaaa", product_id="sku-1", status=JobRecordStatus.QUEUED)
 
-    # Then nothing changes, and every lookup finds the one job
+def test_a_job_is_created_once_and_found_by_id_product_and_status(table: JobsTable) -> None:
+    # Given a new job
+    assert queue(table, "sku-1-aaaa", number_of_generations=2)
+
+    # When the same job is written again (a duplicate S3 event)
+    created_again = queue(table, "sku-1-aaaa")
+
+    # Then nothing changes, and every lookup finds the one job, typed
     assert created_again is False
     job = table.get("sku-1-aaaa")
     assert job is not None
-    assert job["spec"] == {"n": 1.5}
-    assert [j["job_id"] for j in table.for_product("sku-1")] == ["sku-1-aaaa"]
-    assert [j["job_id"] for j in table.with_status(JobRecordStatus.QUEUED)] == ["sku-1-aaaa"]
+    assert job.job is not None and job.job.number_of_generations == 2
+    assert job.status is JobStatus.QUEUED
+    assert job.request_kind is RequestKind.FOLDER
+    assert [j.job_id for j in table.for_product("sku-1")] == ["sku-1-aaaa"]
+    assert [j.job_id for j in table.with_status(JobStatus.QUEUED)] == ["sku-1-aaaa"]
 
 
-def test_updating_the_status_moves_the_job_between_status_lookups(table: JobsTable) -> None:
-    table.create(job_id="j1", product_id="p", status=JobRecordStatus.QUEUED)
+def test_a_failure_moves_the_job_between_status_lookups(table: JobsTable) -> None:
+    queue(table, "j1", product_id="p")
 
-    table.update("j1", status=JobRecordStatus.FAILED, error="Aiuta said no", images=[{"variant": 1}])
+    table.mark_failed(
+        "j1", timed_out=False, error="Aiuta said no", finished_at="2026-12-01T00:00:00", operations=[]
+    )
 
-    assert table.with_status(JobRecordStatus.QUEUED) == []
-    failed = table.with_status(JobRecordStatus.FAILED)
-    assert [j["job_id"] for j in failed] == ["j1"]
-    assert failed[0]["error"] == "Aiuta said no"
-    assert failed[0]["images"] == [{"variant": 1}]
-    assert JobRecordStatus.FAILED.is_terminal
-    assert not JobRecordStatus.GENERATING.is_terminal
+    assert table.with_status(JobStatus.QUEUED) == []
+    [failed] = table.with_status(JobStatus.FAILED)
+    assert failed.job_id == "j1"
+    assert failed.error == "Aiuta said no"
+    assert JobStatus.FAILED.is_terminal
+    assert not JobStatus.GENERATING.is_terminal
+
+
+def test_a_rejection_is_a_failed_job_without_a_spec(table: JobsTable) -> None:
+    assert table.record_rejection(
+        job_id="bad-1", product_id="bad", source_key="inbox/bad/product.json", error="no", finished_at="t"
+    )
+    record = table.get("bad-1")
+    assert record is not None
+    assert (record.status, record.job, record.error) == (JobStatus.FAILED, None, "no")
 
 
 def test_a_products_jobs_come_oldest_first(table: JobsTable) -> None:
     for job_id in ("first", "second", "third"):
-        table.create(job_id=job_id, product_id="sku-9", status=JobRecordStatus.QUEUED)
-    table.create(job_id="other", product_id="sku-10", status=JobRecordStatus.QUEUED)
+        queue(table, job_id, product_id="sku-9")
+    queue(table, "other", product_id="sku-10")
 
-    assert [j["job_id"] for j in table.for_product("sku-9")] == ["first", "second", "third"]
+    assert [j.job_id for j in table.for_product("sku-9")] == ["first", "second", "third"]
     assert len(table.all_jobs()) == 4
+
+
+def test_a_job_of_140_images_fits_well_within_an_item(table: JobsTable) -> None:
+    # Given the largest job Aiuta allows: 35 on-figure types x 4 variants, and 5 regeneration rounds
+    labels = [
+        f"{v}/{p}"
+        for v in ("front", "front_angled", "back", "back_angled", "side")
+        for p in (
+            "standing",
+            "walking",
+            "sitting",
+            "leaning",
+            "crouching_or_kneeling",
+            "in_action",
+            "close_up",
+        )
+    ]
+    queue(table, "big", product_id="big", number_of_generations=4, image_types=labels)
+    types = [image_type_from_label(label) for label in labels]
+    operations = [
+        OperationRef(
+            kind=Kind.ON_FIGURE,
+            operation_id=f"op-{r}-" + "x" * 30,
+            round=r,
+            image_types=types,
+            number_of_generations=4,
+            status="SUCCESS",
+        )
+        for r in range(6)
+    ]
+    images = [
+        ImageRecord(
+            kind=Kind.ON_FIGURE,
+            image_type=t,
+            variant=v,
+            round=0,
+            key=f"outbox/big/big/on_figure/{t.label.replace('/', '-')}-v{v}.png",
+            aiuta_image_id="img-" + "y" * 32,
+            source_url="https://cdn.aiuta.example/generated/" + "z" * 60,
+            width=1536,
+            height=2048,
+        )
+        for t in types
+        for v in range(1, 5)
+    ]
+    rounds = [
+        RoundRecord(round=r, findings=[f"{t.label}: 3 of 4 images arrived" for t in types]) for r in range(6)
+    ]
+
+    # When every round's operations, images and findings are recorded
+    table.mark_regenerating("big", round_=5, operations=operations)
+    table.mark_succeeded(
+        "big",
+        images=images,
+        rounds=rounds,
+        result_key="outbox/big/big/result.json",
+        finished_at="t",
+        deleted_at_aiuta=False,
+        cleanup_problems=[],
+    )
+
+    # Then the item reads back whole, at a fraction of DynamoDB's 400 KB item limit
+    record = table.get("big")
+    assert record is not None and len(record.images) == 140
+    size = len(json.dumps(record.model_dump(mode="json")).encode())
+    assert size < DYNAMODB_ITEM_LIMIT / 4, size

@@ -17,9 +17,10 @@ import pytest
 import requests
 
 from studio_core import clients
-from studio_core.aws.jobs_table import JobRecordStatus
 from studio_core.domain.errors import AiutaServerError
-from tests.conftest import BUCKET, REGION, load_handler, queued_job
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.record import RequestKind
+from tests.conftest import BUCKET, REGION, job_record, load_handler, queued_job
 from tests.stepfunctions_helpers import (
     TASK_FUNCTIONS,
     create_state_machine,
@@ -58,7 +59,7 @@ def execute(machine: str, payload: dict[str, Any], handlers: dict[str, Any] | No
         described = run_execution(machine, payload, name=payload["job_id"], timeout_seconds=60)
     described["states"] = entered_states(described["executionArn"])
     described["invocations"] = served.names()
-    described["record"] = clients.jobs_table().get(payload["job_id"])
+    described["record"] = job_record(payload["job_id"])
     return described
 
 
@@ -77,7 +78,11 @@ def test_an_on_figure_job_with_url_inputs_succeeds(machine: str) -> None:
 
     # Then the execution succeeded through the poll loop, and the images are in the outbox
     assert run["status"] == "SUCCEEDED"
-    assert run["states"][:2] == ["Submit generation to Aiuta", "Wait for Aiuta"]
+    assert run["states"][:3] == [
+        "New job or regeneration request?",
+        "Submit generation to Aiuta",
+        "Wait for Aiuta",
+    ]
     assert run["states"][-3:] == ["Copy results to S3", "Another regeneration round?", "Job succeeded"]
     assert outbox_images() == ["back-walking-v1.png", "front-standing-v1.png"]
     assert run["record"]["status"] == "SUCCEEDED"
@@ -103,7 +108,7 @@ def test_an_operation_that_ends_badly_fails_the_job_with_its_reason(
     studio_sim.admin.configure(forced_outcome=outcome)
     run = execute(machine, queued_job())
     assert run["status"] == "FAILED"
-    assert run["states"][-2:] == ["Record failure", "Job failed"]
+    assert run["states"][-3:] == ["Record failure", "Failed or timed out?", "Job failed"]
     assert run["record"]["status"] == "FAILED"
     assert f"ended {outcome}" in run["record"]["error"]
     assert outbox_images() == []
@@ -202,7 +207,14 @@ def test_a_regeneration_request_starts_at_its_round(machine: str) -> None:
         "operations": [operation],
         "pending_round": {"image_types": [{"viewpoint": "back", "pose": "walking"}], "reason": "test"},
     }
-    clients.jobs_table().create(job_id="sku-1-regen", product_id="sku-1", status=JobRecordStatus.QUEUED)
+    clients.jobs_table().create_queued(
+        job_id="sku-1-regen",
+        product_id="sku-1",
+        spec=JobSpec.model_validate(first["record"]["job"]),
+        request_kind=RequestKind.REGENERATION,
+        source_key="regenerate/sku-1.json",
+        execution_name="sku-1-regen",
+    )
     run = execute(machine, regeneration)
 
     # Then it regenerated the new type from the original operation

@@ -18,8 +18,9 @@ import pytest
 from moto import mock_aws
 
 from studio_core.domain import errors
-from studio_core.domain.state import JobState, Kind, OperationRef, PendingRound, PollState, StepStatus
-from studio_core.steps.record_failure import failure_reason
+from studio_core.domain.state import JobState, OperationRef, PendingRound, PollState, StepStatus
+from studio_core.domain.vocabulary import Kind
+from studio_core.steps.record_failure import failure_of
 from tests.stepfunctions_helpers import (
     DEFINITION_PATH,
     TASK_FUNCTIONS,
@@ -32,6 +33,7 @@ from tests.stepfunctions_helpers import (
     serve_lambdas,
 )
 
+START = "New job or regeneration request?"
 SUBMIT = "Submit generation to Aiuta"
 WAIT = "Wait for Aiuta"
 CHECK = "Check operation status"
@@ -41,7 +43,9 @@ ANOTHER_ROUND = "Another regeneration round?"
 REGENERATE = "Start regeneration round"
 RECORD_FAILURE = "Record failure"
 SUCCEEDED = "Job succeeded"
+FAILED_OR_TIMED_OUT = "Failed or timed out?"
 FAILED = "Job failed"
+TIMED_OUT = "Job timed out"
 
 LAMBDA_ERRORS = [
     "Lambda.ServiceException",
@@ -72,11 +76,25 @@ def transitions(state: dict[str, Any]) -> list[str]:
 
 
 def test_states_are_the_documented_workflow(definition: dict[str, Any]) -> None:
-    assert definition["StartAt"] == SUBMIT
+    assert definition["StartAt"] == START
     assert definition["Comment"]
     assert set(definition["States"]) == {
-        SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, REGENERATE, RECORD_FAILURE, SUCCEEDED, FAILED,
+        START, SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, REGENERATE, RECORD_FAILURE,
+        FAILED_OR_TIMED_OUT, SUCCEEDED, FAILED, TIMED_OUT,
     }  # fmt: skip
+
+
+def test_a_regeneration_request_starts_at_its_round_and_a_new_job_at_submit(
+    definition: dict[str, Any],
+) -> None:
+    start = definition["States"][START]
+
+    assert start["Type"] == "Choice"
+    [choice] = start["Choices"]
+    assert choice["Next"] == REGENERATE
+    assert choice["Variable"] == "$.pending_round.reason" and choice["IsPresent"] is True
+    assert start["Default"] == SUBMIT
+    assert "pending_round" in JobState.model_fields
 
 
 def test_every_transition_points_to_a_state_and_every_state_is_reachable(definition: dict[str, Any]) -> None:
@@ -154,7 +172,7 @@ def test_record_failure_retries_but_never_catches_into_itself(definition: dict[s
     assert "Catch" not in state
     assert state["Retry"], "the last step must try harder, not give up at the first fault"
     assert state["Retry"][-1]["ErrorEquals"] == ["States.ALL"]
-    assert state["Next"] == FAILED
+    assert state["Next"] == FAILED_OR_TIMED_OUT
     assert "Catch" in state["Comment"]
 
 
@@ -204,13 +222,22 @@ def test_choices_branch_on_the_step_statuses(definition: dict[str, Any]) -> None
     assert another["Default"] == RECORD_FAILURE
 
 
-def test_job_failed_reports_the_recorded_reason(definition: dict[str, Any]) -> None:
-    failed = definition["States"][FAILED]
+def test_failed_and_timed_out_jobs_end_in_fail_states_of_their_own(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    choice = states[FAILED_OR_TIMED_OUT]
+    failed, timed_out = states[FAILED], states[TIMED_OUT]
 
-    assert failed["Type"] == "Fail"
-    assert failed["Error"] == "JobFailed"
-    assert failed["CausePath"] == "$.failure_reason"
-    assert "failure_reason" in JobState.model_fields
+    assert states[RECORD_FAILURE]["Next"] == FAILED_OR_TIMED_OUT
+    assert choice["Choices"] == [
+        {"Variable": "$.status", "StringEquals": StepStatus.TIMED_OUT, "Next": TIMED_OUT}
+    ]
+    assert choice["Default"] == FAILED
+    assert failed["Type"] == timed_out["Type"] == "Fail"
+    assert failed["ErrorPath"] == "$.failure.error"
+    assert failed["CausePath"] == timed_out["CausePath"] == "$.failure.cause"
+    # The Fail states' error names are the workflow's own error classes
+    assert timed_out["Error"] == errors.JobTimedOut.__name__
+    assert "failure" in JobState.model_fields
 
 
 # ---------------------------------------------------------------- executions in moto
@@ -264,7 +291,7 @@ class ScriptedTasks:
         state.status = step or StepStatus.SUCCEEDED
         if state.status is StepStatus.REGENERATE:
             state.pending_round = PendingRound(
-                image_types=[{"viewpoint": "back", "pose": "walking"}], reason="the job asks for a round"
+                image_types=["back/walking"], reason="the job asks for a round"
             )
         return state
 
@@ -277,7 +304,8 @@ class ScriptedTasks:
         return state
 
     def record_failure(self, state: JobState, step: StepStatus | None) -> JobState:
-        state.failure_reason = failure_reason(state)
+        state.failure = failure_of(state)
+        state.failure_reason = state.failure.cause
         state.status = StepStatus.TIMED_OUT if state.status is StepStatus.TIMED_OUT else StepStatus.FAILED
         return state
 
@@ -285,12 +313,15 @@ class ScriptedTasks:
 FRONT_STANDING = {"viewpoint": "front", "pose": "standing"}
 
 
-def job_input() -> dict[str, Any]:
-    return JobState(
-        job_id="sku-123-0123456789abcdef",
-        product_id="sku-123",
-        job={"kind": ["on_figure"], "image_types": {"on_figure": [FRONT_STANDING]}},
-        input_keys=["inbox/sku-123/front.jpg"],
+def job_input(**fields: Any) -> dict[str, Any]:
+    return JobState.model_validate(
+        {
+            "job_id": "sku-123-0123456789abcdef",
+            "product_id": "sku-123",
+            "job": {"kind": ["on_figure"], "image_types": {"on_figure": [FRONT_STANDING]}},
+            "input_keys": ["inbox/sku-123/front.jpg"],
+            **fields,
+        }
     ).to_output()
 
 
@@ -302,11 +333,15 @@ def studio_sfn() -> Iterator[dict[str, str]]:
 
 
 def execute(
-    substitutions: dict[str, str], tasks: ScriptedTasks, *, fast_retries: bool = False
+    substitutions: dict[str, str],
+    tasks: ScriptedTasks,
+    *,
+    fast_retries: bool = False,
+    execution_input: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str], LambdaServer]:
     with serve_lambdas(tasks.handlers()) as server:
         machine = create_state_machine(render_definition(substitutions, fast_retries=fast_retries))
-        described = run_execution(machine, job_input())
+        described = run_execution(machine, execution_input or job_input())
     return described, entered_states(described["executionArn"]), server
 
 
@@ -319,7 +354,19 @@ def test_a_job_polls_until_ready_then_copies_and_succeeds(studio_sfn: dict[str, 
 
     # Then the execution walks the poll loop twice and ends in "Job succeeded" with the final state
     assert described["status"] == "SUCCEEDED"
-    assert states == [SUBMIT, WAIT, CHECK, FINISHED, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, SUCCEEDED]
+    assert states == [
+        START,
+        SUBMIT,
+        WAIT,
+        CHECK,
+        FINISHED,
+        WAIT,
+        CHECK,
+        FINISHED,
+        COPY,
+        ANOTHER_ROUND,
+        SUCCEEDED,
+    ]
     assert server.names() == ["submit", "check_status", "check_status", "finalize"]
     output = JobState.model_validate_json(described["output"])
     assert output.status is StepStatus.SUCCEEDED
@@ -336,7 +383,7 @@ def test_a_regeneration_round_goes_back_into_the_poll_loop(studio_sfn: dict[str,
     # Then the round is started and polled like the first one
     assert described["status"] == "SUCCEEDED"
     assert states == [
-        SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND,
+        START, SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND,
         REGENERATE, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, SUCCEEDED,
     ]  # fmt: skip
     regenerate_input = JobState.model_validate(server.events_of("regenerate")[0])
@@ -372,7 +419,8 @@ def test_when_retries_run_out_the_failure_is_recorded(studio_sfn: dict[str, str]
     recorded = JobState.model_validate(server.events_of("record_failure")[0])
     assert recorded.error is not None and recorded.error.error == "AiutaConnectionError"
     assert described["status"] == "FAILED"
-    assert states[-2:] == [RECORD_FAILURE, FAILED]
+    assert states[-3:] == [RECORD_FAILURE, FAILED_OR_TIMED_OUT, FAILED]
+    assert described["error"] == "AiutaConnectionError"
 
 
 def test_an_invalid_job_is_caught_recorded_and_fails_the_execution(studio_sfn: dict[str, str]) -> None:
@@ -385,7 +433,7 @@ def test_an_invalid_job_is_caught_recorded_and_fails_the_execution(studio_sfn: d
 
     # Then it is not retried: Record failure gets the job state with the error next to it...
     assert server.names() == ["submit", "record_failure"]
-    assert states == [SUBMIT, RECORD_FAILURE, FAILED]
+    assert states == [START, SUBMIT, RECORD_FAILURE, FAILED_OR_TIMED_OUT, FAILED]
     recorded = JobState.model_validate(server.events_of("record_failure")[0])
     assert recorded.job_id == "sku-123-0123456789abcdef"
     assert recorded.error is not None
@@ -395,7 +443,7 @@ def test_an_invalid_job_is_caught_recorded_and_fails_the_execution(studio_sfn: d
 
     # ...and the execution fails with the recorded reason as its cause
     assert described["status"] == "FAILED"
-    assert described["error"] == "JobFailed"
+    assert described["error"] == "InvalidJob"
     assert described["cause"] == f"InvalidJob: {message}"
 
 
@@ -407,8 +455,30 @@ def test_a_failed_or_late_operation_is_recorded(studio_sfn: dict[str, str], outc
     # When the job runs
     described, states, server = execute(studio_sfn, tasks)
 
-    # Then the Choice's Default sends it to Record failure, which keeps the check's reason
-    assert states == [SUBMIT, WAIT, CHECK, FINISHED, RECORD_FAILURE, FAILED]
+    # Then the Choice's Default sends it to Record failure, which keeps the check's reason,
+    # and the execution ends in the Fail state of that outcome, named by the workflow's error class
+    end, error = (
+        (TIMED_OUT, "JobTimedOut") if outcome is StepStatus.TIMED_OUT else (FAILED, "OperationFailed")
+    )
+    assert states == [START, SUBMIT, WAIT, CHECK, FINISHED, RECORD_FAILURE, FAILED_OR_TIMED_OUT, end]
     assert JobState.model_validate(server.events_of("record_failure")[0]).status is outcome
     assert described["status"] == "FAILED"
+    assert described["error"] == error
     assert described["cause"] == f"the operation ended {outcome.value}"
+
+
+def test_a_regeneration_request_goes_straight_to_its_round(studio_sfn: dict[str, str]) -> None:
+    # Given an execution input with a pending round (what ingest starts for regenerate/<product>.json)
+    tasks = ScriptedTasks()
+    request = job_input(
+        operations=[{"kind": "on_figure", "operation_id": "op-round-0", "status": "SUCCESS"}],
+        pending_round={"image_types": ["back/walking"], "reason": "requested"},
+    )
+
+    # When it runs
+    described, states, server = execute(studio_sfn, tasks, execution_input=request)
+
+    # Then the Choice skips submit: the console shows the regeneration round from the start
+    assert described["status"] == "SUCCEEDED"
+    assert states[:3] == [START, REGENERATE, WAIT]
+    assert "submit" not in server.names()

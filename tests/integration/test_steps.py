@@ -14,9 +14,15 @@ import boto3
 import pytest
 from PIL import Image
 
-from studio_core import clients
 from studio_core.domain.errors import AiutaOutcomeUnknown, AiutaServerError, InvalidJob
-from tests.conftest import BUCKET, REGION, FakeLambdaContext, load_handler, queued_job
+from tests.conftest import (
+    BUCKET,
+    REGION,
+    FakeLambdaContext,
+    job_record,
+    load_handler,
+    queued_job,
+)
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 
@@ -81,7 +87,7 @@ def test_urls_job_goes_from_submit_to_copied_images(studio_sim: Any) -> None:
     ]
     assert all(read_image(k).size == (320, 480) for k in images)
     # And the job record and result.json say so
-    record = clients.jobs_table().get(state["job_id"])
+    record = job_record(state["job_id"])
     assert record["status"] == "SUCCEEDED"
     assert {i["key"] for i in record["images"]} == set(images)
     assert all(i["source_url"].startswith(studio_sim.root_url) for i in record["images"])
@@ -106,7 +112,7 @@ def test_upload_mode_sends_the_bytes_first(studio_sim: Any) -> None:
     assert calls(studio_sim, "POST /uploaded_images") == 3
     assert calls(studio_sim, "POST /flat_lay_operations") == 1
     assert len(state["uploaded_image_ids"]) == 3
-    assert clients.jobs_table().get(state["job_id"])["input_mode"] == "upload"
+    assert job_record(state["job_id"])["input_mode"] == "upload"
 
 
 def test_both_kinds_create_two_operations_and_wait_for_both(studio_sim: Any) -> None:
@@ -174,7 +180,7 @@ def test_an_operation_that_ends_badly_is_recorded_with_aiutas_reason(studio_sim:
     state = run("record_failure", state)
 
     # Then the job is FAILED in DynamoDB with the operation's status in the reason
-    record = clients.jobs_table().get(state["job_id"])
+    record = job_record(state["job_id"])
     assert record["status"] == "FAILED"
     assert f"ended {outcome}" in record["error"]
 
@@ -199,7 +205,7 @@ def test_past_the_deadline_the_job_times_out(studio_sim: Any) -> None:
     state = run("check_status", state)
     assert state["status"] == "TIMED_OUT"
     state = run("record_failure", state)
-    record = clients.jobs_table().get(state["job_id"])
+    record = job_record(state["job_id"])
     assert record["status"] == "TIMED_OUT"
     assert "deadline" in record["error"]
 
@@ -215,7 +221,7 @@ def test_a_planned_regeneration_round_runs_and_adds_its_images(studio_sim: Any) 
     # When the first round is copied, then finalize asks for the round
     state = run("finalize", run("check_status", state))
     assert state["status"] == "REGENERATE"
-    assert state["pending_round"]["image_types"] == [{"viewpoint": "back", "pose": "walking"}]
+    assert state["pending_round"]["image_types"] == ["back/walking"]
 
     # When the round is started, finished, checked and copied
     state = run("regenerate", state)
@@ -228,7 +234,7 @@ def test_a_planned_regeneration_round_runs_and_adds_its_images(studio_sim: Any) 
     assert state["status"] == "SUCCEEDED"
     names = [k.rsplit("/", 1)[-1] for k in outbox_keys() if k.endswith(".png")]
     assert names == ["back-walking-v1-r1.png", "front-standing-v1.png"]
-    record = clients.jobs_table().get(state["job_id"])
+    record = job_record(state["job_id"])
     assert [r["round"] for r in record["rounds"]] == [0, 1]
 
 
@@ -248,7 +254,7 @@ def test_images_are_deleted_at_aiuta_after_the_copy_when_asked(studio_sim: Any) 
     assert state["status"] == "SUCCEEDED"
     assert calls(studio_sim, "DELETE /uploaded_images/{image_id}") == 2
     assert calls(studio_sim, "DELETE /generated_images/{image_id}") == 1
-    assert clients.jobs_table().get(state["job_id"])["deleted_at_aiuta"] is True
+    assert job_record(state["job_id"])["deleted_at_aiuta"] is True
 
 
 def test_expired_image_links_are_reported_and_regenerated_when_the_job_asks(studio_sim: Any) -> None:
@@ -265,7 +271,7 @@ def test_expired_image_links_are_reported_and_regenerated_when_the_job_asks(stud
     # Then the missing image is a finding, and a regeneration round for it is planned
     assert state["status"] == "REGENERATE"
     assert "could not download" in state["pending_round"]["reason"]
-    record = clients.jobs_table().get(state["job_id"])
+    record = job_record(state["job_id"])
     assert any("could not download" in f for f in record["rounds"][0]["findings"])
 
 
@@ -282,7 +288,7 @@ def test_the_api_key_never_reaches_logs_state_or_records(
     state = run("finalize", run("check_status", state))
 
     # Then the key is in no log line, state, record, result or error
-    record = clients.jobs_table().get(state["job_id"])
+    record = job_record(state["job_id"])
     for text in (
         capsys.readouterr().out,
         json.dumps(state),
@@ -304,7 +310,7 @@ def test_a_retried_finalize_records_each_image_once(studio_sim: Any) -> None:
 
     # Then the record lists each image and the round once, and the outbox has no extra objects
     assert again["status"] == "SUCCEEDED"
-    record = clients.jobs_table().get(ready["job_id"])
+    record = job_record(ready["job_id"])
     assert len(record["images"]) == 2
     assert [r["round"] for r in record["rounds"]] == [0]
     assert len([k for k in outbox_keys() if k.endswith(".png")]) == 2

@@ -23,9 +23,19 @@ from typing import Any
 import pytest
 import yaml
 
-from studio_core import clients
 from studio_core.aiuta.client import DEFAULT_BASE_URL
-from studio_core.settings import JobDefaults, PollSettings
+from studio_core.domain.jobs import JobDefaults
+from studio_core.domain.polling import PollSettings
+from studio_core.settings import (
+    CheckStatusSettings,
+    FinalizeSettings,
+    IngestSettings,
+    RecordFailureSettings,
+    RegenerateSettings,
+    SubmitSettings,
+    from_env,
+    variables,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -232,21 +242,42 @@ def test_every_code_uri_has_an_app_py_with_lambda_handler(function: str, code_ur
     assert len(handlers[0].args.args) == 2, "lambda_handler(event, context)"
 
 
-def test_every_setting_the_code_reads_is_set(template: dict[str, Any], resources: dict[str, Any]) -> None:
-    # Given what the layer reads from the environment at cold start
-    read = (
-        {name.upper() for name in clients.Environment.model_fields}
-        | set(JobDefaults.ENV.values())
-        | set(PollSettings.ENV.values())
-        | {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
-    )
+FUNCTION_SETTINGS = {
+    "IngestFunction": IngestSettings,
+    "SubmitFunction": SubmitSettings,
+    "CheckStatusFunction": CheckStatusSettings,
+    "FinalizeFunction": FinalizeSettings,
+    "RegenerateFunction": RegenerateSettings,
+    "RecordFailureFunction": RecordFailureSettings,
+}
+
+
+@pytest.mark.parametrize(("function", "model"), FUNCTION_SETTINGS.items())
+def test_every_setting_a_function_reads_is_set_for_it(
+    template: dict[str, Any], resources: dict[str, Any], function: str, model: type[Any]
+) -> None:
+    # Given what the function's settings model reads from the environment at cold start
+    read = variables(model) | {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+    own = (props(resources, function).get("Environment") or {}).get("Variables") or {}
+    everywhere = global_env(template)
+
+    # Then the template sets every one of them for that function (Globals or its own Environment)
+    missing = sorted(read - set(everywhere) - set(own))
+    assert not missing, f"{function} reads {missing}: set them in template.yaml"
+    # And its handler loads exactly that model at cold start
+    app = (REPO_ROOT / props(resources, function)["CodeUri"] / "app.py").read_text()
+    assert f"from_env({model.__name__})" in app
+
+
+def test_only_ingest_has_variables_of_its_own(template: dict[str, Any], resources: dict[str, Any]) -> None:
     everywhere = global_env(template)
     ingest = props(resources, "IngestFunction")["Environment"]["Variables"]
 
-    # Then every variable is set for every function, but for the two only ingest needs
     assert set(GLOBAL_ENV) <= set(everywhere)
-    missing = sorted(read - INGEST_ONLY_ENV - set(everywhere))
-    assert not missing, f"the code reads {missing}: set them in template.yaml (Globals, from a parameter)"
     assert set(ingest) == INGEST_ONLY_ENV
     assert ingest["STATE_MACHINE_ARN"] == {"Ref": "StudioJobStateMachine"}
     assert ingest["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
@@ -267,7 +298,7 @@ def test_settings_come_from_parameters(template: dict[str, Any]) -> None:
             assert parameter in parameters, parameter
     for variable, value in env.items():
         if isinstance(value, dict) and "Ref" in value and value["Ref"] in parameters:
-            assert variable in GLOBAL_ENV or variable in set(JobDefaults.ENV.values()), variable
+            assert variable in GLOBAL_ENV or variable in set(variables(JobDefaults)), variable
 
 
 def test_the_api_key_secret_is_created_only_when_no_arn_is_given(
@@ -297,16 +328,17 @@ def test_parameter_defaults_are_the_code_defaults(template: dict[str, Any]) -> N
     }
 
     # Then the settings read from it are the code's own defaults
-    assert PollSettings.from_env(environ) == PollSettings()
-    assert JobDefaults.from_env(environ) == JobDefaults()
-    fields = clients.Environment.model_fields
-    from_parameters = {name: environ[name.upper()] for name in fields if name.upper() in environ}
-    settings = clients.Environment.model_validate(
-        {"studio_bucket": "b", "jobs_table": "t", **from_parameters}
-    )
-    assert from_parameters
-    for name in from_parameters:
-        assert getattr(settings, name) == fields[name].default, name
+    assert from_env(PollSettings, environ) == PollSettings()
+    assert from_env(JobDefaults, environ) == JobDefaults()
+    required = {
+        "STUDIO_BUCKET": "b",
+        "JOBS_TABLE": "t",
+        "IDEMPOTENCY_TABLE": "i",
+        "AIUTA_API_KEY_SECRET": "s",
+    }
+    required |= {"STATE_MACHINE_ARN": "arn", "INGEST_QUEUE_URL": "q"}
+    for model in FUNCTION_SETTINGS.values():
+        assert from_env(model, {**environ, **required}) == from_env(model, required), model.__name__
     assert environ["AIUTA_API_URL"] == DEFAULT_BASE_URL
 
 
@@ -750,6 +782,6 @@ def test_sam_build_succeeds_without_docker(tmp_path: Path) -> None:
     for function in FUNCTIONS:
         assert (build_dir / function / "app.py").is_file(), function
     layer = build_dir / "CommonLayer" / "python"
-    assert (layer / "studio_core" / "state.py").is_file()
+    assert (layer / "studio_core" / "domain" / "state.py").is_file()
     compiled = [path.name for path in layer.rglob("*.so")]
     assert compiled and not [name for name in compiled if "x86_64" in name]

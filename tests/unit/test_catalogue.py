@@ -9,9 +9,8 @@ import pytest
 
 from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.jobs import build_job
-from studio_core.domain.state import Kind
-from studio_core.settings import JobDefaults
+from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.vocabulary import Kind
 
 ALL_COLUMNS = (
     "id,image_urls,title,category,description,kind,operation_priority,number_of_generations,"

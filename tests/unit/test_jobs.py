@@ -9,9 +9,14 @@ import pytest
 
 from studio_core.aiuta.models import OperationPriority, ProductInfo
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.jobs import JobSpec, build_job, parse_json_document, parse_regeneration_request
-from studio_core.domain.state import InputMode, Kind
-from studio_core.settings import JobDefaults
+from studio_core.domain.jobs import (
+    JobDefaults,
+    JobSpec,
+    build_job,
+    parse_json_document,
+    parse_regeneration_request,
+)
+from studio_core.domain.vocabulary import InputMode, Kind
 
 URL = "https://cdn.example.com/sku-1/front.jpg"
 ON_FIGURE_VIEWPOINTS = ["front", "front_angled", "back", "back_angled", "side"]

@@ -11,12 +11,12 @@ import pytest
 from studio_core.aiuta.models import OperationPriority
 from studio_core.domain.polling import (
     HISTORY_EVENTS_PER_CHECK,
+    PollSettings,
     deadline_for,
     max_checks,
     next_wait,
     plan_next_check,
 )
-from studio_core.settings import PollSettings
 
 ONLINE, OFFLINE = OperationPriority.ONLINE, OperationPriority.OFFLINE
 STARTED = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

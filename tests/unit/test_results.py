@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio_core.domain.jobs import JobSpec, build_job
-from studio_core.domain.results import CopiedImage, Finding, check_results, decide_next_round
-from studio_core.domain.state import Kind, OperationRef
-from studio_core.settings import JobDefaults
+from studio_core.domain.jobs import JobDefaults, JobSpec, build_job
+from studio_core.domain.record import ImageRecord
+from studio_core.domain.results import Finding, check_results, decide_next_round
+from studio_core.domain.state import OperationRef
+from studio_core.domain.vocabulary import Kind, image_type_from_label
 
 
 def spec(**document: Any) -> JobSpec:
@@ -27,9 +28,31 @@ def on_figure_op(*labels: str, generations: int = 2, round_: int = 0) -> Operati
 
 
 def image(
-    label: str, variant: int, *, kind: str = "on_figure", size: tuple[int, int] = (1200, 1600)
-) -> CopiedImage:
-    return CopiedImage(kind, label, variant, *size)
+    label: str,
+    variant: int,
+    *,
+    kind: str = "on_figure",
+    size: tuple[int | None, int | None] = (1200, 1600),
+    error: str | None = None,
+    round_: int = 0,
+) -> ImageRecord:
+    width, height = size
+    return ImageRecord(
+        kind=Kind(kind),
+        image_type=image_type_from_label(label),
+        variant=variant,
+        round=round_,
+        key=None if error else f"outbox/sku-1/j/{kind}/{label.replace('/', '-')}-v{variant}.png",
+        aiuta_image_id=f"img-{label}-{variant}",
+        source_url="https://cdn.example/x.png",
+        width=width,
+        height=height,
+        error=error,
+    )
+
+
+def finding(kind: str, label: str, message: str) -> Finding:
+    return Finding(Kind(kind), image_type_from_label(label), message)
 
 
 def messages(findings: list[Finding]) -> list[str]:
@@ -37,7 +60,7 @@ def messages(findings: list[Finding]) -> list[str]:
 
 
 def failed_on_figure(label: str = "back/walking") -> list[Finding]:
-    return [Finding("on_figure", label, f"{label}: 1 of 2 images arrived")]
+    return [finding("on_figure", label, f"{label}: 1 of 2 images arrived")]
 
 
 # check_results
@@ -64,7 +87,7 @@ def test_a_missing_variant_is_found() -> None:
     findings = check_results(job, [op], images)
 
     # Then the one short type is reported, with the counts
-    assert findings == [Finding("on_figure", "back/walking", "back/walking: 1 of 2 images arrived")]
+    assert findings == [finding("on_figure", "back/walking", "back/walking: 1 of 2 images arrived")]
 
 
 def test_a_type_with_no_image_at_all_is_found() -> None:
@@ -84,7 +107,7 @@ def test_an_undecodable_image_is_found_and_does_not_count_as_arrived() -> None:
     op = on_figure_op("front/standing")
     images = [
         image("front/standing", 1),
-        CopiedImage("on_figure", "front/standing", 2, None, None, "not an image"),
+        image("front/standing", 2, size=(None, None), error="not an image"),
     ]
 
     # When the round is checked
@@ -104,7 +127,7 @@ def test_a_wrong_size_is_found_when_the_job_asked_for_a_size() -> None:
     # When the round is checked
     # Then the size mismatch is reported with both sizes
     assert check_results(job, [op], images) == [
-        Finding("flat_lay", "flat/front", "flat/front v1 is 1200x1500, not the requested 1200x1600")
+        finding("flat_lay", "flat/front", "flat/front v1 is 1200x1500, not the requested 1200x1600")
     ]
 
 
@@ -143,7 +166,7 @@ def test_each_kind_is_checked_on_its_own_images() -> None:
     findings = check_results(job, ops, images)
 
     # Then only the on-figure type is reported, as on-figure
-    assert findings == [Finding("on_figure", "front/standing", "front/standing: 0 of 1 images arrived")]
+    assert findings == [finding("on_figure", "front/standing", "front/standing: 0 of 1 images arrived")]
 
 
 # decide_next_round
@@ -192,9 +215,9 @@ def test_failed_on_figure_checks_are_regenerated_when_the_job_asks() -> None:
     # Given a job with auto-regeneration, whose round failed checks on two types
     job = spec(regeneration={"auto_regenerate_failed_checks": True})
     findings = [
-        Finding("on_figure", "side/standing", "side/standing v1 is 10x10, not the requested 1200x1600"),
-        Finding("on_figure", "back/walking", "back/walking: 1 of 2 images arrived"),
-        Finding("on_figure", "back/walking", "back/walking v2: not an image"),
+        finding("on_figure", "side/standing", "side/standing v1 is 10x10, not the requested 1200x1600"),
+        finding("on_figure", "back/walking", "back/walking: 1 of 2 images arrived"),
+        finding("on_figure", "back/walking", "back/walking v2: not an image"),
     ]
 
     # When the next round is decided
@@ -220,7 +243,7 @@ def test_failed_checks_are_not_regenerated_unless_the_job_asks() -> None:
 def test_failed_flat_lay_checks_never_start_a_regeneration() -> None:
     # Given a job of both kinds with auto-regeneration, where only a flat-lay image failed
     job = spec(kind="both", regeneration={"auto_regenerate_failed_checks": True})
-    findings = [Finding("flat_lay", "ghost_mannequin/front", "ghost_mannequin/front: 0 of 1 images arrived")]
+    findings = [finding("flat_lay", "ghost_mannequin/front", "ghost_mannequin/front: 0 of 1 images arrived")]
 
     # When the next round is decided
     # Then there is none (Aiuta regenerates on-figure only)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from studio_core.aiuta.models import OperationPriority
-from studio_core.domain.state import InputMode, Kind
-from studio_core.settings import JobDefaults, PollSettings
+from studio_core.domain.jobs import JobDefaults
+from studio_core.domain.polling import PollSettings
+from studio_core.domain.vocabulary import InputMode, Kind
+from studio_core.settings import from_env, variables
 
 
 def test_every_job_default_is_read_from_its_environment_variable() -> None:
@@ -22,10 +24,10 @@ def test_every_job_default_is_read_from_its_environment_variable() -> None:
         "DEFAULT_MODEL_GENDER": "male",
         "DELETE_AT_AIUTA_AFTER_COPY": "true",
     }
-    assert set(environ) == set(JobDefaults.ENV.values())
+    assert set(environ) == set(variables(JobDefaults))
 
     # When the defaults are read
-    defaults = JobDefaults.from_env(environ)
+    defaults = from_env(JobDefaults, environ)
 
     # Then each variable lands in its setting, labels read as image types
     assert defaults.kind == [Kind.ON_FIGURE, Kind.FLAT_LAY]
@@ -41,7 +43,7 @@ def test_every_job_default_is_read_from_its_environment_variable() -> None:
 def test_job_defaults_without_any_variable_are_the_documented_ones() -> None:
     # Given an environment with none of the variables
     # When the defaults are read
-    defaults = JobDefaults.from_env({})
+    defaults = from_env(JobDefaults, {})
 
     # Then they are: on-figure front/standing, ghost_mannequin/front, online, 1, urls, female, keep
     assert defaults.kind == [Kind.ON_FIGURE]
@@ -56,10 +58,10 @@ def test_job_defaults_without_any_variable_are_the_documented_ones() -> None:
 
 def test_an_empty_variable_means_the_default() -> None:
     # Given template parameters left blank
-    environ = {name: "" for name in JobDefaults.ENV.values()}
+    environ = {name: "" for name in variables(JobDefaults)}
 
     # When the defaults are read
-    defaults = JobDefaults.from_env(environ)
+    defaults = from_env(JobDefaults, environ)
 
     # Then they are the same as with no variables at all
     assert defaults == JobDefaults()
@@ -68,7 +70,7 @@ def test_an_empty_variable_means_the_default() -> None:
 def test_kind_may_be_a_comma_separated_list() -> None:
     # Given DEFAULT_KIND written as a list
     # When the defaults are read
-    defaults = JobDefaults.from_env({"DEFAULT_KIND": "flat_lay,on_figure"})
+    defaults = from_env(JobDefaults, {"DEFAULT_KIND": "flat_lay,on_figure"})
 
     # Then both kinds are the default, in that order
     assert defaults.kind == [Kind.FLAT_LAY, Kind.ON_FIGURE]
@@ -97,7 +99,7 @@ def test_a_wrong_job_default_stops_start_up_naming_the_variable(name: str, value
     # Given one job default set to a value the pipeline cannot use
     # When the defaults are read at cold start
     with pytest.raises(RuntimeError) as exc:
-        JobDefaults.from_env({name: value})
+        from_env(JobDefaults, {name: value})
 
     # Then the error names the variable and says what is wrong
     message = str(exc.value)
@@ -118,10 +120,10 @@ def test_every_poll_setting_is_read_from_its_environment_variable() -> None:
         "JOB_DEADLINE_ONLINE_SECONDS": "1800",
         "JOB_DEADLINE_OFFLINE_SECONDS": "86400",
     }
-    assert set(environ) == set(PollSettings.ENV.values())
+    assert set(environ) == set(variables(PollSettings))
 
     # When the settings are read
-    settings = PollSettings.from_env(environ)
+    settings = from_env(PollSettings, environ)
 
     # Then each variable lands in its setting, and per priority
     assert settings.first_wait(OperationPriority.ONLINE) == 15
@@ -136,8 +138,8 @@ def test_every_poll_setting_is_read_from_its_environment_variable() -> None:
 def test_poll_settings_default_to_a_short_online_and_a_72_hour_offline_job() -> None:
     # Given no poll variables, or blank ones
     # When the settings are read
-    settings = PollSettings.from_env({})
-    blank = PollSettings.from_env({name: "" for name in PollSettings.ENV.values()})
+    settings = from_env(PollSettings, {})
+    blank = from_env(PollSettings, {name: "" for name in variables(PollSettings)})
 
     # Then the defaults are 20 s / 5 min first waits, 1 h / 72 h deadlines
     assert blank == settings
@@ -164,7 +166,7 @@ def test_a_wrong_poll_setting_stops_start_up_naming_the_variable(name: str, valu
     # Given one poll setting the schedule cannot use
     # When the settings are read at cold start
     with pytest.raises(RuntimeError) as exc:
-        PollSettings.from_env({name: value})
+        from_env(PollSettings, {name: value})
 
     # Then the error names the variable and the rule
     assert f"{name}: " in str(exc.value)
@@ -177,7 +179,7 @@ def test_a_minimum_wait_above_the_maximum_stops_start_up() -> None:
 
     # When the settings are read
     with pytest.raises(RuntimeError) as exc:
-        PollSettings.from_env(environ)
+        from_env(PollSettings, environ)
 
     # Then both variables are named
     assert "POLL_MIN_WAIT_SECONDS (700) must not exceed POLL_MAX_WAIT_SECONDS (600)" in str(exc.value)
@@ -189,7 +191,7 @@ def test_several_wrong_settings_are_reported_together() -> None:
 
     # When the defaults are read
     with pytest.raises(RuntimeError) as exc:
-        JobDefaults.from_env(environ)
+        from_env(JobDefaults, environ)
 
     # Then one error names both variables
     assert "DEFAULT_KIND: " in str(exc.value)
@@ -202,8 +204,8 @@ def test_settings_are_read_from_the_process_environment_by_default(monkeypatch: 
     monkeypatch.setenv("JOB_DEADLINE_ONLINE_SECONDS", "600")
 
     # When the settings are read without an explicit mapping
-    defaults = JobDefaults.from_env()
-    poll = PollSettings.from_env()
+    defaults = from_env(JobDefaults)
+    poll = from_env(PollSettings)
 
     # Then they come from os.environ
     assert defaults.kind == [Kind.FLAT_LAY]

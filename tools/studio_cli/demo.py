@@ -11,10 +11,10 @@ import html
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from studio_cli.jobs_view import Stack, download_results, job_rows, render_table, submit_folder, watch
 from studio_cli.samples import SampleProduct
+from studio_core.domain.record import JobRecord
 
 Say = Callable[[str], None]
 
@@ -88,7 +88,7 @@ def demo_products() -> list[SampleProduct]:
 
 def run_demo(
     stack: Stack, output: Path, say: Say = print, *, timeout_seconds: float = 180
-) -> list[dict[str, Any]]:
+) -> list[JobRecord]:
     """Submits the sample products, follows them to the end, downloads the images; returns the jobs."""
     started = time.monotonic()
     products = demo_products()
@@ -104,7 +104,7 @@ def run_demo(
     records = watch(stack, say, expect=len(products), timeout_seconds=timeout_seconds, interval_seconds=0.5)
     gallery = output / "gallery"
     for record in records:
-        download_results(stack, record["job_id"], gallery)
+        download_results(stack, record.job_id, gallery)
     say("")
     say(render_table(job_rows(records)))
     index = write_gallery(records, gallery)
@@ -114,22 +114,22 @@ def run_demo(
     return records
 
 
-def write_gallery(records: list[dict[str, Any]], gallery: Path) -> Path:
+def write_gallery(records: list[JobRecord], gallery: Path) -> Path:
     """A static page of every job's images, with the job's status and any error."""
     gallery.mkdir(parents=True, exist_ok=True)
     sections = []
     for record in records:
-        job_id = record["job_id"]
+        job_id = record.job_id
         pictures = "".join(
-            f'<figure><img src="{html.escape(job_id)}/{html.escape(i["key"].split(f"/{job_id}/", 1)[-1])}">'
-            f"<figcaption>{html.escape(i['kind'])} {html.escape(i['image_type'])} v{i['variant']}"
-            f"{' r' + str(i['round']) if i.get('round') else ''}</figcaption></figure>"
-            for i in record.get("images", [])
-            if i.get("key")
+            f'<figure><img src="{html.escape(job_id)}/{html.escape(i.key.split(f"/{job_id}/", 1)[-1])}">'
+            f"<figcaption>{html.escape(i.kind.value)} {html.escape(i.image_type.label)} v{i.variant}"
+            f"{' r' + str(i.round) if i.round else ''}</figcaption></figure>"
+            for i in record.images
+            if i.key
         )
-        error = f"<p class=error>{html.escape(record['error'])}</p>" if record.get("error") else ""
+        error = f"<p class=error>{html.escape(record.error)}</p>" if record.error else ""
         sections.append(
-            f"<section><h2>{html.escape(record['product_id'])} - {html.escape(record['status'])}</h2>"
+            f"<section><h2>{html.escape(record.product_id)} - {html.escape(record.status.value)}</h2>"
             f"<p>job {html.escape(job_id)}</p>{error}{pictures}</section>"
         )
     page = (
@@ -177,7 +177,7 @@ def run_local_demo(output: Path, say: Say = print) -> int:
     expected = {
         p.product_id: "FAILED" if p.product_id.startswith("broken") else "SUCCEEDED" for p in demo_products()
     }
-    actual = {r["product_id"]: r["status"] for r in records}
+    actual = {r.product_id: r.status.value for r in records}
     if actual != expected:
         say(f"Unexpected outcome: {actual}, expected {expected}")
         return 1

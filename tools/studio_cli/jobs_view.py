@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.keys import (
     CATALOGUE_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -25,8 +25,8 @@ from studio_core.domain.keys import (
     REGENERATE,
     product_folder,
 )
-from studio_core.domain.state import Kind
-from studio_core.settings import image_type_from_label
+from studio_core.domain.record import JobRecord
+from studio_core.domain.vocabulary import on_figure_type
 
 
 class MissingSettingError(RuntimeError):
@@ -84,11 +84,11 @@ def request_regeneration(
     if record is None:
         raise LookupError(f"no job {job_id!r} in {stack.table}")
     for label in image_types:
-        image_type_from_label(label, Kind.ON_FIGURE)  # fails early on a malformed label
+        on_figure_type(label)  # fails early on a malformed or unknown label
     body: dict[str, Any] = {"job_id": job_id, "image_types": image_types}
     if number_of_generations:
         body["number_of_generations"] = number_of_generations
-    key = f"{REGENERATE}{record['product_id']}.json"
+    key = f"{REGENERATE}{record.product_id}.json"
     stack.s3().put_object(Bucket=stack.bucket, Key=key, Body=json.dumps(body).encode())
     return key
 
@@ -98,39 +98,38 @@ def download_results(stack: Stack, job_id: str, target: Path) -> list[Path]:
     if record is None:
         raise LookupError(f"no job {job_id!r} in {stack.table}")
     saved = []
-    for image in record.get("images", []):
-        if not image.get("key"):
+    for image in record.images:
+        if not image.key:
             continue
-        path = target / job_id / image["key"].split(f"/{job_id}/", 1)[-1]
+        path = target / job_id / image.key.split(f"/{job_id}/", 1)[-1]
         path.parent.mkdir(parents=True, exist_ok=True)
-        stack.s3().download_file(stack.bucket, image["key"], str(path))
+        stack.s3().download_file(stack.bucket, image.key, str(path))
         saved.append(path)
     return saved
 
 
-def job_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+def job_rows(records: list[JobRecord]) -> list[list[str]]:
     rows = [["JOB", "PRODUCT", "STATUS", "OPERATIONS", "IMAGES", "SECONDS", "NOTE"]]
     for record in records:
-        operations = record.get("operations", [])
         rows.append(
             [
-                record["job_id"],
-                record["product_id"],
-                record["status"],
-                ", ".join(op["operation_id"].split("-", 1)[-1][:8] for op in operations) or "-",
-                str(len([i for i in record.get("images", []) if i.get("key")])),
+                record.job_id,
+                record.product_id,
+                record.status.value,
+                ", ".join(op.operation_id.split("-", 1)[-1][:8] for op in record.operations) or "-",
+                str(len([i for i in record.images if i.key])),
                 _seconds(record),
-                (record.get("error") or "")[:90],
+                (record.error or "")[:90],
             ]
         )
     return rows
 
 
-def _seconds(record: dict[str, Any]) -> str:
-    end = record.get("finished_at") or record.get("updated_at")
+def _seconds(record: JobRecord) -> str:
+    end = record.finished_at or record.updated_at
     try:
-        elapsed = datetime.fromisoformat(end) - datetime.fromisoformat(record["created_at"])
-    except (TypeError, ValueError, KeyError):
+        elapsed = datetime.fromisoformat(end) - datetime.fromisoformat(record.created_at)
+    except ValueError:
         return "-"
     return f"{elapsed.total_seconds():.1f}"
 
@@ -149,18 +148,18 @@ def watch(
     expect: int | None = None,
     timeout_seconds: float = 300,
     interval_seconds: float = 1.0,
-) -> list[dict[str, Any]]:
+) -> list[JobRecord]:
     """Prints each job's status changes until every job (at least ``expect`` of them) is terminal."""
     seen: dict[str, str] = {}
     deadline = time.monotonic() + timeout_seconds
     while True:
         records = stack.jobs().all_jobs()
         for record in records:
-            if seen.get(record["job_id"]) != record["status"]:
-                seen[record["job_id"]] = record["status"]
-                note = f"  {record['error']}" if record.get("error") else ""
-                say(f"  {record['product_id']:<22} {record['status']:<12} {record['job_id']}{note}")
-        done = all(JobRecordStatus(r["status"]).is_terminal for r in records)
+            if seen.get(record.job_id) != record.status:
+                seen[record.job_id] = record.status
+                note = f"  {record.error}" if record.error else ""
+                say(f"  {record.product_id:<22} {record.status.value:<12} {record.job_id}{note}")
+        done = all(r.status.is_terminal for r in records)
         if records and done and (expect is None or len(records) >= expect):
             return records
         if time.monotonic() > deadline:

@@ -7,7 +7,6 @@ environment as boto3 (``AWS_ENDPOINT_URL`` and friends, as written by ``studio l
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,7 +56,7 @@ def _status(args: argparse.Namespace) -> int:
         if record is None:
             print(f"no job {args.job!r}", file=sys.stderr)
             return 1
-        print(json.dumps(record, indent=2, default=str))
+        print(record.model_dump_json(indent=2, exclude_none=True))
         return 0
     records = jobs.for_product(args.product) if args.product else jobs.all_jobs()
     print(render_table(job_rows(records)))
@@ -85,7 +84,8 @@ def _results(args: argparse.Namespace) -> int:
 
     stack = _stack()
     if not args.download:
-        print(json.dumps(stack.jobs().get(args.job) or {}, indent=2, default=str))
+        record = stack.jobs().get(args.job)
+        print(record.model_dump_json(indent=2, exclude_none=True) if record else "{}")
         return 0
     for path in download_results(stack, args.job, Path(args.download)):
         print(path)

@@ -1,123 +1,87 @@
-"""Settings the template gives every function: job defaults and the polling schedule.
+"""Each function's settings, read once from the environment at cold start.
 
-Each is a pydantic model read from environment variables at cold start, so a wrong value
-(``DEFAULT_KIND=onfigure``) stops the function at start-up with the variable's name.
+One loader (``from_env``) reads any settings model from the variables named in ``ENV_NAMES``.
+Each function has a model that requires exactly what that function uses, so a missing or wrong
+variable (``DEFAULT_KIND=onfigure``, no ``STATE_MACHINE_ARN``) stops the function at start-up
+with the variable's name, not halfway through a job. Blank values (a template parameter left
+empty) mean the default.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import partial
-from typing import Annotated, Any, ClassVar, Self
+from typing import Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from studio_core.aiuta.models import FlatLayImageType, Gender, OnFigureImageType, OperationPriority
-from studio_core.domain.state import InputMode, Kind
+from studio_core.aiuta.models import DEFAULT_BASE_URL
+from studio_core.domain.jobs import JobDefaults
+from studio_core.domain.polling import PollSettings
 
-KIND_ALIASES = {"both": [Kind.ON_FIGURE, Kind.FLAT_LAY]}
-
-
-def parse_kinds(value: Any) -> list[Kind]:
-    """``on_figure``, ``flat_lay``, ``both``, or a list of kinds, as a list without repeats."""
-    if isinstance(value, str):
-        value = KIND_ALIASES.get(value.strip(), [part.strip() for part in value.split(",") if part.strip()])
-    kinds: list[Kind] = []
-    for item in value:
-        for one in KIND_ALIASES.get(item, [item]) if isinstance(item, str) else [item]:
-            if one not in [k.value for k in Kind]:
-                raise ValueError(f"{one!r} is not one of 'on_figure', 'flat_lay' or 'both'")
-            if Kind(one) not in kinds:
-                kinds.append(Kind(one))
-    return kinds
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
-def parse_image_type_labels(value: Any, kind: Kind) -> Any:
-    """``"front/standing,back/walking"`` (or a list of such labels) as image type dicts."""
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, list):
-        return value
-    return [image_type_from_label(item, kind) if isinstance(item, str) else item for item in value]
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def image_type_from_label(label: str, kind: Kind) -> dict[str, str]:
-    parts = [part.strip() for part in label.split("/")]
-    if len(parts) != 2:
-        example = "front/standing" if kind is Kind.ON_FIGURE else "ghost_mannequin/front"
-        raise ValueError(f"image type {label!r} must look like {example!r}")
-    if kind is Kind.ON_FIGURE:
-        return {"viewpoint": parts[0], "pose": parts[1]}
-    return {"flat_lay_type": parts[0], "viewpoint": parts[1]}
+class StorageSettings(_Settings):
+    """The bucket and the jobs table: every function reads or writes both."""
+
+    studio_bucket: str = Field(min_length=1)
+    jobs_table: str = Field(min_length=1)
 
 
-def _unique_labels(image_types: list[Any]) -> list[Any]:
-    # Aiuta refuses repeated types; say so where the list is written, not when a paid call fails.
-    labels = [t.label for t in image_types]
-    repeated = sorted({label for label in labels if labels.count(label) > 1})
-    if repeated:
-        raise ValueError(f"image types must be unique; listed twice: {', '.join(repeated)}")
-    return image_types
+class AiutaSettings(_Settings):
+    aiuta_api_url: str = DEFAULT_BASE_URL
+    aiuta_api_key_secret: str = Field(min_length=1)
+    # GET/DELETE retries inside one Lambda call; the state machine's Retry covers longer outages.
+    aiuta_retry_attempts: int = Field(default=3, ge=0, le=10)
+    aiuta_retry_backoff_factor: float = Field(default=0.5, ge=0)
 
 
-# Kinds and image types as people write them: "both", "front/standing", or the API's objects.
-Kinds = Annotated[list[Kind], BeforeValidator(parse_kinds)]
-OnFigureTypeLabels = Annotated[
-    list[OnFigureImageType], BeforeValidator(partial(parse_image_type_labels, kind=Kind.ON_FIGURE))
-]
-FlatLayTypeLabels = Annotated[
-    list[FlatLayImageType], BeforeValidator(partial(parse_image_type_labels, kind=Kind.FLAT_LAY))
-]
-# The same, refusing repeats on the spot (where no Aiuta request model checks them later).
-OnFigureTypes = Annotated[OnFigureTypeLabels, AfterValidator(_unique_labels)]
-FlatLayTypes = Annotated[FlatLayTypeLabels, AfterValidator(_unique_labels)]
+class IngestSettings(StorageSettings):
+    state_machine_arn: str = Field(min_length=1)
+    ingest_queue_url: str = Field(min_length=1)
+    inbox_quiet_seconds: int = Field(default=60, ge=0)
+    defaults: JobDefaults = Field(default_factory=JobDefaults)
 
 
-class _EnvSettings(BaseModel):
-    """Settings read from the environment variables named in ``ENV`` (field -> variable)."""
-
-    ENV: ClassVar[dict[str, str]] = {}
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        return _from_env(cls, cls.ENV, os.environ if environ is None else environ)
+class SubmitSettings(StorageSettings, AiutaSettings):
+    idempotency_table: str = Field(min_length=1)
+    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    poll: PollSettings = Field(default_factory=PollSettings)
 
 
-def _from_env(model: type[BaseModel], names: Mapping[str, str], environ: Mapping[str, str]) -> Any:
-    values = {field: environ[name] for field, name in names.items() if environ.get(name, "") != ""}
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{names.get(str(e['loc'][0]), e['loc'][0])}: {_message(e)}" if e["loc"] else _message(e)
-            for e in exc.errors()
-        )
-        raise RuntimeError(f"invalid settings in the environment: {problems}") from None
+class CheckStatusSettings(StorageSettings, AiutaSettings):
+    poll: PollSettings = Field(default_factory=PollSettings)
 
 
-def _message(error: Any) -> str:
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-class JobDefaults(_EnvSettings):
-    """What a job gets when its ``product.json`` (or the whole file) leaves a field out."""
-
-    kind: Kinds = Field(default_factory=lambda: [Kind.ON_FIGURE], min_length=1)
-    on_figure_image_types: OnFigureTypes = Field(
-        default_factory=lambda: [OnFigureImageType(viewpoint="front", pose="standing")], min_length=1
-    )
-    flat_lay_image_types: FlatLayTypes = Field(
-        default_factory=lambda: [FlatLayImageType(flat_lay_type="ghost_mannequin", viewpoint="front")],
-        min_length=1,
-    )
-    operation_priority: OperationPriority = OperationPriority.ONLINE
-    number_of_generations: int = Field(default=1, ge=1, le=4)
-    input_mode: InputMode = InputMode.URLS
-    model_gender: Gender = Gender.FEMALE
+class FinalizeSettings(StorageSettings, AiutaSettings):
     delete_at_aiuta_after_copy: bool = False
 
-    ENV: ClassVar[dict[str, str]] = {
+
+class RegenerateSettings(StorageSettings, AiutaSettings):
+    idempotency_table: str = Field(min_length=1)
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+
+class RecordFailureSettings(StorageSettings):
+    pass
+
+
+# field -> environment variable, per model; a field whose type has names of its own is nested.
+_STORAGE = {"studio_bucket": "STUDIO_BUCKET", "jobs_table": "JOBS_TABLE"}
+_AIUTA = {
+    "aiuta_api_url": "AIUTA_API_URL",
+    "aiuta_api_key_secret": "AIUTA_API_KEY_SECRET",
+    "aiuta_retry_attempts": "AIUTA_RETRY_ATTEMPTS",
+    "aiuta_retry_backoff_factor": "AIUTA_RETRY_BACKOFF_FACTOR",
+}
+_IDEMPOTENCY = {"idempotency_table": "IDEMPOTENCY_TABLE"}
+ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
+    JobDefaults: {
         "kind": "DEFAULT_KIND",
         "on_figure_image_types": "DEFAULT_ON_FIGURE_IMAGE_TYPES",
         "flat_lay_image_types": "DEFAULT_FLAT_LAY_IMAGE_TYPES",
@@ -126,34 +90,8 @@ class JobDefaults(_EnvSettings):
         "input_mode": "DEFAULT_INPUT_MODE",
         "model_gender": "DEFAULT_MODEL_GENDER",
         "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
-    }
-
-
-class PollSettings(_EnvSettings):
-    """The status-check schedule: a first wait near the expected duration, then a backoff.
-
-    Online operations take seconds to a minute, offline ones up to a few hours; the deadline
-    after which a job is TIMED_OUT is per priority too.
-    """
-
-    first_wait_online_seconds: int = Field(default=20, ge=0)
-    first_wait_offline_seconds: int = Field(default=300, ge=0)
-    min_wait_seconds: int = Field(default=2, ge=0)
-    max_wait_seconds: int = Field(default=600, ge=1)
-    backoff_factor: float = Field(default=1.5, ge=1.0, le=10.0)
-    deadline_online_seconds: int = Field(default=3600, ge=1)
-    deadline_offline_seconds: int = Field(default=259200, ge=1)
-
-    @model_validator(mode="after")
-    def _min_not_above_max(self) -> Self:
-        if self.min_wait_seconds > self.max_wait_seconds:
-            raise ValueError(
-                f"POLL_MIN_WAIT_SECONDS ({self.min_wait_seconds}) must not exceed "
-                f"POLL_MAX_WAIT_SECONDS ({self.max_wait_seconds})"
-            )
-        return self
-
-    ENV: ClassVar[dict[str, str]] = {
+    },
+    PollSettings: {
         "first_wait_online_seconds": "POLL_FIRST_WAIT_ONLINE_SECONDS",
         "first_wait_offline_seconds": "POLL_FIRST_WAIT_OFFLINE_SECONDS",
         "min_wait_seconds": "POLL_MIN_WAIT_SECONDS",
@@ -161,14 +99,69 @@ class PollSettings(_EnvSettings):
         "backoff_factor": "POLL_BACKOFF_FACTOR",
         "deadline_online_seconds": "JOB_DEADLINE_ONLINE_SECONDS",
         "deadline_offline_seconds": "JOB_DEADLINE_OFFLINE_SECONDS",
-    }
+    },
+    StorageSettings: _STORAGE,
+    AiutaSettings: _AIUTA,
+    IngestSettings: {
+        **_STORAGE,
+        "state_machine_arn": "STATE_MACHINE_ARN",
+        "ingest_queue_url": "INGEST_QUEUE_URL",
+        "inbox_quiet_seconds": "INBOX_QUIET_SECONDS",
+    },
+    SubmitSettings: {
+        **_STORAGE,
+        **_AIUTA,
+        **_IDEMPOTENCY,
+        "presigned_url_ttl_seconds": "PRESIGNED_URL_TTL_SECONDS",
+    },
+    CheckStatusSettings: {**_STORAGE, **_AIUTA},
+    FinalizeSettings: {**_STORAGE, **_AIUTA, "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY"},
+    RegenerateSettings: {**_STORAGE, **_AIUTA, **_IDEMPOTENCY},
+    RecordFailureSettings: _STORAGE,
+}
 
-    def first_wait(self, priority: OperationPriority) -> int:
-        if priority is OperationPriority.ONLINE:
-            return self.first_wait_online_seconds
-        return self.first_wait_offline_seconds
 
-    def deadline_seconds(self, priority: OperationPriority) -> int:
-        if priority is OperationPriority.ONLINE:
-            return self.deadline_online_seconds
-        return self.deadline_offline_seconds
+def from_env(model: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+    """``model`` from the environment; a problem raises ``RuntimeError`` naming each variable."""
+    environ = os.environ if environ is None else environ
+    names = ENV_NAMES[model]
+    values: dict[str, Any] = {f: environ[n] for f, n in names.items() if environ.get(n, "") != ""}
+    problems: list[str] = []
+    for field, info in model.model_fields.items():
+        nested = info.annotation
+        if isinstance(nested, type) and nested in ENV_NAMES and field not in names:
+            try:
+                values[field] = from_env(nested, environ)
+            except _SettingsError as exc:
+                problems.extend(exc.problems)
+    try:
+        settings = model.model_validate(values)
+    except ValidationError as exc:
+        problems.extend(
+            f"{names.get(str(e['loc'][0]), e['loc'][0])}: {_message(e)}" if e["loc"] else _message(e)
+            for e in exc.errors()
+        )
+    if problems:
+        raise _SettingsError(problems)
+    return settings
+
+
+def variables(model: type[BaseModel]) -> set[str]:
+    """Every environment variable ``model`` reads, its nested settings' included."""
+    names = set(ENV_NAMES[model].values())
+    for field, info in model.model_fields.items():
+        nested = info.annotation
+        if isinstance(nested, type) and nested in ENV_NAMES and field not in ENV_NAMES[model]:
+            names |= variables(nested)
+    return names
+
+
+class _SettingsError(RuntimeError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings in the environment: " + "; ".join(problems))
+        self.problems = problems
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return "is not set" if error["type"] == "missing" else message

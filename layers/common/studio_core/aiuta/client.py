@@ -19,6 +19,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from studio_core.aiuta.models import (
+    DEFAULT_BASE_URL,
     AiutaImage,
     CreateOperationResponse,
     FlatLayOperation,
@@ -40,7 +41,6 @@ from studio_core.domain.errors import (
     AiutaServerError,
 )
 
-DEFAULT_BASE_URL = "https://api.aiuta.com/studio/v1"
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+DEFAULT_BASE_URL = "https://api.aiuta.com/studio/v1"
 MAX_INPUT_IMAGES = 20
 MAX_ON_FIGURE_IMAGE_TYPES = 35
 MAX_FLAT_LAY_IMAGE_TYPES = 6

@@ -3,35 +3,29 @@
 Keys (see the README): ``pk = JOB#<job_id>``, ``sk = JOB``; GSI1 ``gsi1pk = PRODUCT#<product_id>``,
 ``gsi1sk = <created_at>#<job_id>`` (a product's jobs, oldest first); GSI2
 ``gsi2pk = STATUS#<status>``, ``gsi2sk = <updated_at>#<job_id>`` (jobs by status).
+
+Each write method is named for what happened to the job; every read returns a ``JobRecord``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import ConditionBase, Key
+from pydantic import BaseModel
+
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.record import ImageRecord, JobRecord, JobStatus, RequestKind, RoundRecord
+from studio_core.domain.state import OperationRef
 
 PRODUCT_INDEX = "ByProduct"
 STATUS_INDEX = "ByStatus"
-
-
-class JobRecordStatus(StrEnum):
-    QUEUED = "QUEUED"  # validated; the execution is starting
-    GENERATING = "GENERATING"  # operations created at Aiuta, being polled
-    COPYING = "COPYING"
-    REGENERATING = "REGENERATING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobRecordStatus.SUCCEEDED, JobRecordStatus.FAILED, JobRecordStatus.TIMED_OUT)
+_KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
 
 
 def utc_now() -> str:
@@ -39,7 +33,11 @@ def utc_now() -> str:
 
 
 def _to_dynamo(value: Any) -> Any:
-    # DynamoDB wants Decimal, not float; a JSON round trip also turns datetimes into text.
+    # DynamoDB wants Decimal, not float; models are dumped as JSON (labels, ISO times) first.
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_none=True)
+    elif isinstance(value, list | tuple) and value and isinstance(value[0], BaseModel):
+        value = [v.model_dump(mode="json", exclude_none=True) for v in value]
     return json.loads(json.dumps(value, default=str), parse_float=Decimal)
 
 
@@ -53,16 +51,154 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
+def _record(item: dict[str, Any]) -> JobRecord:
+    return JobRecord.model_validate({k: v for k, v in _from_dynamo(item).items() if k not in _KEY_ATTRIBUTES})
+
+
 class JobsTable:
     def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
         self._table = (dynamodb_resource or boto3.resource("dynamodb")).Table(table_name)
 
-    def create(self, *, job_id: str, product_id: str, status: JobRecordStatus, **attributes: Any) -> bool:
-        """Writes a new job; returns False (and changes nothing) when the job already exists."""
+    # A job comes in
+
+    def create_queued(
+        self,
+        *,
+        job_id: str,
+        product_id: str,
+        spec: JobSpec,
+        request_kind: RequestKind,
+        source_key: str,
+        execution_name: str,
+        input_keys: Sequence[str] = (),
+        manifest_etag: str | None = None,
+        catalogue_line: int | None = None,
+        base_job_id: str | None = None,
+    ) -> bool:
+        """Records a valid job about to start; False (and nothing changed) when it already exists."""
+        return self._create(
+            job_id,
+            product_id,
+            JobStatus.QUEUED,
+            job=spec.to_state(),
+            request_kind=request_kind.value,
+            source_key=source_key,
+            execution_name=execution_name,
+            input_keys=list(input_keys),
+            manifest_etag=manifest_etag,
+            catalogue_line=catalogue_line,
+            base_job_id=base_job_id,
+        )
+
+    def record_rejection(
+        self, *, job_id: str, product_id: str, source_key: str, error: str, finished_at: str
+    ) -> bool:
+        """Records a job that cannot run (FAILED with the reason); False when it already exists."""
+        return self._create(
+            job_id, product_id, JobStatus.FAILED, source_key=source_key, error=error, finished_at=finished_at
+        )
+
+    # The execution's steps
+
+    def record_uploads(self, job_id: str, uploaded_image_ids: Sequence[str]) -> None:
+        self._set(job_id, uploaded_image_ids=list(uploaded_image_ids))
+
+    def mark_generating(
+        self, job_id: str, *, operations: Sequence[OperationRef], submitted_at: str, input_mode: str
+    ) -> None:
+        self._set(
+            job_id,
+            JobStatus.GENERATING,
+            operations=operations,
+            submitted_at=submitted_at,
+            input_mode=input_mode,
+        )
+
+    def record_check(
+        self, job_id: str, *, operations: Sequence[OperationRef], checked_at: str, poll_attempts: int
+    ) -> None:
+        self._set(job_id, operations=operations, last_checked_at=checked_at, poll_attempts=poll_attempts)
+
+    def mark_copying(self, job_id: str) -> None:
+        self._set(job_id, JobStatus.COPYING)
+
+    def record_round(
+        self,
+        job_id: str,
+        *,
+        images: Sequence[ImageRecord],
+        rounds: Sequence[RoundRecord],
+        result_key: str,
+    ) -> None:
+        """A round's images are copied and another round follows."""
+        self._set(job_id, images=images, rounds=rounds, result_key=result_key)
+
+    def mark_regenerating(self, job_id: str, *, round_: int, operations: Sequence[OperationRef]) -> None:
+        self._set(job_id, JobStatus.REGENERATING, round=round_, operations=operations)
+
+    def mark_succeeded(
+        self,
+        job_id: str,
+        *,
+        images: Sequence[ImageRecord],
+        rounds: Sequence[RoundRecord],
+        result_key: str,
+        finished_at: str,
+        deleted_at_aiuta: bool,
+        cleanup_problems: Sequence[str],
+    ) -> None:
+        self._set(
+            job_id,
+            JobStatus.SUCCEEDED,
+            images=images,
+            rounds=rounds,
+            result_key=result_key,
+            finished_at=finished_at,
+            deleted_at_aiuta=deleted_at_aiuta,
+            cleanup_problems=list(cleanup_problems),
+        )
+
+    def mark_failed(
+        self,
+        job_id: str,
+        *,
+        timed_out: bool,
+        error: str,
+        finished_at: str,
+        operations: Sequence[OperationRef],
+    ) -> None:
+        status = JobStatus.TIMED_OUT if timed_out else JobStatus.FAILED
+        self._set(job_id, status, error=error, finished_at=finished_at, operations=operations)
+
+    # Reads
+
+    def get(self, job_id: str) -> JobRecord | None:
+        item = self._table.get_item(Key=_key(job_id), ConsistentRead=True).get("Item")
+        return _record(item) if item else None
+
+    def for_product(self, product_id: str) -> list[JobRecord]:
+        """A product's jobs, oldest first."""
+        return self._query(PRODUCT_INDEX, Key("gsi1pk").eq(f"PRODUCT#{product_id}"))
+
+    def with_status(self, status: JobStatus) -> list[JobRecord]:
+        return self._query(STATUS_INDEX, Key("gsi2pk").eq(f"STATUS#{status.value}"))
+
+    def all_jobs(self) -> list[JobRecord]:
+        records: list[JobRecord] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self._table.scan(**kwargs)
+            records.extend(_record(i) for i in page.get("Items", []) if i.get("sk") == "JOB")
+            if "LastEvaluatedKey" not in page:
+                return sorted(records, key=lambda r: r.created_at)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # Plumbing
+
+    def _create(self, job_id: str, product_id: str, status: JobStatus, **attributes: Any) -> bool:
         now = utc_now()
         item = {
-            "pk": f"JOB#{job_id}",
-            "sk": "JOB",
+            **_key(job_id),
             "job_id": job_id,
             "product_id": product_id,
             "status": status.value,
@@ -72,7 +208,7 @@ class JobsTable:
             "gsi1sk": f"{now}#{job_id}",
             "gsi2pk": f"STATUS#{status.value}",
             "gsi2sk": f"{now}#{job_id}",
-            **attributes,
+            **{name: value for name, value in attributes.items() if value is not None},
         }
         try:
             self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
@@ -80,49 +216,31 @@ class JobsTable:
             return False
         return True
 
-    def update(self, job_id: str, *, status: JobRecordStatus | None = None, **attributes: Any) -> None:
+    def _set(self, job_id: str, status: JobStatus | None = None, **attributes: Any) -> None:
         """Sets attributes (and the status with its index keys) on an existing job."""
         now = utc_now()
         values: dict[str, Any] = {"updated_at": now, **attributes}
         if status is not None:
             values.update(status=status.value, gsi2pk=f"STATUS#{status.value}", gsi2sk=f"{now}#{job_id}")
         names = {f"#a{i}": name for i, name in enumerate(values)}
-        placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
-        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+        placeholders = {f":v{i}": _to_dynamo(value) for i, value in enumerate(values.values())}
         self._table.update_item(
-            Key={"pk": f"JOB#{job_id}", "sk": "JOB"},
-            UpdateExpression=expression,
+            Key=_key(job_id),
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_to_dynamo(placeholders),
+            ExpressionAttributeValues=placeholders,
         )
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"pk": f"JOB#{job_id}", "sk": "JOB"}, ConsistentRead=True).get("Item")
-        return _from_dynamo(item) if item else None
-
-    def for_product(self, product_id: str) -> list[dict[str, Any]]:
-        """A product's jobs, oldest first."""
-        return self._query(PRODUCT_INDEX, Key("gsi1pk").eq(f"PRODUCT#{product_id}"))
-
-    def with_status(self, status: JobRecordStatus) -> list[dict[str, Any]]:
-        return self._query(STATUS_INDEX, Key("gsi2pk").eq(f"STATUS#{status.value}"))
-
-    def all_jobs(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = self._table.scan(**kwargs)
-            items.extend(_from_dynamo(i) for i in page.get("Items", []) if i.get("sk") == "JOB")
-            if "LastEvaluatedKey" not in page:
-                return sorted(items, key=lambda i: i["created_at"])
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _query(self, index: str, condition: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def _query(self, index: str, condition: ConditionBase) -> list[JobRecord]:
+        records: list[JobRecord] = []
         kwargs: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": condition}
         while True:
             page = self._table.query(**kwargs)
-            items.extend(_from_dynamo(i) for i in page.get("Items", []))
+            records.extend(_record(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return items
+                return records
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _key(job_id: str) -> dict[str, str]:
+    return {"pk": f"JOB#{job_id}", "sk": "JOB"}

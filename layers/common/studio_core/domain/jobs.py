@@ -16,21 +16,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from studio_core.aiuta.models import (
     MAX_INPUT_IMAGES,
     BackgroundSettings,
+    FlatLayImageType,
+    Gender,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
     Generations,
     HttpUrlText,
     ImagePaddings,
     ImageSize,
+    OnFigureImageType,
     OnFigureModelSettings,
     OperationPriority,
     ProductInfo,
 )
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.state import InputMode, Kind
-from studio_core.settings import (
+from studio_core.domain.vocabulary import (
     FlatLayTypeLabels,
-    JobDefaults,
+    FlatLayTypes,
+    InputMode,
+    Kind,
+    Kinds,
     OnFigureTypeLabels,
     OnFigureTypes,
     parse_kinds,
@@ -43,6 +48,27 @@ _PLACEHOLDER_URL = "https://placeholder.invalid/image.jpg"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class JobDefaults(BaseModel):
+    """What a job gets when its ``product.json`` (or the whole file) leaves a field out.
+
+    The template's parameters set them (see ``settings.ENV_NAMES``).
+    """
+
+    kind: Kinds = Field(default_factory=lambda: [Kind.ON_FIGURE], min_length=1)
+    on_figure_image_types: OnFigureTypes = Field(
+        default_factory=lambda: [OnFigureImageType(viewpoint="front", pose="standing")], min_length=1
+    )
+    flat_lay_image_types: FlatLayTypes = Field(
+        default_factory=lambda: [FlatLayImageType(flat_lay_type="ghost_mannequin", viewpoint="front")],
+        min_length=1,
+    )
+    operation_priority: OperationPriority = OperationPriority.ONLINE
+    number_of_generations: int = Field(default=1, ge=1, le=4)
+    input_mode: InputMode = InputMode.URLS
+    model_gender: Gender = Gender.FEMALE
+    delete_at_aiuta_after_copy: bool = False
 
 
 class ProductDetails(_Strict):

@@ -12,9 +12,48 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Self
+
+from pydantic import BaseModel, Field, model_validator
 
 from studio_core.aiuta.models import OperationPriority
-from studio_core.settings import PollSettings
+from studio_core.domain.state import PollState
+
+
+class PollSettings(BaseModel):
+    """The status-check schedule: a first wait near the expected duration, then a backoff.
+
+    Online operations take seconds to a minute, offline ones up to a few hours; the deadline
+    after which a job is TIMED_OUT is per priority too.
+    """
+
+    first_wait_online_seconds: int = Field(default=20, ge=0)
+    first_wait_offline_seconds: int = Field(default=300, ge=0)
+    min_wait_seconds: int = Field(default=2, ge=0)
+    max_wait_seconds: int = Field(default=600, ge=1)
+    backoff_factor: float = Field(default=1.5, ge=1.0, le=10.0)
+    deadline_online_seconds: int = Field(default=3600, ge=1)
+    deadline_offline_seconds: int = Field(default=259200, ge=1)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Self:
+        if self.min_wait_seconds > self.max_wait_seconds:
+            raise ValueError(
+                f"POLL_MIN_WAIT_SECONDS ({self.min_wait_seconds}) must not exceed "
+                f"POLL_MAX_WAIT_SECONDS ({self.max_wait_seconds})"
+            )
+        return self
+
+    def first_wait(self, priority: OperationPriority) -> int:
+        if priority is OperationPriority.ONLINE:
+            return self.first_wait_online_seconds
+        return self.first_wait_offline_seconds
+
+    def deadline_seconds(self, priority: OperationPriority) -> int:
+        if priority is OperationPriority.ONLINE:
+            return self.deadline_online_seconds
+        return self.deadline_offline_seconds
+
 
 # Wait + Task + Choice states per loop: entered/exited and scheduled/started/succeeded events.
 HISTORY_EVENTS_PER_CHECK = 8
@@ -69,3 +108,13 @@ def max_checks(priority: OperationPriority, settings: PollSettings) -> int:
         elapsed += max(1, next_wait(priority, checks, settings))
         checks += 1
     return checks
+
+
+def start_polling(priority: OperationPriority, settings: PollSettings, now: datetime) -> PollState:
+    """The schedule of a round just created: the first wait, and the job's deadline."""
+    return PollState(
+        wait_seconds=next_wait(priority, 0, settings),
+        attempt=0,
+        started_at=now,
+        deadline=deadline_for(priority, now, settings),
+    )

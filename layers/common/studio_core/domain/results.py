@@ -1,4 +1,10 @@
-"""Checks on a copied round, and the decision whether another regeneration round follows."""
+"""A copied round: what its checks found, how it joins the job's earlier rounds, what comes next.
+
+Pure decisions of the "Copy results to S3" task: ``check_results`` (missing, undecodable and
+wrong-size images), ``decide_next_round`` (the job's plan, or a round for failed on-figure
+checks, within ``max_rounds``) and ``summarise_round`` (the record's images and rounds after
+this round, replacing this round's entries when a retried copy runs again).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +13,17 @@ from dataclasses import dataclass
 
 from studio_core.aiuta.models import OnFigureImageType
 from studio_core.domain.jobs import JobSpec
-from studio_core.domain.state import Kind, OperationRef
-from studio_core.settings import image_type_from_label
-
-
-@dataclass(frozen=True)
-class CopiedImage:
-    kind: str
-    image_type: str  # label, e.g. "front/standing"
-    variant: int
-    width: int | None
-    height: int | None
-    error: str | None = None
+from studio_core.domain.record import ImageRecord, RoundRecord
+from studio_core.domain.state import OperationRef
+from studio_core.domain.vocabulary import ImageType, Kind
 
 
 @dataclass(frozen=True)
 class Finding:
     """Something wrong with a round's images; ``image_type`` is what a regeneration would redo."""
 
-    kind: str
-    image_type: str
+    kind: Kind
+    image_type: ImageType
     message: str
 
 
@@ -37,34 +34,37 @@ class RoundPlan:
     reason: str
 
 
-def check_results(spec: JobSpec, operations: list[OperationRef], images: list[CopiedImage]) -> list[Finding]:
+@dataclass(frozen=True)
+class RoundSummary:
+    """The job's images and rounds once this round is in, and the next round, if any."""
+
+    images: list[ImageRecord]
+    rounds: list[RoundRecord]
+    findings: list[Finding]
+    next_round: RoundPlan | None
+
+
+def check_results(spec: JobSpec, operations: list[OperationRef], images: list[ImageRecord]) -> list[Finding]:
     """Missing variants, undecodable images and wrong sizes, per operation of the round."""
     findings: list[Finding] = []
     per_type = Counter((image.kind, image.image_type) for image in images if image.error is None)
     for op in operations:
-        for label in op.image_types:
-            got = per_type[(op.kind.value, label)]
+        for image_type in op.image_types:
+            got = per_type[(op.kind, image_type)]
             if got < op.number_of_generations:
-                findings.append(
-                    Finding(
-                        op.kind.value, label, f"{label}: {got} of {op.number_of_generations} images arrived"
-                    )
-                )
+                message = f"{image_type.label}: {got} of {op.number_of_generations} images arrived"
+                findings.append(Finding(op.kind, image_type, message))
     wanted = spec.output_image_size
     for image in images:
+        label = image.image_type.label
         if image.error is not None:
-            findings.append(
-                Finding(image.kind, image.image_type, f"{image.image_type} v{image.variant}: {image.error}")
-            )
+            findings.append(Finding(image.kind, image.image_type, f"{label} v{image.variant}: {image.error}"))
         elif wanted and (image.width, image.height) != (wanted.width, wanted.height):
-            findings.append(
-                Finding(
-                    image.kind,
-                    image.image_type,
-                    f"{image.image_type} v{image.variant} is {image.width}x{image.height}, "
-                    f"not the requested {wanted.width}x{wanted.height}",
-                )
+            message = (
+                f"{label} v{image.variant} is {image.width}x{image.height}, "
+                f"not the requested {wanted.width}x{wanted.height}"
             )
+            findings.append(Finding(image.kind, image.image_type, message))
     return findings
 
 
@@ -80,14 +80,36 @@ def decide_next_round(spec: JobSpec, finished_round: int, findings: list[Finding
             number_of_generations=planned.number_of_generations,
             reason=f"round {finished_round + 1} of the job's regeneration plan",
         )
-    failed = sorted({f.image_type for f in findings if f.kind == Kind.ON_FIGURE.value})
+    on_figure = [f for f in findings if f.kind is Kind.ON_FIGURE]
+    failed = sorted(
+        {f.image_type for f in on_figure if isinstance(f.image_type, OnFigureImageType)}, key=_label
+    )
     if policy.auto_regenerate_failed_checks and failed:
         return RoundPlan(
-            image_types=[
-                OnFigureImageType.model_validate(image_type_from_label(t, Kind.ON_FIGURE)) for t in failed
-            ],
+            image_types=failed,
             number_of_generations=None,
-            reason="results failed checks: "
-            + "; ".join(f.message for f in findings if f.kind == "on_figure"),
+            reason="results failed checks: " + "; ".join(f.message for f in on_figure),
         )
     return None
+
+
+def summarise_round(
+    spec: JobSpec,
+    round_: int,
+    operations: list[OperationRef],
+    copied: list[ImageRecord],
+    earlier_images: list[ImageRecord],
+    earlier_rounds: list[RoundRecord],
+) -> RoundSummary:
+    """This round's checks and entries merged into the job's record, and what comes next."""
+    findings = check_results(spec, operations, copied)
+    images = [*(i for i in earlier_images if i.round != round_), *copied]
+    rounds = [
+        *(r for r in earlier_rounds if r.round != round_),
+        RoundRecord(round=round_, findings=[f.message for f in findings]),
+    ]
+    return RoundSummary(images, rounds, findings, decide_next_round(spec, round_, findings))
+
+
+def _label(image_type: ImageType) -> str:
+    return image_type.label

@@ -12,21 +12,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from studio_core.aiuta.models import OperationStatus
-
-
-class Kind(StrEnum):
-    ON_FIGURE = "on_figure"
-    FLAT_LAY = "flat_lay"
-
-
-class InputMode(StrEnum):
-    """How Aiuta gets the images in the bucket: presigned GET URLs, or uploaded bytes."""
-
-    URLS = "urls"
-    UPLOAD = "upload"
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.vocabulary import Kind, LabelledImageType, LabelledOnFigureType
 
 
 class StepStatus(StrEnum):
@@ -46,10 +36,14 @@ class OperationRef(BaseModel):
     kind: Kind
     operation_id: str
     round: int = 0
-    image_types: list[str] = Field(default_factory=list)  # labels, e.g. "front/standing"
+    image_types: list[LabelledImageType] = Field(default_factory=list)
     number_of_generations: int = 1
     status: OperationStatus = OperationStatus.CREATED
     error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is OperationStatus.SUCCESS
 
 
 class PollState(BaseModel):
@@ -80,10 +74,17 @@ class StepError(BaseModel):
         return self.cause
 
 
+class JobFailure(BaseModel):
+    """How the execution ends when the job failed: the Fail state's Error and Cause."""
+
+    error: str  # a class name of domain.errors, e.g. OperationFailed, JobTimedOut, InvalidJob
+    cause: str
+
+
 class PendingRound(BaseModel):
     """A regeneration round finalize decided on, for the regenerate task to start."""
 
-    image_types: list[dict[str, str]]
+    image_types: list[LabelledOnFigureType]
     number_of_generations: int | None = None
     reason: str
 
@@ -93,7 +94,7 @@ class JobState(BaseModel):
 
     job_id: str
     product_id: str
-    job: dict[str, Any]
+    job: JobSpec
     input_keys: list[str] = Field(default_factory=list)
     uploaded_image_ids: list[str] = Field(default_factory=list)
     operations: list[OperationRef] = Field(default_factory=list)
@@ -103,11 +104,16 @@ class JobState(BaseModel):
     pending_round: PendingRound | None = None
     error: StepError | None = None
     failure_reason: str | None = None
+    failure: JobFailure | None = None
     images_copied: int = 0
 
     def current_operations(self) -> list[OperationRef]:
         """The operations of the round being polled."""
         return [op for op in self.operations if op.round == self.round]
+
+    @field_serializer("job")
+    def _job_without_nulls(self, job: JobSpec) -> dict[str, Any]:
+        return job.to_state()
 
     def to_output(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

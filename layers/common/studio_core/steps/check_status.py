@@ -1,33 +1,16 @@
-"""Check the round's operations at Aiuta and tell the state machine what to do next."""
+"""Task "Check operation status": ask Aiuta how the round is going and plan the next wait."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import FlatLayOperation, OnFigureOperation, OperationStatus
+from studio_core.aiuta.operations import fetch_operation
 from studio_core.aws.jobs_table import JobsTable
-from studio_core.domain.jobs import JobSpec
-from studio_core.domain.polling import plan_next_check
-from studio_core.domain.state import JobState, Kind, OperationRef, StepStatus
+from studio_core.domain.polling import PollSettings
+from studio_core.domain.progress import decide_after_check
+from studio_core.domain.state import JobState, StepStatus
 from studio_core.observability import count, logger, seconds
-from studio_core.settings import PollSettings
-
-FAILED_STATUSES = frozenset({OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED})
-
-
-def fetch_operation(client: AiutaStudioClient, op: OperationRef) -> OnFigureOperation | FlatLayOperation:
-    if op.kind is Kind.ON_FIGURE:
-        return client.get_on_figure_operation(op.operation_id)
-    return client.get_flat_lay_operation(op.operation_id)
-
-
-def describe_failure(failed: list[OperationRef]) -> str:
-    return "; ".join(
-        f"the {op.kind.value} operation {op.operation_id} ended {op.status.value}: "
-        f"{op.error or 'Aiuta gave no error text'}"
-        for op in failed
-    )
 
 
 def check_job(
@@ -47,34 +30,17 @@ def check_job(
             operation = fetch_operation(client, op)
             op.status, op.error = operation.status, operation.error
 
-    failed = [op for op in current if op.status in FAILED_STATUSES]
-    if failed:
-        state.status = StepStatus.FAILED
-        state.failure_reason = describe_failure(failed)
+    decision = decide_after_check(current, state.poll, now, state.job.operation_priority, poll)
+    state.status = decision.status
+    state.poll.attempt = decision.attempt
+    if decision.wait_seconds is not None:
+        state.poll.wait_seconds = decision.wait_seconds
+    if decision.failure_reason is not None:
+        state.failure_reason = decision.failure_reason
+    if decision.status is StepStatus.FAILED:
         count("OperationsFailed")
-    elif all(op.status is OperationStatus.SUCCESS for op in current):
-        state.status = StepStatus.READY
-        seconds("OperationDuration", (now - state.poll.started_at).total_seconds())
-    else:
-        spec = JobSpec.from_state(state.job)
-        decision = plan_next_check(
-            now,
-            state.poll.started_at,
-            state.poll.deadline,
-            state.poll.attempt + 1,
-            spec.operation_priority,
-            poll,
-        )
-        if decision.timed_out:
-            state.status = StepStatus.TIMED_OUT
-            waiting = ", ".join(f"{op.kind.value} {op.status.value}" for op in current)
-            state.failure_reason = (
-                f"Aiuta had not finished by the deadline {state.poll.deadline.isoformat()} ({waiting})"
-            )
-        else:
-            state.status = StepStatus.WAITING
-            state.poll.wait_seconds = decision.wait_seconds
-            state.poll.attempt = decision.attempt
+    if decision.operation_seconds is not None:
+        seconds("OperationDuration", decision.operation_seconds)
     logger.info(
         "operations checked",
         extra={
@@ -82,10 +48,10 @@ def check_job(
             "operations": {op.operation_id: op.status.value for op in current},
         },
     )
-    jobs.update(
+    jobs.record_check(
         state.job_id,
-        operations=[op.model_dump(mode="json") for op in state.operations],
-        last_checked_at=now.isoformat(),
+        operations=state.operations,
+        checked_at=now.isoformat(),
         poll_attempts=state.poll.attempt,
     )
     return state

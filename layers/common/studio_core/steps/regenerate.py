@@ -1,23 +1,21 @@
-"""Start a regeneration round: on-figure only, reusing the last on-figure operation's model."""
+"""Task "Start regeneration round": regenerate chosen on-figure types from the last operation."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from studio_core.aiuta.models import OperationStatus, RegenerateOnFigureImagesRequest
-from studio_core.aws.jobs_table import JobRecordStatus, JobsTable
+from studio_core.aiuta.models import RegenerateOnFigureImagesRequest
+from studio_core.aiuta.operations import REGENERATE, Creator
+from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.jobs import JobSpec
-from studio_core.domain.state import JobState, Kind, OperationRef, StepStatus
+from studio_core.domain.polling import PollSettings, start_polling
+from studio_core.domain.state import JobState, OperationRef, StepStatus
+from studio_core.domain.vocabulary import Kind
 from studio_core.observability import count, logger
-from studio_core.settings import PollSettings
-from studio_core.steps.submit import Creator, start_polling
 
 
 def latest_on_figure_operation(state: JobState) -> OperationRef:
-    candidates = [
-        op for op in state.operations if op.kind is Kind.ON_FIGURE and op.status is OperationStatus.SUCCESS
-    ]
+    candidates = [op for op in state.operations if op.kind is Kind.ON_FIGURE and op.succeeded]
     if not candidates:
         raise InvalidJob(
             f"job {state.job_id} has no finished on-figure operation to regenerate from; "
@@ -36,43 +34,35 @@ def start_regeneration_round(
 ) -> JobState:
     """POSTs the pending round's regeneration and sends the state back into the poll loop."""
     now = now or datetime.now(UTC)
-    spec = JobSpec.from_state(state.job)
     if state.pending_round is None:
         raise InvalidJob(f"job {state.job_id} has no regeneration round to start")
     original = latest_on_figure_operation(state)
     next_round = state.round + 1
-    request = RegenerateOnFigureImagesRequest.model_validate(
-        {
-            "original_operation_id": original.operation_id,
-            "image_types": state.pending_round.image_types,
-            "number_of_generations": state.pending_round.number_of_generations,
-        }
+    request = RegenerateOnFigureImagesRequest(
+        original_operation_id=original.operation_id,
+        image_types=list(state.pending_round.image_types),
+        number_of_generations=state.pending_round.number_of_generations,
     )
     operation_id = create(
-        f"{state.job_id}#regenerate#{next_round}", {"action": "regenerate", "request": request.to_api()}
+        f"{state.job_id}#{REGENERATE}#{next_round}", {"action": REGENERATE, "request": request.to_api()}
     )
     state.operations.append(
         OperationRef(
             kind=Kind.ON_FIGURE,
             operation_id=operation_id,
             round=next_round,
-            image_types=[t.label for t in request.image_types],
+            image_types=list(request.image_types),
             number_of_generations=request.number_of_generations or original.number_of_generations,
         )
     )
     state.round = next_round
-    state.poll = start_polling(state, spec, poll, now)
+    state.poll = start_polling(state.job.operation_priority, poll, now)
     state.status = StepStatus.WAITING
     logger.info(
         "regeneration round started",
         extra={"round": next_round, "operation_id": operation_id, "reason": state.pending_round.reason},
     )
     count("RegenerationRounds")
-    jobs.update(
-        state.job_id,
-        status=JobRecordStatus.REGENERATING,
-        round=next_round,
-        operations=[op.model_dump(mode="json") for op in state.operations],
-    )
+    jobs.mark_regenerating(state.job_id, round_=next_round, operations=state.operations)
     state.pending_round = None
     return state

@@ -1,0 +1,108 @@
+"""The job record: what the jobs table keeps of one job, as one typed model.
+
+Every step writes it through ``aws.jobs_table.JobsTable`` (methods named for what happened) and
+everything that reads a job (ingest's regeneration lookup, finalize, the CLI) reads this model.
+Unknown attributes of older items are ignored, so the record can grow without a migration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from studio_core.aiuta.models import OwnerType
+from studio_core.domain.jobs import JobSpec
+from studio_core.domain.state import OperationRef
+from studio_core.domain.vocabulary import Kind, LabelledImageType
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"  # validated; the execution is starting
+    GENERATING = "GENERATING"  # operations created at Aiuta, being polled
+    COPYING = "COPYING"
+    REGENERATING = "REGENERATING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT)
+
+
+class RequestKind(StrEnum):
+    """Which input started the job."""
+
+    FOLDER = "folder"
+    CATALOGUE = "catalogue"
+    REGENERATION = "regeneration"
+
+
+class ImageRecord(BaseModel):
+    """One generated image: where it is in our bucket, and where it came from at Aiuta."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Kind
+    image_type: LabelledImageType
+    variant: int
+    round: int = 0
+    key: str | None = None  # None when the copy failed (see error)
+    aiuta_image_id: str
+    source_url: str
+    owner_type: OwnerType = OwnerType.USER
+    width: int | None = None
+    height: int | None = None
+    error: str | None = None
+
+
+class RoundRecord(BaseModel):
+    """A copied round and what its checks found (empty: every image arrived as asked)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    round: int
+    findings: list[str] = Field(default_factory=list)
+
+
+class JobRecord(BaseModel):
+    """One item of the jobs table (its keys are the table's business, not the record's)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    product_id: str
+    status: JobStatus
+    created_at: str
+    updated_at: str
+    job: JobSpec | None = None  # None for a job rejected before it had a valid spec
+    request_kind: RequestKind | None = None
+    source_key: str | None = None
+    input_keys: list[str] = Field(default_factory=list)
+    manifest_etag: str | None = None  # the product.json a folder job was started from
+    catalogue_line: int | None = None
+    base_job_id: str | None = None  # the job a regeneration request builds on
+    execution_name: str | None = None
+    input_mode: str | None = None
+    uploaded_image_ids: list[str] = Field(default_factory=list)
+    operations: list[OperationRef] = Field(default_factory=list)
+    round: int = 0
+    submitted_at: str | None = None
+    last_checked_at: str | None = None
+    poll_attempts: int = 0
+    images: list[ImageRecord] = Field(default_factory=list)
+    rounds: list[RoundRecord] = Field(default_factory=list)
+    result_key: str | None = None
+    error: str | None = None
+    finished_at: str | None = None
+    deleted_at_aiuta: bool = False
+    cleanup_problems: list[str] = Field(default_factory=list)
+
+    def finished_on_figure_operations(self) -> list[OperationRef]:
+        """The on-figure operations of the latest round that finished with SUCCESS."""
+        done = [op for op in self.operations if op.kind is Kind.ON_FIGURE and op.succeeded]
+        if not done:
+            return []
+        latest = max(op.round for op in done)
+        return [op for op in done if op.round == latest]
