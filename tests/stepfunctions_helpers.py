@@ -2,8 +2,8 @@
 
 moto (5.2.x) executes real ASL only under ``mock_aws(config={"stepfunctions": {"execute_state_machine":
 True}})``, and it runs Lambda code only in Docker, which is not here. ``serve_lambdas`` fills that gap:
-it patches ``moto.awslambda.models.LambdaBackend.invoke`` so every invocation of a function it knows is
-answered by a Python callable in this process.
+it routes moto's Lambda invocations (through `studio_local.moto_internals.route_lambda_invocations`, the
+one hook the local stack uses too) so each function it knows is answered by a Python callable here.
 
 The contract of the patched method (read from moto 5.2.5's ``awslambda/responses.py``,
 ``awslambda/models.py`` and ``stepfunctions/parser/asl/component/state/exec/state_task/``):
@@ -44,10 +44,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import boto3
-from moto.awslambda.models import LambdaBackend
+
+from studio_local.moto_internals import route_lambda_invocations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFINITION_PATH = REPO_ROOT / "statemachine" / "studio_job.asl.json"
@@ -116,40 +116,32 @@ def lambda_error_payload(exc: BaseException) -> dict[str, Any]:
 def serve_lambdas(handlers: Mapping[str, Handler]) -> Iterator[LambdaServer]:
     """Answer moto Lambda invocations of the named functions with ``handlers[name](event, context)``.
 
-    Functions not in ``handlers`` keep moto's default behaviour. Use it inside ``mock_aws``.
+    Functions not in ``handlers`` keep moto's default behaviour. Use it inside ``mock_aws``. It goes
+    through the same hook as the local stack (``studio_local.moto_internals``).
     """
     server = LambdaServer(dict(handlers))
-    original = LambdaBackend.invoke
 
-    def invoke(
-        backend: LambdaBackend,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: Any,
-    ) -> bytes | str | None:
-        function = backend.get_function(function_name, qualifier)
-        handler = server.handlers.get(function.function_name)
+    def serve(function_name: str, body: Any, headers: Any) -> tuple[bytes, str | None] | None:
+        handler = server.handlers.get(function_name)
         if handler is None:
-            return original(backend, function_name, qualifier, body, headers, response_headers)
+            return None
         event = json.loads(body) if body else {}
-        call = Invocation(function.function_name, event)
+        call = Invocation(function_name, event)
         server.invocations.append(call)
-        context = FakeLambdaContext(function.function_name, invoked_function_arn=function.function_arn)
+        arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+        context = FakeLambdaContext(function_name, invoked_function_arn=arn)
         try:
             result = handler(event, context)
         except Exception as exc:
             call.error = type(exc).__name__
-            response_headers["x-amz-function-error"] = "Unhandled"
-            payload = json.dumps(lambda_error_payload(exc)).encode()
-        else:
-            payload = json.dumps(result).encode()
-        response_headers["Content-Length"] = str(len(payload))
-        return payload
+            return json.dumps(lambda_error_payload(exc)).encode(), call.error
+        return json.dumps(result).encode(), None
 
-    with mock.patch.object(LambdaBackend, "invoke", invoke):
+    undo = route_lambda_invocations(serve)
+    try:
         yield server
+    finally:
+        undo()
 
 
 def render_definition(substitutions: Mapping[str, str], *, fast_retries: bool = False) -> str:

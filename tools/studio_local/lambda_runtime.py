@@ -1,6 +1,6 @@
 """Running the template's Lambda handlers in this process, where moto would need Docker.
 
-``InProcessLambdas.install()`` replaces ``moto.awslambda.models.LambdaBackend.invoke`` (which
+``InProcessLambdas.install()`` routes ``moto.awslambda.models.LambdaBackend.invoke`` (which
 serves ``lambda.invoke`` and moto's Step Functions Task states) so that invoking a registered
 function imports its ``app.py`` from its code directory and calls the real handler, the way the
 Lambda Python runtime does:
@@ -43,7 +43,7 @@ from types import ModuleType
 from typing import Any
 
 from studio_local import thread_env
-from studio_local.moto_internals import LambdaBackend
+from studio_local.moto_internals import LambdaAnswer, route_lambda_invocations
 
 logger = logging.getLogger("studio_local.lambda")
 
@@ -156,7 +156,7 @@ class InProcessLambdas:
         self._functions: dict[str, LocalFunction] = {}
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
-        self._original_invoke: Callable[..., Any] | None = None
+        self._undo_route: Callable[[], None] | None = None
         self._background: list[threading.Thread] = []
         self._environ_installed = False
         self._in_flight = 0
@@ -187,30 +187,9 @@ class InProcessLambdas:
     # --- moto hook ----------------------------------------------------------------------------
 
     def install(self) -> None:
-        """Route moto's ``LambdaBackend.invoke`` for registered functions to this object."""
-        if self._original_invoke is not None:
-            return
-        if getattr(LambdaBackend.invoke, "_studio_local", False):
-            raise RuntimeError("another local stack already runs Lambda handlers in this process")
-        original = LambdaBackend.invoke
-        runtime = self
-
-        def invoke(
-            backend: LambdaBackend,
-            function_name: str,
-            qualifier: str | None,
-            body: Any,
-            headers: Any,
-            response_headers: dict[str, Any],
-        ) -> str | bytes | None:
-            function = runtime.find(backend.get_function(function_name, qualifier).function_name)
-            if function is None:
-                return original(backend, function_name, qualifier, body, headers, response_headers)
-            return runtime._serve_moto(function, body, headers, response_headers)
-
-        invoke._studio_local = True  # type: ignore[attr-defined]
-        self._original_invoke = original
-        LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+        """Route moto's Lambda invocations of registered functions to this object."""
+        if self._undo_route is None:
+            self._undo_route = route_lambda_invocations(self._serve_moto)
 
     def uninstall(self, timeout: float = 30.0) -> None:
         """Give moto its own ``invoke`` and ``os.environ`` its own class back, after asynchronous
@@ -218,22 +197,23 @@ class InProcessLambdas:
         for thread in self._background:
             thread.join(timeout)
         self._background.clear()
-        if self._original_invoke is not None:
-            LambdaBackend.invoke = self._original_invoke  # type: ignore[method-assign]
-            self._original_invoke = None
+        if self._undo_route is not None:
+            self._undo_route()
+            self._undo_route = None
         if self._environ_installed:
             thread_env.uninstall()
             self._environ_installed = False
 
-    def _serve_moto(
-        self, function: LocalFunction, body: Any, headers: Any, response_headers: dict[str, Any]
-    ) -> bytes:
+    def _serve_moto(self, function_name: str, body: Any, headers: Any) -> LambdaAnswer | None:
+        function = self.find(function_name)
+        if function is None:
+            return None
         invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
         if isinstance(body, bytes):
             body = body.decode("utf-8")
         event = json.loads(body) if body else {}
         if invocation_type == "DryRun":
-            return b""
+            return b"", None
         if invocation_type == "Event":
             # Lambda queues an asynchronous invocation and answers 202 at once.
             thread = threading.Thread(
@@ -244,12 +224,9 @@ class InProcessLambdas:
             )
             self._background = [t for t in self._background if t.is_alive()] + [thread]
             thread.start()
-            return b""
+            return b"", None
         result = self.invoke(function.name, event)
-        if result.error_type is not None:
-            response_headers["x-amz-function-error"] = "Unhandled"
-        response_headers["Content-Length"] = str(len(result.payload))
-        return result.payload
+        return result.payload, result.error_type
 
     # --- invocation ---------------------------------------------------------------------------
 
