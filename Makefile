@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench install lint format test demo sim clean tools infra-check checkov
+.PHONY: bench install lint format test unit integration e2e demo sim clean tools infra-check checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,16 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The fast loop: pure logic only, in seconds. `make test` is what CI runs: everything.
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+e2e: install
+	$(BIN)/pytest tests/e2e
 
 test: lint tools checkov
 	$(BIN)/pytest

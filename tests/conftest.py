@@ -125,9 +125,16 @@ def openapi_spec_path() -> Path:
 
 @pytest.fixture(scope="session")
 def studio_openapi() -> dict[str, Any] | None:
-    """The parsed Aiuta OpenAPI document, or None when it is not on this machine."""
+    """The parsed Aiuta OpenAPI document, or None when it is not on this machine.
+
+    Under CI (``CI=true``) a missing reference is an error: the contract tests must run there.
+    """
     path = openapi_spec_path()
-    return json.loads(path.read_text()) if path.is_file() else None
+    if path.is_file():
+        return json.loads(path.read_text())
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true, but the Aiuta OpenAPI reference is missing ({path}): contract tests must run")
+    return None
 
 
 class SpecCheckedSession(requests.Session):

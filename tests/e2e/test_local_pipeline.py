@@ -157,7 +157,8 @@ def test_duplicate_uploads_create_one_aiuta_operation(studio: LocalStudio) -> No
     # Then there is one job and Aiuta got one create
     [job] = wait_for_jobs(studio, "e2e-twice")
     assert job["status"] == "SUCCEEDED"
-    time.sleep(1)  # give a stray duplicate the chance to show up
+    # Once every message and execution has drained, a stray duplicate would have shown up
+    studio.wait_until_idle(include_delayed=False)
     assert len(jobs_of(studio, "e2e-twice")) == 1
     after = studio.simulator_admin.calls()["calls"].get("POST /studio/v1/on_figure_operations", 0)
     assert after - before == 1
