@@ -27,5 +27,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         client=clients.aiuta_client(SETTINGS),
         jobs=clients.jobs_table(SETTINGS.jobs_table),
         poll=SETTINGS.poll,
+        estimates=clients.duration_estimates(SETTINGS.jobs_table),
     )
     return state.to_output()

@@ -25,6 +25,10 @@ create_once = operation_creator(SETTINGS.idempotency_table, lambda: clients.aiut
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
     state = start_regeneration_round(
-        state, jobs=clients.jobs_table(SETTINGS.jobs_table), create=create_once, poll=SETTINGS.poll
+        state,
+        jobs=clients.jobs_table(SETTINGS.jobs_table),
+        create=create_once,
+        poll=SETTINGS.poll,
+        estimates=clients.duration_estimates(SETTINGS.jobs_table),
     )
     return state.to_output()

@@ -33,6 +33,7 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         jobs=clients.jobs_table(SETTINGS.jobs_table),
         create=create_once,
         poll=SETTINGS.poll,
+        estimates=clients.duration_estimates(SETTINGS.jobs_table),
         url_ttl_seconds=SETTINGS.presigned_url_ttl_seconds,
     )
     return state.to_output()

@@ -12,6 +12,7 @@ from functools import cache
 from aws_lambda_powertools.utilities import parameters
 
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
+from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.settings import AiutaSettings, StorageSettings, from_env
@@ -25,6 +26,12 @@ def storage(bucket: str | None = None) -> Storage:
 @cache
 def jobs_table(table_name: str | None = None) -> JobsTable:
     return JobsTable(table_name or from_env(StorageSettings).jobs_table)
+
+
+@cache
+def duration_estimates(table_name: str | None = None) -> DurationEstimates:
+    """The learned operation durations, kept in the jobs table."""
+    return DurationEstimates(table_name or from_env(StorageSettings).jobs_table)
 
 
 def read_api_key(secret_name: str) -> str:
@@ -60,6 +67,6 @@ def aiuta_client(settings: AiutaSettings | None = None) -> AiutaStudioClient:
 
 def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
-    for factory in (storage, jobs_table, _aiuta_client):
+    for factory in (storage, jobs_table, duration_estimates, _aiuta_client):
         factory.cache_clear()
     parameters.clear_caches()

@@ -20,7 +20,15 @@ from boto3.dynamodb.conditions import ConditionBase, Key
 from pydantic import BaseModel
 
 from studio_core.domain.jobs import JobSpec
-from studio_core.domain.record import ImageRecord, JobRecord, JobStatus, RequestKind, RoundRecord
+from studio_core.domain.learned_polling import PollPlan
+from studio_core.domain.record import (
+    ImageRecord,
+    JobRecord,
+    JobStatus,
+    RequestKind,
+    RoundRecord,
+    UploadRecord,
+)
 from studio_core.domain.state import OperationRef
 
 PRODUCT_INDEX = "ByProduct"
@@ -100,11 +108,29 @@ class JobsTable:
 
     # The execution's steps
 
+    def record_upload(self, job_id: str, key: str, image_id: str) -> None:
+        """One input uploaded to Aiuta: appended the moment its id exists, so a submit cut off
+        half-way through a batch leaves every id it made in the record (reused by the retry)."""
+        entry = _to_dynamo([UploadRecord(key=key, image_id=image_id)])
+        self._table.update_item(
+            Key=_key(job_id),
+            UpdateExpression="SET #u = list_append(if_not_exists(#u, :empty), :new), #t = :now",
+            ExpressionAttributeNames={"#u": "uploads", "#t": "updated_at"},
+            ExpressionAttributeValues={":empty": [], ":new": entry, ":now": utc_now()},
+        )
+
     def record_uploads(self, job_id: str, uploaded_image_ids: Sequence[str]) -> None:
+        """The ids the job's operations use, in input order."""
         self._set(job_id, uploaded_image_ids=list(uploaded_image_ids))
 
     def mark_generating(
-        self, job_id: str, *, operations: Sequence[OperationRef], submitted_at: str, input_mode: str
+        self,
+        job_id: str,
+        *,
+        operations: Sequence[OperationRef],
+        submitted_at: str,
+        input_mode: str,
+        poll_plan: PollPlan | None = None,
     ) -> None:
         self._set(
             job_id,
@@ -112,6 +138,7 @@ class JobsTable:
             operations=operations,
             submitted_at=submitted_at,
             input_mode=input_mode,
+            poll_plan=poll_plan,
         )
 
     def record_check(
@@ -129,12 +156,20 @@ class JobsTable:
         images: Sequence[ImageRecord],
         rounds: Sequence[RoundRecord],
         result_key: str,
+        operations: Sequence[OperationRef] = (),
     ) -> None:
         """A round's images are copied and another round follows."""
-        self._set(job_id, images=images, rounds=rounds, result_key=result_key)
+        self._set(job_id, images=images, rounds=rounds, result_key=result_key, **_operations(operations))
 
-    def mark_regenerating(self, job_id: str, *, round_: int, operations: Sequence[OperationRef]) -> None:
-        self._set(job_id, JobStatus.REGENERATING, round=round_, operations=operations)
+    def mark_regenerating(
+        self,
+        job_id: str,
+        *,
+        round_: int,
+        operations: Sequence[OperationRef],
+        poll_plan: PollPlan | None = None,
+    ) -> None:
+        self._set(job_id, JobStatus.REGENERATING, round=round_, operations=operations, poll_plan=poll_plan)
 
     def mark_succeeded(
         self,
@@ -146,6 +181,7 @@ class JobsTable:
         finished_at: str,
         deleted_at_aiuta: bool,
         cleanup_problems: Sequence[str],
+        operations: Sequence[OperationRef] = (),
     ) -> None:
         self._set(
             job_id,
@@ -156,7 +192,64 @@ class JobsTable:
             finished_at=finished_at,
             deleted_at_aiuta=deleted_at_aiuta,
             cleanup_problems=list(cleanup_problems),
+            error=None,
+            **_operations(operations),
         )
+
+    def mark_partial(
+        self,
+        job_id: str,
+        *,
+        error: str,
+        finished_at: str,
+        operations: Sequence[OperationRef],
+        result_key: str,
+        images: Sequence[ImageRecord] | None = None,
+        rounds: Sequence[RoundRecord] | None = None,
+        deleted_at_aiuta: bool = False,
+        cleanup_problems: Sequence[str] = (),
+    ) -> None:
+        """Some of the job succeeded and is copied; ``error`` names what did not."""
+        copied = {} if images is None else {"images": images, "rounds": rounds or []}
+        self._set(
+            job_id,
+            JobStatus.PARTIAL,
+            error=error,
+            finished_at=finished_at,
+            operations=operations,
+            result_key=result_key,
+            deleted_at_aiuta=deleted_at_aiuta,
+            cleanup_problems=list(cleanup_problems),
+            **copied,
+        )
+
+    def mark_resumed(self, job_id: str, *, resumes: int, execution_name: str) -> bool:
+        """A TIMED_OUT or PARTIAL job is checked again; False when another resume got there first."""
+        now = utc_now()
+        try:
+            self._table.update_item(
+                Key=_key(job_id),
+                UpdateExpression=(
+                    "SET #s = :s, gsi2pk = :g, gsi2sk = :gs, updated_at = :now, resumes = :n, "
+                    "execution_name = :e REMOVE finished_at"
+                ),
+                ConditionExpression="#s IN (:t, :p) AND (attribute_not_exists(resumes) OR resumes = :before)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":s": JobStatus.GENERATING.value,
+                    ":g": f"STATUS#{JobStatus.GENERATING.value}",
+                    ":gs": f"{now}#{job_id}",
+                    ":now": now,
+                    ":n": resumes,
+                    ":before": resumes - 1,
+                    ":e": execution_name,
+                    ":t": JobStatus.TIMED_OUT.value,
+                    ":p": JobStatus.PARTIAL.value,
+                },
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def mark_failed(
         self,
@@ -240,6 +333,10 @@ class JobsTable:
             if "LastEvaluatedKey" not in page:
                 return records
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _operations(operations: Sequence[OperationRef]) -> dict[str, Any]:
+    return {"operations": operations} if operations else {}
 
 
 def _key(job_id: str) -> dict[str, str]:

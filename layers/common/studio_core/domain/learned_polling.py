@@ -280,6 +280,7 @@ class PollPlan(BaseModel):
     gap_cap_floor_seconds: float = Field(default=GAP_CAP_FLOOR_SECONDS, gt=0)
     gap_cap_fraction: float = Field(default=GAP_CAP_FRACTION, gt=0)
     max_checks: int = Field(default=MAX_CHECKS, ge=1)
+    min_wait_seconds: int = Field(default=MIN_WAIT_SECONDS, ge=1)
     estimate: dict[str, Any] = Field(default_factory=dict)  # DurationEstimate.describe() of its source
 
     def describe(self) -> dict[str, Any]:
@@ -287,15 +288,28 @@ class PollPlan(BaseModel):
         return self.model_dump(mode="json")
 
 
-def plan_for(estimate: DurationEstimate) -> PollPlan:
-    """The schedule for an operation created now, from the priority's current estimate."""
+def plan_for(
+    estimate: DurationEstimate,
+    *,
+    min_wait_seconds: int = MIN_WAIT_SECONDS,
+    max_gap_seconds: float = GAP_CAP_FLOOR_SECONDS,
+    tail_factor: float = TAIL_FACTOR,
+) -> PollPlan:
+    """The schedule for an operation created now, from the priority's current estimate.
+
+    The keyword arguments are the template's knobs (``PollMinWaitSeconds``, ``PollMaxWaitSeconds``,
+    ``PollBackoffFactor``); their defaults are the ones the benchmark measures.
+    """
     low, high = estimate.quantiles([Q_LOW, Q_HIGH])
-    low = max(float(MIN_WAIT_SECONDS), low)
+    low = max(float(min_wait_seconds), low)
     # Not confident yet: keep the dense spacing up to the deadline (the cap still applies).
     dense_until = max(low, high) if estimate.is_confident else math.inf
     return PollPlan(
         first_check_seconds=low,
         dense_until_seconds=min(dense_until, 1e12),
+        tail_factor=tail_factor,
+        gap_cap_floor_seconds=max_gap_seconds,
+        min_wait_seconds=max(1, min_wait_seconds),
         estimate=estimate.describe(),
     )
 
@@ -313,7 +327,7 @@ def next_wait(
     remaining = deadline_seconds - elapsed_seconds
     if remaining <= 0:
         return 0
-    to_deadline = max(MIN_WAIT_SECONDS, math.ceil(remaining - 1e-9))
+    to_deadline = max(plan.min_wait_seconds, math.ceil(remaining - 1e-9))
     if attempt + 1 >= plan.max_checks:
         return to_deadline  # the check budget is spent: one last check, at the deadline
     elapsed = max(0.0, elapsed_seconds)
@@ -325,7 +339,7 @@ def next_wait(
         gap = (plan.tail_factor - 1) * elapsed
     cap = max(plan.gap_cap_floor_seconds, plan.gap_cap_fraction * elapsed)
     wait = min(math.floor(gap + WAIT_ROUNDING), math.floor(cap))
-    return min(max(MIN_WAIT_SECONDS, wait), to_deadline)
+    return min(max(plan.min_wait_seconds, wait), to_deadline)
 
 
 def check_times(

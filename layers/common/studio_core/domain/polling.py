@@ -1,15 +1,15 @@
-"""The poll schedule: when to check an operation again, and when to give up.
+"""The poll schedule of a round: its plan, each next wait, and when to give up.
 
-The first check comes after the expected duration for the priority (about 20 s online,
-minutes offline). Later checks start at a quarter of that and grow by ``backoff_factor`` up to
-``max_wait_seconds``, and never overshoot the deadline. Each loop costs a handful of
-Step Functions history events, so a 72 h offline job stays far below the 25,000-event limit
-(see ``max_checks``).
+The schedule learns (``learned_polling``): at submit, the priority's duration estimate (what this
+deployment has observed, starting from the template's first waits) becomes a small ``PollPlan``
+kept in ``$.poll``; after each check ``plan_next_check`` asks it for the next wait from the time
+elapsed since the round was created, and the last check lands on the deadline. The template's
+``PollMinWaitSeconds``, ``PollMaxWaitSeconds`` (the longest gap) and ``PollBackoffFactor`` (the
+spacing past the estimate's 99 % quantile) shape every plan.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Self
@@ -17,7 +17,17 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 
 from studio_core.aiuta.models import OperationPriority
+from studio_core.domain.learned_polling import (
+    HISTORY_EVENTS_PER_CHECK,
+    DurationEstimate,
+    PollPlan,
+    initial_estimate,
+    plan_for,
+)
+from studio_core.domain.learned_polling import next_wait as planned_wait
 from studio_core.domain.state import PollState
+
+__all__ = ["HISTORY_EVENTS_PER_CHECK", "PollDecision", "PollSettings", "plan_next_check", "start_polling"]
 
 
 class PollSettings(BaseModel):
@@ -29,7 +39,7 @@ class PollSettings(BaseModel):
 
     first_wait_online_seconds: int = Field(default=20, ge=0)
     first_wait_offline_seconds: int = Field(default=300, ge=0)
-    min_wait_seconds: int = Field(default=2, ge=0)
+    min_wait_seconds: int = Field(default=1, ge=0)
     max_wait_seconds: int = Field(default=600, ge=1)
     backoff_factor: float = Field(default=1.5, ge=1.0, le=10.0)
     deadline_online_seconds: int = Field(default=3600, ge=1)
@@ -55,10 +65,6 @@ class PollSettings(BaseModel):
         return self.deadline_offline_seconds
 
 
-# Wait + Task + Choice states per loop: entered/exited and scheduled/started/succeeded events.
-HISTORY_EVENTS_PER_CHECK = 8
-
-
 @dataclass(frozen=True)
 class PollDecision:
     wait_seconds: int
@@ -66,55 +72,37 @@ class PollDecision:
     timed_out: bool
 
 
-def next_wait(priority: OperationPriority, attempt: int, settings: PollSettings) -> int:
-    """Seconds to wait before check number ``attempt + 1`` (attempt 0 is the first wait)."""
-    first = settings.first_wait(priority)
-    if attempt == 0:
-        return first
-    base = max(settings.min_wait_seconds, first / 4)
-    try:
-        wait = base * settings.backoff_factor ** (attempt - 1)
-    except OverflowError:  # hundreds of checks at a large factor: long past the cap
-        wait = settings.max_wait_seconds
-    return int(min(settings.max_wait_seconds, max(settings.min_wait_seconds, wait)))
-
-
 def deadline_for(priority: OperationPriority, started_at: datetime, settings: PollSettings) -> datetime:
     return started_at + timedelta(seconds=settings.deadline_seconds(priority))
 
 
-def plan_next_check(
-    now: datetime,
-    started_at: datetime,
-    deadline: datetime,
-    attempt: int,
+def plan_from(estimate: DurationEstimate, settings: PollSettings) -> PollPlan:
+    return plan_for(
+        estimate,
+        min_wait_seconds=max(1, settings.min_wait_seconds),
+        max_gap_seconds=settings.max_wait_seconds,
+        tail_factor=max(1.01, settings.backoff_factor),
+    )
+
+
+def start_polling(
     priority: OperationPriority,
     settings: PollSettings,
+    now: datetime,
+    estimate: DurationEstimate | None = None,
+) -> PollState:
+    """The schedule of a round just created: its plan from the estimate, the first wait, the deadline."""
+    plan = plan_from(estimate or initial_estimate(priority, settings), settings)
+    deadline = deadline_for(priority, now, settings)
+    first = planned_wait(plan, 0, 0, (deadline - now).total_seconds())
+    return PollState(wait_seconds=max(1, first), attempt=0, started_at=now, deadline=deadline, plan=plan)
+
+
+def plan_next_check(
+    poll: PollState, now: datetime, attempt: int, priority: OperationPriority, settings: PollSettings
 ) -> PollDecision:
-    """After check number ``attempt`` found the operation unfinished: wait again, or time out."""
-    remaining = (deadline - now).total_seconds()
-    if remaining <= 0:
-        return PollDecision(wait_seconds=0, attempt=attempt, timed_out=True)
-    # Land one last check right at the deadline rather than far past it.
-    wait = min(next_wait(priority, attempt, settings), max(1, math.ceil(remaining)))
-    return PollDecision(wait_seconds=wait, attempt=attempt, timed_out=False)
-
-
-def max_checks(priority: OperationPriority, settings: PollSettings) -> int:
-    """How many status checks a job can make before its deadline, waits summed schedule-wise."""
-    budget = settings.deadline_seconds(priority)
-    elapsed, checks = 0, 0
-    while elapsed < budget:
-        elapsed += max(1, next_wait(priority, checks, settings))
-        checks += 1
-    return checks
-
-
-def start_polling(priority: OperationPriority, settings: PollSettings, now: datetime) -> PollState:
-    """The schedule of a round just created: the first wait, and the job's deadline."""
-    return PollState(
-        wait_seconds=next_wait(priority, 0, settings),
-        attempt=0,
-        started_at=now,
-        deadline=deadline_for(priority, now, settings),
-    )
+    """After check number ``attempt`` found the round unfinished: wait again, or time out."""
+    plan = poll.plan or plan_from(initial_estimate(priority, settings), settings)
+    elapsed = (now - poll.started_at).total_seconds()
+    wait = planned_wait(plan, elapsed, attempt, (poll.deadline - poll.started_at).total_seconds())
+    return PollDecision(wait_seconds=wait, attempt=attempt, timed_out=wait == 0)
