@@ -69,4 +69,4 @@ def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
     for factory in (storage, jobs_table, duration_estimates, _aiuta_client):
         factory.cache_clear()
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
