@@ -6,11 +6,14 @@ links work like public storage links, valid until they expire.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from studio_sim.api import API_PREFIX, root_url, sim_state
@@ -22,6 +25,9 @@ NOTICE = (
     "Its operations and images are simulated locally."
 )
 FILE_KINDS: tuple[ImageKind, ...] = ("uploaded", "inputs", "generated", "presets")
+# With a bandwidth cap, a file goes out in slices this big, each when the capped link would have
+# delivered its last byte (64 KiB at 10 MB/s: every 6.6 ms).
+PACED_SLICE_BYTES = 64 * 1024
 
 admin_router = APIRouter(prefix="/_sim", tags=["simulator"])
 files_router = APIRouter(prefix="/files", tags=["simulator"])
@@ -107,4 +113,21 @@ def serve_file(kind: str, name: str, request: Request) -> Response:
     data = state.image_bytes(image)
     if state.settings.file_latency_seconds:
         time.sleep(state.settings.file_latency_seconds)  # a sync route: FastAPI runs it in a worker thread
-    return Response(data, media_type=image.content_type, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    bandwidth = state.settings.file_bandwidth_bytes_per_second
+    if bandwidth is None:
+        return Response(data, media_type=image.content_type, headers=headers)
+    headers["Content-Length"] = str(len(data))
+    return StreamingResponse(_paced(data, bandwidth), media_type=image.content_type, headers=headers)
+
+
+async def _paced(data: bytes, bytes_per_second: float) -> AsyncIterator[bytes]:
+    """``data`` no faster than ``bytes_per_second``: all of it takes ``len(data) / bytes_per_second``."""
+    started = time.monotonic()
+    view = memoryview(data)
+    for offset in range(0, len(data), PACED_SLICE_BYTES):
+        end = min(offset + PACED_SLICE_BYTES, len(data))
+        delay = started + end / bytes_per_second - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield bytes(view[offset:end])

@@ -51,6 +51,17 @@ class SimSettings(BaseModel):
     file_latency_seconds: float = Field(
         default=0.0, ge=0, le=60, description="real delay before an image link answers (a distant CDN)"
     )
+    file_bandwidth_bytes_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="per-connection cap on image-link downloads, bytes per second (unset = unlimited)",
+    )
+    image_noise: float = Field(
+        default=0.0,
+        ge=0,
+        le=64,
+        description="sigma of the grain added to generated images, in 0-255 levels (0 = smooth, small PNGs)",
+    )
     forced_outcome: Outcome | None = Field(
         default=None, description="outcome of every new operation: " + ", ".join(o.value for o in Outcome)
     )

@@ -311,6 +311,7 @@ class SimState:
             label="/".join(operation.image_types[type_index].values()),
             variant=variant,
             variants=operation.number_of_generations,
+            noise=self.settings.image_noise,
         )
         image = StoredImage(
             new_id("generated"),

@@ -1,7 +1,8 @@
 """Task "Copy results to S3": copy a finished round's images, check them, decide what comes next.
 
-Copies run in parallel and stream through a spooled file (memory, then /tmp), because Aiuta's
-links expire (``expires_at``) and a product can have dozens of images.
+Copies run in parallel, because Aiuta's links expire (``expires_at``) and a job can have 140
+images (35 on-figure types x 4). Each streams from its link into S3 in one pass, checked on the
+way (``image_check``): a copy holds a bounded piece of its image, whatever the image's size.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+import requests
 
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.models import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.operations import fetch_operation
 from studio_core.aws.jobs_table import JobsTable
-from studio_core.aws.storage import DownloadFailed, Storage, download_to_spool
+from studio_core.aws.storage import DownloadFailed, Storage, download_session, open_download
 from studio_core.domain.errors import AiutaError
+from studio_core.domain.image_check import ImageCheck
 from studio_core.domain.keys import output_key, result_key
 from studio_core.domain.record import ImageRecord
 from studio_core.domain.results import RoundSummary, summarise_round
@@ -52,8 +54,12 @@ def plan_copies(
     return orders
 
 
-def copy_one(order: CopyOrder, storage: Storage) -> ImageRecord:
-    """Streams one image into the bucket; a failed download is recorded with its reason, not raised."""
+def copy_one(order: CopyOrder, storage: Storage, session: requests.Session | None = None) -> ImageRecord:
+    """Streams one image into the bucket, checking it on the way.
+
+    A failed download is recorded with its reason, not raised, and writes nothing. An undecodable
+    file is still kept, with the reason: a person may want to look at what Aiuta sent.
+    """
     record = ImageRecord(
         kind=order.kind,
         image_type=order.image_type,
@@ -63,34 +69,30 @@ def copy_one(order: CopyOrder, storage: Storage) -> ImageRecord:
         source_url=order.image.url.split("?", 1)[0],
         owner_type=order.image.owner_type,
     )
+    check = ImageCheck()
     try:
-        spool, content_type = download_to_spool(order.image.url)
+        with open_download(order.image.url, session) as download:
+            content_type = download.content_type
+            storage.upload_stream(
+                order.key,
+                check.passing(download.chunks),
+                content_type if content_type.startswith("image/") else "image/png",
+            )
     except DownloadFailed as exc:
+        check.close()
         return record.model_copy(update={"error": f"could not download: {exc}"})
-    size: tuple[int, int] | None = None
-    error = None
-    with spool:
-        try:
-            with Image.open(spool) as picture:
-                size = picture.size
-                picture.load()
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            error = f"not a decodable image: {exc}"
-        # An undecodable file is still kept: a person may want to look at what Aiuta sent.
-        spool.seek(0)
-        storage.upload_file(
-            order.key, spool, content_type if content_type.startswith("image/") else "image/png"
-        )
-    width, height = size or (None, None)
-    return record.model_copy(update={"key": order.key, "width": width, "height": height, "error": error})
+    checked = check.finish()
+    return record.model_copy(
+        update={"key": order.key, "width": checked.width, "height": checked.height, "error": checked.error}
+    )
 
 
 def copy_round(state: JobState, *, client: AiutaStudioClient, storage: Storage) -> list[ImageRecord]:
     orders: list[CopyOrder] = []
     for op in state.current_operations():
         orders.extend(plan_copies(state, op, fetch_operation(client, op)))
-    with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
-        return list(pool.map(lambda order: copy_one(order, storage), orders))
+    with download_session(COPY_WORKERS) as session, ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
+        return list(pool.map(lambda order: copy_one(order, storage, session), orders))
 
 
 def delete_at_aiuta(state: JobState, images: list[ImageRecord], client: AiutaStudioClient) -> list[str]:
