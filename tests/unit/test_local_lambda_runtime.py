@@ -1,4 +1,5 @@
-"""Handlers run in-process the way Lambda's Python runtime runs them: environment, context, errors."""
+"""Handlers run the way Lambda runs them: an execution environment (process) each, environment, context,
+errors, concurrency limits and throttles, timeouts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from studio_local.lambda_runtime import InProcessLambdas, LocalFunction
+from studio_local.lambda_runtime import LocalFunction, LocalLambdas, Throttled
 
 HANDLER = """
 import os
@@ -59,7 +60,7 @@ def function(tmp_path: Path) -> Iterator[LocalFunction]:
     layer = tmp_path / "layers" / "common"
     layer.mkdir(parents=True)
     (layer / "runtime_test_layer_lib.py").write_text("LAYER = 'from the layer'\n")
-    yield LocalFunction(
+    return LocalFunction(
         logical_id="IngestFunction",
         name="studio-local-IngestFunction-ABC",
         arn="arn:aws:lambda:us-east-1:123456789012:function:studio-local-IngestFunction-ABC",
@@ -71,20 +72,18 @@ def function(tmp_path: Path) -> Iterator[LocalFunction]:
         environment={"STUDIO_BUCKET": "studio-bucket", "POLL_MIN_WAIT_SECONDS": "2"},
         layer_dirs=[layer],
     )
-    for name in ("runtime_test_sibling", "runtime_test_layer_lib", "_studio_local_IngestFunction_app"):
-        sys.modules.pop(name, None)
 
 
 @pytest.fixture
-def lambdas(function: LocalFunction) -> Iterator[InProcessLambdas]:
-    runtime = InProcessLambdas("http://127.0.0.1:5999", "us-east-1")
+def lambdas(function: LocalFunction) -> Iterator[LocalLambdas]:
+    runtime = LocalLambdas("http://127.0.0.1:5999", "us-east-1")
     runtime.register(function)
     yield runtime
     runtime.uninstall()
 
 
 def test_handler_sees_its_environment_and_context(
-    lambdas: InProcessLambdas, function: LocalFunction, monkeypatch: pytest.MonkeyPatch
+    lambdas: LocalLambdas, function: LocalFunction, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a developer shell with its own AWS profile and Studio settings
     monkeypatch.setenv("AWS_PROFILE", "production")
@@ -92,7 +91,8 @@ def test_handler_sees_its_environment_and_context(
     path_before = list(sys.path)
     # When the function is invoked by its ARN
     result = lambdas.invoke(function.arn + ":$LATEST", {"key": "inbox/a.jpg"})
-    # Then the handler saw the function's variables, the runtime's, and none of the shell's
+    # Then the handler (in its own process) saw the function's variables, the runtime's, and none
+    # of the shell's
     answer = result.json()
     assert result.ok
     assert answer["greeting"] == "hello from a sibling module"
@@ -105,14 +105,14 @@ def test_handler_sees_its_environment_and_context(
     assert answer["host_only"] is None
     assert answer["context"] == [function.name, 512, function.arn]
     assert 0 < answer["remaining_ms"] <= 60_000
-    # And the process got its own environment and import path back
+    # And this process's environment and import path were never touched
     assert os.environ["AWS_PROFILE"] == "production"
     assert os.environ["STUDIO_HOST_ONLY"] == "leak"
     assert "STUDIO_BUCKET" not in os.environ
     assert sys.path == path_before
 
 
-def test_an_exception_answers_like_lambda(lambdas: InProcessLambdas) -> None:
+def test_an_exception_answers_like_lambda(lambdas: LocalLambdas) -> None:
     # When the handler raises a domain error
     result = lambdas.invoke("studio-local-IngestFunction-ABC", {"raise": True})
     # Then the error type is the class name (what Retry/Catch match) and the payload is Lambda's
@@ -124,12 +124,12 @@ def test_an_exception_answers_like_lambda(lambdas: InProcessLambdas) -> None:
     assert not any("lambda_runtime.py" in line for line in payload["stackTrace"])
 
 
-def test_an_unserialisable_answer_is_a_marshal_error(lambdas: InProcessLambdas) -> None:
+def test_an_unserialisable_answer_is_a_marshal_error(lambdas: LocalLambdas) -> None:
     result = lambdas.invoke("studio-local-IngestFunction-ABC", {"unserialisable": True})
     assert result.error_type == "Runtime.MarshalError"
 
 
-def test_an_import_error_is_reported_and_retried(lambdas: InProcessLambdas, function: LocalFunction) -> None:
+def test_an_import_error_is_reported_and_retried(lambdas: LocalLambdas, function: LocalFunction) -> None:
     # Given a handler module that cannot import
     good = (function.code_dir / "app.py").read_text()
     (function.code_dir / "app.py").write_text("import not_installed_anywhere\n")
@@ -141,7 +141,7 @@ def test_an_import_error_is_reported_and_retried(lambdas: InProcessLambdas, func
     assert lambdas.invoke(function.name, {}).ok
 
 
-def test_invocations_are_counted_and_recorded(lambdas: InProcessLambdas, function: LocalFunction) -> None:
+def test_invocations_are_counted_and_recorded(lambdas: LocalLambdas, function: LocalFunction) -> None:
     lambdas.invoke(function.name, {"n": 1})
     lambdas.invoke(function.name, {"raise": True})
     assert lambdas.invocation_counts() == {"IngestFunction": 2}
@@ -151,71 +151,109 @@ def test_invocations_are_counted_and_recorded(lambdas: InProcessLambdas, functio
     ]
 
 
-def test_before_invoke_runs_inside_the_function_environment(function: LocalFunction) -> None:
-    seen = []
-    runtime = InProcessLambdas(
-        "http://127.0.0.1:5999", "us-east-1", before_invoke=lambda: seen.append(os.environ["STUDIO_BUCKET"])
-    )
-    runtime.register(function)
+SLOW_HANDLER = """
+import os
+import time
+
+STARTED = time.time()
+
+
+def lambda_handler(event, context):
+    if event.get("set"):
+        os.environ["LEFT_BEHIND"] = event["set"]
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "left_behind": os.environ.get("LEFT_BEHIND"), "started": STARTED}
+"""
+
+
+def slow_function(function: LocalFunction, reserved: int | None) -> LocalFunction:
+    (function.code_dir / "app.py").write_text(textwrap.dedent(SLOW_HANDLER))
+    function.reserved_concurrency = reserved
+    function.timeout_seconds = 5
+    return function
+
+
+def test_concurrent_invocations_run_in_separate_environments(function: LocalFunction) -> None:
+    # Given a function with two reserved environments
+    runtime = LocalLambdas("http://127.0.0.1:5999", "us-east-1")
+    runtime.register(slow_function(function, reserved=2))
+    answers: list[Any] = []
     try:
-        runtime.invoke(function.name, {})
+        # When two invocations run at the same time, one of them changing its environment
+        calls = [
+            threading.Thread(target=lambda e=e: answers.append(runtime.invoke(function.name, e).json()))
+            for e in ({"sleep": 0.5, "set": "by the first"}, {"sleep": 0.5})
+        ]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join(20)
+        # Then they ran in two processes, and neither saw the other's change
+        assert len({answer["pid"] for answer in answers}) == 2
+        assert sorted(str(answer["left_behind"]) for answer in answers) == ["None", "by the first"]
+        # And a later call reuses a warm environment (its module was imported once)
+        again = runtime.invoke(function.name, {}).json()
+        assert again["pid"] in {answer["pid"] for answer in answers}
+        assert runtime.concurrency()["IngestFunction"]["cold_starts"] == 2
     finally:
         runtime.uninstall()
-    assert seen == ["studio-bucket"]
 
 
-def test_other_threads_neither_see_nor_disturb_a_running_function(
-    function: LocalFunction, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a handler that pauses midway, then reports what it sees (itself and a worker thread)
-    (function.code_dir / "app.py").write_text(
-        textwrap.dedent(
-            """
-            import os
-            import threading
-            from concurrent.futures import ThreadPoolExecutor
-
-            paused = threading.Event()
-            resume = threading.Event()
-
-            def lambda_handler(event, context):
-                paused.set()
-                resume.wait(10)
-                with ThreadPoolExecutor(1) as pool:
-                    in_worker = pool.submit(os.environ.get, "AWS_ENDPOINT_URL").result()
-                return {"endpoint": os.environ.get("AWS_ENDPOINT_URL"), "in_worker": in_worker}
-            """
-        )
-    )
-    runtime = InProcessLambdas("http://127.0.0.1:5999", "us-east-1")
-    runtime.register(function)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://host-setting")
-    answers = []
-    worker = threading.Thread(target=lambda: answers.append(runtime.invoke(function.name, {}).json()))
+def test_a_call_beyond_reserved_concurrency_is_throttled(function: LocalFunction) -> None:
+    # Given a function with one reserved environment, busy with a slow invocation
+    runtime = LocalLambdas("http://127.0.0.1:5999", "us-east-1")
+    runtime.register(slow_function(function, reserved=1))
+    busy = threading.Thread(target=runtime.invoke, args=(function.name, {"sleep": 1.5}))
     try:
-        worker.start()
-        module = wait_for_module("_studio_local_IngestFunction_app")
-        assert module.paused.wait(10)
-        # When the caller's thread reads and changes its environment while the function runs
-        assert os.environ["AWS_ENDPOINT_URL"] == "http://host-setting"
-        assert "STUDIO_BUCKET" not in os.environ
-        monkeypatch.delenv("AWS_ENDPOINT_URL")
-        module.resume.set()
-        worker.join(10)
+        runtime.invoke(function.name, {})  # warm
+        busy.start()
+        time.sleep(0.5)
+        # When a second call arrives, it is throttled, as Lambda throttles
+        with pytest.raises(Throttled, match="reserved concurrency"):
+            runtime.invoke(function.name, {})
+        busy.join(10)
+        # Then once the environment is free again, calls go through
+        assert runtime.invoke(function.name, {}).ok
+        assert runtime.concurrency()["IngestFunction"]["throttled"] == 1
     finally:
         runtime.uninstall()
-    # Then the function kept its own view, in its worker threads too
-    assert answers == [{"endpoint": "http://127.0.0.1:5999", "in_worker": "http://127.0.0.1:5999"}]
 
 
-def wait_for_module(name: str) -> Any:
-    for _ in range(100):
-        if name in sys.modules and hasattr(sys.modules[name], "paused"):
-            return sys.modules[name]
-        time.sleep(0.05)
-    raise AssertionError(f"{name} was never imported")
+def test_without_a_reservation_a_call_waits_for_a_free_environment(function: LocalFunction) -> None:
+    # Given a function without reserved concurrency, and one local environment for it
+    runtime = LocalLambdas("http://127.0.0.1:5999", "us-east-1", unreserved_environments=1)
+    runtime.register(slow_function(function, reserved=None))
+    results: list[Any] = []
+    try:
+        calls = [
+            threading.Thread(target=lambda: results.append(runtime.invoke(function.name, {"sleep": 0.3})))
+            for _ in range(3)
+        ]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join(20)
+        # Then nothing was throttled: the calls took turns in the one environment
+        assert [r.ok for r in results] == [True, True, True]
+        assert len({r.json()["pid"] for r in results}) == 1
+    finally:
+        runtime.uninstall()
 
 
-def test_an_unknown_function_is_a_key_error(lambdas: InProcessLambdas) -> None:
+def test_a_handler_past_its_timeout_is_stopped(function: LocalFunction) -> None:
+    runtime = LocalLambdas("http://127.0.0.1:5999", "us-east-1")
+    runtime.register(slow_function(function, reserved=None))
+    function.timeout_seconds = 1
+    try:
+        result = runtime.invoke(function.name, {"sleep": 10})
+        assert result.error_type == "Sandbox.Timedout"
+        assert "Task timed out after 1.00 seconds" in json.loads(result.payload)["errorMessage"]
+        # And the next call gets a fresh environment
+        assert runtime.invoke(function.name, {}).ok
+    finally:
+        runtime.uninstall()
+
+
+def test_an_unknown_function_is_a_key_error(lambdas: LocalLambdas) -> None:
     with pytest.raises(KeyError, match="no local function"):
         lambdas.invoke("somebody-else", {})

@@ -1,4 +1,4 @@
-"""The local stack: template.yaml deployed into moto server, Lambdas served in-process, the simulator.
+"""The local stack: template.yaml deployed into moto server, Lambdas in processes of their own, the simulator.
 
 from studio_local import LocalStudio
 

@@ -2,8 +2,8 @@
 
 Each ``AWS::Lambda::Function`` of the deployed template is matched to its local directory by
 its ``Code`` S3 location (uploaded by ``packaging``); its configuration (environment, timeout,
-memory, handler) is read back from moto, i.e. after CloudFormation resolved the ``Ref`` /
-``GetAtt`` in it.
+memory, handler, reserved concurrency) is read back from moto, i.e. after CloudFormation resolved
+the ``Ref`` / ``GetAtt`` in it.
 """
 
 from __future__ import annotations
@@ -39,12 +39,15 @@ def local_functions(
         artifact = artifact_for_location(stack.artifacts, properties.get("Code"))
         if artifact is None:
             raise DeploymentError(
-                f"{logical_id}: its Code is not a local directory of the template: it cannot run in-process"
+                f"{logical_id}: its Code is not a local directory of the template: it cannot run locally"
             )
         if properties.get("PackageType") == "Image":
-            raise DeploymentError(f"{logical_id}: container image functions cannot run in-process")
+            raise DeploymentError(f"{logical_id}: container image functions cannot run locally")
         name = stack.physical_id(logical_id)
         configuration = lambda_client.get_function_configuration(FunctionName=name)
+        reserved = lambda_client.get_function_concurrency(FunctionName=name).get(
+            "ReservedConcurrentExecutions"
+        )
         dirs = []
         for layer in properties.get("Layers") or []:
             if isinstance(layer, dict) and layer.get("Ref") in layer_dirs:
@@ -68,6 +71,7 @@ def local_functions(
                     ((properties.get("Environment") or {}).get("Variables")) or {},
                 ),
                 layer_dirs=dirs,
+                reserved_concurrency=int(reserved) if reserved is not None else None,
             )
         )
     return functions, external

@@ -1,60 +1,64 @@
-"""Running the template's Lambda handlers in this process, where moto would need Docker.
+"""Running the template's Lambda handlers on this machine, where moto would need Docker.
 
-``InProcessLambdas.install()`` routes ``moto.awslambda.models.LambdaBackend.invoke`` (which
-serves ``lambda.invoke`` and moto's Step Functions Task states) so that invoking a registered
-function imports its ``app.py`` from its code directory and calls the real handler, the way the
-Lambda Python runtime does:
+``LocalLambdas.install()`` replaces ``moto.awslambda.models.LambdaBackend.invoke`` (which serves
+``lambda.invoke`` and moto's Step Functions Task states) so that invoking a registered function
+runs its real handler the way Lambda does:
 
-- the environment is the function's variables as moto stored them after CloudFormation resolved
-  them, plus the runtime's own (``AWS_LAMBDA_FUNCTION_NAME``...), ``AWS_ENDPOINT_URL`` pointing
-  at moto and fake credentials; the host's ``AWS_*`` / ``POWERTOOLS_*`` / ``STUDIO_*`` /
-  ``AIUTA_*`` settings are hidden, so a variable the template forgot fails locally too. It is
-  the invoking thread's own view of ``os.environ`` (``thread_env``): other threads of this
-  process neither see it nor can change it mid-invocation;
-- ``sys.path``, cached clients and Powertools' globals are process-wide, so invocations run one
-  at a time;
-- an exception answers like Lambda: header ``X-Amz-Function-Error: Unhandled`` and a payload
+- **Execution environments are processes.** Each one (``lambda_worker``) imports the handler once
+  (its cold start) and then serves one invocation at a time, warm, until the stack stops. So each
+  environment has its own ``os.environ`` (the function's variables as moto stored them after
+  CloudFormation resolved them, the runtime's own ``AWS_LAMBDA_*``, ``AWS_ENDPOINT_URL`` pointing
+  at moto and fake credentials; none of the host's ``AWS_*`` / ``STUDIO_*`` / ``AIUTA_*``), its
+  own imported modules, Powertools globals (Logger keys, the Metrics buffer) and cached clients,
+  exactly as two Lambda sandboxes do not share them. Nothing a handler does leaks into another
+  invocation running at the same time.
+- **Concurrency is bounded like Lambda's.** A function with ``ReservedConcurrentExecutions``
+  never has more environments than that; an invocation beyond it is throttled: the Lambda API
+  answers 429 ``TooManyRequestsException`` (Step Functions sees ``Lambda.TooManyRequestsException``).
+  A function without a reservation draws from the account's unreserved pool on AWS; here it gets
+  at most ``unreserved_environments`` environments, and a call beyond that waits for one to be
+  free (AWS would have started one), so the local stack never throttles where AWS would not.
+- An exception answers like Lambda: header ``X-Amz-Function-Error: Unhandled`` and a payload
   ``{"errorMessage", "errorType", "stackTrace"}`` whose ``errorType`` (the exception's class
-  name) is the Error name a state machine's ``Retry`` / ``Catch`` sees;
-- each function's module is imported once (its cold start) under a unique name, so two
-  functions' ``app.py`` never collide; a failed import is retried on the next call.
-
-Sibling modules of ``app.py`` are imported under their plain names and are shared if two
-functions have modules of the same name.
+  name) is the Error name a state machine's ``Retry`` / ``Catch`` sees. An import error fails the
+  invocation and discards the environment, so the next call imports again.
+- A handler running past its ``Timeout`` is stopped (its process is killed) and the invocation
+  fails with ``Sandbox.Timedout``, as on Lambda.
 """
 
 from __future__ import annotations
 
-import decimal
-import importlib.util
+import contextlib
 import json
 import logging
+import os
+import subprocess
 import sys
 import threading
 import time
-import traceback
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from studio_local import thread_env
-from studio_local.moto_internals import LambdaAnswer, route_lambda_invocations
+from studio_local.lambda_worker import error_document
+from studio_local.moto_internals import LambdaBackend, TooManyRequestsException
 
 logger = logging.getLogger("studio_local.lambda")
 
-# Host variables hidden while a handler runs (a real Lambda never sees the developer's shell).
-HIDDEN_PREFIXES = ("AWS_", "POWERTOOLS_", "LAMBDA_", "STUDIO_", "AIUTA_", "_HANDLER", "_X_AMZN_TRACE_ID")
-HISTORY_LENGTH = 500
+HISTORY_LENGTH = 2000
+DEFAULT_UNRESERVED_ENVIRONMENTS = 4
+# Host variables a handler's process keeps: enough for Python to run, nothing about AWS or the project.
+KEPT_HOST_VARIABLES = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "studio-local",
     "AWS_SECRET_ACCESS_KEY": "studio-local-not-a-secret",
     "AWS_SESSION_TOKEN": "studio-local-session",
 }
+INIT_TIMEOUT_SECONDS = 60.0
+WORKER_SCRIPT = str(Path(__file__).with_name("lambda_worker.py"))
 
 
 @dataclass
@@ -71,6 +75,7 @@ class LocalFunction:
     memory_mb: int
     environment: dict[str, str]
     layer_dirs: list[Path] = field(default_factory=list)
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,74 +103,199 @@ class InvocationRecord:
     event: Any
     error_type: str | None
     duration_seconds: float
+    started_at: float = 0.0
 
 
-class LambdaContext:
-    """The ``context`` argument a handler receives, with the fields Lambda's Python runtime provides."""
+class Throttled(Exception):
+    """Every environment the function may have is busy (its reserved concurrency is used up)."""
 
-    def __init__(self, function: LocalFunction, request_id: str) -> None:
-        self.function_name = function.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = function.arn
-        self.memory_limit_in_mb = function.memory_mb
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{function.name}"
-        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}"
-        self.identity = None
-        self.client_context = None
-        self._deadline = time.monotonic() + function.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class HandlerImportError(Exception):
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-def _json_default(value: Any) -> Any:
-    # The Lambda runtime's encoder also answers Decimal (from DynamoDB) as a number.
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    def __init__(self, function: LocalFunction) -> None:
+        super().__init__(
+            f"Rate Exceeded: {function.logical_id} is at its reserved concurrency "
+            f"({function.reserved_concurrency})"
+        )
+        self.function = function
 
 
 def error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
-    """The payload Lambda answers when a handler fails (what Step Functions puts in ``Cause``)."""
-    return json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}).encode()
+    return error_document(error_type, message, stack).encode()
 
 
-class InProcessLambdas:
-    """Registered functions, invoked in-process; ``install()`` routes moto's Lambda invocations here."""
+class ExecutionEnvironment:
+    """One worker process of one function: started cold, then reused for one invocation at a time."""
+
+    def __init__(self, function: LocalFunction, environment: Mapping[str, str]) -> None:
+        self.function = function
+        requests_read, self._requests = os.pipe()
+        self._answers, answers_write = os.pipe()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, WORKER_SCRIPT, str(requests_read), str(answers_write)],
+            cwd=function.code_dir,
+            env=dict(environment),
+            stdin=subprocess.DEVNULL,
+            pass_fds=(requests_read, answers_write),
+        )
+        os.close(requests_read)
+        os.close(answers_write)
+        self._writer = os.fdopen(self._requests, "w", encoding="utf-8")
+        self._reader = os.fdopen(self._answers, "r", encoding="utf-8")
+        self.init_error: tuple[str, str] | None = None
+        self.invocations = 0
+        init = self._read(INIT_TIMEOUT_SECONDS)
+        if init is None:
+            self.init_error = ("Runtime.ExitError", "the runtime exited before its init finished")
+        elif init.get("init") != "ok":
+            self.init_error = (str(init.get("errorType")), str(init.get("errorMessage")))
+
+    def invoke(self, event: Any, request_id: str) -> tuple[bytes, str | None]:
+        timeout = self.function.timeout_seconds
+        request = {"request_id": request_id, "event": event, "deadline": time.time() + timeout}
+        try:
+            self._writer.write(json.dumps(request) + "\n")
+            self._writer.flush()
+        except (BrokenPipeError, ValueError):
+            return error_payload("Runtime.ExitError", "the runtime exited"), "Runtime.ExitError"
+        answer = self._read(timeout)
+        self.invocations += 1
+        if answer is None:
+            if self.process.poll() is None:
+                self.close(kill=True)
+                message = f"Task timed out after {timeout:.2f} seconds"
+                return error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"
+            message = "the runtime exited mid-invocation"
+            return error_payload("Runtime.ExitError", message), "Runtime.ExitError"
+        return str(answer["payload"]).encode(), answer.get("error_type")
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self._reader.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive() or not line or not line[0]:
+            return None
+        return json.loads(line[0])
+
+    @property
+    def alive(self) -> bool:
+        return self.init_error is None and self.process.poll() is None
+
+    def close(self, kill: bool = False) -> None:
+        # Killed first: closing the answer pipe waits for a reader blocked on it.
+        if kill:
+            self.process.kill()
+        for stream in (self._writer, self._reader):
+            with contextlib.suppress(OSError):
+                stream.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+class EnvironmentPool:
+    """A function's environments: reuse an idle one, start one below the limit, else throttle or wait."""
+
+    def __init__(
+        self, function: LocalFunction, start: Callable[[], ExecutionEnvironment], unreserved_limit: int
+    ) -> None:
+        self.function = function
+        self.limit = function.reserved_concurrency or unreserved_limit
+        self.throttles = function.reserved_concurrency is not None
+        self._start = start
+        self._idle: list[ExecutionEnvironment] = []
+        self._count = 0
+        self._busy = 0
+        self.peak_busy = 0
+        self.cold_starts = 0
+        self.throttled = 0
+        self._condition = threading.Condition()
+        self._closed = False
+
+    def acquire(self) -> ExecutionEnvironment:
+        with self._condition:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the local stack is stopping")
+                if self._idle:
+                    environment = self._idle.pop()
+                    break
+                if self._count < self.limit:
+                    self._count += 1
+                    environment = None
+                    break
+                if self.throttles:
+                    self.throttled += 1
+                    raise Throttled(self.function)
+                self._condition.wait(1.0)
+            self._busy += 1
+            self.peak_busy = max(self.peak_busy, self._busy)
+        if environment is not None:
+            return environment
+        try:
+            self.cold_starts += 1
+            return self._start()
+        except BaseException:
+            with self._condition:
+                self._count -= 1
+                self._busy -= 1
+                self._condition.notify()
+            raise
+
+    def release(self, environment: ExecutionEnvironment) -> None:
+        with self._condition:
+            self._busy -= 1
+            if environment.alive and not self._closed:
+                self._idle.append(environment)
+            else:
+                self._count -= 1
+                environment.close(kill=not environment.alive)
+            self._condition.notify()
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._condition.notify_all()
+        for environment in idle:
+            environment.close()
+
+
+class LocalLambdas:
+    """Registered functions, run in execution environments; ``install()`` routes moto's invocations here."""
 
     def __init__(
         self,
         endpoint_url: str,
         region: str,
-        before_invoke: Callable[[], None] | None = None,
         extra_environment: Mapping[str, str] | None = None,
+        unreserved_environments: int = DEFAULT_UNRESERVED_ENVIRONMENTS,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
-        self.before_invoke = before_invoke
         self.extra_environment = dict(extra_environment or {})
+        self.unreserved_environments = unreserved_environments
         self.counts: Counter[str] = Counter()
+        self.throttles: Counter[str] = Counter()
         self.history: deque[InvocationRecord] = deque(maxlen=HISTORY_LENGTH)
         self._functions: dict[str, LocalFunction] = {}
-        self._modules: dict[str, ModuleType] = {}
-        self._lock = threading.Lock()
-        self._undo_route: Callable[[], None] | None = None
+        self._pools: dict[str, EnvironmentPool] = {}
+        self._original_invoke: Callable[..., Any] | None = None
         self._background: list[threading.Thread] = []
-        self._environ_installed = False
         self._in_flight = 0
-        self._in_flight_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     # --- registry ---------------------------------------------------------------------------
 
     def register(self, function: LocalFunction) -> None:
         self._functions[function.name] = function
+        self._pools[function.name] = EnvironmentPool(
+            function, lambda: self._start_environment(function), self.unreserved_environments
+        )
 
     @property
     def functions(self) -> list[LocalFunction]:
@@ -184,187 +314,173 @@ class InProcessLambdas:
         """Invocations so far by the template's logical id (``IngestFunction``...), zeros included."""
         return {f.logical_id: self.counts[f.logical_id] for f in self._functions.values()}
 
+    def concurrency(self) -> dict[str, dict[str, int | None]]:
+        """Per function: its limit, whether it throttles, environments started, peak busy, throttles."""
+        return {
+            pool.function.logical_id: {
+                "reserved": pool.function.reserved_concurrency,
+                "limit": pool.limit,
+                "cold_starts": pool.cold_starts,
+                "peak_concurrent": pool.peak_busy,
+                "throttled": pool.throttled,
+            }
+            for pool in self._pools.values()
+        }
+
     # --- moto hook ----------------------------------------------------------------------------
 
     def install(self) -> None:
-        """Route moto's Lambda invocations of registered functions to this object."""
-        if self._undo_route is None:
-            self._undo_route = route_lambda_invocations(self._serve_moto)
+        """Route moto's ``LambdaBackend.invoke`` for registered functions to this object."""
+        if self._original_invoke is not None:
+            return
+        if getattr(LambdaBackend.invoke, "_studio_local", False):
+            raise RuntimeError("another local stack already runs Lambda handlers in this process")
+        original = LambdaBackend.invoke
+        runtime = self
+
+        def invoke(
+            backend: LambdaBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, Any],
+        ) -> str | bytes | None:
+            function = runtime.find(backend.get_function(function_name, qualifier).function_name)
+            if function is None:
+                return original(backend, function_name, qualifier, body, headers, response_headers)
+            return runtime._serve_moto(function, body, headers, response_headers)
+
+        invoke._studio_local = True  # type: ignore[attr-defined]
+        self._original_invoke = original
+        LambdaBackend.invoke = invoke  # type: ignore[method-assign]
 
     def uninstall(self, timeout: float = 30.0) -> None:
-        """Give moto its own ``invoke`` and ``os.environ`` its own class back, after asynchronous
+        """Give moto its own ``invoke`` back and stop every environment, after asynchronous
         invocations in flight finish."""
         for thread in self._background:
             thread.join(timeout)
         self._background.clear()
-        if self._undo_route is not None:
-            self._undo_route()
-            self._undo_route = None
-        if self._environ_installed:
-            thread_env.uninstall()
-            self._environ_installed = False
+        if self._original_invoke is not None:
+            LambdaBackend.invoke = self._original_invoke  # type: ignore[method-assign]
+            self._original_invoke = None
+        for pool in self._pools.values():
+            pool.close()
 
-    def _serve_moto(self, function_name: str, body: Any, headers: Any) -> LambdaAnswer | None:
-        function = self.find(function_name)
-        if function is None:
-            return None
+    def _serve_moto(
+        self, function: LocalFunction, body: Any, headers: Any, response_headers: dict[str, Any]
+    ) -> bytes:
         invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
         if isinstance(body, bytes):
             body = body.decode("utf-8")
         event = json.loads(body) if body else {}
         if invocation_type == "DryRun":
-            return b"", None
+            return b""
         if invocation_type == "Event":
-            # Lambda queues an asynchronous invocation and answers 202 at once.
+            # Lambda queues an asynchronous invocation, answers 202 at once and retries throttles.
             thread = threading.Thread(
-                target=self.invoke,
-                args=(function.name, event),
-                name=f"lambda-event-{function.name}",
-                daemon=True,
+                target=self._invoke_eventually, args=(function.name, event), name="lambda-event", daemon=True
             )
             self._background = [t for t in self._background if t.is_alive()] + [thread]
             thread.start()
-            return b"", None
-        result = self.invoke(function.name, event)
-        return result.payload, result.error_type
+            return b""
+        try:
+            result = self.invoke(function.name, event)
+        except Throttled as exc:
+            raise TooManyRequestsException(str(exc)) from None
+        if result.error_type is not None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(result.payload))
+        return result.payload
+
+    def _invoke_eventually(self, name: str, event: Any) -> None:
+        delay = 0.5
+        while True:
+            try:
+                self.invoke(name, event)
+                return
+            except Throttled:
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except RuntimeError:
+                return  # stopping
 
     # --- invocation ---------------------------------------------------------------------------
 
     def invoke(self, name_or_arn: str, event: Any) -> InvocationResult:
-        """Run the function's handler on ``event`` (one invocation at a time) and return its answer."""
+        """Run the function's handler on ``event`` in one of its environments and return its answer.
+
+        Raises ``Throttled`` when the function is at its reserved concurrency.
+        """
         function = self.find(name_or_arn)
         if function is None:
             raise KeyError(f"no local function {name_or_arn}")
+        pool = self._pools[function.name]
         request_id = str(uuid.uuid4())
-        with self._in_flight_lock:
+        with self._lock:
             self._in_flight += 1
         try:
-            return self._invoke_serialised(function, event, request_id)
+            try:
+                environment = pool.acquire()
+            except Throttled:
+                self.throttles[function.logical_id] += 1
+                raise
+            started_wall, started = time.time(), time.monotonic()
+            try:
+                if environment.init_error is not None:
+                    error_type, message = environment.init_error
+                    payload, error = error_payload(error_type, message), error_type
+                else:
+                    payload, error = environment.invoke(event, request_id)
+            finally:
+                pool.release(environment)
+            elapsed = time.monotonic() - started
+            with self._lock:
+                self.counts[function.logical_id] += 1
+                self.history.append(
+                    InvocationRecord(function.logical_id, request_id, event, error, elapsed, started_wall)
+                )
+            return InvocationResult(payload, error, elapsed)
         finally:
-            with self._in_flight_lock:
+            with self._lock:
                 self._in_flight -= 1
 
     @property
     def in_flight(self) -> int:
-        """Invocations running or waiting for their turn."""
+        """Invocations running or waiting for an environment."""
         return self._in_flight
 
-    def _invoke_serialised(self, function: LocalFunction, event: Any, request_id: str) -> InvocationResult:
-        with self._lock:
-            self.counts[function.logical_id] += 1
-            started = time.monotonic()
-            with self._function_environment(function, request_id), self._import_path(function):
-                payload, error_type = self._run(function, event, request_id)
-            elapsed = time.monotonic() - started
-            self.history.append(InvocationRecord(function.logical_id, request_id, event, error_type, elapsed))
-        if elapsed > function.timeout_seconds:
-            # Lambda would have stopped it; a thread cannot be stopped, so say so loudly.
-            logger.warning(
-                "%s ran %.1f s, longer than its Timeout of %d s: on AWS it would have timed out",
-                function.logical_id,
-                elapsed,
-                function.timeout_seconds,
-            )
-        return InvocationResult(payload, error_type, elapsed)
+    def _start_environment(self, function: LocalFunction) -> ExecutionEnvironment:
+        return ExecutionEnvironment(function, self.environment_for(function))
 
-    def _run(self, function: LocalFunction, event: Any, request_id: str) -> tuple[bytes, str | None]:
-        try:
-            if self.before_invoke is not None:
-                self.before_invoke()
-            handler = self._handler(function)
-        except HandlerImportError as exc:
-            return error_payload(exc.error_type, str(exc)), exc.error_type
-        try:
-            result = handler(event, LambdaContext(function, request_id))
-        except Exception as exc:
-            stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
-            return error_payload(type(exc).__name__, str(exc), stack), type(exc).__name__
-        try:
-            return json.dumps(result, default=_json_default).encode(), None
-        except (TypeError, ValueError) as exc:
-            return error_payload(
-                "Runtime.MarshalError", f"Unable to marshal response: {exc}"
-            ), "Runtime.MarshalError"
-
-    def _handler(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
-        module_path, _, attribute = function.handler.rpartition(".")
-        module = self._modules.get(function.logical_id)
-        if module is None:
-            module = self._import(function, module_path)
-            self._modules[function.logical_id] = module
-        handler = getattr(module, attribute, None)
-        if not callable(handler):
-            raise HandlerImportError(
-                "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'"
-            )
-        return handler
-
-    def _import(self, function: LocalFunction, module_path: str) -> ModuleType:
-        file = function.code_dir / (module_path.replace(".", "/") + ".py")
-        unique_name = f"_studio_local_{function.logical_id}_{module_path.replace('.', '_')}"
-        spec = importlib.util.spec_from_file_location(unique_name, file)
-        if spec is None or spec.loader is None or not file.is_file():
-            raise HandlerImportError(
-                "Runtime.ImportModuleError", f"Unable to import module '{module_path}': no file {file}"
-            )
-        module = importlib.util.module_from_spec(spec)
-        # Registered first so that pydantic / dataclasses can find the module by name.
-        sys.modules[unique_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except SyntaxError as exc:
-            sys.modules.pop(unique_name, None)
-            raise HandlerImportError(
-                "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_path}': {exc}"
-            ) from exc
-        except ImportError as exc:
-            sys.modules.pop(unique_name, None)
-            raise HandlerImportError(
-                "Runtime.ImportModuleError", f"Unable to import module '{module_path}': {exc}"
-            ) from exc
-        except Exception as exc:
-            sys.modules.pop(unique_name, None)
-            raise HandlerImportError(type(exc).__name__, f"{exc}") from exc
-        return module
-
-    def environment_for(self, function: LocalFunction, request_id: str = "") -> dict[str, str]:
-        """The variables a handler sees: the runtime's, the function's, and moto's endpoint."""
+    def environment_for(self, function: LocalFunction) -> dict[str, str]:
+        """The process environment of the function's execution environments."""
+        host = {name: os.environ[name] for name in KEPT_HOST_VARIABLES if name in os.environ}
+        search_path = [str(function.code_dir), *(str(d) for d in function.layer_dirs)]
         runtime_variables = {
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"$LATEST/{request_id or 'local'}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"$LATEST/{uuid.uuid4().hex}",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL": self.endpoint_url,
+            # No profile or config of the developer's may reach a handler.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             # What `sam local invoke` sets; Powertools then keeps X-Ray tracing off.
             "AWS_SAM_LOCAL": "true",
             "LAMBDA_TASK_ROOT": str(function.code_dir),
             "_HANDLER": function.handler,
+            "_STUDIO_LOCAL_FUNCTION_ARN": function.arn,
+            "TZ": ":UTC",
+            "PYTHONPATH": os.pathsep.join(search_path),
+            "PYTHONUNBUFFERED": "1",
             **FAKE_CREDENTIALS,
         }
-        return {**runtime_variables, **function.environment, **self.extra_environment}
-
-    @contextmanager
-    def _function_environment(self, function: LocalFunction, request_id: str) -> Iterator[None]:
-        if not self._environ_installed:
-            thread_env.install()
-            self._environ_installed = True
-        with thread_env.overlay(self.environment_for(function, request_id), HIDDEN_PREFIXES):
-            yield
-
-    @contextmanager
-    def _import_path(self, function: LocalFunction) -> Iterator[None]:
-        # Lambda puts the code first and the layers' python directories (/opt/python) after it.
-        added = [str(function.code_dir), *(str(d) for d in function.layer_dirs)]
-        sys.path[:0] = added
-        try:
-            yield
-        finally:
-            for entry in added:
-                sys.path.remove(entry)
+        return {**host, **runtime_variables, **function.environment, **self.extra_environment}
 
 
 def _header(headers: Any, name: str) -> str | None:

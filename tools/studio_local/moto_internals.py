@@ -1,29 +1,46 @@
 """Every place this package reaches into moto beyond its HTTP API, in one module.
 
 These are moto 5.2 internals (pyproject pins ``moto>=5.2.5,<5.3``); if a moto upgrade breaks
-the local stack, this is the file to read first. The local stack runs moto in this same
-process, which is what makes them reachable.
+the local stack, this is the file to read first (with ``moto_map_run``, which closes the
+Distributed Map gaps). The local stack runs moto in this same process, which is what makes
+them reachable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import Any
 
+from botocore.exceptions import ClientError
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json, get_model_map
 from moto.core.config import default_user_config
+from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 __all__ = [
-    "LambdaAnswer",
-    "LambdaServe",
+    "LambdaBackend",
+    "TooManyRequestsException",
     "cloudformation_types",
+    "map_lambda_api_errors_like_aws",
     "resolve_in_stack",
-    "route_lambda_invocations",
     "set_step_functions_config",
     "step_functions_config",
 ]
+
+
+class TooManyRequestsException(LambdaClientError):
+    """What the Lambda API answers a throttled invoke: 429 ``TooManyRequestsException``."""
+
+    code = 429
+
+    def __init__(self, message: str) -> None:
+        super().__init__("TooManyRequestsException", message)
 
 
 def cloudformation_types() -> set[str]:
@@ -50,48 +67,31 @@ def set_step_functions_config(config: dict[str, Any]) -> None:
     default_user_config["stepfunctions"] = config  # type: ignore[typeddict-item]
 
 
-# What an in-process Lambda answers: its payload (JSON bytes), and the error type when it raised.
-LambdaAnswer = tuple[bytes, str | None]
-# serve(function name, request body, request headers) -> the answer, or None to let moto answer.
-LambdaServe = Callable[[str, Any, Any], LambdaAnswer | None]
+_ORIGINAL_LAMBDA_TASK_ERROR = StateTaskLambda._from_error
 
 
-def route_lambda_invocations(serve: LambdaServe) -> Callable[[], None]:
-    """Answers moto's Lambda invocations in this process; returns the function that undoes it.
+def map_lambda_api_errors_like_aws(enable: bool = True) -> None:
+    """A Lambda-ARN Task whose ``Invoke`` call fails (a throttle: 429 ``TooManyRequestsException``)
+    fails on AWS with the error ``Lambda.<ErrorCode>``, the name the recommended Retry lists.
+    moto's interpreter names every such failure ``Exception``; this makes it name them as AWS does
+    (moto's ``arn:aws:states:::lambda:invoke`` integration already does)."""
+    if not enable:
+        StateTaskLambda._from_error = _ORIGINAL_LAMBDA_TASK_ERROR  # type: ignore[method-assign]
+        return
 
-    The one hook for the local stack and the tests: moto (5.2) runs Lambda code only in Docker,
-    and both ``lambda.invoke`` and its Step Functions Task states go through
-    ``LambdaBackend.invoke(self, function_name, qualifier, body, headers, response_headers)``.
-    An error is answered as Lambda does: header ``x-amz-function-error: Unhandled`` and the
-    runtime's error payload, whose ``errorType`` is the Error name a state machine's Retry and
-    Catch see.
-    """
-    original = LambdaBackend.invoke
-    if getattr(original, "_studio_local", False):
-        raise RuntimeError("another in-process Lambda runtime already answers invocations in this process")
+    @functools.wraps(_ORIGINAL_LAMBDA_TASK_ERROR)
+    def _from_error(self: StateTaskLambda, env: Any, ex: Exception) -> FailureEvent:
+        if not isinstance(ex, ClientError):
+            return _ORIGINAL_LAMBDA_TASK_ERROR(self, env, ex)
+        error = f"Lambda.{ex.response['Error']['Code']}"
+        cause = ex.response["Error"].get("Message", "")
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
+            ),
+        )
 
-    def invoke(
-        backend: LambdaBackend,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: dict[str, Any],
-    ) -> str | bytes | None:
-        name = backend.get_function(function_name, qualifier).function_name
-        answer = serve(name, body, headers)
-        if answer is None:
-            return original(backend, function_name, qualifier, body, headers, response_headers)
-        payload, error_type = answer
-        if error_type is not None:
-            response_headers["x-amz-function-error"] = "Unhandled"
-        response_headers["Content-Length"] = str(len(payload))
-        return payload
-
-    invoke._studio_local = True  # type: ignore[attr-defined]
-    LambdaBackend.invoke = invoke  # type: ignore[method-assign]
-
-    def undo() -> None:
-        LambdaBackend.invoke = original  # type: ignore[method-assign]
-
-    return undo
+    StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]

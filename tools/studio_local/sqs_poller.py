@@ -7,6 +7,12 @@ plain ``receive_message`` (which honours ``DelaySeconds`` and visibility), one i
 batch with a real SQS event, and deletion of exactly the messages the function did not report
 in ``batchItemFailures``. A failed message comes back after the visibility timeout and moto's
 redrive moves it to the DLQ after ``maxReceiveCount`` receives.
+
+Like Lambda's pollers, a mapping delivers up to ``ScalingConfig.MaximumConcurrency`` batches at
+once (one poller thread each; Lambda's default without the setting is a burst of pollers, here
+``DEFAULT_CONCURRENCY``). A throttled invocation (the function is at its reserved concurrency)
+keeps its batch invisible and is tried again with backoff, until half the visibility timeout has
+passed; then the messages are left to come back, as Lambda leaves them.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from typing import Any
 from botocore.client import BaseClient
 
 from studio_local.deploy import DeployedStack, DeploymentError
-from studio_local.lambda_runtime import InvocationResult
+from studio_local.lambda_runtime import InvocationResult, Throttled
 
 logger = logging.getLogger("studio_local.sqs")
 RECEIVE_WAIT_SECONDS = 1
 SQS_MAX_BATCH = 10
+DEFAULT_CONCURRENCY = 5
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,12 @@ class SqsEventSource:
     batch_size: int
     report_batch_item_failures: bool
     batching_window_seconds: float = 0.0
+    maximum_concurrency: int | None = None
+    visibility_timeout_seconds: float = 30.0
+
+    @property
+    def concurrency(self) -> int:
+        return self.maximum_concurrency or DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -50,6 +63,7 @@ class PollerStats:
     deleted: int = 0
     failed_items: int = 0
     failed_batches: int = 0
+    throttled: int = 0
 
 
 def take_over_event_sources(
@@ -71,6 +85,8 @@ def take_over_event_sources(
         if state != "Disabled":
             raise DeploymentError(f"{logical_id}: moto's event source mapping stayed {state}")
         queue_url = sqs_client.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        visibility = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+        scaling = mapping.get("ScalingConfig") or {}
         sources.append(
             SqsEventSource(
                 uuid=mapping["UUID"],
@@ -82,6 +98,10 @@ def take_over_event_sources(
                 report_batch_item_failures="ReportBatchItemFailures"
                 in (mapping.get("FunctionResponseTypes") or []),
                 batching_window_seconds=float(mapping.get("MaximumBatchingWindowInSeconds") or 0),
+                maximum_concurrency=int(scaling["MaximumConcurrency"])
+                if scaling.get("MaximumConcurrency")
+                else None,
+                visibility_timeout_seconds=float(visibility["Attributes"].get("VisibilityTimeout", 30)),
             )
         )
     return sources
@@ -163,25 +183,29 @@ class SqsPoller:
     region: str
     stats: PollerStats = field(default_factory=PollerStats)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
+    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
+    _stats_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"sqs-poller-{self.source.logical_id}", daemon=True
-        )
-        self._thread.start()
+        """One poller thread per unit of the mapping's maximum concurrency."""
+        for index in range(self.source.concurrency):
+            thread = threading.Thread(
+                target=self._run, name=f"sqs-poller-{self.source.logical_id}-{index}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop receiving; a batch being processed is finished first."""
+        """Stop receiving; batches being processed are finished first."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning("poller %s did not stop within %.0f s", self.source.logical_id, timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("poller %s did not stop within %.0f s", thread.name, timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(thread.is_alive() for thread in self._threads)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -211,21 +235,36 @@ class SqsPoller:
             if not more and left < RECEIVE_WAIT_SECONDS:
                 self._stop.wait(min(left, 0.2))  # SQS waits in whole seconds: don't spin on the rest
             messages += more
-        result = self.invoke(
-            self.source.function_arn, sqs_event(messages, self.source.queue_arn, self.region)
-        )
+        result = self._invoke(sqs_event(messages, self.source.queue_arn, self.region))
+        if result is None:
+            return len(messages)  # throttled throughout: the messages come back after their timeout
         done = messages_to_delete(messages, result, self.source.report_batch_item_failures)
         if done:
             self.sqs.delete_message_batch(
                 QueueUrl=self.source.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        self.stats.batches += 1
-        self.stats.messages += len(messages)
-        self.stats.deleted += len(done)
-        self.stats.failed_items += len(messages) - len(done)
-        self.stats.failed_batches += 0 if result.ok else 1
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.messages += len(messages)
+            self.stats.deleted += len(done)
+            self.stats.failed_items += len(messages) - len(done)
+            self.stats.failed_batches += 0 if result.ok else 1
         return len(messages)
+
+    def _invoke(self, event: dict[str, Any]) -> InvocationResult | None:
+        give_up = time.monotonic() + self.source.visibility_timeout_seconds / 2
+        delay = 0.2
+        while True:
+            try:
+                return self.invoke(self.source.function_arn, event)
+            except Throttled:
+                with self._stats_lock:
+                    self.stats.throttled += 1
+                if time.monotonic() + delay > give_up or self._stop.is_set():
+                    return None
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
 
     def _receive(self, count: int, wait_seconds: float) -> list[dict[str, Any]]:
         return self.sqs.receive_message(

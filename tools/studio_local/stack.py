@@ -7,7 +7,8 @@
 ``start()`` runs moto's server in this process, the simulator in a thread, deploys
 ``template.yaml`` with ``AiutaApiUrl`` pointing at the simulator (the caller's overrides on top),
 completes what moto leaves out (``gaps``), stores the simulator's key in the template's secret,
-runs the Lambda handlers in-process and polls the ingest queue. One ``LocalStudio`` runs per
+runs the Lambda handlers in execution environments of their own (one process each, bounded by
+the template's concurrency settings) and polls the ingest queue. One ``LocalStudio`` runs per
 process at a time: moto's backends and its Lambda hook are process-wide.
 """
 
@@ -38,7 +39,8 @@ from studio_local.gaps import (
     recreate_state_machines,
     template_secrets,
 )
-from studio_local.lambda_runtime import InProcessLambdas
+from studio_local.lambda_runtime import DEFAULT_UNRESERVED_ENVIRONMENTS, LocalLambdas
+from studio_local.moto_internals import map_lambda_api_errors_like_aws
 from studio_local.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, MotoServer, start_moto_server
 from studio_local.resource_types import Handling
 from studio_local.sqs_poller import SqsPoller, take_over_event_sources
@@ -65,15 +67,6 @@ def default_template_path() -> Path:
     return repository if repository.is_file() else Path.cwd() / "template.yaml"
 
 
-def reset_studio_clients() -> None:
-    """Before each invocation: forget settings and clients cached for the previous function."""
-    try:
-        from studio_core.clients import reset_clients
-    except ImportError:
-        return
-    reset_clients()
-
-
 class LocalStudio:
     """moto server + Studio simulator + the SAM template deployed, in this process.
 
@@ -81,7 +74,9 @@ class LocalStudio:
     ``sim_settings`` configure the simulator; ``function_environment`` adds variables to every
     function (e.g. ``{"POWERTOOLS_LOG_LEVEL": "WARNING"}`` to quiet the demo's output);
     ``batching_window_seconds`` replaces the event sources' ``MaximumBatchingWindowInSeconds``
-    (tests use 0 to skip the wait; None keeps the template's).
+    (tests use 0 to skip the wait; None keeps the template's); ``unreserved_environments`` is
+    how many execution environments a function without reserved concurrency may have at once
+    (AWS gives it the account's unreserved pool; here a call beyond waits for a free one).
     """
 
     def __init__(
@@ -97,6 +92,7 @@ class LocalStudio:
         sim_port: int = 0,
         function_environment: Mapping[str, str] | None = None,
         batching_window_seconds: float | None = None,
+        unreserved_environments: int = DEFAULT_UNRESERVED_ENVIRONMENTS,
     ) -> None:
         self.template_path = Path(template_path) if template_path else default_template_path()
         self.stack_name = stack_name
@@ -108,6 +104,7 @@ class LocalStudio:
         self.sim_port = sim_port
         self.function_environment = dict(function_environment or {})
         self.batching_window_seconds = batching_window_seconds
+        self.unreserved_environments = unreserved_environments
         self.gaps: list[Gap] = []
         self.external_layers: list[ExternalLayer] = []
         self.timings: dict[str, float] = {}
@@ -115,7 +112,7 @@ class LocalStudio:
         self._moto: MotoServer | None = None
         self._simulator: RunningSimulator | None = None
         self._stack: DeployedStack | None = None
-        self._lambdas: InProcessLambdas | None = None
+        self._lambdas: LocalLambdas | None = None
         self._state_machines: dict[str, str] = {}
         self._stop_requested = threading.Event()
         self._stopped = threading.Event()
@@ -157,28 +154,46 @@ class LocalStudio:
         self.timings.update({f"deploy.{k}": v for k, v in self._stack.timings.items()})
 
         mark = time.monotonic()
-        self._lambdas = InProcessLambdas(
+        self._lambdas = LocalLambdas(
             self._moto.endpoint_url,
             self.region,
-            before_invoke=reset_studio_clients,
             extra_environment=self.function_environment,
+            unreserved_environments=self.unreserved_environments,
         )
         functions, self.external_layers = local_functions(self._stack, self.client("lambda"))
         for function in functions:
             self._lambdas.register(function)
         self._lambdas.install()
+        map_lambda_api_errors_like_aws()
         here = f"python{sys.version_info.major}.{sys.version_info.minor}"
         runtimes = sorted({f.runtime for f in functions})
         self.gaps.append(
             Gap(
                 f"{len(functions)} Lambda functions",
-                "handlers run in this process (moto needs Docker), with the environment moto stored; "
-                "layers' directories on the import path"
+                "handlers run in execution environments of their own (a process each, started cold, "
+                "reused warm; moto needs Docker), with the environment moto stored; layers' "
+                "directories on the import path"
                 + (
                     f"; runtime {', '.join(runtimes)} is served by this {here} ({platform.machine()})"
                     if runtimes != [here]
                     else ""
                 ),
+            )
+        )
+        reserved = [f for f in functions if f.reserved_concurrency is not None]
+        limits = ", ".join(f"{f.logical_id} {f.reserved_concurrency}" for f in reserved)
+        enforced = (
+            f"reserved concurrency enforced ({limits}), a call beyond it throttled with 429 "
+            "TooManyRequestsException; "
+            if limits
+            else ""
+        )
+        self.gaps.append(
+            Gap(
+                "Lambda concurrency",
+                enforced + f"functions without a reservation get up to {self.unreserved_environments} "
+                "environments (a call beyond waits); a Lambda-ARN Task's throttle is named "
+                "Lambda.TooManyRequestsException as on AWS (moto names it Exception)",
             )
         )
         sources = take_over_event_sources(self._stack, self.client("lambda"), self.client("sqs"))
@@ -200,7 +215,8 @@ class LocalStudio:
             self.gaps.append(
                 Gap(
                     f"{source.logical_id} (SQS -> Lambda)",
-                    f"moto's delivery disabled; a poller thread delivers batches of up to "
+                    f"moto's delivery disabled; {source.concurrency} poller threads (MaximumConcurrency "
+                    f"{source.maximum_concurrency or 'not set'}) deliver batches of up to "
                     f"{source.batch_size} (window {source.batching_window_seconds:g} s)"
                     + (" with ReportBatchItemFailures" if source.report_batch_item_failures else ""),
                 )
@@ -224,6 +240,7 @@ class LocalStudio:
                     self._stop_executions()
             if self._lambdas is not None:
                 self._lambdas.uninstall()
+                map_lambda_api_errors_like_aws(enable=False)
             if self._simulator is not None:
                 self._simulator.stop()
             if self._moto is not None:
@@ -316,7 +333,7 @@ class LocalStudio:
         return self._simulator
 
     @property
-    def lambdas(self) -> InProcessLambdas:
+    def lambdas(self) -> LocalLambdas:
         if self._lambdas is None:
             raise RuntimeError("the local stack is not started")
         return self._lambdas
