@@ -43,6 +43,7 @@ ANOTHER_ROUND = "Another regeneration round?"
 REGENERATE = "Start regeneration round"
 RECORD_FAILURE = "Record failure"
 SUCCEEDED = "Job succeeded"
+PARTLY_SUCCEEDED = "Job partly succeeded"
 FAILED_OR_TIMED_OUT = "Failed or timed out?"
 FAILED = "Job failed"
 TIMED_OUT = "Job timed out"
@@ -80,7 +81,7 @@ def test_states_are_the_documented_workflow(definition: dict[str, Any]) -> None:
     assert definition["Comment"]
     assert set(definition["States"]) == {
         START, SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, REGENERATE, RECORD_FAILURE,
-        FAILED_OR_TIMED_OUT, SUCCEEDED, FAILED, TIMED_OUT,
+        FAILED_OR_TIMED_OUT, SUCCEEDED, PARTLY_SUCCEEDED, FAILED, TIMED_OUT,
     }  # fmt: skip
 
 
@@ -90,11 +91,12 @@ def test_a_regeneration_request_starts_at_its_round_and_a_new_job_at_submit(
     start = definition["States"][START]
 
     assert start["Type"] == "Choice"
-    [choice] = start["Choices"]
-    assert choice["Next"] == REGENERATE
-    assert choice["Variable"] == "$.pending_round.reason" and choice["IsPresent"] is True
+    resume, regeneration = start["Choices"]
+    assert resume == {"Variable": "$.resume", "IsPresent": True, "Next": CHECK}
+    assert regeneration["Next"] == REGENERATE
+    assert regeneration["Variable"] == "$.pending_round.reason" and regeneration["IsPresent"] is True
     assert start["Default"] == SUBMIT
-    assert "pending_round" in JobState.model_fields
+    assert {"pending_round", "resume"} <= set(JobState.model_fields)
 
 
 def test_every_transition_points_to_a_state_and_every_state_is_reachable(definition: dict[str, Any]) -> None:
@@ -218,7 +220,11 @@ def test_choices_branch_on_the_step_statuses(definition: dict[str, Any]) -> None
 
     assert routes(finished) == {StepStatus.WAITING: WAIT, StepStatus.READY: COPY}
     assert finished["Default"] == RECORD_FAILURE
-    assert routes(another) == {StepStatus.REGENERATE: REGENERATE, StepStatus.SUCCEEDED: SUCCEEDED}
+    assert routes(another) == {
+        StepStatus.REGENERATE: REGENERATE,
+        StepStatus.SUCCEEDED: SUCCEEDED,
+        StepStatus.PARTIAL: PARTLY_SUCCEEDED,
+    }
     assert another["Default"] == RECORD_FAILURE
 
 
@@ -229,8 +235,11 @@ def test_failed_and_timed_out_jobs_end_in_fail_states_of_their_own(definition: d
 
     assert states[RECORD_FAILURE]["Next"] == FAILED_OR_TIMED_OUT
     assert choice["Choices"] == [
-        {"Variable": "$.status", "StringEquals": StepStatus.TIMED_OUT, "Next": TIMED_OUT}
+        {"Variable": "$.status", "StringEquals": StepStatus.TIMED_OUT, "Next": TIMED_OUT},
+        {"Variable": "$.status", "StringEquals": StepStatus.PARTIAL, "Next": PARTLY_SUCCEEDED},
     ]
+    # A partly succeeded job delivered images: a Succeed state, so nobody re-runs (and pays for) it
+    assert states[PARTLY_SUCCEEDED]["Type"] == "Succeed"
     assert choice["Default"] == FAILED
     assert failed["Type"] == timed_out["Type"] == "Fail"
     assert failed["ErrorPath"] == "$.failure.error"
@@ -482,3 +491,34 @@ def test_a_regeneration_request_goes_straight_to_its_round(studio_sfn: dict[str,
     assert described["status"] == "SUCCEEDED"
     assert states[:3] == [START, REGENERATE, WAIT]
     assert "submit" not in server.names()
+
+
+def test_a_resumed_job_goes_straight_to_checking_its_operations(studio_sfn: dict[str, str]) -> None:
+    # Given the input `studio resume` starts (events/resume.json): kept operations, no schedule
+    tasks = ScriptedTasks()
+    request = job_input(
+        operations=[{"kind": "on_figure", "operation_id": "op-round-0", "status": "IN_PROGRESS"}],
+        resume={"attempt": 1},
+    )
+
+    # When it runs
+    described, states, server = execute(studio_sfn, tasks, execution_input=request)
+
+    # Then nothing is submitted again: the first task is the status check
+    assert described["status"] == "SUCCEEDED"
+    assert states[:3] == [START, CHECK, FINISHED]
+    assert server.names()[0] == "check_status"
+    assert "submit" not in server.names()
+
+
+def test_a_partly_succeeded_job_ends_in_its_own_succeed_state(studio_sfn: dict[str, str]) -> None:
+    # Given finalize copied what succeeded and found another operation failed
+    tasks = ScriptedTasks(finalize=[StepStatus.PARTIAL])
+
+    # When the job runs
+    described, states, _ = execute(studio_sfn, tasks)
+
+    # Then the execution ends in "Job partly succeeded", not in a failure
+    assert described["status"] == "SUCCEEDED"
+    assert states[-3:] == [COPY, ANOTHER_ROUND, PARTLY_SUCCEEDED]
+    assert JobState.model_validate_json(described["output"]).status is StepStatus.PARTIAL

@@ -270,9 +270,9 @@ def test_expired_image_links_are_reported_and_regenerated_when_the_job_asks(stud
 
     # Then the missing image is a finding, and a regeneration round for it is planned
     assert state["status"] == "REGENERATE"
-    assert "could not download" in state["pending_round"]["reason"]
+    assert "the link had expired at Aiuta" in state["pending_round"]["reason"]
     record = job_record(state["job_id"])
-    assert any("could not download" in f for f in record["rounds"][0]["findings"])
+    assert any("expired at Aiuta" in f for f in record["rounds"][0]["findings"])
 
 
 def test_the_api_key_never_reaches_logs_state_or_records(

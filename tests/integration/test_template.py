@@ -616,6 +616,7 @@ def test_alarms_watch_the_dead_letter_queue_executions_and_key_functions(resourc
         ("AWS/States", "ExecutionsTimedOut", json.dumps({"Ref": "StudioJobStateMachine"})),
         ("AWS/Lambda", "Errors", json.dumps({"Ref": "IngestFunction"})),
         ("AWS/Lambda", "Errors", json.dumps({"Ref": "FinalizeFunction"})),
+        ("StudioPipeline", "JobsPartial", json.dumps("studio-pipeline")),
     }
     for alarm in alarms:
         assert alarm["AlarmDescription"]
@@ -640,6 +641,8 @@ def test_the_dashboard_is_valid_json_with_the_pipeline_metrics(resources: dict[s
         "JobsStarted",
         "JobsSucceeded",
         "JobsFailed",
+        "JobsPartial",
+        "UnknownOperationStatus",
         "ImagesCopied",
         "AiutaErrors",
         "OperationDuration",

@@ -1,9 +1,10 @@
 """The decision tables of the status check and the copy step, as pure functions: milliseconds, no AWS.
 
-``decide_after_check``: any operation failed -> FAILED with Aiuta's reasons; all succeeded -> READY;
-otherwise wait again, or TIMED_OUT once the deadline has passed. ``summarise_round``: a round's
-images and findings join the record (a retried copy replaces its own round), and the next round
-is the job's plan, or a round for failed on-figure checks.
+``decide_after_check``: every operation ended and one succeeded -> READY (PARTIAL when another
+failed); none succeeded -> FAILED with Aiuta's reasons; otherwise wait again; at the deadline
+READY when something can be copied, else TIMED_OUT. An unknown status counts as unfinished.
+``summarise_round``: a round's images and findings join the record (a retried copy replaces its
+own round), and the next round is the job's plan, or a round for failed on-figure checks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from studio_core.aiuta.models import OperationPriority, OperationStatus
 from studio_core.domain.jobs import JobDefaults, JobSpec, build_job
 from studio_core.domain.keys import output_key
-from studio_core.domain.polling import PollSettings
+from studio_core.domain.polling import PollSettings, plan_next_check
 from studio_core.domain.progress import decide_after_check
 from studio_core.domain.record import ImageRecord, RoundRecord
 from studio_core.domain.results import summarise_round
@@ -48,18 +49,55 @@ def decide(operations: list[OperationRef], *, after: float = 30, **poll_fields: 
 @pytest.mark.parametrize(
     "failed", [OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED]
 )
-def test_an_operation_that_ended_badly_fails_the_job_with_aiutas_reason(failed: OperationStatus) -> None:
+def test_one_kind_ending_badly_still_copies_the_other(failed: OperationStatus) -> None:
     # Given one kind done and the other ended badly at Aiuta
     operations = [op(Kind.ON_FIGURE, OperationStatus.SUCCESS), op(Kind.FLAT_LAY, failed, "no garment found")]
 
     # When the check decides
     decision = decide(operations)
 
-    # Then the job fails, naming the operation, its status and Aiuta's text
-    assert decision.status is StepStatus.FAILED
+    # Then the succeeded kind is copied, and the reason (the job will be PARTIAL) names the other
+    assert decision.status is StepStatus.READY
     assert (
         decision.failure_reason
         == f"the flat_lay operation op-flat_lay ended {failed.value}: no garment found"
+    )
+
+
+@pytest.mark.parametrize(
+    "failed", [OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED]
+)
+def test_when_nothing_succeeded_the_job_fails_with_aiutas_reasons(failed: OperationStatus) -> None:
+    operations = [op(Kind.ON_FIGURE, failed, "model busy"), op(Kind.FLAT_LAY, failed, "no garment found")]
+
+    decision = decide(operations)
+
+    assert decision.status is StepStatus.FAILED
+    assert decision.failure_reason == (
+        f"the on_figure operation op-on_figure ended {failed.value}: model busy; "
+        f"the flat_lay operation op-flat_lay ended {failed.value}: no garment found"
+    )
+
+
+def test_a_failed_kind_waits_for_the_other_kind_to_end() -> None:
+    operations = [op(Kind.ON_FIGURE, OperationStatus.IN_PROGRESS), op(Kind.FLAT_LAY, OperationStatus.FAILED)]
+
+    assert decide(operations).status is StepStatus.WAITING
+
+
+def test_a_failed_regeneration_round_keeps_the_earlier_rounds() -> None:
+    # Given round 1 failed at Aiuta, and round 0 is already in the bucket
+    failed_round = [op(Kind.ON_FIGURE, OperationStatus.FAILED, "model busy", round=1)]
+
+    # When the check decides
+    decision = decide_after_check(
+        failed_round, poll(), START, OperationPriority.ONLINE, SETTINGS, has_results=True
+    )
+
+    # Then finalize runs (and ends the job PARTIAL) instead of the job failing as a whole
+    assert decision.status is StepStatus.READY
+    assert (
+        decision.failure_reason == "the on_figure operation of round 1 op-on_figure ended FAILED: model busy"
     )
 
 
@@ -89,10 +127,13 @@ def test_an_unfinished_operation_waits_again_on_the_schedule(running: OperationS
     # When the check decides
     decision = decide(operations, attempt=2)
 
-    # Then it waits as the schedule says for the next attempt, and the attempt is counted
+    # Then it waits as the round's schedule says for the next attempt, and the attempt is counted
+    expected = plan_next_check(
+        poll(attempt=2), START + timedelta(seconds=30), 3, OperationPriority.ONLINE, SETTINGS
+    )
     assert decision.status is StepStatus.WAITING
     assert decision.attempt == 3
-    assert decision.wait_seconds == 11  # a quarter of the 20 s first wait, grown 1.5x twice, rounded down
+    assert decision.wait_seconds == expected.wait_seconds >= 1
     assert decision.failure_reason is None
 
 
@@ -104,7 +145,7 @@ def test_the_last_wait_lands_on_the_deadline_rather_than_past_it() -> None:
 
 
 def test_past_the_deadline_an_unfinished_job_times_out_saying_what_was_still_running() -> None:
-    operations = [op(Kind.ON_FIGURE, OperationStatus.SUCCESS), op(Kind.FLAT_LAY, OperationStatus.PAUSED)]
+    operations = [op(Kind.ON_FIGURE, OperationStatus.IN_PROGRESS), op(Kind.FLAT_LAY, OperationStatus.PAUSED)]
 
     decision = decide(operations, after=3601, attempt=7)
 
@@ -112,11 +153,36 @@ def test_past_the_deadline_an_unfinished_job_times_out_saying_what_was_still_run
     assert decision.attempt == 7
     assert decision.failure_reason == (
         "Aiuta had not finished by the deadline 2026-12-01T13:00:00+00:00 "
-        "(on_figure SUCCESS, flat_lay PAUSED)"
+        "(the on_figure operation op-on_figure IN_PROGRESS, the flat_lay operation op-flat_lay PAUSED)"
     )
 
 
-def test_a_failure_wins_over_a_passed_deadline() -> None:
+def test_at_the_deadline_what_finished_is_copied_and_the_rest_named() -> None:
+    operations = [op(Kind.ON_FIGURE, OperationStatus.SUCCESS), op(Kind.FLAT_LAY, OperationStatus.PAUSED)]
+
+    decision = decide(operations, after=3601, attempt=7)
+
+    assert decision.status is StepStatus.READY
+    assert decision.failure_reason == (
+        "Aiuta had not finished by the deadline 2026-12-01T13:00:00+00:00 "
+        "(the flat_lay operation op-flat_lay PAUSED)"
+    )
+
+
+def test_an_unknown_status_counts_as_unfinished_and_is_named_at_the_deadline() -> None:
+    # Given Aiuta answers a status this code has never seen
+    unknown = OperationRef(kind=Kind.ON_FIGURE, operation_id="op-1", status="QUEUED_SIM")
+
+    # When the check decides before and after the deadline
+    early, late = decide([unknown]), decide([unknown], after=3601)
+
+    # Then it waits (the status is reported for the metric), and at the deadline the reason names it
+    assert early.status is StepStatus.WAITING and early.unknown_statuses == ["QUEUED_SIM"]
+    assert late.status is StepStatus.TIMED_OUT
+    assert "'QUEUED_SIM' (a status this pipeline does not know" in (late.failure_reason or "")
+
+
+def test_a_failure_wins_over_a_passed_deadline_when_everything_ended() -> None:
     decision = decide([op(Kind.ON_FIGURE, OperationStatus.FAILED, "bad input")], after=99999)
     assert decision.status is StepStatus.FAILED
 

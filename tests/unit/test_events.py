@@ -29,6 +29,7 @@ STATE_EVENTS = {
     "finalize.json": StepStatus.READY,
     "regenerate.json": StepStatus.REGENERATE,
     "record_failure.json": StepStatus.WAITING,
+    "resume.json": StepStatus.WAITING,
 }
 EXPECTED_JOB = {
     "product": {
@@ -153,3 +154,13 @@ def test_record_failure_sample_carries_a_caught_lambda_error() -> None:
     cause = json.loads(state.error.cause or "")
     assert cause["errorType"] == "AiutaRejectedRequest"
     assert state.error.message == cause["errorMessage"]
+
+
+def test_resume_sample_is_a_timed_out_job_checked_again_without_a_schedule() -> None:
+    # Given the input `studio resume` starts (and a console user copies from the job record)
+    state = JobState.model_validate(load("resume.json"))
+
+    # Then it carries the kept, unfinished operation and no schedule: the check task starts a fresh one
+    assert state.resume is not None and state.resume.attempt == 1
+    assert state.poll is None
+    assert [op.finished for op in state.current_operations()] == [False]

@@ -116,7 +116,8 @@ def job_rows(records: list[JobRecord]) -> list[list[str]]:
                 record.job_id,
                 record.product_id,
                 record.status.value,
-                ", ".join(op.operation_id.split("-", 1)[-1][:8] for op in record.operations) or "-",
+                ", ".join((op.operation_id or "none").split("-", 1)[-1][:8] for op in record.operations)
+                or "-",
                 str(len([i for i in record.images if i.key])),
                 _seconds(record),
                 (record.error or "")[:90],

@@ -79,6 +79,29 @@ def _regenerate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume(args: argparse.Namespace) -> int:
+    import os
+
+    from studio_core.aws.executions import Executions
+    from studio_core.domain.errors import InvalidJob
+    from studio_core.steps.resume import resume_job
+
+    stack = _stack()
+    arn = os.environ.get("STUDIO_STATE_MACHINE_ARN")
+    if not arn:
+        raise MissingSettingError(
+            "STUDIO_STATE_MACHINE_ARN not set: source the file from `studio local up --env-file PATH`, "
+            "or export the stack's StateMachineArn output"
+        )
+    try:
+        name = resume_job(args.job, jobs=stack.jobs(), executions=Executions(arn))
+    except InvalidJob as exc:
+        print(f"studio resume: {exc}", file=sys.stderr)
+        return 1
+    print(f"resuming {args.job}: execution {name} checks its operations again and copies what finished")
+    return 0
+
+
 def _results(args: argparse.Namespace) -> int:
     from studio_cli.jobs_view import download_results
 
@@ -158,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     regenerate.add_argument("--generations", type=int, help="images per type (1-4)")
     regenerate.set_defaults(run=_regenerate)
+
+    resume = commands.add_parser(
+        "resume", help="check a TIMED_OUT job's operations again and copy what finished since"
+    )
+    resume.add_argument("job", help="the job id")
+    resume.set_defaults(run=_resume)
 
     results = commands.add_parser("results", help="a job's result, or its images with --download DIR")
     results.add_argument("job", help="the job id")

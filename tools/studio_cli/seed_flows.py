@@ -25,6 +25,7 @@ from studio_core.aiuta.models import (
     OnFigureOperation,
     OperationStatus,
     RegenerateOnFigureImagesRequest,
+    known,
 )
 from studio_sim.server import run_in_thread
 from studio_sim.settings import SimSettings
@@ -61,12 +62,12 @@ def wait_for(
     while True:
         operation = fetch()
         if operation.status != last:
-            say(f"    operation {operation.id}: {operation.status.value}")
+            say(f"    operation {operation.id}: {operation.status}")
             last = operation.status
-        if operation.status.is_terminal:
+        if known(operation.status) and operation.status.is_terminal:  # an unknown status is unfinished
             return operation
         if time.monotonic() > deadline:
-            raise TimeoutError(f"operation {operation.id} still {operation.status.value}")
+            raise TimeoutError(f"operation {operation.id} still {operation.status}")
         time.sleep(poll_seconds)
 
 

@@ -1,8 +1,10 @@
 """Typed models of the Aiuta Studio API (base URL ``https://api.aiuta.com/studio/v1``).
 
-Requests are strict (``extra="forbid"``) and check client-side every rule the API enforces,
-so a bad request fails here with a readable message instead of costing a round trip.
-Responses are lenient (``extra="ignore"``): a new field on Aiuta's side must not break us.
+Tolerant reader, strict writer. Requests are strict (``extra="forbid"``) and check client-side
+every rule the API enforces, so a bad request fails here with a readable message instead of
+costing a round trip. Answers have models of their own, separate from the requests': they ignore
+fields they do not know and keep enum values they do not know as plain strings, so a new field
+or a new value on Aiuta's side (a hair colour, a status) never breaks a poll.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 DEFAULT_BASE_URL = "https://api.aiuta.com/studio/v1"
 MAX_INPUT_IMAGES = 20
@@ -175,10 +187,6 @@ class _Request(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class _Response(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
 class ImageSize(BaseModel):
     model_config = ConfigDict(extra="forbid")
     width: int
@@ -283,16 +291,6 @@ class ProductInfo(BaseModel):
         return self
 
 
-class OperationProductInfo(_Response):
-    """Product data as Aiuta returns it inside an operation (inputs always as ``image_urls``)."""
-
-    id: str | None = None
-    image_urls: list[str] | None = None
-    category: str | None = None
-    title: str | None = None
-    description: str | None = None
-
-
 def _require_unique(image_types: list[Any]) -> None:
     seen: set[Any] = set()
     for image_type in image_types:
@@ -357,66 +355,180 @@ class RegenerateOnFigureImagesRequest(_Request):
         return self
 
 
-class AiutaImage(_Response):
+# Answers: tolerant readers. Aiuta may add a field, or a value to an enum, at any time; a
+# client that read them with the strict request models would fail every poll the day it does.
+# Every answer model ignores fields it does not know, and every enum in an answer keeps a value
+# it does not know as the plain string (``known(value)`` tells which), so the pipeline decides
+# what an unknown value means (an unknown operation status counts as unfinished).
+
+
+def _keep_unknown(enum_type: type[StrEnum]) -> Any:
+    def parse(value: Any) -> Any:
+        if isinstance(value, enum_type):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string for {enum_type.__name__}, got {type(value).__name__}")
+        try:
+            return enum_type(value)
+        except ValueError:
+            return value
+
+    return Annotated[enum_type | str, PlainValidator(parse, json_schema_input_type=str)]
+
+
+def known(value: Any) -> bool:
+    """Whether an answer's enum value is one this code knows (else it is the raw string)."""
+    return isinstance(value, StrEnum)
+
+
+# An operation status as read from an answer: an ``OperationStatus``, or Aiuta's raw string.
+StatusValue = _keep_unknown(OperationStatus)
+PriorityValue = _keep_unknown(OperationPriority)
+OwnerTypeValue = _keep_unknown(OwnerType)
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class UnlistedImageType(_Answer):
+    """An image type in an answer whose values this code does not know (kept as Aiuta wrote them)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    viewpoint: str | None = None
+    pose: str | None = None
+    flat_lay_type: str | None = None
+
+    @property
+    def label(self) -> str:
+        parts = [self.flat_lay_type, self.viewpoint] if self.flat_lay_type else [self.viewpoint, self.pose]
+        return "/".join(part or "?" for part in parts)
+
+
+def _answer_type(model: type[BaseModel]) -> Any:
+    """An image type of an answer as the request model when its values are known (extra fields
+    dropped), so it compares equal to what was asked; else an ``UnlistedImageType``."""
+    fields = tuple(model.model_fields)
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, model | UnlistedImageType) or not isinstance(value, dict):
+            return value
+        try:
+            return model.model_validate({name: value.get(name) for name in fields})
+        except ValidationError:
+            return UnlistedImageType.model_validate(value)
+
+    return Annotated[model | UnlistedImageType, BeforeValidator(parse)]
+
+
+AnswerOnFigureType = _answer_type(OnFigureImageType)
+AnswerFlatLayType = _answer_type(FlatLayImageType)
+
+
+class AnswerImageSize(_Answer):
+    width: int | None = None
+    height: int | None = None
+
+
+class AnswerPaddings(_Answer):
+    top: int | None = None
+    bottom: int | None = None
+    left: int | None = None
+    right: int | None = None
+
+
+class AnswerBackgroundSettings(_Answer):
+    background_type: _keep_unknown(BackgroundType) | None = None  # type: ignore[valid-type]
+    reference_color: str | None = None
+
+
+class AnswerModelSettings(_Answer):
+    """A model appearance as Aiuta describes it (a preset's settings, an operation's settings)."""
+
+    gender: _keep_unknown(Gender) | None = None  # type: ignore[valid-type]
+    ethnicity: _keep_unknown(Ethnicity) | None = None  # type: ignore[valid-type]
+    skin_tone: _keep_unknown(SkinTone) | None = None  # type: ignore[valid-type]
+    body_shape: _keep_unknown(BodyShape) | None = None  # type: ignore[valid-type]
+    age_group: _keep_unknown(AgeGroup) | None = None  # type: ignore[valid-type]
+    height: _keep_unknown(Height) | None = None  # type: ignore[valid-type]
+    hair_length: _keep_unknown(HairLength) | None = None  # type: ignore[valid-type]
+    hair_style: _keep_unknown(HairStyle) | None = None  # type: ignore[valid-type]
+    hair_color: _keep_unknown(HairColor) | None = None  # type: ignore[valid-type]
+    is_pregnant: bool | None = None
+    has_beard: bool | None = None
+    has_tattoo: bool | None = None
+
+
+class OperationProductInfo(_Answer):
+    """Product data as Aiuta returns it inside an operation (inputs always as ``image_urls``)."""
+
+    id: str | None = None
+    image_urls: list[str] | None = None
+    category: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+class AiutaImage(_Answer):
     """An image stored at Aiuta (uploaded or generated); its URL may stop working after ``expires_at``."""
 
     id: str
-    owner_type: OwnerType
+    owner_type: OwnerTypeValue = OwnerType.USER
     url: str
     expires_at: datetime | None = None
 
 
-class CreateOperationResponse(_Response):
+class CreateOperationResponse(_Answer):
     operation_id: str
 
 
-class OnFigureGenerationResultItem(_Response):
-    image_type: OnFigureImageType
-    generated_images: list[AiutaImage]
+class OnFigureGenerationResultItem(_Answer):
+    image_type: AnswerOnFigureType
+    generated_images: list[AiutaImage] = Field(default_factory=list)
 
 
-class FlatLayGenerationResultItem(_Response):
-    image_type: FlatLayImageType
-    generated_images: list[AiutaImage]
+class FlatLayGenerationResultItem(_Answer):
+    image_type: AnswerFlatLayType
+    generated_images: list[AiutaImage] = Field(default_factory=list)
 
 
-class _Operation(_Response):
+class _Operation(_Answer):
     id: str
-    status: OperationStatus
+    status: StatusValue
     error: str | None = None
-    product_info: OperationProductInfo
-    operation_priority: OperationPriority = OperationPriority.OFFLINE
+    product_info: OperationProductInfo | None = None
+    operation_priority: PriorityValue = OperationPriority.OFFLINE
     number_of_generations: int = 1
-    background_settings: dict[str, Any] | None = None
-    output_image_size: ImageSize | None = None
-    output_image_paddings: ImagePaddings | None = None
+    background_settings: AnswerBackgroundSettings | None = None
+    output_image_size: AnswerImageSize | None = None
+    output_image_paddings: AnswerPaddings | None = None
 
 
 class OnFigureOperation(_Operation):
     """An on-figure (or on-figure regeneration) operation as returned by ``GET``."""
 
-    image_types: list[OnFigureImageType]
+    image_types: list[AnswerOnFigureType] = Field(default_factory=list)
     on_figure_model_preset_id: str | None = None
-    on_figure_model_settings: dict[str, Any] | None = None
+    on_figure_model_settings: AnswerModelSettings | None = None
     generation_result: list[OnFigureGenerationResultItem] | None = None
 
 
 class FlatLayOperation(_Operation):
     """A flat-lay operation as returned by ``GET``."""
 
-    image_types: list[FlatLayImageType]
+    image_types: list[AnswerFlatLayType] = Field(default_factory=list)
     generation_result: list[FlatLayGenerationResultItem] | None = None
 
 
-class OnFigureModelPreset(_Response):
+class OnFigureModelPreset(_Answer):
     """A ready-made model appearance from ``GET /on_figure_model_presets``."""
 
     preset_id: str
-    sample_image: str
-    settings: OnFigureModelSettings
+    sample_image: str | None = None
+    settings: AnswerModelSettings = Field(default_factory=AnswerModelSettings)
 
 
-class FieldError(_Response):
+class FieldError(_Answer):
     """One entry of a 422 answer's ``detail`` list."""
 
     loc: list[str | int]
@@ -428,5 +540,5 @@ class FieldError(_Response):
         return f"{where}: {self.msg}" if where else self.msg
 
 
-class HTTPValidationError(_Response):
+class HTTPValidationError(_Answer):
     detail: list[FieldError] = Field(default_factory=list)

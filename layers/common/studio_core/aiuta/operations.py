@@ -3,6 +3,18 @@
 Exactly one paid operation per job, kind and round: each create is wrapped in Powertools
 Idempotency (DynamoDB) keyed on ``<job_id>#<kind>#<round>``, so a retried Lambda (or a
 redelivered event) gets the operation id recorded the first time instead of creating a second.
+
+The resend policy of a create (``POST /on_figure_operations``, ``/flat_lay_operations``,
+``/on_figure_operations/regenerate``):
+
+- **sent again** (the error is retryable, the state machine's Retry sends it again): a 429, and
+  a connection that failed before the request left (refused, connect timeout). Aiuta did
+  nothing with those.
+- **never sent again** (``AiutaOutcomeUnknown``): every 5xx, and a connection lost or timed out
+  after the request was sent. A gateway can answer 502, 503 or 504 after the backend created
+  the operation, and Aiuta's API has no way to find an operation by our request (no list, no
+  client token), so a second POST could start a second paid operation. The kind fails with that
+  reason; the job's other operations go on (a PARTIAL job), or the job fails.
 """
 
 from __future__ import annotations
@@ -30,8 +42,6 @@ from studio_core.domain.state import OperationRef
 from studio_core.domain.vocabulary import Kind
 
 REGENERATE = "regenerate"
-# Statuses after which Aiuta surely did nothing; anything else on a create is "outcome unknown".
-SAFE_TO_RESEND_STATUSES = frozenset({502, 503})
 
 # create(idempotency key, {"action": on_figure | flat_lay | regenerate, "request": <API body>}) -> id
 Creator = Callable[[str, dict[str, Any]], str]
@@ -53,11 +63,18 @@ def idempotent_creator(table_name: str, create: Callable[[str, dict[str, Any]], 
     config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=7 * 24 * 3600)
 
     @idempotent_function(data_keyword_argument="order", persistence_store=persistence, config=config)
-    def create_once(order: dict[str, Any]) -> dict[str, str]:
-        return {"operation_id": create(order["action"], order["request"])}
+    def create_once(order: dict[str, Any]) -> dict[str, str | None]:
+        try:
+            return {"operation_id": create(order["action"], order["request"])}
+        except AiutaOutcomeUnknown as exc:
+            # Kept as this key's result, so a retried task gets the same answer instead of a resend.
+            return {"operation_id": None, "outcome_unknown": str(exc)}
 
     def run(key: str, order: dict[str, Any]) -> str:
-        return str(create_once(order={"key": key, **order})["operation_id"])
+        result = create_once(order={"key": key, **order})
+        if result.get("operation_id") is None:
+            raise AiutaOutcomeUnknown(str(result.get("outcome_unknown") or "the create was not confirmed"))
+        return str(result["operation_id"])
 
     return run
 
@@ -72,8 +89,8 @@ def operation_creator(idempotency_table: str, client: Callable[[], AiutaStudioCl
 def create_operation(client: AiutaStudioClient, action: str, request: dict[str, Any]) -> str:
     """POSTs one create (``on_figure``, ``flat_lay`` or ``regenerate``).
 
-    A 5xx other than 502/503 may have created the operation anyway, so it becomes
-    ``AiutaOutcomeUnknown``, which the workflow records instead of retrying.
+    Any 5xx may have created the operation anyway, so it becomes ``AiutaOutcomeUnknown``, which
+    the workflow records instead of retrying (see the policy above).
     """
     try:
         if action == Kind.ON_FIGURE:
@@ -82,9 +99,7 @@ def create_operation(client: AiutaStudioClient, action: str, request: dict[str, 
             return client.create_flat_lay_operation(GenerateFlatLayImagesRequest.model_validate(request))
         return client.regenerate_on_figure_operation(RegenerateOnFigureImagesRequest.model_validate(request))
     except AiutaServerError as exc:
-        if exc.status_code in SAFE_TO_RESEND_STATUSES:
-            raise
         raise AiutaOutcomeUnknown(
-            f"{exc} - Aiuta may have created the {action} operation anyway, so it is not sent again; "
-            "drop the product again to start a new job",
+            f"{exc} - Aiuta may have created the {action} operation anyway, so it is not sent again",
+            status_code=exc.status_code,
         ) from None

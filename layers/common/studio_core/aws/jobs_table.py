@@ -223,33 +223,16 @@ class JobsTable:
             **copied,
         )
 
-    def mark_resumed(self, job_id: str, *, resumes: int, execution_name: str) -> bool:
-        """A TIMED_OUT or PARTIAL job is checked again; False when another resume got there first."""
-        now = utc_now()
-        try:
-            self._table.update_item(
-                Key=_key(job_id),
-                UpdateExpression=(
-                    "SET #s = :s, gsi2pk = :g, gsi2sk = :gs, updated_at = :now, resumes = :n, "
-                    "execution_name = :e REMOVE finished_at"
-                ),
-                ConditionExpression="#s IN (:t, :p) AND (attribute_not_exists(resumes) OR resumes = :before)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":s": JobStatus.GENERATING.value,
-                    ":g": f"STATUS#{JobStatus.GENERATING.value}",
-                    ":gs": f"{now}#{job_id}",
-                    ":now": now,
-                    ":n": resumes,
-                    ":before": resumes - 1,
-                    ":e": execution_name,
-                    ":t": JobStatus.TIMED_OUT.value,
-                    ":p": JobStatus.PARTIAL.value,
-                },
-            )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+    def mark_resumed(self, job_id: str, *, resumes: int, execution_name: str, resumed_at: str) -> None:
+        """A TIMED_OUT or PARTIAL job is being checked again by the execution ``execution_name``."""
+        self._set(
+            job_id,
+            JobStatus.GENERATING,
+            resumes=resumes,
+            execution_name=execution_name,
+            resumed_at=resumed_at,
+            finished_at=None,
+        )
 
     def mark_failed(
         self,

@@ -122,6 +122,15 @@ def execution_name(job_id: str) -> str:
     return safe[:63] + "-" + hashlib.sha256(job_id.encode()).hexdigest()[:16]
 
 
+def resume_execution_name(job_id: str, attempt: int) -> str:
+    """The execution of the job's ``attempt``-th ``studio resume`` (the job id shortened if needed)."""
+    suffix = f"-resume-{attempt}"
+    name = execution_name(job_id)
+    if len(name) + len(suffix) > 80:
+        name = name[: 80 - len(suffix) - 17] + "-" + hashlib.sha256(job_id.encode()).hexdigest()[:16]
+    return name + suffix
+
+
 def job_prefix(product_id: str, job_id: str) -> str:
     return f"{OUTBOX}{product_id}/{job_id}/"
 

@@ -1,19 +1,33 @@
 """What a status check means for the job: wait again, copy the results, or end it.
 
 ``decide_after_check`` is the decision table of the "Check operation status" task, as a pure
-function of the round's operations (with the statuses Aiuta just gave) and the poll schedule.
+function of the round's operations (with the statuses Aiuta just gave) and the poll schedule:
+
+| the round's operations                         | decision                                    |
+| ---------------------------------------------- | ------------------------------------------- |
+| all ended, at least one SUCCESS                | READY: copy them (PARTIAL if any failed)    |
+| all ended, none SUCCESS, earlier rounds copied | READY: nothing new; the job ends PARTIAL    |
+| all ended, none SUCCESS, nothing copied yet    | FAILED                                      |
+| some unfinished, before the deadline           | WAITING                                     |
+| some unfinished at the deadline                | READY if anything can be copied, else TIMED_OUT |
+
+A status this code does not know (Aiuta added one) counts as unfinished: it is polled again,
+counted (``UnknownOperationStatus``) and, if it lasts, named in the deadline's reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from studio_core.aiuta.models import OperationPriority, OperationStatus
+from studio_core.aiuta.models import OperationPriority
 from studio_core.domain.polling import PollSettings, plan_next_check
 from studio_core.domain.state import OperationRef, PollState, StepStatus
 
-FAILED_STATUSES = frozenset({OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED})
+# Aiuta may answer ``null`` for an operation it has only just created. A not-found answer fails
+# the operation only once it has lasted this many checks in a row and this long since the create.
+NOT_FOUND_GRACE_CHECKS = 3
+NOT_FOUND_GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -21,16 +35,33 @@ class CheckDecision:
     status: StepStatus
     attempt: int
     wait_seconds: int | None = None  # with WAITING: the next Wait state's seconds
-    failure_reason: str | None = None  # with FAILED or TIMED_OUT
-    operation_seconds: float | None = None  # with READY: how long Aiuta took
+    # With FAILED or TIMED_OUT: why. With READY: what will not be copied (the job ends PARTIAL).
+    failure_reason: str | None = None
+    operation_seconds: float | None = None  # with READY when every operation ended: how long Aiuta took
+    unknown_statuses: list[str] = field(default_factory=list)
+
+
+def describe_status(op: OperationRef) -> str:
+    if op.status_known:
+        return str(op.status)
+    return f"{str(op.status)!r} (a status this pipeline does not know, so it counted as unfinished)"
 
 
 def describe_failure(failed: list[OperationRef]) -> str:
     return "; ".join(
-        f"the {op.kind.value} operation {op.operation_id} ended {op.status.value}: "
-        f"{op.error or 'Aiuta gave no error text'}"
-        for op in failed
+        f"{op.name} ended {op.status}: {op.error or 'Aiuta gave no error text'}" for op in failed
     )
+
+
+def describe_unfinished(unfinished: list[OperationRef], deadline: datetime | None) -> str:
+    when = f"the deadline {deadline.isoformat()}" if deadline else "the deadline"
+    states = ", ".join(f"{op.name} {describe_status(op)}" for op in unfinished)
+    return f"Aiuta had not finished by {when} ({states})"
+
+
+def still_in_not_found_grace(not_found_checks: int, seconds_since_create: float) -> bool:
+    """Whether an operation Aiuta does not know may still appear (right after its create)."""
+    return not_found_checks < NOT_FOUND_GRACE_CHECKS or seconds_since_create < NOT_FOUND_GRACE_SECONDS
 
 
 def decide_after_check(
@@ -39,19 +70,34 @@ def decide_after_check(
     now: datetime,
     priority: OperationPriority,
     settings: PollSettings,
+    *,
+    has_results: bool = False,
 ) -> CheckDecision:
-    """Any operation failed: FAILED; all succeeded: READY; else wait again, or TIMED_OUT at the deadline."""
+    """The table above; ``has_results``: earlier rounds of the job are already in the bucket."""
     attempt = poll.attempt + 1
-    failed = [op for op in operations if op.status in FAILED_STATUSES]
-    if failed:
-        return CheckDecision(StepStatus.FAILED, poll.attempt, failure_reason=describe_failure(failed))
-    if all(op.succeeded for op in operations):
+    failed = [op for op in operations if op.failed]
+    succeeded = [op for op in operations if op.succeeded]
+    unfinished = [op for op in operations if not op.finished]
+    unknown = [str(op.status) for op in operations if not op.status_known]
+    something_to_keep = bool(succeeded) or has_results
+    if not unfinished:
+        if not something_to_keep:
+            return CheckDecision(StepStatus.FAILED, poll.attempt, failure_reason=describe_failure(failed))
         return CheckDecision(
-            StepStatus.READY, poll.attempt, operation_seconds=(now - poll.started_at).total_seconds()
+            StepStatus.READY,
+            poll.attempt,
+            failure_reason=describe_failure(failed) or None,
+            operation_seconds=(now - poll.started_at).total_seconds(),
         )
-    plan = plan_next_check(now, poll.started_at, poll.deadline, attempt, priority, settings)
+    plan = plan_next_check(poll, now, attempt, priority, settings)
     if plan.timed_out:
-        waiting = ", ".join(f"{op.kind.value} {op.status.value}" for op in operations)
-        reason = f"Aiuta had not finished by the deadline {poll.deadline.isoformat()} ({waiting})"
-        return CheckDecision(StepStatus.TIMED_OUT, poll.attempt, failure_reason=reason)
-    return CheckDecision(StepStatus.WAITING, plan.attempt, wait_seconds=plan.wait_seconds)
+        reason = "; ".join(
+            part
+            for part in (describe_unfinished(unfinished, poll.deadline), describe_failure(failed))
+            if part
+        )
+        status = StepStatus.READY if something_to_keep else StepStatus.TIMED_OUT
+        return CheckDecision(status, poll.attempt, failure_reason=reason, unknown_statuses=unknown)
+    return CheckDecision(
+        StepStatus.WAITING, plan.attempt, wait_seconds=plan.wait_seconds, unknown_statuses=unknown
+    )

@@ -11,8 +11,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from studio_core.aiuta.models import OwnerType
+from studio_core.aiuta.models import OwnerType, OwnerTypeValue
 from studio_core.domain.jobs import JobSpec
+from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.state import OperationRef
 from studio_core.domain.vocabulary import Kind, LabelledImageType
 
@@ -23,12 +24,13 @@ class JobStatus(StrEnum):
     COPYING = "COPYING"
     REGENERATING = "REGENERATING"
     SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"  # some operation or round failed; everything that succeeded is copied
     FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
+    TIMED_OUT = "TIMED_OUT"  # the operations are kept: `studio resume` checks them again
 
     @property
     def is_terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT)
+        return self in (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.TIMED_OUT)
 
 
 class RequestKind(StrEnum):
@@ -51,7 +53,7 @@ class ImageRecord(BaseModel):
     key: str | None = None  # None when the copy failed (see error)
     aiuta_image_id: str
     source_url: str
-    owner_type: OwnerType = OwnerType.USER
+    owner_type: OwnerTypeValue = OwnerType.USER
     width: int | None = None
     height: int | None = None
     error: str | None = None
@@ -64,6 +66,15 @@ class RoundRecord(BaseModel):
 
     round: int
     findings: list[str] = Field(default_factory=list)
+
+
+class UploadRecord(BaseModel):
+    """One input photo uploaded to Aiuta (upload mode), recorded the moment its id exists."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str
+    image_id: str
 
 
 class JobRecord(BaseModel):
@@ -86,9 +97,11 @@ class JobRecord(BaseModel):
     execution_name: str | None = None
     input_mode: str | None = None
     uploaded_image_ids: list[str] = Field(default_factory=list)
+    uploads: list[UploadRecord] = Field(default_factory=list)  # appended as each upload returns
     operations: list[OperationRef] = Field(default_factory=list)
     round: int = 0
     submitted_at: str | None = None
+    poll_plan: PollPlan | None = None  # the latest round's schedule and the estimate it came from
     last_checked_at: str | None = None
     poll_attempts: int = 0
     images: list[ImageRecord] = Field(default_factory=list)
@@ -98,6 +111,18 @@ class JobRecord(BaseModel):
     finished_at: str | None = None
     deleted_at_aiuta: bool = False
     cleanup_problems: list[str] = Field(default_factory=list)
+    resumes: int = 0  # how often `studio resume` checked the operations again
+    resumed_at: str | None = None
+
+    def uploads_by_key(self) -> dict[str, str]:
+        """The uploaded id of each input key that has one (the latest, if a key was uploaded twice)."""
+        return {upload.key: upload.image_id for upload in self.uploads}
+
+    def can_resume(self) -> bool:
+        """TIMED_OUT or PARTIAL, with an operation that had not finished: worth checking again."""
+        return self.status in (JobStatus.TIMED_OUT, JobStatus.PARTIAL) and any(
+            op.operation_id and not op.finished for op in self.operations
+        )
 
     def finished_on_figure_operations(self) -> list[OperationRef]:
         """The on-figure operations of the latest round that finished with SUCCESS."""

@@ -2,8 +2,9 @@
 
 Pure decisions of the "Copy results to S3" task: ``check_results`` (missing, undecodable and
 wrong-size images), ``decide_next_round`` (the job's plan, or a round for failed on-figure
-checks, within ``max_rounds``) and ``summarise_round`` (the record's images and rounds after
-this round, replacing this round's entries when a retried copy runs again).
+checks, within ``max_rounds``), ``summarise_round`` (the record's images and rounds after
+this round, replacing the entries of the operations copied again when a retried copy runs) and
+``shortfall`` (what of the whole job did not succeed: the reason of a PARTIAL job).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from studio_core.aiuta.models import OnFigureImageType
 from studio_core.domain.jobs import JobSpec
+from studio_core.domain.progress import describe_failure, describe_status
 from studio_core.domain.record import ImageRecord, RoundRecord
 from studio_core.domain.state import OperationRef
 from studio_core.domain.vocabulary import ImageType, Kind
@@ -68,10 +70,15 @@ def check_results(spec: JobSpec, operations: list[OperationRef], images: list[Im
     return findings
 
 
-def decide_next_round(spec: JobSpec, finished_round: int, findings: list[Finding]) -> RoundPlan | None:
-    """The job's next planned round, else a round for failed on-figure checks, within ``max_rounds``."""
+def decide_next_round(
+    spec: JobSpec, finished_round: int, findings: list[Finding], *, regenerable: bool = True
+) -> RoundPlan | None:
+    """The job's next planned round, else a round for failed on-figure checks, within ``max_rounds``.
+
+    ``regenerable`` is False when the job has no succeeded on-figure operation to regenerate from.
+    """
     policy = spec.regeneration
-    if Kind.ON_FIGURE not in spec.kind or finished_round >= policy.max_rounds:
+    if not regenerable or Kind.ON_FIGURE not in spec.kind or finished_round >= policy.max_rounds:
         return None
     if finished_round < len(policy.rounds):
         planned = policy.rounds[finished_round]
@@ -100,15 +107,53 @@ def summarise_round(
     copied: list[ImageRecord],
     earlier_images: list[ImageRecord],
     earlier_rounds: list[RoundRecord],
+    *,
+    copied_kinds: set[Kind] | None = None,
+    regenerable: bool = True,
 ) -> RoundSummary:
-    """This round's checks and entries merged into the job's record, and what comes next."""
-    findings = check_results(spec, operations, copied)
-    images = [*(i for i in earlier_images if i.round != round_), *copied]
-    rounds = [
-        *(r for r in earlier_rounds if r.round != round_),
-        RoundRecord(round=round_, findings=[f.message for f in findings]),
-    ]
-    return RoundSummary(images, rounds, findings, decide_next_round(spec, round_, findings))
+    """This round's checks and entries merged into the job's record, and what comes next.
+
+    ``operations`` are the round's succeeded operations whose images are in the bucket (copied
+    now or by an earlier execution); ``copied_kinds`` the kinds copied now (default: all of
+    ``operations``), whose earlier entries of this round are replaced. The round's checks run
+    on all its images, so a kind copied late (``studio resume``) joins its round's findings.
+    """
+    replaced = copied_kinds if copied_kinds is not None else {op.kind for op in operations}
+    kept = [i for i in earlier_images if not (i.round == round_ and i.kind in replaced)]
+    this_round = [*(i for i in kept if i.round == round_), *copied]
+    findings = check_results(spec, operations, this_round)
+    images = [*kept, *copied]
+    rounds = sorted(
+        [
+            *(r for r in earlier_rounds if r.round != round_),
+            RoundRecord(round=round_, findings=[f.message for f in findings]),
+        ],
+        key=lambda r: r.round,
+    )
+    plan = decide_next_round(spec, round_, findings, regenerable=regenerable)
+    return RoundSummary(images, rounds, findings, plan)
+
+
+def shortfall(operations: list[OperationRef], images: list[ImageRecord]) -> str | None:
+    """What of the job did not succeed, as the reason of a PARTIAL job; None when nothing is missing.
+
+    Operations that failed (or whose create failed), operations still unfinished (a deadline),
+    and generated images that could not be copied (an expired link, a failed download).
+    """
+    parts = []
+    failed = [op for op in operations if op.failed]
+    if failed:
+        parts.append(describe_failure(failed))
+    unfinished = [op for op in operations if not op.finished]
+    if unfinished:
+        states = ", ".join(f"{op.name} {describe_status(op)}" for op in unfinished)
+        parts.append(f"not finished at Aiuta by the deadline: {states} (`studio resume` checks again)")
+    lost = [i for i in images if i.key is None]
+    if lost:
+        shown = "; ".join(f"{i.image_type.label} v{i.variant} (round {i.round}): {i.error}" for i in lost[:3])
+        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+        parts.append(f"{len(lost)} generated image(s) could not be copied: {shown}{more}")
+    return "; ".join(parts) or None
 
 
 def _label(image_type: ImageType) -> str:

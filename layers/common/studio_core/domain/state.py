@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from studio_core.aiuta.models import OperationStatus
+from studio_core.aiuta.models import OperationStatus, StatusValue, known
 from studio_core.domain.jobs import JobSpec
+from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.vocabulary import Kind, LabelledImageType, LabelledOnFigureType
 
 
@@ -23,27 +24,59 @@ class StepStatus(StrEnum):
     """What the state machine does next (see ``statemachine/studio_job.asl.json``)."""
 
     WAITING = "WAITING"  # poll again after poll.wait_seconds
-    READY = "READY"  # every operation succeeded: copy the results
+    READY = "READY"  # every operation ended (or the deadline came) and there is something to copy
     REGENERATE = "REGENERATE"  # finalize asked for another on-figure round
     SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"  # what succeeded is copied; failure_reason names what did not
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
 
 
+FAILED_STATUSES = frozenset({OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED})
+
+
 class OperationRef(BaseModel):
-    """One Aiuta operation of the job: the first round per kind, then one per regeneration round."""
+    """One Aiuta operation of the job: the first round per kind, then one per regeneration round.
+
+    ``status`` is Aiuta's, or the raw string of a status this code does not know (unfinished).
+    ``operation_id`` is None when the create itself failed without a confirmed operation (the
+    status is then FAILED and ``error`` says why). ``not_found_polls`` counts the checks in a
+    row that Aiuta did not know the id (it may answer ``null`` right after a create).
+    ``copied`` is set once finalize has copied a succeeded operation's images.
+    """
 
     kind: Kind
-    operation_id: str
+    operation_id: str | None = None
     round: int = 0
     image_types: list[LabelledImageType] = Field(default_factory=list)
     number_of_generations: int = 1
-    status: OperationStatus = OperationStatus.CREATED
+    status: StatusValue = OperationStatus.CREATED
     error: str | None = None
+    not_found_polls: int = 0
+    copied: bool = False
 
     @property
     def succeeded(self) -> bool:
         return self.status is OperationStatus.SUCCESS
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+    @property
+    def finished(self) -> bool:
+        """SUCCESS, FAILED, CANCELLED or ABORTED; an unknown status is not finished."""
+        return self.succeeded or self.failed
+
+    @property
+    def status_known(self) -> bool:
+        return known(self.status)
+
+    @property
+    def name(self) -> str:
+        """How a person reads it in a reason: ``the flat_lay operation flatlay_op-12``."""
+        which = f"{self.kind.value} operation" + (f" of round {self.round}" if self.round else "")
+        return f"the {which} {self.operation_id}" if self.operation_id else f"the {which}"
 
 
 class PollState(BaseModel):
@@ -51,6 +84,7 @@ class PollState(BaseModel):
     attempt: int = 0
     started_at: datetime
     deadline: datetime
+    plan: PollPlan | None = None  # the round's learned schedule (None in states from before it)
 
 
 class StepError(BaseModel):
@@ -89,6 +123,14 @@ class PendingRound(BaseModel):
     reason: str
 
 
+class ResumeRequest(BaseModel):
+    """A timed-out (or partly finished) job checked again: ``studio resume``, or the console with
+    the shape of ``events/resume.json``. The execution goes straight into the check loop with a
+    fresh deadline."""
+
+    attempt: int = Field(default=1, ge=1)
+
+
 class JobState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -106,10 +148,15 @@ class JobState(BaseModel):
     failure_reason: str | None = None
     failure: JobFailure | None = None
     images_copied: int = 0
+    resume: ResumeRequest | None = None
 
     def current_operations(self) -> list[OperationRef]:
         """The operations of the round being polled."""
         return [op for op in self.operations if op.round == self.round]
+
+    def has_copied_results(self) -> bool:
+        """Whether an earlier round (or an earlier execution of the job) already copied images."""
+        return self.images_copied > 0 or any(op.copied for op in self.operations)
 
     @field_serializer("job")
     def _job_without_nulls(self, job: JobSpec) -> dict[str, Any]:

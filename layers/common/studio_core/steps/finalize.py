@@ -1,5 +1,8 @@
 """Task "Copy results to S3": copy a finished round's images, check them, decide what comes next.
 
+Whatever succeeded is copied, even when another operation of the job failed or had not finished
+by the deadline: the job then ends PARTIAL, its reason naming what is missing.
+
 Copies run in parallel, because Aiuta's links expire (``expires_at``) and a job can have 140
 images (35 on-figure types x 4). Each streams from its link into S3 in one pass, checked on the
 way (``image_check``): a copy holds a bounded piece of its image, whatever the image's size.
@@ -22,8 +25,8 @@ from studio_core.aws.storage import DownloadFailed, Storage, download_session, o
 from studio_core.domain.errors import AiutaError
 from studio_core.domain.image_check import ImageCheck
 from studio_core.domain.keys import output_key, result_key
-from studio_core.domain.record import ImageRecord
-from studio_core.domain.results import RoundSummary, summarise_round
+from studio_core.domain.record import ImageRecord, JobStatus
+from studio_core.domain.results import RoundSummary, shortfall, summarise_round
 from studio_core.domain.state import JobState, OperationRef, PendingRound, StepStatus
 from studio_core.domain.vocabulary import ImageType, Kind
 from studio_core.observability import count, logger
@@ -113,18 +116,36 @@ def delete_at_aiuta(state: JobState, images: list[ImageRecord], client: AiutaStu
     return problems
 
 
-def result_document(state: JobState, summary: RoundSummary, now: datetime) -> dict[str, Any]:
-    """``result.json``: the job's operations, images and rounds so far."""
-    done = summary.next_round is None
-    return {
+def result_document(
+    state: JobState, summary: RoundSummary, now: datetime, outcome: StepStatus, reason: str | None
+) -> dict[str, Any]:
+    """``result.json``: the job's operations, images and rounds so far, and what did not succeed."""
+    done = outcome is not StepStatus.REGENERATE
+    document = {
         "job_id": state.job_id,
         "product_id": state.product_id,
-        "status": "SUCCEEDED" if done else "REGENERATING",
+        "status": JobStatus.REGENERATING.value if not done else outcome.value,
         "operations": [op.model_dump(mode="json") for op in state.operations],
         "images": [image.model_dump(mode="json") for image in summary.images],
         "rounds": [r.model_dump(mode="json") for r in summary.rounds],
         "finished_at": now.isoformat() if done else None,
     }
+    if reason and done:
+        document["error"] = reason
+    return document
+
+
+def name_expired_links(images: list[ImageRecord]) -> list[ImageRecord]:
+    """A download that Aiuta answered 410 is an expired link: say so in the image's error."""
+    named = []
+    for image in images:
+        if image.key is None and image.error and "HTTP 410" in image.error:
+            detail = image.error.removeprefix("could not download: ")
+            image = image.model_copy(
+                update={"error": f"the link had expired at Aiuta before it could be copied ({detail})"}
+            )
+        named.append(image)
+    return named
 
 
 def finalize_job(
@@ -136,24 +157,47 @@ def finalize_job(
     delete_after_copy_default: bool = False,
     now: datetime | None = None,
 ) -> JobState:
+    """Copies the round's succeeded operations not copied yet, then ends the job or plans a round.
+
+    SUCCEEDED when every operation of the job succeeded and every image is in; PARTIAL (with the
+    reason naming what failed, did not finish or could not be copied) when only some of it did;
+    REGENERATE when the job's plan or its failed checks ask for another on-figure round. A
+    resumed job (``studio resume``) only collects late results: it plans no new round.
+    """
     now = now or datetime.now(UTC)
     jobs.mark_copying(state.job_id)
-    copied = copy_round(state, client=client, storage=storage)
+    round_ops = state.current_operations()
+    to_copy = [op for op in round_ops if op.succeeded and not op.copied]
+    copied = (
+        name_expired_links(
+            copy_round(state.model_copy(update={"operations": to_copy}), client=client, storage=storage)
+        )
+        if to_copy
+        else []
+    )
+    for op in to_copy:
+        op.copied = True
     record = jobs.get(state.job_id)
     summary = summarise_round(
         state.job,
         state.round,
-        state.current_operations(),
+        [op for op in round_ops if op.succeeded],
         copied,
         record.images if record else [],
         record.rounds if record else [],
+        copied_kinds={op.kind for op in to_copy},
+        regenerable=state.resume is None
+        and any(op.kind is Kind.ON_FIGURE and op.succeeded for op in state.operations),
     )
     images_copied = sum(1 for image in copied if image.key)
     count("ImagesCopied", images_copied)
     state.images_copied += images_copied
 
     plan = summary.next_round
-    state.status = StepStatus.SUCCEEDED if plan is None else StepStatus.REGENERATE
+    reason = None if plan else shortfall(state.operations, summary.images)
+    outcome = StepStatus.REGENERATE if plan else StepStatus.PARTIAL if reason else StepStatus.SUCCEEDED
+    state.status = outcome
+    state.failure_reason = reason
     state.pending_round = (
         None
         if plan is None
@@ -162,24 +206,38 @@ def finalize_job(
         )
     )
     key = result_key(state.product_id, state.job_id)
-    storage.put_json(key, result_document(state, summary, now))
-    if plan is None:
-        should_delete = state.job.delete_at_aiuta_after_copy
-        if should_delete is None:
-            should_delete = delete_after_copy_default
-        problems = delete_at_aiuta(state, summary.images, client) if should_delete else []
-        jobs.mark_succeeded(
+    storage.put_json(key, result_document(state, summary, now, outcome, reason))
+    if plan is not None:
+        jobs.record_round(
             state.job_id,
             images=summary.images,
             rounds=summary.rounds,
             result_key=key,
-            finished_at=now.isoformat(),
-            deleted_at_aiuta=should_delete,
-            cleanup_problems=problems,
+            operations=state.operations,
         )
-        count("JobsSucceeded")
     else:
-        jobs.record_round(state.job_id, images=summary.images, rounds=summary.rounds, result_key=key)
+        should_delete = state.job.delete_at_aiuta_after_copy
+        if should_delete is None:
+            should_delete = delete_after_copy_default
+        # Never while an operation may still finish: it reads the uploaded inputs.
+        should_delete = should_delete and all(op.finished for op in state.operations)
+        problems = delete_at_aiuta(state, summary.images, client) if should_delete else []
+        ending = {
+            "images": summary.images,
+            "rounds": summary.rounds,
+            "result_key": key,
+            "finished_at": now.isoformat(),
+            "deleted_at_aiuta": should_delete,
+            "cleanup_problems": problems,
+            "operations": state.operations,
+        }
+        if reason:
+            jobs.mark_partial(state.job_id, error=reason, **ending)
+            logger.warning("job partly succeeded", extra={"reason": reason})
+            count("JobsPartial")
+        else:
+            jobs.mark_succeeded(state.job_id, **ending)
+            count("JobsSucceeded")
     logger.info(
         "round copied",
         extra={

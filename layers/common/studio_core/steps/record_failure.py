@@ -1,8 +1,14 @@
-"""Task "Record failure": the job's terminal FAILED or TIMED_OUT record, with its reason."""
+"""Task "Record failure": the job's terminal FAILED or TIMED_OUT record, with its reason.
+
+A job that already has images in the bucket (an earlier round, or a kind copied before a later
+step failed) is not thrown away: it ends PARTIAL, keeping those images, with the failure as the
+reason. A TIMED_OUT job keeps its operations, so ``studio resume`` can check them again.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
@@ -11,11 +17,20 @@ from studio_core.domain.keys import result_key
 from studio_core.domain.state import JobFailure, JobState, StepStatus
 from studio_core.observability import count, logger
 
+# What a person reads instead of Powertools' error name when a create was cut off mid-call.
+READABLE_ERRORS = {
+    "IdempotencyAlreadyInProgressError": (
+        "an earlier attempt to create this operation was cut off mid-call; Aiuta may have created "
+        "it, so it is not sent again (drop the product again to start a new job)"
+    ),
+}
+
 
 def failure_of(state: JobState) -> JobFailure:
     """The error name and cause the execution ends with: the caught error's, else the workflow's own."""
     if state.error is not None:
-        return JobFailure(error=state.error.error, cause=f"{state.error.error}: {state.error.message}")
+        message = READABLE_ERRORS.get(state.error.error, state.error.message)
+        return JobFailure(error=state.error.error, cause=f"{state.error.error}: {message}")
     if state.status is StepStatus.TIMED_OUT:
         reason = state.failure_reason or "Aiuta had not finished by the job's deadline"
         return JobFailure(error=JobTimedOut.__name__, cause=reason)
@@ -24,32 +39,48 @@ def failure_of(state: JobState) -> JobFailure:
 
 
 def record_failure(
-    state: JobState, *, jobs: JobsTable, storage: Storage, now: datetime | None = None
+    state: JobState,
+    *,
+    jobs: JobsTable,
+    storage: Storage,
+    now: datetime | None = None,
 ) -> JobState:
     now = now or datetime.now(UTC)
-    timed_out = state.status is StepStatus.TIMED_OUT
     failure = failure_of(state)
-    state.status = StepStatus.TIMED_OUT if timed_out else StepStatus.FAILED
+    partial = state.has_copied_results()
+    timed_out = state.status is StepStatus.TIMED_OUT and not partial
+    state.status = StepStatus.PARTIAL if partial else StepStatus.TIMED_OUT if timed_out else StepStatus.FAILED
     state.failure_reason = failure.cause
     state.failure = failure
-    jobs.mark_failed(
-        state.job_id,
-        timed_out=timed_out,
-        error=failure.cause,
-        finished_at=now.isoformat(),
-        operations=state.operations,
-    )
-    storage.put_json(
-        result_key(state.product_id, state.job_id),
-        {
-            "job_id": state.job_id,
-            "product_id": state.product_id,
-            "status": state.status.value,
-            "error": failure.cause,
-            "operations": [op.model_dump(mode="json") for op in state.operations],
-            "finished_at": now.isoformat(),
-        },
-    )
+    key = result_key(state.product_id, state.job_id)
+    document: dict[str, Any] = {
+        "job_id": state.job_id,
+        "product_id": state.product_id,
+        "status": state.status.value,
+        "error": failure.cause,
+        "operations": [op.model_dump(mode="json") for op in state.operations],
+        "finished_at": now.isoformat(),
+    }
+    if partial:
+        record = jobs.get(state.job_id)
+        document["images"] = [i.model_dump(mode="json") for i in (record.images if record else [])]
+        document["rounds"] = [r.model_dump(mode="json") for r in (record.rounds if record else [])]
+        jobs.mark_partial(
+            state.job_id,
+            error=failure.cause,
+            finished_at=now.isoformat(),
+            operations=state.operations,
+            result_key=key,
+        )
+    else:
+        jobs.mark_failed(
+            state.job_id,
+            timed_out=timed_out,
+            error=failure.cause,
+            finished_at=now.isoformat(),
+            operations=state.operations,
+        )
+    storage.put_json(key, document)
     logger.warning("job failed", extra={"status": state.status.value, "reason": failure.cause})
-    count("JobsTimedOut" if timed_out else "JobsFailed")
+    count("JobsPartial" if partial else "JobsTimedOut" if timed_out else "JobsFailed")
     return state

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from studio_core.aiuta.models import RegenerateOnFigureImagesRequest
 from studio_core.aiuta.operations import REGENERATE, Creator
+from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.polling import PollSettings, start_polling
@@ -30,6 +31,7 @@ def start_regeneration_round(
     jobs: JobsTable,
     create: Creator,
     poll: PollSettings,
+    estimates: DurationEstimates,
     now: datetime | None = None,
 ) -> JobState:
     """POSTs the pending round's regeneration and sends the state back into the poll loop."""
@@ -56,13 +58,16 @@ def start_regeneration_round(
         )
     )
     state.round = next_round
-    state.poll = start_polling(state.job.operation_priority, poll, now)
+    priority = state.job.operation_priority
+    state.poll = start_polling(priority, poll, now, estimates.current(priority, poll))
     state.status = StepStatus.WAITING
     logger.info(
         "regeneration round started",
         extra={"round": next_round, "operation_id": operation_id, "reason": state.pending_round.reason},
     )
     count("RegenerationRounds")
-    jobs.mark_regenerating(state.job_id, round_=next_round, operations=state.operations)
+    jobs.mark_regenerating(
+        state.job_id, round_=next_round, operations=state.operations, poll_plan=state.poll.plan
+    )
     state.pending_round = None
     return state

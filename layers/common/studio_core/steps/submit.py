@@ -1,4 +1,11 @@
-"""Task "Submit generation to Aiuta": hand over the input images, create one operation per kind."""
+"""Task "Submit generation to Aiuta": hand over the input images, create one operation per kind.
+
+Upload mode records each uploaded id in the job record the moment it exists, so a submit cut off
+half-way through a batch is retried with the ids it already has and uploads only the rest.
+A create whose outcome is unknown (a 5xx or a lost answer, see ``aiuta.operations``) is not sent
+again: that kind is recorded as failed and the other kinds go on (the job ends PARTIAL), unless
+no operation was created at all, when the job fails with that reason.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,12 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import ProductInfo
+from studio_core.aiuta.models import OperationStatus, ProductInfo
 from studio_core.aiuta.operations import Creator
+from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
+from studio_core.domain.errors import AiutaConnectionError, AiutaOutcomeUnknown
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.polling import PollSettings, start_polling
 from studio_core.domain.state import JobState, OperationRef, StepStatus
@@ -42,41 +51,73 @@ def product_info_for(
     if spec.image_urls:
         return ProductInfo(image_urls=list(spec.image_urls), **details)
     if spec.input_mode is InputMode.UPLOAD:
-        record = jobs.get(state.job_id)
-        ids = (record.uploaded_image_ids if record else []) or [
-            _upload(key, storage, client) for key in state.input_keys
-        ]
-        jobs.record_uploads(state.job_id, ids)
+        ids = upload_inputs(state, storage=storage, client=client, jobs=jobs)
         return ProductInfo(uploaded_image_ids=ids, **details)
     urls = [storage.presigned_get_url(key, url_ttl_seconds) for key in state.input_keys]
     return ProductInfo(image_urls=urls, **details)
 
 
+def upload_inputs(
+    state: JobState, *, storage: Storage, client: AiutaStudioClient, jobs: JobsTable
+) -> list[str]:
+    """The uploaded id of every input, in input order: the recorded ones reused, the rest uploaded
+    and each recorded as soon as Aiuta returns it."""
+    record = jobs.get(state.job_id)
+    done = record.uploads_by_key() if record else {}
+    if record and not done and len(record.uploaded_image_ids) == len(state.input_keys):
+        # A record written before ids were kept per key.
+        done = dict(zip(state.input_keys, record.uploaded_image_ids, strict=True))
+    ids = []
+    for key in state.input_keys:
+        if key not in done:
+            done[key] = _upload(key, storage, client)
+            jobs.record_upload(state.job_id, key, done[key])
+        ids.append(done[key])
+    jobs.record_uploads(state.job_id, ids)
+    return ids
+
+
 def _upload(key: str, storage: Storage, client: AiutaStudioClient) -> str:
     suffix = PurePosixPath(key).suffix.lower()
-    image = client.upload_image(
-        storage.read_bytes(key),
-        filename=PurePosixPath(key).name,
-        content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"),
-    )
+    try:
+        image = client.upload_image(
+            storage.read_bytes(key),
+            filename=PurePosixPath(key).name,
+            content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"),
+        )
+    except AiutaOutcomeUnknown as exc:
+        # An upload is not a paid operation: sending it again costs at most an unreferenced copy
+        # at Aiuta, which is better than failing the job.
+        raise AiutaConnectionError(f"{exc} (an upload is not billed, so it is retried)") from None
     return image.id
 
 
 def _create_round_zero(spec: JobSpec, job_id: str, info: ProductInfo, create: Creator) -> list[OperationRef]:
     operations = []
+    unknown: list[AiutaOutcomeUnknown] = []
     for kind in spec.kind:
         request = spec.on_figure_request(info) if kind is Kind.ON_FIGURE else spec.flat_lay_request(info)
-        operation_id = create(f"{job_id}#{kind.value}#0", {"action": kind.value, "request": request.to_api()})
-        operations.append(
-            OperationRef(
-                kind=kind,
-                operation_id=operation_id,
-                image_types=list(request.image_types),
-                number_of_generations=request.number_of_generations,
-            )
+        ref = OperationRef(
+            kind=kind,
+            image_types=list(request.image_types),
+            number_of_generations=request.number_of_generations,
         )
-        logger.info("operation created", extra={"kind": kind.value, "operation_id": operation_id})
-        count("OperationsCreated", kind=kind.value)
+        try:
+            ref.operation_id = create(
+                f"{job_id}#{kind.value}#0", {"action": kind.value, "request": request.to_api()}
+            )
+        except AiutaOutcomeUnknown as exc:
+            logger.warning(
+                "create outcome unknown; not sent again", extra={"kind": kind.value, "error": str(exc)}
+            )
+            ref.status, ref.error = OperationStatus.FAILED, f"the create was not confirmed: {exc}"
+            unknown.append(exc)
+        else:
+            logger.info("operation created", extra={"kind": kind.value, "operation_id": ref.operation_id})
+            count("OperationsCreated", kind=kind.value)
+        operations.append(ref)
+    if unknown and all(op.operation_id is None for op in operations):
+        raise unknown[0]
     return operations
 
 
@@ -88,6 +129,7 @@ def submit_job(
     jobs: JobsTable,
     create: Creator,
     poll: PollSettings,
+    estimates: DurationEstimates,
     url_ttl_seconds: int,
     now: datetime | None = None,
 ) -> JobState:
@@ -96,12 +138,14 @@ def submit_job(
     info = product_info_for(state, storage=storage, client=client, url_ttl_seconds=url_ttl_seconds, jobs=jobs)
     state.operations.extend(_create_round_zero(state.job, state.job_id, info, create))
     state.uploaded_image_ids = list(info.uploaded_image_ids or [])
-    state.poll = start_polling(state.job.operation_priority, poll, now)
+    priority = state.job.operation_priority
+    state.poll = start_polling(priority, poll, now, estimates.current(priority, poll))
     state.status = StepStatus.WAITING
     jobs.mark_generating(
         state.job_id,
         operations=state.operations,
         submitted_at=now.isoformat(),
         input_mode=InputMode.URLS.value if state.job.image_urls else state.job.input_mode.value,
+        poll_plan=state.poll.plan,
     )
     return state

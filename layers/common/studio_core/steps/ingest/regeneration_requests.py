@@ -18,7 +18,8 @@ def start_regeneration(ctx: Ingest, product_id: str, key: str, etag: str) -> Out
     except InvalidJob as exc:
         return reject(ctx, product_id, key, etag, str(exc), job_id=job_id)
     assert base.job is not None  # regeneration_base only picks jobs that ran
-    operations = base.finished_on_figure_operations()
+    # The base job copied these; this job copies only its own round.
+    operations = [op.model_copy(update={"copied": False}) for op in base.finished_on_figure_operations()]
     state = JobState(
         job_id=job_id,
         product_id=product_id,
