@@ -1,8 +1,9 @@
 """Running the template's Lambda handlers on this machine, where moto would need Docker.
 
-``LocalLambdas.install()`` replaces ``moto.awslambda.models.LambdaBackend.invoke`` (which serves
-``lambda.invoke`` and moto's Step Functions Task states) so that invoking a registered function
-runs its real handler the way Lambda does:
+``LocalLambdas.install()`` routes ``moto.awslambda.models.LambdaBackend.invoke`` (which serves
+``lambda.invoke`` and moto's Step Functions Task states; ``moto_internals.route_lambda_invocations``,
+the hook the tests' ``serve_lambdas`` uses too) so that invoking a registered function runs its
+real handler the way Lambda does:
 
 - **Execution environments are processes.** Each one (``lambda_worker``) imports the handler once
   (its cold start) and then serves one invocation at a time, warm, until the stack stops. So each
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from studio_local.lambda_worker import error_document
-from studio_local.moto_internals import LambdaBackend, TooManyRequestsException
+from studio_local.moto_internals import LambdaAnswer, TooManyRequestsException, route_lambda_invocations
 
 logger = logging.getLogger("studio_local.lambda")
 
@@ -284,7 +285,7 @@ class LocalLambdas:
         self.history: deque[InvocationRecord] = deque(maxlen=HISTORY_LENGTH)
         self._functions: dict[str, LocalFunction] = {}
         self._pools: dict[str, EnvironmentPool] = {}
-        self._original_invoke: Callable[..., Any] | None = None
+        self._undo_route: Callable[[], None] | None = None
         self._background: list[threading.Thread] = []
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -330,30 +331,9 @@ class LocalLambdas:
     # --- moto hook ----------------------------------------------------------------------------
 
     def install(self) -> None:
-        """Route moto's ``LambdaBackend.invoke`` for registered functions to this object."""
-        if self._original_invoke is not None:
-            return
-        if getattr(LambdaBackend.invoke, "_studio_local", False):
-            raise RuntimeError("another local stack already runs Lambda handlers in this process")
-        original = LambdaBackend.invoke
-        runtime = self
-
-        def invoke(
-            backend: LambdaBackend,
-            function_name: str,
-            qualifier: str | None,
-            body: Any,
-            headers: Any,
-            response_headers: dict[str, Any],
-        ) -> str | bytes | None:
-            function = runtime.find(backend.get_function(function_name, qualifier).function_name)
-            if function is None:
-                return original(backend, function_name, qualifier, body, headers, response_headers)
-            return runtime._serve_moto(function, body, headers, response_headers)
-
-        invoke._studio_local = True  # type: ignore[attr-defined]
-        self._original_invoke = original
-        LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+        """Route moto's Lambda invocations of registered functions to this object."""
+        if self._undo_route is None:
+            self._undo_route = route_lambda_invocations(self._serve_moto)
 
     def uninstall(self, timeout: float = 30.0) -> None:
         """Give moto its own ``invoke`` back and stop every environment, after asynchronous
@@ -361,21 +341,22 @@ class LocalLambdas:
         for thread in self._background:
             thread.join(timeout)
         self._background.clear()
-        if self._original_invoke is not None:
-            LambdaBackend.invoke = self._original_invoke  # type: ignore[method-assign]
-            self._original_invoke = None
+        if self._undo_route is not None:
+            self._undo_route()
+            self._undo_route = None
         for pool in self._pools.values():
             pool.close()
 
-    def _serve_moto(
-        self, function: LocalFunction, body: Any, headers: Any, response_headers: dict[str, Any]
-    ) -> bytes:
+    def _serve_moto(self, function_name: str, body: Any, headers: Any) -> LambdaAnswer | None:
+        function = self.find(function_name)
+        if function is None:
+            return None
         invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
         if isinstance(body, bytes):
             body = body.decode("utf-8")
         event = json.loads(body) if body else {}
         if invocation_type == "DryRun":
-            return b""
+            return b"", None
         if invocation_type == "Event":
             # Lambda queues an asynchronous invocation, answers 202 at once and retries throttles.
             thread = threading.Thread(
@@ -383,15 +364,12 @@ class LocalLambdas:
             )
             self._background = [t for t in self._background if t.is_alive()] + [thread]
             thread.start()
-            return b""
+            return b"", None
         try:
             result = self.invoke(function.name, event)
         except Throttled as exc:
             raise TooManyRequestsException(str(exc)) from None
-        if result.error_type is not None:
-            response_headers["x-amz-function-error"] = "Unhandled"
-        response_headers["Content-Length"] = str(len(result.payload))
-        return result.payload
+        return result.payload, result.error_type
 
     def _invoke_eventually(self, name: str, event: Any) -> None:
         delay = 0.5

@@ -9,6 +9,7 @@ them reachable.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,11 +25,13 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 __all__ = [
-    "LambdaBackend",
+    "LambdaAnswer",
+    "LambdaServe",
     "TooManyRequestsException",
     "cloudformation_types",
     "map_lambda_api_errors_like_aws",
     "resolve_in_stack",
+    "route_lambda_invocations",
     "set_step_functions_config",
     "step_functions_config",
 ]
@@ -65,6 +68,53 @@ def step_functions_config() -> dict[str, Any]:
 
 def set_step_functions_config(config: dict[str, Any]) -> None:
     default_user_config["stepfunctions"] = config  # type: ignore[typeddict-item]
+
+
+# What a local Lambda answers: its payload (JSON bytes), and the error type when it raised.
+LambdaAnswer = tuple[bytes, str | None]
+# serve(function name, request body, request headers) -> the answer, or None to let moto answer.
+LambdaServe = Callable[[str, Any, Any], LambdaAnswer | None]
+
+
+def route_lambda_invocations(serve: LambdaServe) -> Callable[[], None]:
+    """Answers moto's Lambda invocations in this process; returns the function that undoes it.
+
+    The one hook for the local stack and the tests: moto (5.2) runs Lambda code only in Docker,
+    and both ``lambda.invoke`` and its Step Functions Task states go through
+    ``LambdaBackend.invoke(self, function_name, qualifier, body, headers, response_headers)``.
+    An error is answered as Lambda does: header ``x-amz-function-error: Unhandled`` and the
+    runtime's error payload, whose ``errorType`` is the Error name a state machine's Retry and
+    Catch see. An exception ``serve`` raises (``TooManyRequestsException``) is moto's answer.
+    """
+    original = LambdaBackend.invoke
+    if getattr(original, "_studio_local", False):
+        raise RuntimeError("another in-process Lambda runtime already answers invocations in this process")
+
+    def invoke(
+        backend: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, Any],
+    ) -> str | bytes | None:
+        name = backend.get_function(function_name, qualifier).function_name
+        answer = serve(name, body, headers)
+        if answer is None:
+            return original(backend, function_name, qualifier, body, headers, response_headers)
+        payload, error_type = answer
+        if error_type is not None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    invoke._studio_local = True  # type: ignore[attr-defined]
+    LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+
+    def undo() -> None:
+        LambdaBackend.invoke = original  # type: ignore[method-assign]
+
+    return undo
 
 
 _ORIGINAL_LAMBDA_TASK_ERROR = StateTaskLambda._from_error
