@@ -28,5 +28,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         storage=clients.storage(SETTINGS.studio_bucket),
         jobs=clients.jobs_table(SETTINGS.jobs_table),
         delete_after_copy_default=SETTINGS.delete_at_aiuta_after_copy,
+        events=clients.job_events(SETTINGS.event_bus_name),
     )
     return state.to_output()

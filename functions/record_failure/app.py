@@ -22,6 +22,9 @@ SETTINGS = from_env(RecordFailureSettings)
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
     state = record_failure(
-        state, jobs=clients.jobs_table(SETTINGS.jobs_table), storage=clients.storage(SETTINGS.studio_bucket)
+        state,
+        jobs=clients.jobs_table(SETTINGS.jobs_table),
+        storage=clients.storage(SETTINGS.studio_bucket),
+        events=clients.job_events(SETTINGS.event_bus_name),
     )
     return state.to_output()

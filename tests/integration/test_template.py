@@ -617,6 +617,7 @@ def test_alarms_watch_the_dead_letter_queue_executions_and_key_functions(resourc
         ("AWS/Lambda", "Errors", json.dumps({"Ref": "IngestFunction"})),
         ("AWS/Lambda", "Errors", json.dumps({"Ref": "FinalizeFunction"})),
         ("StudioPipeline", "JobsPartial", json.dumps("studio-pipeline")),
+        ("StudioPipeline", "JobEventsNotPut", json.dumps("studio-pipeline")),
     }
     for alarm in alarms:
         assert alarm["AlarmDescription"]

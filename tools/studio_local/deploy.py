@@ -160,6 +160,8 @@ def deploy_template(
             r["LogicalResourceId"], r["ResourceType"], r.get("PhysicalResourceId", "")
         )
         for r in cloudformation.describe_stack_resources(StackName=stack_id)["StackResources"]
+        # moto lists a resource whose Condition is false as an entry without id or type.
+        if "LogicalResourceId" in r
     }
     missing = sorted(
         p.logical_id

@@ -72,6 +72,12 @@ RESOURCE_TYPES: Mapping[str, TypeHandling] = {
         Handling.DEPLOYED, "stored; there are no local metrics to show"
     ),
     "AWS::SNS::Topic": TypeHandling(Handling.DEPLOYED, "created; nothing subscribes locally"),
+    "AWS::Events::EventBus": TypeHandling(
+        Handling.DEPLOYED, "created in moto; put_events reaches the rules and SQS targets added to it"
+    ),
+    "AWS::Events::Rule": TypeHandling(
+        Handling.DEPLOYED, "created in moto; its SQS targets receive matching events"
+    ),
     "AWS::KMS::Key": TypeHandling(Handling.DEPLOYED, "created in moto"),
     "AWS::KMS::Alias": TypeHandling(Handling.DEPLOYED, "created in moto"),
     "AWS::SQS::QueuePolicy": TypeHandling(

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
 from studio_core.aws.duration_estimates import DurationEstimates
+from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.settings import AiutaSettings, StorageSettings, from_env
@@ -32,6 +33,12 @@ def jobs_table(table_name: str | None = None) -> JobsTable:
 def duration_estimates(table_name: str | None = None) -> DurationEstimates:
     """The learned operation durations, kept in the jobs table."""
     return DurationEstimates(table_name or from_env(StorageSettings).jobs_table)
+
+
+@cache
+def job_events(bus_name: str) -> JobEvents:
+    """The job events of this function's bus (none are put when the name is empty)."""
+    return JobEvents(bus_name)
 
 
 def read_api_key(secret_name: str) -> str:
@@ -67,6 +74,6 @@ def aiuta_client(settings: AiutaSettings | None = None) -> AiutaStudioClient:
 
 def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
-    for factory in (storage, jobs_table, duration_estimates, _aiuta_client):
+    for factory in (storage, jobs_table, duration_estimates, job_events, _aiuta_client):
         factory.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated

@@ -60,6 +60,7 @@ class CheckStatusSettings(StorageSettings, AiutaSettings):
 
 class FinalizeSettings(StorageSettings, AiutaSettings):
     delete_at_aiuta_after_copy: bool = False
+    event_bus_name: str = ""  # empty: no job events (see aws/events.py)
 
 
 class RegenerateSettings(StorageSettings, AiutaSettings):
@@ -68,7 +69,7 @@ class RegenerateSettings(StorageSettings, AiutaSettings):
 
 
 class RecordFailureSettings(StorageSettings):
-    pass
+    event_bus_name: str = ""
 
 
 # field -> environment variable, per model; a field whose type has names of its own is nested.
@@ -115,9 +116,14 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "presigned_url_ttl_seconds": "PRESIGNED_URL_TTL_SECONDS",
     },
     CheckStatusSettings: {**_STORAGE, **_AIUTA},
-    FinalizeSettings: {**_STORAGE, **_AIUTA, "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY"},
+    FinalizeSettings: {
+        **_STORAGE,
+        **_AIUTA,
+        "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
+        "event_bus_name": "EVENT_BUS_NAME",
+    },
     RegenerateSettings: {**_STORAGE, **_AIUTA, **_IDEMPOTENCY},
-    RecordFailureSettings: _STORAGE,
+    RecordFailureSettings: {**_STORAGE, "event_bus_name": "EVENT_BUS_NAME"},
 }
 
 

@@ -20,6 +20,8 @@ import requests
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.models import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.operations import fetch_operation
+from studio_core.aws.events import JobEvents
+from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import DownloadFailed, Storage, download_session, open_download
 from studio_core.domain.errors import AiutaError
@@ -155,6 +157,7 @@ def finalize_job(
     storage: Storage,
     jobs: JobsTable,
     delete_after_copy_default: bool = False,
+    events: JobEvents | None = None,
     now: datetime | None = None,
 ) -> JobState:
     """Copies the round's succeeded operations not copied yet, then ends the job or plans a round.
@@ -238,6 +241,12 @@ def finalize_job(
         else:
             jobs.mark_succeeded(state.job_id, **ending)
             count("JobsSucceeded")
+    # The job's gallery page, and once the job has ended, its event for the store's other systems.
+    ended = jobs.get(state.job_id)
+    if ended is not None:
+        publish_gallery(storage, jobs, ended)
+        if plan is None and events is not None:
+            events.job_finished(ended, storage.bucket)
     logger.info(
         "round copied",
         extra={

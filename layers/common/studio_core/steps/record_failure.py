@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from studio_core.aws.events import JobEvents
+from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.domain.errors import JobTimedOut, OperationFailed
@@ -43,6 +45,7 @@ def record_failure(
     *,
     jobs: JobsTable,
     storage: Storage,
+    events: JobEvents | None = None,
     now: datetime | None = None,
 ) -> JobState:
     now = now or datetime.now(UTC)
@@ -81,6 +84,12 @@ def record_failure(
             operations=state.operations,
         )
     storage.put_json(key, document)
+    # The job's gallery page shows what it got and why it ended; its event tells the store.
+    ended = jobs.get(state.job_id)
+    if ended is not None:
+        publish_gallery(storage, jobs, ended)
+        if events is not None:
+            events.job_finished(ended, storage.bucket)
     logger.warning("job failed", extra={"status": state.status.value, "reason": failure.cause})
     count("JobsPartial" if partial else "JobsTimedOut" if timed_out else "JobsFailed")
     return state

@@ -1,0 +1,108 @@
+"""EventBridge: one event when a job ends, for a store's other systems (PIM, shop, chat).
+
+Every job that ends SUCCEEDED, PARTIAL, FAILED or TIMED_OUT in the state machine puts::
+
+    source       studio.pipeline
+    detail-type  Studio Job Finished
+    detail       JobFinished (below): product and job ids, status, reason, the bucket,
+                 result.json's key, the gallery's key and every image's key
+
+on the stack's bus (``EVENT_BUS_NAME``). Delivery is at least once (a retried task puts it
+again): a consumer keys on ``job_id`` and ``status``. A resumed job that ends again puts a new
+event with its new status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, Field
+
+from studio_core.domain.gallery import gallery_key
+from studio_core.domain.keys import result_key
+from studio_core.domain.record import JobRecord
+from studio_core.observability import count, logger
+
+SOURCE = "studio.pipeline"
+DETAIL_TYPE = "Studio Job Finished"
+
+
+class JobFinished(BaseModel):
+    """The ``detail`` of a job's end event."""
+
+    product_id: str
+    job_id: str
+    status: str
+    reason: str | None = None
+    bucket: str
+    result_key: str
+    gallery_key: str
+    image_keys: list[str] = Field(default_factory=list)
+    images_missing: int = 0
+    base_job_id: str | None = None
+    execution_name: str | None = None
+    finished_at: str | None = None
+
+    @classmethod
+    def of(cls, record: JobRecord, bucket: str) -> JobFinished:
+        return cls(
+            product_id=record.product_id,
+            job_id=record.job_id,
+            status=record.status.value,
+            reason=record.error,
+            bucket=bucket,
+            result_key=record.result_key or result_key(record.product_id, record.job_id),
+            gallery_key=gallery_key(record.product_id, record.job_id),
+            image_keys=[image.key for image in record.images if image.key],
+            images_missing=sum(1 for image in record.images if not image.key),
+            base_job_id=record.base_job_id,
+            execution_name=record.execution_name,
+            finished_at=record.finished_at,
+        )
+
+
+class JobEvents:
+    """Puts job events on one bus; with no bus name configured it puts nothing."""
+
+    def __init__(self, bus_name: str, events_client: Any | None = None) -> None:
+        self.bus_name = bus_name
+        self._client = events_client
+
+    def job_finished(self, record: JobRecord, bucket: str) -> bool:
+        """Puts the job's end event; False (logged, counted as ``JobEventsNotPut``) if it could not.
+
+        A job that succeeded does not fail because an integration event could not be put: the
+        record and result.json stay the truth, and the ``JobEventsNotPut`` alarm says to look.
+        """
+        if not self.bus_name:
+            return False
+        detail = JobFinished.of(record, bucket)
+        entry = {
+            "Source": SOURCE,
+            "DetailType": DETAIL_TYPE,
+            "Detail": json.dumps(detail.model_dump(mode="json")),
+            "EventBusName": self.bus_name,
+            "Resources": [],
+        }
+        try:
+            answer = self._events().put_events(Entries=[entry])
+        except (BotoCoreError, ClientError) as exc:
+            return self._not_put(record, str(exc))
+        if answer.get("FailedEntryCount"):
+            failed = (answer.get("Entries") or [{}])[0]
+            return self._not_put(record, f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
+        logger.info("job event put", extra={"status": detail.status, "bus": self.bus_name})
+        return True
+
+    def _events(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("events")
+        return self._client
+
+    def _not_put(self, record: JobRecord, reason: str) -> bool:
+        logger.error("job event not put", extra={"job_id": record.job_id, "reason": reason})
+        count("JobEventsNotPut")
+        return False
