@@ -219,7 +219,7 @@ def test_an_unreadable_image_fails_the_job_naming_the_file() -> None:
     ingest(s3_message("inbox/sku-13/product.json"))
     [record] = product_records("sku-13")
     assert record["status"] == "FAILED"
-    assert "broken.jpg is not a readable image" in record["error"]
+    assert "broken.jpg is not a JPEG, PNG or WebP image (it is text)" in record["error"]
 
 
 def test_a_product_json_with_image_urls_needs_no_photos() -> None:

@@ -92,7 +92,8 @@ def test_a_regeneration_request_starts_at_its_round_and_a_new_job_at_submit(
 
     assert start["Type"] == "Choice"
     resume, regeneration = start["Choices"]
-    assert resume == {"Variable": "$.resume", "IsPresent": True, "Next": CHECK}
+    # A nested field: a state always carries resume (null for a new job), and IsPresent is true for null
+    assert resume == {"Variable": "$.resume.attempt", "IsPresent": True, "Next": CHECK}
     assert regeneration["Next"] == REGENERATE
     assert regeneration["Variable"] == "$.pending_round.reason" and regeneration["IsPresent"] is True
     assert start["Default"] == SUBMIT
@@ -288,7 +289,9 @@ class ScriptedTasks:
         return state
 
     def check_status(self, state: JobState, step: StepStatus | None) -> JobState:
-        assert state.poll is not None
+        if state.poll is None:  # a resumed job: the check starts a fresh schedule
+            assert state.resume is not None
+            state.poll = self._poll_now()
         state.poll.attempt += 1
         state.status = step or StepStatus.READY
         if state.status in {StepStatus.FAILED, StepStatus.TIMED_OUT}:

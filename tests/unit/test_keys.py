@@ -126,6 +126,9 @@ def test_a_product_folders_report_is_one_file_in_the_folder() -> None:
     assert error_report_key("regenerate/sku-1.json", "sku-1") == "regenerate/sku-1.json.error.json"
 
 
+REGENERATE_FILES_ONLY = "regenerate/ takes <product-id>/<request>.json (or <product-id>.json) files only"
+
+
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
@@ -134,8 +137,8 @@ def test_a_product_folders_report_is_one_file_in_the_folder() -> None:
         ("inbox/sku-1/front.gif", "not an image (.jpeg, .jpg, .png, .webp) nor product.json"),
         ("inbox/photo.jpg", "files directly in inbox/ must be a .csv or .jsonl catalogue"),
         ("inbox/feed.xlsx", "files directly in inbox/ must be a .csv or .jsonl catalogue"),
-        ("regenerate/sku-1.txt", "regenerate/ takes <product-id>.json files only"),
-        ("regenerate/sku-1/extra.json", "regenerate/ takes <product-id>.json files only"),
+        ("regenerate/sku-1.txt", REGENERATE_FILES_ONLY),
+        ("regenerate/sku-1/a/extra.json", REGENERATE_FILES_ONLY),
         ("outbox/sku-1/job/on_figure/front-standing-v1.png", "outside inbox/ and regenerate/"),
         ("photos/front.jpg", "outside inbox/ and regenerate/"),
     ],
@@ -176,12 +179,22 @@ def test_an_invalid_product_id_is_explained(product_id: str) -> None:
     # When it is checked
     problem = product_id_problem(product_id)
 
-    # Then the problem names the id and the rule
+    # Then the problem names the id and the rule (and, for a folder, says it is the folder's name)
     assert not is_valid_product_id(product_id)
-    assert problem == (
-        f"product id {product_id!r} must be 1-100 letters, digits, '.', '_' or '-', "
-        "starting with a letter or digit"
+    assert problem is not None
+    assert problem.startswith(
+        f"{product_id!r} is not a valid product id: use 1-100 letters, digits, "
+        "'.', '_' or '-', starting with a letter or digit"
     )
+    assert (product_id_problem(product_id, folder=True) or "").startswith(f"the folder name {product_id!r}")
+
+
+@pytest.mark.parametrize(
+    ("product_id", "suggestion"),
+    [("linen shirt", "linen-shirt"), ("sku+1", "sku-1"), ("Hemd größe", "Hemd-gr-e")],
+)
+def test_an_invalid_product_id_comes_with_a_name_that_would_do(product_id: str, suggestion: str) -> None:
+    assert f"(rename it, e.g. to {suggestion!r})" in (product_id_problem(product_id, folder=True) or "")
 
 
 def test_the_same_inputs_always_give_the_same_job_id() -> None:
@@ -292,3 +305,28 @@ def test_the_result_file_is_in_the_jobs_folder() -> None:
     # When its result key is computed
     # Then it is result.json beside the images
     assert result_key("sku-1", "sku-1-abc") == "outbox/sku-1/sku-1-abc/result.json"
+
+
+@pytest.mark.parametrize(
+    ("key", "product_id"),
+    [("regenerate/sku-1.json", "sku-1"), ("regenerate/sku-1/2026-12-01T10-00-00-ab12.json", "sku-1")],
+)
+def test_regeneration_requests_have_a_key_each_or_the_older_form(key: str, product_id: str) -> None:
+    found = classify_key(key)
+
+    assert found.kind is KeyKind.REGENERATION
+    assert found.product_id == product_id
+
+
+@pytest.mark.parametrize(
+    ("key", "product_id"),
+    [("inbox/../secret.jpg", ".."), ("inbox//sku-1/a.jpg", ""), ("inbox/../../etc/a.jpg", "..")],
+)
+def test_dot_dot_and_empty_segments_name_a_product_that_ingest_rejects(key: str, product_id: str) -> None:
+    # Given a key with "..", or an empty segment (an absolute-looking path after inbox/)
+    found = classify_key(key)
+
+    # Then it is not normalised into another folder: it names a product id, which is invalid
+    assert found.product_id == product_id
+    assert found.kind is KeyKind.IMAGE
+    assert product_id_problem(product_id) is not None

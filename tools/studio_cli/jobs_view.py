@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+from pydantic import ValidationError
 
 from studio_core.aws.jobs_table import JobsTable
+from studio_core.domain.catalogue import parse_catalogue
+from studio_core.domain.errors import InvalidJob
+from studio_core.domain.jobs import RegenerationRequest, describe_validation_error
 from studio_core.domain.keys import (
     CATALOGUE_SUFFIXES,
     IMAGE_SUFFIXES,
     MANIFEST_NAME,
-    REGENERATE,
     product_folder,
+    product_id_problem,
+    regeneration_request_key,
 )
 from studio_core.domain.record import JobRecord
-from studio_core.domain.vocabulary import on_figure_type
 
 
 class MissingSettingError(RuntimeError):
@@ -60,12 +65,18 @@ def submit_folder(stack: Stack, folder: Path, product_id: str | None = None) -> 
     (its arrival starts the job at once), or a catalogue file to ``inbox/``."""
     s3 = stack.s3()
     if folder.is_file() and folder.suffix.lower() in CATALOGUE_SUFFIXES:
+        try:  # the same file-level checks ingest makes (rows are checked one by one there)
+            parse_catalogue(folder.read_bytes(), folder.name)
+        except InvalidJob as exc:
+            raise ValueError(f"{exc}; nothing was uploaded") from None
         key = f"inbox/{folder.name}"
         s3.upload_file(str(folder), stack.bucket, key)
         return [key]
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a product folder nor a .csv/.jsonl catalogue")
     product_id = product_id or folder.name
+    if problem := product_id_problem(product_id, folder=True):
+        raise ValueError(f"{problem}, or pass --product-id; nothing was uploaded")
     files = sorted(p for p in folder.iterdir() if p.is_file())
     photos = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     manifest = [p for p in files if p.name == MANIFEST_NAME]
@@ -83,12 +94,16 @@ def request_regeneration(
     record = stack.jobs().get(job_id)
     if record is None:
         raise LookupError(f"no job {job_id!r} in {stack.table}")
-    for label in image_types:
-        on_figure_type(label)  # fails early on a malformed or unknown label
     body: dict[str, Any] = {"job_id": job_id, "image_types": image_types}
     if number_of_generations:
         body["number_of_generations"] = number_of_generations
-    key = f"{REGENERATE}{record.product_id}.json"
+    try:  # the checks ingest makes: known on-figure labels, 1-4 generations
+        RegenerationRequest.model_validate(body)
+    except ValidationError as exc:
+        raise ValueError("; ".join(describe_validation_error(exc))) from None
+    # Each request its own key: two requests in quick succession never overwrite each other.
+    request_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    key = regeneration_request_key(record.product_id, request_id)
     stack.s3().put_object(Bucket=stack.bucket, Key=key, Body=json.dumps(body).encode())
     return key
 

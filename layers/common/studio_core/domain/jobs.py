@@ -38,6 +38,7 @@ from studio_core.domain.vocabulary import (
     Kinds,
     OnFigureTypeLabels,
     OnFigureTypes,
+    flat_lay_labels_in,
     parse_kinds,
 )
 
@@ -83,6 +84,18 @@ class RegenerationRound(_Strict):
 
     image_types: OnFigureTypes = Field(min_length=1, max_length=35)
     number_of_generations: Generations | None = None
+
+    @field_validator("image_types", mode="before")
+    @classmethod
+    def _on_figure_only(cls, value: Any) -> Any:
+        flat = flat_lay_labels_in(value)
+        if flat:
+            raise ValueError(
+                f"regeneration is on-figure only: {', '.join(flat)} "
+                f"{'is a flat-lay type' if len(flat) == 1 else 'are flat-lay types'} "
+                "(on-figure types look like 'back/walking')"
+            )
+        return value
 
 
 class RegenerationPolicy(_Strict):
@@ -204,8 +217,29 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "enum" and "expected" in error.get("ctx", {}):
             message = f"{error['input']!r} is not one of {error['ctx']['expected']}"
+        elif error["type"] in ("model_type", "dict_type", "model_attributes_type"):
+            message = f"must be a JSON object ({{...}}), not {_json_type(error.get('input'))}"
+        elif error["type"] == "list_type":
+            message = f"must be a list ([...]), not {_json_type(error.get('input'))}"
+        elif error["type"] == "missing":
+            message = "is required"
         lines.append(f"{where}: {message}" if where else message)
     return lines
+
+
+def _json_type(value: Any) -> str:
+    """How a person who wrote JSON calls ``value``'s type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {value[:60]!r}"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
 
 
 def build_job(
@@ -312,8 +346,8 @@ class RegenerationRequest(RegenerationRound):
     job_id: str | None = None
 
 
-def parse_regeneration_request(raw: bytes, product_id: str) -> RegenerationRequest:
-    document = parse_json_document(raw, f"regenerate/{product_id}.json")
+def parse_regeneration_request(raw: bytes, product_id: str, source: str | None = None) -> RegenerationRequest:
+    document = parse_json_document(raw, source or f"regenerate/{product_id}.json")
     if not isinstance(document, dict):
         raise InvalidJob(
             f"regeneration request for {product_id!r} must be a JSON object, "

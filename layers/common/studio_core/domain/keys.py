@@ -4,7 +4,8 @@
 inbox/<product-id>/<image>.jpg|jpeg|png|webp   a product's photos
 inbox/<product-id>/product.json                its job file (optional)
 inbox/<feed>.csv | inbox/<feed>.jsonl          a catalogue: one job per row
-regenerate/<product-id>.json                   a regeneration request
+regenerate/<product-id>/<request>.json         a regeneration request (one key per request)
+regenerate/<product-id>.json                   the same, the older form (one key per product)
 outbox/<product-id>/<job-id>/...               generated images and result.json
 ```
 Error reports are written next to the input (``<key>.error.json``, or ``_error.json`` in a
@@ -24,6 +25,8 @@ OUTBOX = "outbox/"
 REGENERATE = "regenerate/"
 MANIFEST_NAME = "product.json"
 FOLDER_ERROR_NAME = "_error.json"
+FOLDER_ERROR_SUFFIX = ".error.json"
+INVALID_IDS_FOLDER = "_invalid-product-ids"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 CATALOGUE_SUFFIXES = frozenset({".csv", ".jsonl"})
 PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -50,37 +53,55 @@ def is_valid_product_id(product_id: str) -> bool:
     return bool(PRODUCT_ID.fullmatch(product_id))
 
 
-def product_id_problem(product_id: str) -> str | None:
+def product_id_problem(product_id: str, *, folder: bool = False) -> str | None:
+    """Why a name cannot be a product id, with a name that would do; None when it can."""
     if is_valid_product_id(product_id):
         return None
+    suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", product_id).strip("-._")[:100]
+    hint = ""
+    if suggestion and is_valid_product_id(suggestion):
+        hint = f" (rename it, e.g. to {suggestion!r})" if folder else f" (e.g. {suggestion!r})"
     return (
-        f"product id {product_id!r} must be 1-100 letters, digits, '.', '_' or '-', "
-        "starting with a letter or digit"
+        f"{'the folder name ' if folder else ''}{product_id!r} is not a valid product id: use 1-100 "
+        f"letters, digits, '.', '_' or '-', starting with a letter or digit{hint}"
     )
 
 
 def classify_key(key: str) -> ClassifiedKey:
-    """What a new object in the bucket means for ingest."""
-    path = PurePosixPath(key)
-    name, suffix = path.name, path.suffix.lower()
+    """What a new object in the bucket means for ingest.
+
+    Keys are split on ``/`` as S3 stores them (``..``, ``.`` and empty segments are kept, not
+    normalised away), so ``inbox/../x.jpg`` names the product ``..``, which ingest rejects.
+    """
+    name = key.rsplit("/", 1)[-1]
+    suffix = PurePosixPath(name).suffix.lower()
     if name.endswith(".error.json") or name == FOLDER_ERROR_NAME:
         return ClassifiedKey(KeyKind.IGNORED, key, reason="an error report written by the pipeline")
     if key.startswith(REGENERATE):
-        if len(path.parts) == 2 and suffix == ".json":
-            return ClassifiedKey(KeyKind.REGENERATION, key, product_id=path.stem)
-        return ClassifiedKey(KeyKind.IGNORED, key, reason="regenerate/ takes <product-id>.json files only")
+        rest = key[len(REGENERATE) :].split("/")
+        if suffix == ".json" and len(rest) == 1:
+            return ClassifiedKey(KeyKind.REGENERATION, key, product_id=PurePosixPath(name).stem)
+        if suffix == ".json" and len(rest) == 2:
+            return ClassifiedKey(KeyKind.REGENERATION, key, product_id=rest[0])
+        return ClassifiedKey(
+            KeyKind.IGNORED,
+            key,
+            reason="regenerate/ takes <product-id>/<request>.json (or <product-id>.json) files only",
+        )
     if not key.startswith(INBOX):
         return ClassifiedKey(KeyKind.IGNORED, key, reason="outside inbox/ and regenerate/")
-    parts = path.parts[1:]
+    parts = key[len(INBOX) :].split("/")
     if len(parts) == 1:
         if suffix in CATALOGUE_SUFFIXES:
             return ClassifiedKey(KeyKind.CATALOGUE, key)
         return ClassifiedKey(
             KeyKind.IGNORED, key, reason="files directly in inbox/ must be a .csv or .jsonl catalogue"
         )
-    if len(parts) != 2:
-        return ClassifiedKey(KeyKind.IGNORED, key, reason="put files directly in inbox/<product-id>/")
     product_id = parts[0]
+    if len(parts) != 2:
+        if not is_valid_product_id(product_id):  # inbox//x/a.jpg, inbox/../../a.jpg: say so
+            return ClassifiedKey(KeyKind.IMAGE, key, product_id=product_id)
+        return ClassifiedKey(KeyKind.IGNORED, key, reason="put files directly in inbox/<product-id>/")
     if name == MANIFEST_NAME:
         return ClassifiedKey(KeyKind.MANIFEST, key, product_id=product_id)
     if suffix in IMAGE_SUFFIXES:
@@ -102,10 +123,29 @@ def manifest_key(product_id: str) -> str:
 
 
 def error_report_key(source_key: str, product_id: str | None = None) -> str:
-    """Where the report of an invalid input goes: beside the file, or in the product folder."""
+    """Where the report of an invalid input goes: beside the file, or in the product folder.
+
+    A folder whose name is not a valid product id (``..``, empty, spaces) gets its report under
+    ``inbox/_invalid-product-ids/``, a key that never names a product folder itself.
+    """
+    if product_id is not None and not is_valid_product_id(product_id):
+        safe = EXECUTION_NAME_UNSAFE.sub("_", product_id)[:60] or "_"
+        digest = hashlib.sha256(product_id.encode()).hexdigest()[:8]
+        return f"{INBOX}{INVALID_IDS_FOLDER}/{safe}-{digest}{FOLDER_ERROR_SUFFIX}"
     if product_id is not None and source_key.startswith(product_folder(product_id)):
         return product_folder(product_id) + FOLDER_ERROR_NAME
-    return f"{source_key}.error.json"
+    return f"{source_key}{FOLDER_ERROR_SUFFIX}"
+
+
+def regeneration_request_key(product_id: str, request_id: str) -> str:
+    """``regenerate/<product>/<request>.json``: each request its own key, so none overwrites another."""
+    return f"{REGENERATE}{product_id}/{request_id}.json"
+
+
+def rejection_id(product_id: str, *fingerprint: str) -> str:
+    """The id of a rejected input: the same problem with the same input is one rejection, however
+    many of the folder's files (and duplicate events) reported it."""
+    return job_id_for(product_id, "rejected", *fingerprint)
 
 
 def job_id_for(product_id: str, *fingerprint: str) -> str:

@@ -76,6 +76,18 @@ def image_type_from_label(label: str) -> ImageType:
     return OnFigureImageType.model_validate(fields)
 
 
+def flat_lay_labels_in(value: Any) -> list[str]:
+    """The flat-lay image types in a list of labels or objects (where on-figure ones are wanted)."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    found = []
+    for item in items:
+        if isinstance(item, str) and item.split("/", 1)[0].strip() in set(FlatLayType):
+            found.append(repr(item.strip()))
+        elif isinstance(item, dict) and "flat_lay_type" in item:
+            found.append(repr(f"{item.get('flat_lay_type')}/{item.get('viewpoint')}"))
+    return found
+
+
 def _labels_as_fields(value: Any, kind: Kind) -> Any:
     """``"front/standing,back/walking"`` (or a list of labels and objects) as the API's objects."""
     if isinstance(value, str):

@@ -4,16 +4,27 @@ One SQS message carries an S3 event (or S3's ``s3:TestEvent``, or our own delaye
 check). What a key means is decided in ``domain.keys.classify_key``; each input kind has its
 module here: ``folders`` (photos and ``product.json``), ``catalogues`` (CSV/JSONL feeds),
 ``regeneration_requests``; ``context`` starts or rejects a job the same way for all of them.
+
+Bad input never loops: whatever an input's content, it ends as a rejection (a FAILED record and
+an error report) and the message is consumed. Only AWS errors (the bucket, the table, Step
+Functions) propagate, so SQS delivers the message again and finally dead-letters it.
 """
 
 from __future__ import annotations
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from studio_core.aws.queue_messages import S3TestEvent, SettleCheck, SettleCheckMessage, parse_message
-from studio_core.domain.keys import ClassifiedKey, KeyKind, classify_key, product_id_problem
-from studio_core.observability import logger
+from studio_core.domain.keys import ClassifiedKey, KeyKind, classify_key, product_id_problem, rejection_id
+from studio_core.observability import count, logger
 from studio_core.steps.ingest.catalogues import start_catalogue
-from studio_core.steps.ingest.context import Ingest, Outcome, reject
-from studio_core.steps.ingest.folders import schedule_settle_check, settle_check, start_folder
+from studio_core.steps.ingest.context import Ingest, Outcome, reject, write_report
+from studio_core.steps.ingest.folders import (
+    reject_invalid_id,
+    schedule_settle_check,
+    settle_check,
+    start_folder,
+)
 from studio_core.steps.ingest.regeneration_requests import start_regeneration
 
 __all__ = ["Ingest", "Outcome", "SettleCheck", "handle_body"]
@@ -32,8 +43,29 @@ def handle_body(ctx: Ingest, body: str) -> list[Outcome]:
         if not record.eventName.startswith("ObjectCreated"):
             outcomes.append(Outcome.SKIPPED)
             continue
-        outcomes.extend(on_new_object(ctx, classify_key(record.key), record.s3.object.eTag or ""))
+        item = classify_key(record.key)
+        try:
+            outcomes.extend(on_new_object(ctx, item, record.s3.object.eTag or ""))
+        except (ClientError, BotoCoreError):
+            raise
+        except Exception as exc:  # a bug or an input nobody foresaw: one rejection, never a loop
+            outcomes.append(unforeseen(ctx, item, record.s3.object.eTag or "", exc))
     return outcomes
+
+
+def unforeseen(ctx: Ingest, item: ClassifiedKey, etag: str, exc: Exception) -> Outcome:
+    logger.exception("input could not be processed", extra={"key": item.key})
+    count("IngestUnexpectedErrors")
+    message = (
+        f"{item.key} could not be processed ({type(exc).__name__}: {str(exc)[:300]}); "
+        "this is a bug in the pipeline, not in your input, please report it"
+    )
+    if item.product_id is None:
+        write_report(ctx, item.key, None, message, [])
+        return Outcome.REJECTED
+    return reject(
+        ctx, item.product_id, item.key, etag, message, job_id=rejection_id(item.product_id, item.key, etag)
+    )
 
 
 def on_new_object(ctx: Ingest, item: ClassifiedKey, etag: str) -> list[Outcome]:
@@ -44,8 +76,11 @@ def on_new_object(ctx: Ingest, item: ClassifiedKey, etag: str) -> list[Outcome]:
     if item.kind is KeyKind.CATALOGUE:
         return start_catalogue(ctx, item.key, etag)
     assert item.product_id is not None
-    if problem := product_id_problem(item.product_id):
-        return [reject(ctx, item.product_id, item.key, etag, problem)]
+    if problem := product_id_problem(item.product_id, folder=item.kind is not KeyKind.REGENERATION):
+        if item.kind is not KeyKind.REGENERATION:
+            return [reject_invalid_id(ctx, item.product_id, item.key, problem)]
+        job_id = rejection_id(item.product_id, item.key, etag)
+        return [reject(ctx, item.product_id, item.key, etag, problem, job_id=job_id)]
     if item.kind is KeyKind.REGENERATION:
         return [start_regeneration(ctx, item.product_id, item.key, etag)]
     if item.kind is KeyKind.MANIFEST:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from studio_core.aws.queue_messages import SettleCheck
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.jobs import build_job, parse_json_document
-from studio_core.domain.keys import KeyKind, classify_key, job_id_for, manifest_key, product_folder
+from studio_core.domain.keys import (
+    KeyKind,
+    classify_key,
+    job_id_for,
+    manifest_key,
+    product_folder,
+    product_id_problem,
+    rejection_id,
+)
 from studio_core.domain.record import RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import logger
@@ -38,7 +46,15 @@ def settle_check(ctx: Ingest, check: SettleCheck) -> Outcome:
     return start_folder(ctx, check.product_id, trigger=product_folder(check.product_id))
 
 
+def reject_invalid_id(ctx: Ingest, product_id: str, key: str, problem: str) -> Outcome:
+    """One rejection for a folder whose name is not a product id, whichever of its files (and
+    events, and settle checks) report it."""
+    return reject(ctx, product_id, key, "", problem, job_id=rejection_id(product_id, "invalid product id"))
+
+
 def start_folder(ctx: Ingest, product_id: str, *, trigger: str, from_manifest: bool = False) -> Outcome:
+    if problem := product_id_problem(product_id, folder=True):
+        return reject_invalid_id(ctx, product_id, trigger, problem)
     objects = ctx.storage.list_objects(product_folder(product_id))
     classified = [(classify_key(o.key), o) for o in objects]
     images = sorted((o for c, o in classified if c.kind is KeyKind.IMAGE), key=lambda o: o.key)
@@ -60,13 +76,13 @@ def start_folder(ctx: Ingest, product_id: str, *, trigger: str, from_manifest: b
         if from_manifest and not images and "no images" in str(exc):
             # The photos may still be uploading: look again once the folder is quiet.
             return schedule_settle_check(ctx, SettleCheck(product_id=product_id), ctx.quiet_seconds)
-        return reject(ctx, product_id, source, ",".join(fingerprint), str(exc), job_id=job_id)
+        return reject_folder(ctx, product_id, source, manifest.etag if manifest else "", str(exc))
     if not from_manifest and manifest is not None and _manifest_already_used(ctx, product_id, manifest.etag):
         return Outcome.DUPLICATE
     unreadable = first_unreadable_image(ctx.storage, [o.key for o in images])
     if unreadable:
         message = f"product {product_id!r}: {unreadable}"
-        return reject(ctx, product_id, source, ",".join(fingerprint), message, job_id=job_id)
+        return reject_folder(ctx, product_id, source, manifest.etag if manifest else "", message)
     state = JobState(job_id=job_id, product_id=product_id, job=spec, input_keys=[o.key for o in images])
     return start_job(
         ctx,
@@ -75,6 +91,13 @@ def start_folder(ctx: Ingest, product_id: str, *, trigger: str, from_manifest: b
         source_key=source,
         manifest_etag=manifest.etag if manifest else None,
     )
+
+
+def reject_folder(ctx: Ingest, product_id: str, source: str, manifest_etag: str, message: str) -> Outcome:
+    """One rejection per folder and problem: the photos' events and settle checks that find the
+    same problem again are duplicates of it (a changed product.json is a new attempt)."""
+    job_id = rejection_id(product_id, manifest_etag, message)
+    return reject(ctx, product_id, source, manifest_etag, message, job_id=job_id)
 
 
 def _manifest_already_used(ctx: Ingest, product_id: str, etag: str) -> bool:
