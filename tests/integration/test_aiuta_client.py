@@ -35,6 +35,8 @@ FAST_RETRIES = RetryPolicy(attempts=3, backoff_factor=0.0, jitter=0.0, max_retry
 
 @pytest.fixture
 def client(studio_sim: Any, sim_api_key: str) -> AiutaStudioClient:
+    # Tolerant reading: every answer carries fields and enum values the contract does not define.
+    studio_sim.admin.configure(extra_answer_fields=True)
     return AiutaStudioClient(sim_api_key, studio_sim.base_url, retry=FAST_RETRIES, read_timeout=5)
 
 
@@ -77,6 +79,8 @@ def test_an_on_figure_operation_runs_to_success_with_every_variant(
 ) -> None:
     operation_id = client.create_on_figure_operation(on_figure_request(uploaded_product(client)))
 
+    # The first answer shows a status this client does not know: kept as Aiuta wrote it
+    assert client.get_on_figure_operation(operation_id).status == "QUEUED_SIM"
     assert client.get_on_figure_operation(operation_id).status in (
         OperationStatus.CREATED,
         OperationStatus.IN_PROGRESS,
@@ -140,6 +144,7 @@ def test_model_presets_are_listed_with_their_settings(client: AiutaStudioClient)
 
     assert presets
     assert all(preset.settings.gender for preset in presets)
+    assert presets[0].settings.hair_color == "sim_teal"  # a colour added after this code was written
 
 
 def test_an_unknown_operation_is_not_found_rather_than_none(client: AiutaStudioClient) -> None:

@@ -23,7 +23,13 @@ from studio_core.domain.state import JobState
 from studio_core.steps.resume import resume_job
 from studio_core.steps.submit import submit_job
 from tests.conftest import BUCKET, IDEMPOTENCY_TABLE, REGION, SIM_API_KEY, job_record, queued_job
-from tests.integration.test_steps import calls, finish_operations, outbox_keys, run
+from tests.integration.test_steps import (
+    _answers_carry_unknown_fields,  # noqa: F401 - autouse: every answer carries unknown fields
+    calls,
+    finish_operations,
+    outbox_keys,
+    run,
+)
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 

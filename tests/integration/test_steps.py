@@ -27,6 +27,12 @@ from tests.conftest import (
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 
 
+@pytest.fixture(autouse=True)
+def _answers_carry_unknown_fields(studio_sim: Any) -> None:
+    """Tolerant reading: every answer has fields and enum values the contract does not define."""
+    studio_sim.admin.configure(extra_answer_fields=True)
+
+
 def run(function: str, state: dict[str, Any]) -> dict[str, Any]:
     handler = load_handler(function).lambda_handler
     return handler(json.loads(json.dumps(state)), FakeLambdaContext(function))
