@@ -399,3 +399,29 @@ def test_studio_resume_refuses_a_job_that_succeeded(studio_sim: Any) -> None:
         for name, value in env.items():
             patch.setenv(name, value)
         assert main(["resume", state["job_id"]]) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "expected"),
+    [
+        (
+            "Runtime.ExitError",
+            "the runtime exited mid-invocation",
+            "cut off mid-invocation (its runtime exited)",
+        ),
+        ("Sandbox.Timedout", "Task timed out after 60.00 seconds", "ran out of time mid-invocation"),
+        ("IdempotencyAlreadyInProgressError", "Execution already in progress", "cut off mid-call"),
+    ],
+)
+def test_a_step_cut_off_mid_call_fails_saying_so(error: str, cause: str, expected: str) -> None:
+    from studio_core.steps.record_failure import failure_of
+
+    # Given the state a Catch hands Record failure after the step's Lambda was cut off
+    cut_off = {"errorMessage": cause, "errorType": error}
+    state = JobState.model_validate({**queued_job(), "error": {"Error": error, "Cause": json.dumps(cut_off)}})
+
+    failure = failure_of(state)
+
+    assert failure.error == error
+    assert expected in failure.cause and cause in failure.cause
+    assert "Aiuta may have created it" in failure.cause

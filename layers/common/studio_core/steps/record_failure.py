@@ -19,19 +19,28 @@ from studio_core.domain.keys import result_key
 from studio_core.domain.state import JobFailure, JobState, StepStatus
 from studio_core.observability import count, logger
 
-# What a person reads instead of Powertools' error name when a create was cut off mid-call.
+# What a person reads instead of an error name that only says how a step was cut off mid-call.
+CUT_OFF = (
+    "; if it was creating an operation, Aiuta may have created it, and it is not sent again "
+    "(drop the product again to start a new job)"
+)
 READABLE_ERRORS = {
     "IdempotencyAlreadyInProgressError": (
         "an earlier attempt to create this operation was cut off mid-call; Aiuta may have created "
         "it, so it is not sent again (drop the product again to start a new job)"
     ),
+    "Runtime.ExitError": "the step's Lambda was cut off mid-invocation (its runtime exited)" + CUT_OFF,
+    "Sandbox.Timedout": "the step's Lambda ran out of time mid-invocation" + CUT_OFF,
 }
 
 
 def failure_of(state: JobState) -> JobFailure:
     """The error name and cause the execution ends with: the caught error's, else the workflow's own."""
     if state.error is not None:
-        message = READABLE_ERRORS.get(state.error.error, state.error.message)
+        readable, original = READABLE_ERRORS.get(state.error.error), state.error.message
+        message = (
+            f"{readable} ({original})" if readable and original != state.error.error else readable or original
+        )
         return JobFailure(error=state.error.error, cause=f"{state.error.error}: {message}")
     if state.status is StepStatus.TIMED_OUT:
         reason = state.failure_reason or "Aiuta had not finished by the job's deadline"
