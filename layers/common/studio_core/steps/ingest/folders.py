@@ -8,6 +8,7 @@ settle-check message re-checks the folder).
 from __future__ import annotations
 
 from studio_core.aws.queue_messages import SettleCheck
+from studio_core.aws.storage import StoredObject
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.jobs import build_job, parse_json_document
 from studio_core.domain.keys import (
@@ -43,7 +44,8 @@ def settle_check(ctx: Ingest, check: SettleCheck) -> Outcome:
     if age < ctx.quiet_seconds:
         again = SettleCheck(product_id=check.product_id, attempt=check.attempt + 1)
         return schedule_settle_check(ctx, again, ctx.quiet_seconds - age)
-    return start_folder(ctx, check.product_id, trigger=product_folder(check.product_id))
+    # The folder was listed a moment ago to see it is quiet: start from that listing, not a second LIST.
+    return start_folder(ctx, check.product_id, trigger=product_folder(check.product_id), objects=objects)
 
 
 def reject_invalid_id(ctx: Ingest, product_id: str, key: str, problem: str) -> Outcome:
@@ -52,10 +54,18 @@ def reject_invalid_id(ctx: Ingest, product_id: str, key: str, problem: str) -> O
     return reject(ctx, product_id, key, "", problem, job_id=rejection_id(product_id, "invalid product id"))
 
 
-def start_folder(ctx: Ingest, product_id: str, *, trigger: str, from_manifest: bool = False) -> Outcome:
+def start_folder(
+    ctx: Ingest,
+    product_id: str,
+    *,
+    trigger: str,
+    from_manifest: bool = False,
+    objects: list[StoredObject] | None = None,
+) -> Outcome:
     if problem := product_id_problem(product_id, folder=True):
         return reject_invalid_id(ctx, product_id, trigger, problem)
-    objects = ctx.storage.list_objects(product_folder(product_id))
+    if objects is None:
+        objects = ctx.storage.list_objects(product_folder(product_id))
     classified = [(classify_key(o.key), o) for o in objects]
     images = sorted((o for c, o in classified if c.kind is KeyKind.IMAGE), key=lambda o: o.key)
     manifest = next((o for c, o in classified if c.kind is KeyKind.MANIFEST), None)
