@@ -86,6 +86,6 @@ checkov: $(CHECKOV_VENV)/.installed
 
 bench: install
 	$(BIN)/python bench/polling.py > /dev/null
-	$(BIN)/python bench/bench_copy.py > /dev/null
+	$(BIN)/python bench/finalize.py > /dev/null
 	$(BIN)/python bench/work_per_product.py > /dev/null
 	@echo "results in bench/results/"
