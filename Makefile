@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench install lint typecheck format test unit integration e2e demo sim clean tools infra-check checkov
+.PHONY: bench install lint typecheck format test unit integration e2e demo sim clean tools infra-check checkov browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,10 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-e2e: install
+e2e: install browser
 	$(BIN)/pytest tests/e2e
 
-test: lint tools checkov
+test: lint tools checkov browser
 	$(BIN)/pytest
 
 demo: install
@@ -44,8 +44,16 @@ demo: install
 sim: install
 	$(BIN)/studio-sim --port 8787
 
+# Headless Chromium for the gallery test (tests/e2e/test_gallery.py): Debian's own package, never
+# a browser download. Installed when missing (apt-get needs root, as on CI); the test finds it at
+# /usr/bin/chromium and keeps a screenshot at tests/artifacts/gallery.png.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "make browser: $(CHROMIUM) is still missing: apt-get install chromium (as root)"; exit 1; }
+
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache demo-output
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache demo-output .local-stack tests/artifacts
 
 # Infrastructure tools live in their own venvs: aws-sam-cli pins boto3 exactly and checkov
 # downgrades it, so neither may share the project's .venv.

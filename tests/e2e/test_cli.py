@@ -1,14 +1,13 @@
-"""The `studio` command as a user runs it: `local up --env-file` in one process, the rest in others."""
+"""The `studio` command as a user runs it, from a fresh directory, following the README.
+
+`studio local up &` runs in one process (default paths, nothing created beforehand); every
+other command runs in a process of its own with the env file's variables, as a shell that
+sourced `. .local-stack/env` would.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,62 +15,17 @@ import pytest
 from PIL import Image
 
 from studio_cli.samples import SampleProduct
-
-STUDIO = [sys.executable, "-m", "studio_cli.main"]
-QUICK = [
-    "PollFirstWaitOnlineSeconds=1",
-    "PollMinWaitSeconds=1",
-    "PollMaxWaitSeconds=2",
-    "InboxQuietSeconds=2",
-]
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        words = shlex.split(line)
-        if words and words[0] == "export":
-            name, _, value = words[1].partition("=")
-            values[name] = value
-    return values
+from tests.e2e.cli_stack import RunningStack, local_stack, stop
 
 
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """`studio local up --env-file PATH` in the background, until it has written the file."""
-    env_file = tmp_path_factory.mktemp("stack") / "env"
-    command = [*STUDIO, "local", "up", "--env-file", str(env_file), "--operation-seconds", "1"]
-    for parameter in QUICK:
-        command += ["--parameter", parameter]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(  # noqa: S603 - our own command line
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
-    )
-    deadline = time.monotonic() + 60
-    while not env_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(
-                f"studio local up did not get ready: {process.stdout.read() if process.stdout else ''}"
-            )
-        time.sleep(0.2)
-    yield {**environment, **read_env_file(env_file), "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
-    # Then SIGTERM stopped everything cleanly
-    assert process.returncode == 0, output
-    assert "ready; Ctrl-C stops everything" in output
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with local_stack(tmp_path_factory.mktemp("fresh-clone")) as running:
+        yield running
 
 
-def studio(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(  # noqa: S603 - our own command line
-        [*STUDIO, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def test_the_env_file_names_everything_a_shell_needs(local_stack: dict[str, str]) -> None:
+def test_local_up_creates_its_env_file_and_log_where_the_readme_says(stack: RunningStack) -> None:
+    # Then the env file names everything a shell (and `studio`) needs, the stack included
     for name in (
         "AWS_ENDPOINT_URL",
         "AWS_DEFAULT_REGION",
@@ -80,52 +34,85 @@ def test_the_env_file_names_everything_a_shell_needs(local_stack: dict[str, str]
         "STUDIO_BUCKET",
         "STUDIO_TABLE",
         "STUDIO_STATE_MACHINE_ARN",
+        "STUDIO_STACK",
+        "STUDIO_EVENT_BUS",
+        "STUDIO_LOCAL_LOG",
         "AIUTA_API_URL",
     ):
-        assert local_stack.get(name), name
-    assert local_stack["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        assert stack.env.get(name), name
+    assert stack.env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    # And the stack's own output (the summary, the functions' JSON logs) goes to the log file
+    assert Path(stack.env["STUDIO_LOCAL_LOG"]) == stack.log_file.resolve()
+    assert "Closed locally" in stack.log_file.read_text()
 
 
-def test_submit_watch_results_and_regenerate(local_stack: dict[str, str], tmp_path: Path) -> None:
+def test_submit_watch_status_results_and_regenerate(stack: RunningStack, tmp_path: Path) -> None:
     # Given a product folder on disk
     folder = SampleProduct(
         "cli-shirt", "tshirt", (220, 200, 170), manifest={"output_image_size": {"width": 300, "height": 400}}
     ).write(tmp_path)
 
-    # When it is submitted and watched to the end
-    submitted = studio(local_stack, "submit", str(folder))
-    assert "inbox/cli-shirt/product.json" in submitted.splitlines()[-1]
-    watched = studio(local_stack, "watch", "--expect", "1", "--timeout", "60")
-    assert "SUCCEEDED" in watched
+    # When it is submitted, the job id it will get is printed
+    submitted = json.loads(stack.studio("submit", str(folder), "--json").out)
+    [job_id] = submitted[0]["job_ids"]
+    assert submitted[0]["keys"][-1] == "inbox/cli-shirt/product.json"
+    assert submitted[0]["starts"].startswith("now")
 
-    # Then status lists the job, and results downloads its image
-    table = studio(local_stack, "status", "--product", "cli-shirt")
-    job_id = table.splitlines()[1].split()[0]
-    assert "SUCCEEDED" in table.splitlines()[1]
-    downloaded = studio(local_stack, "results", job_id, "--download", str(tmp_path / "out")).split()
-    assert len(downloaded) == 1
-    with Image.open(downloaded[0]) as picture:
+    # And a bare `studio watch` follows exactly that job to its end, its exit code the outcome
+    watched = stack.studio("watch", "--timeout", "60")
+    assert f"SUCCEEDED    {job_id}" in watched.out
+    assert "done: 1 SUCCEEDED" in watched.out
+
+    # Then status shows the job as a person reads it, and --json gives the typed record
+    detail = stack.studio("status", job_id).out
+    for expected in ("SUCCEEDED", "Aiuta operations", "Images", "Rounds", "Execution", "studio results"):
+        assert expected in detail, expected
+    assert "gsi1pk" not in detail and "pk" not in json.loads(stack.studio("status", job_id, "--json").out)
+    listed = json.loads(stack.studio("status", "--product", "cli-shirt", "--json").out)
+    assert [job["job_id"] for job in listed] == [job_id]
+
+    # And results gives result.json, or with --download the job's folder with its gallery
+    result = json.loads(stack.studio("results", job_id).out)
+    assert result["status"] == "SUCCEEDED" and result["job_id"] == job_id
+    saved = json.loads(stack.studio("results", job_id, "--download", str(tmp_path / "out"), "--json").out)
+    assert saved["images"] == 1
+    folder_out = tmp_path / "out" / job_id
+    assert (folder_out / "index.html").is_file() and (folder_out / "result.json").is_file()
+    assert sorted(p.name for p in (folder_out / "inputs").iterdir()) == ["photo-1.jpg", "photo-2.jpg"]
+    with Image.open(folder_out / "on_figure" / "front-standing-v1.png") as picture:
         assert picture.size == (300, 400)
 
-    # When a regeneration is requested for a new pose, then a second job adds it
-    studio(local_stack, "regenerate", job_id, "--type", "back/walking")
-    deadline = time.monotonic() + 60
-    while True:
-        rows = studio(local_stack, "status", "--product", "cli-shirt").splitlines()[1:]
-        if len(rows) == 2 and all(row.split()[2] in ("SUCCEEDED", "FAILED") for row in rows):
-            break
-        assert time.monotonic() < deadline, rows
-        time.sleep(0.5)
-    second = next(row.split()[0] for row in rows if row.split()[0] != job_id)
-    record = json.loads(studio(local_stack, "status", second))
+    # When a regeneration is requested for a new pose, the new job's id is printed and followed
+    regenerated = stack.studio("regenerate", job_id, "--type", "back/walking", "--watch", "--timeout", "60")
+    new_job = next(line.split()[-1] for line in regenerated.out.splitlines() if "new job" in line)
+    assert new_job != job_id
+    assert f"SUCCEEDED    {new_job}" in regenerated.out
+    record = json.loads(stack.studio("status", new_job, "--json").out)
     assert record["status"] == "SUCCEEDED", record.get("error")
     assert [i["image_type"] for i in record["images"]] == ["back/walking"]
+    assert record["base_job_id"] == job_id
 
 
-def test_commands_without_a_stack_say_what_to_do() -> None:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("STUDIO_", "AWS_"))}
-    done = subprocess.run(  # noqa: S603 - our own command line
-        [*STUDIO, "status"], env=environment, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 1
-    assert "studio local up --env-file" in done.stderr
+def test_the_same_commands_work_on_a_stack_named_by_its_cloudformation_outputs(stack: RunningStack) -> None:
+    # Given a shell with only AWS's settings (the endpoint and credentials), no STUDIO_* values
+    aws_only = {k: v for k, v in stack.env.items() if not k.startswith(("STUDIO_", "AIUTA_"))}
+
+    # When a command names the stack, it finds the bucket and table from the stack's outputs
+    from tests.e2e.cli_stack import run_studio
+
+    listed = json.loads(run_studio(aws_only, "--stack", "studio-local", "status", "--json").out)
+    assert {job["product_id"] for job in listed} >= {"cli-shirt"}
+    assert json.loads(run_studio(aws_only, "status", "--stack", "studio-local", "--json").out) == listed
+
+
+def test_stopping_the_stack_prints_stopped_and_removes_the_env_file(stack: RunningStack) -> None:
+    terminal = stop(stack)
+
+    assert stack.process.returncode == 0, terminal
+    assert "ready; Ctrl-C stops everything" in terminal
+    assert "stopped: the local stack is down" in terminal
+    assert not stack.env_file.exists()
+    # And the terminal saw a few lines, none of the functions' JSON logs or metrics
+    assert len(terminal.splitlines()) < 20, terminal
+    assert '"level"' not in terminal and "CloudWatchMetrics" not in terminal
+    assert '"level"' in stack.log_file.read_text()

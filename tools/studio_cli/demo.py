@@ -8,12 +8,23 @@ on the spot (``samples.py``); nothing is downloaded.
 from __future__ import annotations
 
 import html
+import io
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from studio_cli.jobs_view import Stack, download_results, job_rows, render_table, submit_folder, watch
+from rich.console import Console
+
+from studio_cli import views
+from studio_cli.errors import Refused
+from studio_cli.last_jobs import Expected
+from studio_cli.local_up import output_to_log
+from studio_cli.results import download
 from studio_cli.samples import SampleProduct
+from studio_cli.stack import Stack
+from studio_cli.submitting import submit_paths
+from studio_cli.watching import follow
 from studio_core.domain.record import JobRecord
 
 Say = Callable[[str], None]
@@ -89,63 +100,106 @@ def demo_products() -> list[SampleProduct]:
 def run_demo(
     stack: Stack, output: Path, say: Say = print, *, timeout_seconds: float = 180
 ) -> list[JobRecord]:
-    """Submits the sample products, follows them to the end, downloads the images; returns the jobs."""
+    """Submits the sample products, follows them to the end, downloads their folders; returns the jobs."""
     started = time.monotonic()
     products = demo_products()
     samples = output / "samples"
     say(f"Submitting {len(products)} sample products (their photos are in {samples}):")
+    expected = Expected()
     for product in products:
         folder = product.write(samples)
-        keys = submit_folder(stack, folder)
+        try:
+            submitted = submit_paths(stack, [folder])[0]
+            keys, job_id = submitted.keys, submitted.job_ids[0]
+            expected.jobs.append(job_id)
+        except Refused as exc:
+            # `studio submit` refuses it; upload it as-is to show the pipeline's own check too.
+            say(f"  {product.product_id:<22} studio submit refuses it: {exc.message}")
+            expected.products[product.product_id] = datetime.now(UTC).isoformat(timespec="milliseconds")
+            keys, job_id = upload_unchecked(stack, folder), "(its id comes from ingest's rejection)"
         say(
             f"  {product.product_id:<22} {len(keys)} files -> s3://{stack.bucket}/inbox/{product.product_id}/"
+            f"  job {job_id}"
         )
     say("Following the jobs (status changes as they happen):")
-    records = watch(stack, say, expect=len(products), timeout_seconds=timeout_seconds, interval_seconds=0.5)
+    outcome = follow(
+        stack,
+        expected,
+        views.console(),
+        timeout_seconds=timeout_seconds,
+        interval_seconds=0.5,
+        live=False,
+        on_change=say,
+    )
+    records = [record for record in outcome.records.values() if record is not None]
     gallery = output / "gallery"
     for record in records:
-        download_results(stack, record.job_id, gallery)
+        download(stack, record, gallery)
     say("")
-    say(render_table(job_rows(records)))
+    say(render_text(views.jobs_table(records)))
     index = write_gallery(records, gallery)
     say("")
-    say(f"Generated images: {gallery} (open {index}); results also in s3://{stack.bucket}/outbox/")
+    say(f"Each job's folder, with its own gallery page, is in {gallery}; open {index}")
+    say(f"Results are also in s3://{stack.bucket}/outbox/ (outbox/<product>/<job>/index.html)")
     say(f"Demo finished in {time.monotonic() - started:.1f} s")
     return records
 
 
+def upload_unchecked(stack: Stack, folder: Path) -> list[str]:
+    keys = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name == "product.json"):
+        key = f"inbox/{folder.name}/{path.name}"
+        stack.s3().put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
+        keys.append(key)
+    return keys
+
+
+def render_text(renderable: object) -> str:
+    console = Console(file=io.StringIO(), width=160, soft_wrap=False, highlight=False)
+    console.print(renderable)
+    return console.file.getvalue().rstrip()  # type: ignore[attr-defined]
+
+
 def write_gallery(records: list[JobRecord], gallery: Path) -> Path:
-    """A static page of every job's images, with the job's status and any error."""
+    """An index of the jobs, each linking its own gallery page (``<job>/index.html``)."""
     gallery.mkdir(parents=True, exist_ok=True)
-    sections = []
-    for record in records:
-        job_id = record.job_id
-        pictures = "".join(
-            f'<figure><img src="{html.escape(job_id)}/{html.escape(i.key.split(f"/{job_id}/", 1)[-1])}">'
-            f"<figcaption>{html.escape(i.kind.value)} {html.escape(i.image_type.label)} v{i.variant}"
-            f"{' r' + str(i.round) if i.round else ''}</figcaption></figure>"
-            for i in record.images
-            if i.key
-        )
-        error = f"<p class=error>{html.escape(record.error)}</p>" if record.error else ""
-        sections.append(
-            f"<section><h2>{html.escape(record.product_id)} - {html.escape(record.status.value)}</h2>"
-            f"<p>job {html.escape(job_id)}</p>{error}{pictures}</section>"
-        )
+    items = "".join(
+        f'<li><a href="{html.escape(r.job_id)}/index.html">{html.escape(r.product_id)}</a> '
+        f"<b>{html.escape(r.status.value)}</b> {sum(1 for i in r.images if i.key)} images"
+        f"{' - ' + html.escape(r.error) if r.error else ''}</li>"
+        for r in records
+    )
     page = (
         "<!doctype html><meta charset=utf-8><title>Studio Pipeline demo</title>"
-        "<style>body{font-family:sans-serif}img{max-width:240px;border:1px solid #ccc}"
-        "figure{display:inline-block}.error{color:#a00}</style>"
+        "<style>body{font-family:sans-serif;margin:24px}li{margin:6px 0}</style>"
         "<h1>Studio Pipeline demo</h1><p>Images from the Studio simulator, not from Aiuta.</p>"
-        + "".join(sections)
+        f"<ul>{items}</ul>"
     )
     index = gallery / "index.html"
-    index.write_text(page)
+    index.write_text(page, encoding="utf-8")
     return index
 
 
-def run_local_demo(output: Path, say: Say = print) -> int:
-    """``make demo``: the local stack with demo parameters, the sample products, and the counts."""
+def run_local_demo(output: Path, say: Say | None = None) -> int:
+    """``make demo``: the local stack with demo parameters, the sample products, and the counts.
+
+    The stack's own output (moto's interpreter, the functions' logs) goes to
+    ``<output>/local-stack.log``; the terminal shows the demo's progress.
+    """
+    if say is not None:
+        return _run_local_demo(output, say)
+    log = output / "local-stack.log"
+    with output_to_log(log) as terminal:
+
+        def to_terminal(line: str) -> None:
+            terminal.write(line + "\n")
+            terminal.flush()
+
+        to_terminal(f"(the local stack's own output goes to {log})")
+        return _run_local_demo(output, to_terminal)
+
+
+def _run_local_demo(output: Path, say: Say) -> int:
     import os
 
     from studio_local.stack import LocalStudio
@@ -164,7 +218,13 @@ def run_local_demo(output: Path, say: Say = print) -> int:
         say(f"  jobs table {studio.jobs_table}")
         say(f"  state machine {studio.state_machine_arn}")
         os.environ.update(studio.environment())
-        records = run_demo(Stack(studio.bucket, studio.jobs_table), output, say)
+        stack = Stack(
+            studio.bucket,
+            studio.jobs_table,
+            state_machine_arn=studio.state_machine_arn,
+            name=studio.stack_name,
+        )
+        records = run_demo(stack, output, say)
         executions = studio.client("stepfunctions").list_executions(stateMachineArn=studio.state_machine_arn)
         invocations = studio.invocation_counts()
         aiuta_calls = studio.simulator_admin.calls()["total"]

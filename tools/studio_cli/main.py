@@ -1,20 +1,369 @@
 """``studio``: the command line of Studio Pipeline.
 
-Each subcommand lives in its own small function; the ones that talk to AWS read the same
-environment as boto3 (``AWS_ENDPOINT_URL`` and friends, as written by ``studio local up --env-file``).
+The same commands talk to the local stack (source the env file ``studio local up`` writes) or
+to a deployed one (``--stack NAME``: its CloudFormation outputs). Read commands take ``--json``.
+Exit codes: 0 ok, 1 the job or request failed, 2 usage, 3 still running, 130 Ctrl-C (``errors``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from studio_cli.jobs_view import MissingSettingError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
+from rich.markup import escape
+
+from studio_cli import views
+from studio_cli.errors import CliError, Exit, NotFound, Refused, UsageError
+from studio_cli.last_jobs import Expected, recall, remember
+from studio_cli.stack import Stack
+from studio_core.domain.record import JobStatus
 
 Command = Callable[[argparse.Namespace], int]
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+def stack_of(args: argparse.Namespace) -> Stack:
+    name = getattr(args, "stack", None)
+    return Stack.from_cloudformation(name) if name else Stack.from_env()
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from studio_cli.last_jobs import Catalogue
+    from studio_cli.submitting import submit_paths
+
+    stack = stack_of(args)
+    submitted = submit_paths(
+        stack,
+        [Path(p) for p in args.paths],
+        args.product_id,
+        replace=args.replace,
+        allow_invalid_rows=args.allow_invalid_rows,
+    )
+    expected = Expected(
+        jobs=[j for s in submitted if s.catalogue is None for j in s.job_ids],
+        catalogues=[s.catalogue for s in submitted if isinstance(s.catalogue, Catalogue)],
+        command="submit",
+    )
+    remember(stack.table, expected)
+    if args.json and not args.watch:
+        views.print_json([s.document() for s in submitted])
+        return Exit.OK
+    out = views.console()
+    for item in submitted:
+        what = item.product_id or item.keys[0]
+        where = stack.s3_url(folder_of(item.keys[0]))
+        out.print(f"[bold]{escape(what)}[/]  {len(item.keys)} file(s) -> {escape(where)}")
+        for skipped in item.skipped:
+            out.print(f"  [yellow]skipped[/] {escape(skipped.name)}: {escape(skipped.reason)}")
+        for text in item.notes:
+            out.print(f"  [yellow]note[/] {escape(text)}")
+        for line, reason in item.invalid_rows.items():
+            out.print(f"  [red]row {line} will fail[/]: {escape(reason)}")
+        if item.catalogue is None:
+            for job_id in item.job_ids:
+                already = item.already.get(job_id)
+                if already:
+                    out.print(
+                        f"  job [bold]{job_id}[/] exists already ({already}): these exact files were "
+                        "submitted "
+                        "before; change a photo or product.json to run them again"
+                    )
+                else:
+                    out.print(f"  job [bold]{job_id}[/] starts {escape(item.starts)}")
+        else:
+            out.print(f"  {len(item.job_ids)} job(s), ids from the catalogue's key, ETag and line numbers")
+    if args.watch:
+        return _follow(stack, expected, args)
+    ids = " ".join(expected.jobs) if len(expected.jobs) <= 3 and not expected.catalogues else ""
+    out.print(f"Follow them: [bold]studio watch{(' ' + ids) if ids else ''}[/]")
+    return Exit.OK
+
+
+def folder_of(key: str) -> str:
+    return key.rsplit("/", 1)[0] + "/"
+
+
+def _status(args: argparse.Namespace) -> int:
+    stack = stack_of(args)
+    jobs = stack.jobs()
+    if args.job:
+        record = jobs.get(args.job)
+        if record is None:
+            raise NotFound(
+                f"there is no job {args.job!r} in {stack.table}", hint="`studio status` lists the jobs"
+            )
+        if args.json:
+            views.print_json(views.job_document(stack, record))
+        else:
+            views.console().print(views.job_detail(stack, record))
+        return Exit.OK
+    if args.status:
+        records = jobs.with_status(JobStatus(args.status))
+        if args.product:
+            records = [r for r in records if r.product_id == args.product]
+    else:
+        records = jobs.for_product(args.product) if args.product else jobs.all_jobs()
+    records = sorted(records, key=lambda r: r.created_at)[-args.limit :] if args.limit else records
+    if args.json:
+        views.print_json([views.job_document(stack, r) for r in records])
+        return Exit.OK
+    out = views.console()
+    if not records:
+        which = " ".join(
+            f for f in (args.status and f"{args.status}", args.product and f"of {args.product}") if f
+        )
+        out.print(f"no jobs{(' ' + which) if which else ''} in {stack.table}")
+        return Exit.OK
+    out.print(views.jobs_table(records))
+    return Exit.OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    stack = stack_of(args)
+    if args.jobs:
+        expected = Expected(jobs=list(args.jobs), command="watch")
+    else:
+        remembered = recall(stack.table)
+        if remembered is not None and (remembered.jobs or remembered.catalogues):
+            expected = remembered
+        else:
+            from studio_cli.watching import running_now
+
+            expected = running_now(stack)
+            if not expected.jobs:
+                if args.json:
+                    views.print_json({"outcome": "nothing to watch", "jobs": []})
+                else:
+                    views.console().print("nothing is running; `studio status` lists the jobs that ended")
+                return Exit.OK
+    return _follow(stack, expected, args)
+
+
+def _follow(stack: Stack, expected: Expected, args: argparse.Namespace) -> int:
+    from studio_cli.watching import follow, outcome_document
+
+    out = views.console(stderr=args.json)
+    count = len(expected.jobs) + sum(c.rows for c in expected.catalogues)
+    if not args.json:
+        source = (
+            f" (from the last {expected.command})"
+            if expected.command in ("submit", "regenerate", "resume")
+            else ""
+        )
+        out.print(f"Following {count} job(s){source}:")
+    try:
+        outcome = follow(stack, expected, out, timeout_seconds=args.timeout, interval_seconds=args.interval)
+    except KeyboardInterrupt:
+        out.print("stopped watching; the jobs carry on (`studio watch` picks them up again)")
+        return Exit.INTERRUPTED
+    if args.json:
+        views.print_json(outcome_document(stack, outcome))
+        return outcome.exit_code
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
+    code = outcome.exit_code
+    if code is Exit.UNFINISHED:
+        unfinished = [j for j, r in outcome.records.items() if r is None or not r.status.is_terminal]
+        out.print(
+            f"[yellow]still running after {args.timeout:g} s[/] ({counts}); keep following: "
+            f"studio watch {' '.join(unfinished[:5])}{' ...' if len(unfinished) > 5 else ''}"
+        )
+    elif code is Exit.OK:
+        out.print(f"[green]done[/]: {counts}")
+    else:
+        out.print(f"[red]done, not all succeeded[/]: {counts}")
+        for job_id, record in outcome.records.items():
+            if record is not None and record.status is not JobStatus.SUCCEEDED:
+                out.print(f"  {job_id} {record.status.value}: {escape(record.error or '')}")
+                for step in views.next_steps(record)[:2]:
+                    out.print(f"    {escape(step)}")
+    return code
+
+
+def _regenerate(args: argparse.Namespace) -> int:
+    from studio_cli.regenerating import request_regeneration
+
+    stack = stack_of(args)
+    requested = request_regeneration(stack, args.job, args.types, args.generations)
+    expected = Expected(jobs=[requested.job_id], command="regenerate")
+    remember(stack.table, expected)
+    if args.json and not args.watch:
+        views.print_json(requested.document())
+        return Exit.OK
+    out = views.console()
+    each = f", {requested.number_of_generations} each" if requested.number_of_generations else ""
+    out.print(f"regeneration of {requested.base_job_id} requested: {', '.join(requested.image_types)}{each}")
+    out.print(f"  request {stack.s3_url(requested.key)}")
+    out.print(f"  new job [bold]{requested.job_id}[/]")
+    if args.watch:
+        return _follow(stack, expected, args)
+    out.print(f"Follow it: [bold]studio watch {requested.job_id}[/]")
+    return Exit.OK
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from studio_core.aws.executions import Executions
+    from studio_core.domain.errors import InvalidJob
+    from studio_core.steps.resume import resume_job
+
+    stack = stack_of(args)
+    if not stack.state_machine_arn:
+        raise CliError(
+            "the stack's state machine is not known (STUDIO_STATE_MACHINE_ARN)",
+            hint="source the local stack's env file, or pass --stack NAME",
+        )
+    try:
+        name = resume_job(
+            args.job,
+            jobs=stack.jobs(),
+            executions=Executions(stack.state_machine_arn, stack.client("stepfunctions")),
+        )
+    except InvalidJob as exc:
+        raise Refused(str(exc)) from None
+    except LookupError as exc:
+        raise NotFound(str(exc), hint="`studio status` lists the jobs") from None
+    expected = Expected(jobs=[args.job], command="resume")
+    remember(stack.table, expected)
+    out = views.console()
+    out.print(f"resuming {args.job}: execution {name} checks its operations again and copies what finished")
+    if args.watch:
+        return _follow(stack, expected, args)
+    out.print(f"Follow it: [bold]studio watch {args.job}[/]")
+    return Exit.OK
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from studio_core.aws.dead_letters import redrive
+
+    stack = stack_of(args)
+    if not stack.queue_url:
+        raise CliError(
+            "the stack's ingest queue is not known (STUDIO_QUEUE_URL)",
+            hint="source the local stack's env file, or pass --stack NAME",
+        )
+    moved = redrive(stack.queue_url, stack.client("sqs"), limit=args.limit)
+    if args.json:
+        views.print_json(
+            {"dead_letter_queue_url": moved.dead_letter_queue_url, "moved": moved.moved, "left": moved.left}
+        )
+    elif moved.moved or moved.left:
+        out = views.console()
+        out.print(f"moved {moved.moved} message(s) from the dead-letter queue back to the ingest queue")
+        if moved.left:
+            out.print(
+                f"[red]{moved.left} could not be sent back[/] and are still in {moved.dead_letter_queue_url}"
+            )
+        out.print(
+            "Ingest handles them again (a duplicate starts nothing); follow new jobs with `studio watch`."
+        )
+    else:
+        views.console().print("the dead-letter queue is empty: nothing to redrive")
+    return Exit.FAILED if moved.left else Exit.OK
+
+
+def _results(args: argparse.Namespace) -> int:
+    from studio_cli.results import download, find_job, read_result
+
+    stack = stack_of(args)
+    record = find_job(stack, args.job)
+    outcome = Exit.OK if record.status is JobStatus.SUCCEEDED else Exit.FAILED
+    if not record.status.is_terminal:
+        message = f"job {record.job_id} is {record.status.value}: it has no result yet"
+        if args.json:
+            views.print_json({"job_id": record.job_id, "status": record.status.value, "result": None})
+        else:
+            views.console(stderr=True).print(f"{message}; follow it: studio watch {record.job_id}")
+        return Exit.UNFINISHED
+    if not args.download:
+        result = read_result(stack, record)
+        if result is None:
+            # Rejected at ingest: the record is all there is.
+            result = {
+                "job_id": record.job_id,
+                "product_id": record.product_id,
+                "status": record.status.value,
+                "error": record.error,
+            }
+        views.print_json(result)
+        return outcome
+    saved = download(stack, record, Path(args.download))
+    if args.json:
+        views.print_json({**saved.document(), "status": record.status.value, "error": record.error})
+        return outcome
+    out = views.console()
+    if record.status is not JobStatus.SUCCEEDED:
+        out.print(
+            f"job {record.job_id} [red]{record.status.value}[/]: "
+            f"{escape(record.error or 'no reason recorded')}"
+        )
+    if saved.images:
+        out.print(f"saved {saved.images} image(s), result.json and the gallery to {saved.directory}")
+    else:
+        out.print(
+            f"no generated images to download; saved what the job has ({len(saved.files)} file(s)) "
+            f"to {saved.directory}"
+        )
+    out.print(f"open {saved.gallery}")
+    return outcome
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from studio_cli.presets import list_presets, presets_document, presets_table
+
+    presets = list_presets(stack_of(args))
+    if args.json:
+        views.print_json(presets_document(presets))
+    else:
+        out = views.console()
+        out.print(presets_table(presets))
+        out.print(
+            'Use one in product.json as "on_figure_model_preset_id" (instead of on_figure_model_settings).'
+        )
+    return Exit.OK
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from studio_cli.invoking import invoke, read_event
+
+    stack = stack_of(args)
+    invocation = invoke(stack, args.function, read_event(args.event))
+    errors = views.console(stderr=True)
+    if invocation.logs:
+        errors.print(
+            f"[dim]--- logs of {invocation.function.logical_id} ({escape(invocation.log_source)}) ---[/]"
+        )
+        errors.file.flush()
+        sys.stderr.write("".join(line + "\n" for line in invocation.logs))
+        sys.stderr.flush()
+        errors.print("[dim]--- end of logs ---[/]")
+    elif not invocation.log_source:
+        errors.print(
+            "[dim](no logs: Lambda returned none and no local log file is named by STUDIO_LOCAL_LOG)[/]"
+        )
+    views.print_json(invocation.payload)
+    if invocation.error:
+        payload = invocation.payload if isinstance(invocation.payload, dict) else {}
+        errors.print(
+            f"[red]{invocation.function.logical_id} raised "
+            f"{escape(str(payload.get('errorType', invocation.error)))}[/]: "
+            f"{escape(str(payload.get('errorMessage', '')))}"
+        )
+        return Exit.FAILED
+    return Exit.OK
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -28,116 +377,116 @@ def _seed_flows(args: argparse.Namespace) -> int:
 
     saved = run_seed_flows(Path(args.output))
     print(f"Done: {sum(saved.values())} images in {args.output}")
-    return 0
+    return Exit.OK
 
 
-def _stack() -> Any:
-    from studio_cli.jobs_view import Stack
+def _local_up(args: argparse.Namespace) -> int:
+    from studio_cli.local_up import TO_TERMINAL, UpOptions, run
 
-    return Stack.from_env()
-
-
-def _submit(args: argparse.Namespace) -> int:
-    from studio_cli.jobs_view import submit_folder
-
-    stack = _stack()
-    for folder in args.paths:
-        for key in submit_folder(stack, Path(folder), args.product_id):
-            print(f"uploaded s3://{stack.bucket}/{key}")
-    return 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    from studio_cli.jobs_view import job_rows, render_table
-
-    jobs = _stack().jobs()
-    if args.job:
-        record = jobs.get(args.job)
-        if record is None:
-            print(f"no job {args.job!r}", file=sys.stderr)
-            return 1
-        print(record.model_dump_json(indent=2, exclude_none=True))
-        return 0
-    records = jobs.for_product(args.product) if args.product else jobs.all_jobs()
-    print(render_table(job_rows(records)))
-    return 0
-
-
-def _watch(args: argparse.Namespace) -> int:
-    from studio_cli.jobs_view import watch
-
-    watch(_stack(), expect=args.expect, timeout_seconds=args.timeout)
-    return 0
-
-
-def _regenerate(args: argparse.Namespace) -> int:
-    from studio_cli.jobs_view import request_regeneration
-
-    stack = _stack()
-    key = request_regeneration(stack, args.job, args.types, args.generations)
-    print(f"regeneration requested: s3://{stack.bucket}/{key}")
-    return 0
-
-
-def _resume(args: argparse.Namespace) -> int:
-    import os
-
-    from studio_core.aws.executions import Executions
-    from studio_core.domain.errors import InvalidJob
-    from studio_core.steps.resume import resume_job
-
-    stack = _stack()
-    arn = os.environ.get("STUDIO_STATE_MACHINE_ARN")
-    if not arn:
-        raise MissingSettingError(
-            "STUDIO_STATE_MACHINE_ARN not set: source the file from `studio local up --env-file PATH`, "
-            "or export the stack's StateMachineArn output"
+    parameters = {}
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(
+                f"--parameter {item!r} is not NAME=VALUE", hint="e.g. --parameter PollMinWaitSeconds=1"
+            )
+        parameters[name] = value
+    return run(
+        UpOptions(
+            env_file=Path(args.env_file),
+            log_file=None if args.log_file == TO_TERMINAL else Path(args.log_file),
+            port=args.port,
+            sim_port=args.sim_port,
+            parameters=parameters,
+            operation_seconds=args.operation_seconds,
+            batching_window_seconds=args.batching_window,
         )
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from studio_cli.demo import run_local_demo
+
+    return run_local_demo(Path(args.output))
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: {message}\n")
+        raise SystemExit(Exit.USAGE)
+
+
+def generations(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 4:
+        raise argparse.ArgumentTypeError(f"{value!r} is not 1-4 (Aiuta makes 1 to 4 images per type)")
+    return int(value)
+
+
+def positive_seconds(value: str) -> float:
     try:
-        name = resume_job(args.job, jobs=stack.jobs(), executions=Executions(arn))
-    except InvalidJob as exc:
-        print(f"studio resume: {exc}", file=sys.stderr)
-        return 1
-    print(f"resuming {args.job}: execution {name} checks its operations again and copies what finished")
-    return 0
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return seconds
 
 
-def _results(args: argparse.Namespace) -> int:
-    from studio_cli.jobs_view import download_results
-
-    stack = _stack()
-    if not args.download:
-        record = stack.jobs().get(args.job)
-        print(record.model_dump_json(indent=2, exclude_none=True) if record else "{}")
-        return 0
-    for path in download_results(stack, args.job, Path(args.download)):
-        print(path)
-    return 0
+def status_name(value: str) -> str:
+    if value.upper() not in JobStatus.__members__:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(JobStatus.__members__)}")
+    return value.upper()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--stack",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="a deployed stack, found by its CloudFormation outputs (default: the environment)",
+    )
+    reading = argparse.ArgumentParser(add_help=False, parents=[common])
+    reading.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
+    following = argparse.ArgumentParser(add_help=False)
+    following.add_argument(
+        "--timeout", type=positive_seconds, default=600, help="give up after this many seconds (exit 3)"
+    )
+    following.add_argument("--interval", type=positive_seconds, default=1.0, help="seconds between looks")
+
+    parser = Parser(
         prog="studio",
         description="Studio Pipeline: product photos in S3 -> studio visuals from the Aiuta Studio API.",
+        epilog="Exit codes: 0 ok, 1 the job or request failed, 2 usage, 3 still running, 130 interrupted.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    sim = commands.add_parser("sim", help="run the Aiuta Studio API simulator (same flags as studio-sim)")
-    sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="flags passed to studio-sim")
-    sim.set_defaults(run=_sim)
-
-    seed = commands.add_parser(
-        "seed-flows", help="run the three Studio workflow flows with the client against the simulator"
+    parser.add_argument(
+        "--stack", metavar="NAME", help="a deployed stack, found by its CloudFormation outputs"
     )
-    seed.add_argument("--output", default="demo-output/seed-flows", help="where to save the images")
-    seed.set_defaults(run=_seed_flows)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
 
     local = commands.add_parser("local", help="the whole product on this machine")
-    local_commands = local.add_subparsers(dest="local_command", metavar="COMMAND", required=True)
+    local_commands = local.add_subparsers(
+        dest="local_command", metavar="COMMAND", required=True, parser_class=Parser
+    )
     up = local_commands.add_parser(
         "up", help="moto server + Studio simulator + template.yaml deployed, in the foreground"
     )
-    up.add_argument("--env-file", metavar="PATH", help="write `export NAME=value` lines here once ready")
+    up.add_argument(
+        "--env-file",
+        default=".local-stack/env",
+        metavar="PATH",
+        help="where to write `export NAME=value` lines (default .local-stack/env; removed on exit)",
+    )
+    up.add_argument(
+        "--log-file",
+        default=".local-stack/local.log",
+        metavar="PATH",
+        help="where the stack's logs go (default .local-stack/local.log; - for this terminal)",
+    )
     up.add_argument("--port", type=int, default=0, help="moto server port (default: any free port)")
     up.add_argument("--sim-port", type=int, default=0, help="simulator port (default: any free port)")
     up.add_argument(
@@ -148,28 +497,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="a template parameter, e.g. PollMinWaitSeconds=1 (repeatable)",
     )
     up.add_argument("--operation-seconds", type=float, default=4.0, help="how long simulated operations take")
+    up.add_argument(
+        "--batching-window",
+        type=float,
+        metavar="SECONDS",
+        help="replace the ingest queue's MaximumBatchingWindowInSeconds (0: deliver at once; tests, demos)",
+    )
     up.set_defaults(run=_local_up)
 
     submit = commands.add_parser(
-        "submit", help="upload product folders (or a .csv/.jsonl catalogue) to the inbox"
+        "submit",
+        parents=[reading, following],
+        help="check, then upload product folders (or a .csv/.jsonl catalogue) to the inbox",
     )
     submit.add_argument(
-        "paths", nargs="+", metavar="DIR", help="a folder of photos (+ product.json), or a catalogue"
+        "paths", nargs="+", metavar="PATH", help="a folder of photos (+ product.json), or a catalogue"
     )
-    submit.add_argument("--product-id", help="the product id (default: the folder name)")
+    submit.add_argument(
+        "--product-id", help="the product id of the one folder given (default: the folder's name)"
+    )
+    submit.add_argument(
+        "--replace",
+        action="store_true",
+        help="remove files an earlier upload left in the product's inbox folder",
+    )
+    submit.add_argument(
+        "--allow-invalid-rows", action="store_true", help="upload a catalogue even if some rows will fail"
+    )
+    submit.add_argument("--watch", action="store_true", help="then follow the jobs until they end")
     submit.set_defaults(run=_submit)
 
-    status = commands.add_parser("status", help="the jobs and their state (one job in full with JOB)")
-    status.add_argument("job", nargs="?", help="a job id")
-    status.add_argument("--product", help="only this product's jobs")
+    status = commands.add_parser("status", parents=[reading], help="the jobs, or one job in detail")
+    status.add_argument("job", nargs="?", help="a job id: that job in detail")
+    status.add_argument(
+        "--status", type=status_name, metavar="STATUS", help="only jobs in this status (FAILED, PARTIAL, ...)"
+    )
+    status.add_argument("--product", metavar="PRODUCT", help="only this product's jobs")
+    status.add_argument("--limit", type=int, default=50, help="the latest N jobs (default 50; 0 for all)")
     status.set_defaults(run=_status)
 
-    watch = commands.add_parser("watch", help="follow the jobs live until they all end")
-    watch.add_argument("--expect", type=int, help="wait until at least this many jobs exist")
-    watch.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    watch = commands.add_parser(
+        "watch",
+        parents=[reading, following],
+        help="follow jobs live until they end; the exit code is their outcome",
+    )
+    watch.add_argument(
+        "jobs",
+        nargs="*",
+        metavar="JOB",
+        help="job ids (default: those the last submit / regenerate / resume expects, else every running job)",
+    )
     watch.set_defaults(run=_watch)
 
-    regenerate = commands.add_parser("regenerate", help="regenerate on-figure image types of a finished job")
+    regenerate = commands.add_parser(
+        "regenerate",
+        parents=[reading, following],
+        help="regenerate on-figure image types of a finished job, as a new job",
+    )
     regenerate.add_argument("job", help="the job id")
     regenerate.add_argument(
         "--type",
@@ -177,66 +561,158 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="VIEWPOINT/POSE",
-        help="e.g. back/walking",
+        help="e.g. back/walking (repeatable)",
     )
-    regenerate.add_argument("--generations", type=int, help="images per type (1-4)")
+    regenerate.add_argument(
+        "--generations", type=generations, help="images per type (1-4; default the job's)"
+    )
+    regenerate.add_argument("--watch", action="store_true", help="then follow the new job until it ends")
     regenerate.set_defaults(run=_regenerate)
 
     resume = commands.add_parser(
-        "resume", help="check a TIMED_OUT job's operations again and copy what finished since"
+        "resume",
+        parents=[common, following],
+        help="check a TIMED_OUT (or PARTIAL) job's operations again and copy what finished since",
     )
     resume.add_argument("job", help="the job id")
-    resume.set_defaults(run=_resume)
+    resume.add_argument("--watch", action="store_true", help="then follow the job until it ends")
+    resume.set_defaults(run=_resume, json=False)
 
-    results = commands.add_parser("results", help="a job's result, or its images with --download DIR")
+    redrive = commands.add_parser(
+        "redrive",
+        parents=[reading],
+        help="send the ingest dead-letter queue's messages back to the ingest queue",
+    )
+    redrive.add_argument("--limit", type=int, help="at most this many messages (default: all)")
+    redrive.set_defaults(run=_redrive)
+
+    results = commands.add_parser(
+        "results",
+        parents=[reading],
+        help="a job's result.json, or its images and gallery with --download DIR",
+    )
     results.add_argument("job", help="the job id")
-    results.add_argument("--download", metavar="DIR", help="save the job's images under DIR/<job>/")
+    results.add_argument(
+        "--download",
+        metavar="DIR",
+        help="save the job's folder (images, result.json, gallery, inputs) to DIR/<job>/",
+    )
     results.set_defaults(run=_results)
 
+    presets = commands.add_parser(
+        "presets", parents=[reading], help="the Aiuta model presets (id, settings, sample image)"
+    )
+    presets.set_defaults(run=_presets)
+
+    invoke = commands.add_parser(
+        "invoke",
+        parents=[common],
+        help="run one of the stack's functions on an event, like `sam local invoke`",
+    )
+    invoke.add_argument(
+        "function", metavar="FUNCTION", help="its logical id (FinalizeFunction) or short name (finalize)"
+    )
+    invoke.add_argument(
+        "-e",
+        "--event",
+        required=True,
+        metavar="EVENT",
+        help="the event: a JSON file (events/<name>.json) or - for stdin",
+    )
+    invoke.set_defaults(run=_invoke)
+
     demo = commands.add_parser("demo", help="the whole product on this machine, with sample products")
-    demo.add_argument("--output", default="demo-output", help="where to save the images")
+    demo.add_argument("--output", default="demo-output", help="where to save the images and galleries")
     demo.set_defaults(run=_demo)
+
+    seed = commands.add_parser(
+        "seed-flows", help="the three Studio workflow flows with the client against the simulator"
+    )
+    seed.add_argument("--output", default="demo-output/seed-flows", help="where to save the images")
+    seed.set_defaults(run=_seed_flows)
+
+    sim = commands.add_parser("sim", help="the Aiuta Studio API simulator (same flags as studio-sim)")
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="flags passed to studio-sim")
+    sim.set_defaults(run=_sim)
     return parser
 
 
-def _local_up(args: argparse.Namespace) -> int:
-    from studio_local.stack import LocalStudio
-    from studio_sim.settings import SimSettings
-
-    parameters = dict(item.split("=", 1) for item in args.parameter)
-    sim = SimSettings(operation_seconds=args.operation_seconds)
-    studio = LocalStudio(
-        parameter_overrides=parameters, sim_settings=sim, moto_port=args.port, sim_port=args.sim_port
-    )
-    print("starting the local stack (moto server, Studio simulator, template.yaml)...", flush=True)
-    studio.start()
-
-    def ready() -> None:
-        if args.env_file:
-            studio.write_env_file(args.env_file)
-        print(studio.summary())
-        if args.env_file:
-            print(f"environment written to {args.env_file}: `. {args.env_file}`")
-        print("ready; Ctrl-C stops everything", flush=True)
-
-    studio.serve_forever(on_serving=ready)
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from studio_cli.demo import run_local_demo
-
-    return run_local_demo(Path(args.output))
+# --- running ----------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Command = args.run
+    name = f"studio {args.command}"
     try:
-        return run(args)
-    except (MissingSettingError, LookupError, FileNotFoundError, ValueError) as exc:
-        print(f"studio {args.command}: {exc}", file=sys.stderr)
-        return 1
+        return int(run(args))
+    except CliError as exc:
+        report(name, exc.message, exc.hint)
+        return int(exc.code)
+    except KeyboardInterrupt:
+        report(name, "interrupted", None)
+        return Exit.INTERRUPTED
+    except (ClientError, BotoCoreError) as exc:
+        message, hint = explain_aws_error(exc)
+        report(name, message, hint)
+        return Exit.FAILED
+    except Exception as exc:
+        if os.environ.get("STUDIO_DEBUG"):
+            raise
+        report(
+            name,
+            f"unexpected {type(exc).__name__}: {exc}",
+            "a bug in studio: rerun with STUDIO_DEBUG=1 for the traceback and report it",
+        )
+        return Exit.FAILED
+
+
+def report(name: str, message: str, hint: str | None) -> None:
+    out = views.console(stderr=True)
+    out.print(f"[bold red]{escape(name)}[/]: {escape(message)}")
+    if hint:
+        out.print(f"  [yellow]→[/] {escape(hint)}")
+
+
+def explain_aws_error(exc: Exception) -> tuple[str, str | None]:
+    """An AWS error as a sentence and what to do about it (never botocore's traceback)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if isinstance(exc, EndpointConnectionError) or (
+        isinstance(exc, BotoCoreError) and "Connect" in type(exc).__name__
+    ):
+        if endpoint:
+            return (
+                f"the local stack at {endpoint} does not answer: it has stopped, "
+                "but its environment is still set",
+                "start it again (`studio local up`, then `. .local-stack/env`), "
+                "or `unset AWS_ENDPOINT_URL` for AWS",
+            )
+        return f"AWS could not be reached: {exc}", "check the network and AWS_REGION"
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials",
+            "configure them (`aws configure`, AWS_PROFILE) or source the local stack's env file",
+        )
+    if isinstance(exc, NoRegionError):
+        return "no AWS region", "set AWS_REGION (or AWS_DEFAULT_REGION)"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, text = error.get("Code", "Error"), error.get("Message", "")
+        if code in ("ResourceNotFoundException", "NoSuchBucket"):
+            return (
+                f"AWS says {code}: {text}",
+                "the environment names a stack that no longer exists: source the env file of the running one",
+            )
+        if code in (
+            "AccessDenied",
+            "AccessDeniedException",
+            "ExpiredToken",
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+        ):
+            return f"AWS refused the request ({code}): {text}", "check AWS_PROFILE and your credentials"
+        return f"AWS answered {code}: {text}", None
+    return f"AWS client error: {exc}", None
 
 
 if __name__ == "__main__":

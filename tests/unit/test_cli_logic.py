@@ -1,0 +1,263 @@
+"""The CLI's decisions without a stack: exit codes, refusals, links, what a watch counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from studio_cli.errors import Exit, Refused, UsageError
+from studio_cli.last_jobs import Catalogue, Expected, recall, remember
+from studio_cli.main import build_parser, explain_aws_error, main
+from studio_cli.regenerating import check_base, check_request
+from studio_cli.samples import product_photo
+from studio_cli.stack import Stack
+from studio_cli.submitting import plan_catalogue, plan_folder, submit_paths
+from studio_cli.views import next_steps
+from studio_cli.watching import WatchOutcome, catalogue_progress
+from studio_core.domain.jobs import JobDefaults
+from studio_core.domain.record import JobRecord
+
+STATE_MACHINE = "arn:aws:states:eu-west-1:111122223333:stateMachine:shop-studio-job"
+
+
+def record(status: str = "SUCCEEDED", **changes: Any) -> JobRecord:
+    document: dict[str, Any] = {
+        "job_id": "sku-1-abc",
+        "product_id": "sku-1",
+        "status": status,
+        "created_at": "2026-12-01T10:00:00+00:00",
+        "updated_at": "2026-12-01T10:01:00+00:00",
+        "execution_name": "sku-1-abc",
+        "job": {"kind": ["on_figure"], "image_types": {"on_figure": ["front/standing"]}},
+        "operations": [{"kind": "on_figure", "operation_id": "op-1", "status": "SUCCESS"}],
+    }
+    document.update(changes)
+    return JobRecord.model_validate(document)
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def test_a_deployed_stack_links_each_execution_in_the_console() -> None:
+    stack = Stack("bucket", "table", state_machine_arn=STATE_MACHINE)
+
+    arn = stack.execution_arn(record())
+
+    assert arn == "arn:aws:states:eu-west-1:111122223333:execution:shop-studio-job:sku-1-abc"
+    assert stack.console_url(arn) == (
+        "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/"
+        "arn%3Aaws%3Astates%3Aeu-west-1%3A111122223333%3Aexecution%3Ashop-studio-job%3Asku-1-abc"
+    )
+
+
+def test_the_local_stack_has_no_console_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    stack = Stack("bucket", "table", state_machine_arn=STATE_MACHINE)
+
+    assert stack.console_url(str(stack.execution_arn(record()))) is None
+
+
+def test_a_stack_with_no_names_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(Exception, match="STUDIO_BUCKET and STUDIO_TABLE are not set") as caught:
+        Stack.from_env({})
+    assert "studio local up" in str(getattr(caught.value, "hint", ""))
+
+
+def test_the_stacks_parameters_give_the_defaults_ingest_applies() -> None:
+    stack = Stack("b", "t", given_parameters={"DefaultKind": "both", "InboxQuietSeconds": "45"})
+
+    assert [k.value for k in stack.job_defaults().kind] == ["on_figure", "flat_lay"]
+    assert stack.quiet_seconds() == 45
+    assert Stack("b", "t").job_defaults() == JobDefaults()
+
+
+# --- exit codes -------------------------------------------------------------------------------
+
+
+def test_watch_exit_codes_are_the_jobs_outcome() -> None:
+    ok, failed, partial = record(), record("FAILED"), record("PARTIAL")
+    running = record("GENERATING")
+
+    assert WatchOutcome({"a": ok}).exit_code is Exit.OK
+    assert WatchOutcome({"a": ok, "b": failed}).exit_code is Exit.FAILED
+    assert WatchOutcome({"a": partial}).exit_code is Exit.FAILED
+    assert WatchOutcome({"a": ok, "b": running}).exit_code is Exit.UNFINISHED
+    assert WatchOutcome({"a": None}).exit_code is Exit.UNFINISHED  # never appeared
+    assert WatchOutcome({"a": ok}, timed_out=True).exit_code is Exit.UNFINISHED
+
+
+def test_bad_values_on_the_command_line_are_usage_errors() -> None:
+    for argv in (
+        ["regenerate", "j", "--type", "back/walking", "--generations", "9"],
+        ["status", "--status", "DONE"],
+        ["watch", "--timeout", "-1"],
+        ["frobnicate"],
+    ):
+        with pytest.raises(SystemExit) as caught:
+            build_parser().parse_args(argv)
+        assert caught.value.code == Exit.USAGE, argv
+
+
+def test_a_stack_that_stopped_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    message, hint = explain_aws_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:5999"))
+
+    assert "does not answer: it has stopped" in message
+    assert hint and "studio local up" in hint
+
+
+def test_main_reports_errors_in_a_line_and_returns_their_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("STUDIO_BUCKET", "STUDIO_TABLE", "STUDIO_STACK"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert main(["status"]) == Exit.FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("studio status: no stack to talk to") and "Traceback" not in err
+
+
+# --- regenerate -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("types", "generations", "message"),
+    [
+        (["back/dancing"], None, "'dancing' is not one of"),
+        (["ghost_mannequin/front"], None, "regeneration is on-figure only: 'ghost_mannequin/front'"),
+        (["front"], None, "must look like 'front/standing'"),
+        (["back/walking", "back/walking"], None, "listed twice: back/walking"),
+    ],
+)
+def test_a_regeneration_that_can_never_run_is_a_usage_error(
+    types: list[str], generations: int | None, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        check_request(types, generations)
+
+
+@pytest.mark.parametrize(
+    ("base", "message"),
+    [
+        (
+            record("FAILED", operations=[], error="InvalidJob: no images"),
+            "has no on-figure operation that succeeded",
+        ),
+        (record(job={"kind": ["flat_lay"]}, operations=[]), "made flat-lay shots only"),
+        (
+            record(
+                "GENERATING", operations=[{"kind": "on_figure", "operation_id": "o", "status": "IN_PROGRESS"}]
+            ),
+            "is GENERATING",
+        ),
+    ],
+)
+def test_a_job_a_regeneration_cannot_build_on_is_refused(base: JobRecord, message: str) -> None:
+    with pytest.raises(Refused, match=message):
+        check_base(base)
+
+
+def test_a_finished_on_figure_job_can_be_regenerated() -> None:
+    check_base(record())
+    check_base(record("PARTIAL"))
+
+
+# --- submit -----------------------------------------------------------------------------------
+
+
+def folder(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
+    target = tmp_path / name
+    target.mkdir()
+    for file, data in files.items():
+        (target / file).write_bytes(data)
+    return target
+
+
+def test_a_folder_plan_names_what_is_skipped(tmp_path: Path) -> None:
+    path = folder(tmp_path, "sku-9", {"a.jpg": product_photo("tshirt", (1, 2, 3)), "notes.txt": b"x"})
+    (path / "raw").mkdir()
+
+    plan = plan_folder(path, None, JobDefaults())
+
+    assert [p.name for p in plan.files] == ["a.jpg"]
+    assert {s.name for s in plan.skipped} == {"notes.txt", "raw/"}
+
+
+@pytest.mark.parametrize(
+    ("name", "files", "message"),
+    [
+        ("linen shirt", {"a.jpg": b"x"}, "is not a valid product id"),
+        ("sku-1", {"a.jpg": b""}, "a.jpg is empty"),
+        ("sku-2", {"product.json": b"{"}, "is not valid JSON"),
+        ("sku-3", {"product.json": b"{}"}, "no images"),
+        ("sku-4", {"notes.txt": b"x"}, "no images"),
+    ],
+)
+def test_a_folder_that_cannot_run_is_refused_before_upload(
+    tmp_path: Path, name: str, files: dict[str, bytes], message: str
+) -> None:
+    with pytest.raises(Refused, match=message) as caught:
+        plan_folder(folder(tmp_path, name, files), None, JobDefaults())
+    assert "nothing was uploaded" in caught.value.message
+
+
+def test_one_product_id_for_two_folders_is_a_usage_error(tmp_path: Path) -> None:
+    photo = {"a.jpg": product_photo("tshirt", (1, 2, 3))}
+    paths = [folder(tmp_path, "a", photo), folder(tmp_path, "b", photo)]
+
+    with pytest.raises(UsageError, match="--product-id names one product"):
+        submit_paths(Stack("b", "t"), paths, "x")
+    (tmp_path / "other").mkdir()
+    with pytest.raises(UsageError, match="would both go to inbox/a/"):
+        submit_paths(Stack("b", "t"), [paths[0], folder(tmp_path / "other", "a", photo)])
+
+
+def test_a_catalogue_plan_lists_the_rows_that_will_fail(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "id,image_urls\nsku-1,https://cdn.example/a.jpg\nbad id,https://cdn.example/b.jpg\nsku-3,\n"
+    )
+
+    plan = plan_catalogue(feed, JobDefaults())
+
+    assert plan.key == "inbox/feed.csv"
+    assert sorted(plan.problems) == [3, 4]
+
+
+# --- watch ------------------------------------------------------------------------------------
+
+
+def test_catalogue_progress_counts_rows_not_recorded_yet_as_waiting() -> None:
+    catalogue = Catalogue("inbox/feed.csv", rows=5, jobs=["a", "b", "c", "d"])
+    records = {"a": record(), "b": record("FAILED"), "c": record("GENERATING"), "d": None}
+
+    progress = catalogue_progress(catalogue, records)
+
+    # the fifth row had no product id: it failed at ingest and never became a job
+    assert (progress.done, progress.failed, progress.running, progress.waiting) == (1, 2, 1, 1)
+    assert progress.line() == "inbox/feed.csv: 1 done, 2 failed, 1 running, 1 waiting, of 5"
+
+
+def test_the_last_submit_is_remembered_per_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDIO_STATE_DIR", str(tmp_path))
+    remember("t1", Expected(jobs=["a"], catalogues=[Catalogue("inbox/f.csv", 2, ["b"])], command="submit"))
+
+    recalled = recall("t1")
+
+    assert recalled is not None and recalled.jobs == ["a"] and recalled.catalogues[0].rows == 2
+    assert recall("t2") is None
+    assert json.loads((tmp_path / "last-jobs-t1.json").read_text())["command"] == "submit"
+
+
+def test_next_steps_suggest_what_a_person_can_do() -> None:
+    assert next_steps(record("GENERATING")) == ["studio watch sku-1-abc"]
+    assert any(s.startswith("studio results sku-1-abc --download") for s in next_steps(record()))
+    assert any(s.startswith("studio regenerate") for s in next_steps(record()))
+    timed_out = record(
+        "TIMED_OUT", operations=[{"kind": "on_figure", "operation_id": "o", "status": "IN_PROGRESS"}]
+    )
+    assert any(s.startswith("studio resume sku-1-abc") for s in next_steps(timed_out))

@@ -1,0 +1,291 @@
+"""How jobs look on a terminal (rich tables and panels) and as JSON (``--json``).
+
+A job is shown as a person reads it: operations with their status and error, images with their
+keys, rounds and what their checks found, timings and the execution's console link; never the
+raw DynamoDB item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from studio_cli.stack import Stack
+from studio_core.domain.gallery import gallery_key
+from studio_core.domain.keys import result_key
+from studio_core.domain.record import JobRecord, JobStatus
+
+STATUS_STYLES = {
+    JobStatus.SUCCEEDED: "bold green",
+    JobStatus.PARTIAL: "bold yellow",
+    JobStatus.FAILED: "bold red",
+    JobStatus.TIMED_OUT: "bold red",
+}
+RUNNING_STYLE = "bold cyan"
+
+
+def console(stderr: bool = False) -> Console:
+    """A console for this process: colour on a terminal, plain wide text in a pipe or a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else max(int(os.environ.get("COLUMNS", "0") or 0), 200)
+    return Console(file=stream, width=width, soft_wrap=False, highlight=False)
+
+
+def status_text(status: JobStatus | str) -> Text:
+    value = JobStatus(status) if status in JobStatus.__members__.values() else None
+    style = STATUS_STYLES.get(value, RUNNING_STYLE) if value else RUNNING_STYLE
+    return Text(str(getattr(status, "value", status)), style=style)
+
+
+def print_json(document: Any) -> None:
+    """JSON on stdout, nothing else: for ``jq`` and scripts."""
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+# --- a list of jobs ---------------------------------------------------------------------------
+
+
+def jobs_table(records: Sequence[JobRecord], *, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for column in ("JOB", "PRODUCT", "STATUS", "KIND", "IMAGES", "TIME", "NOTE"):
+        table.add_column(column, no_wrap=column != "NOTE", overflow="fold")
+    for record in records:
+        kinds = ",".join(k.value for k in record.job.kind) if record.job else "-"
+        table.add_row(
+            record.job_id,
+            record.product_id,
+            status_text(record.status),
+            kinds,
+            images_summary(record),
+            elapsed(record),
+            note(record),
+        )
+    return table
+
+
+def images_summary(record: JobRecord) -> str:
+    copied = sum(1 for image in record.images if image.key)
+    missing = len(record.images) - copied
+    return f"{copied}" + (f" (+{missing} missing)" if missing else "")
+
+
+def note(record: JobRecord, limit: int = 100) -> str:
+    text = record.error or ""
+    if not text and record.base_job_id:
+        text = f"regenerates {record.base_job_id}"
+    if not text and record.catalogue_line and record.source_key:
+        text = f"{record.source_key} line {record.catalogue_line}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def elapsed(record: JobRecord) -> str:
+    seconds = seconds_between(record.created_at, record.finished_at)
+    if seconds is None:
+        return "-"
+    return duration(seconds) + ("" if record.finished_at else " so far")
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    try:
+        begin = datetime.fromisoformat(start) if start else None
+        finish = datetime.fromisoformat(end) if end else datetime.now(UTC)
+    except ValueError:
+        return None
+    return (finish - begin).total_seconds() if begin else None
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --- one job ----------------------------------------------------------------------------------
+
+
+def job_detail(stack: Stack, record: JobRecord) -> RenderableType:
+    """Everything about one job, in the order a person asks: what, how it went, where things are."""
+    parts: list[RenderableType] = [_headline(record)]
+    if record.error:
+        parts.append(Text(f"  {record.error}", style=STATUS_STYLES.get(record.status, "red")))
+    parts.append(_facts(stack, record))
+    if record.operations:
+        parts.append(_operations(record))
+    if record.images:
+        parts.append(_images(record))
+    if record.rounds:
+        parts.append(_rounds(record))
+    hints = next_steps(record)
+    if hints:
+        parts.append(Text.assemble(("Next  ", "bold"), "\n      ".join(hints)))
+    return Group(*parts)
+
+
+def _headline(record: JobRecord) -> Text:
+    title = record.job.product.title if record.job and record.job.product.title else None
+    return Text.assemble(
+        (record.product_id, "bold"),
+        (f" ({title})" if title else ""),
+        "  job ",
+        (record.job_id, "bold"),
+        "  ",
+        status_text(record.status),
+    )
+
+
+def _facts(stack: Stack, record: JobRecord) -> Table:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    source = record.request_kind.value if record.request_kind else "job"
+    where = f" from {record.source_key}" if record.source_key else ""
+    line = f" line {record.catalogue_line}" if record.catalogue_line else ""
+    facts.add_row(
+        "Input",
+        f"{source}{where}{line}" + (f", regenerating {record.base_job_id}" if record.base_job_id else ""),
+    )
+    if record.job is not None:
+        facts.add_row("Request", request_summary(record))
+    facts.add_row("Timings", timings(record))
+    arn = stack.execution_arn(record)
+    if arn:
+        facts.add_row("Execution", arn)
+        url = stack.console_url(arn)
+        facts.add_row(
+            "Console",
+            url or "(none locally: aws stepfunctions get-execution-history --execution-arn <the ARN above>)",
+        )
+    facts.add_row("Result", stack.s3_url(record.result_key or result_key(record.product_id, record.job_id)))
+    facts.add_row("Gallery", stack.s3_url(gallery_key(record.product_id, record.job_id)))
+    if record.cleanup_problems:
+        facts.add_row("Cleanup", "; ".join(record.cleanup_problems))
+    return facts
+
+
+def request_summary(record: JobRecord) -> str:
+    assert record.job is not None
+    spec = record.job
+    parts = [
+        "+".join(k.value for k in spec.kind),
+        f"{spec.input_mode.value} inputs",
+        str(getattr(spec.operation_priority, "value", spec.operation_priority)),
+        f"{spec.number_of_generations} generation(s) per type",
+    ]
+    for kind in spec.kind:
+        parts.append(f"{kind.value}: " + ", ".join(t.label for t in spec.types_for(kind)))
+    if spec.output_image_size:
+        parts.append(f"{spec.output_image_size.width}x{spec.output_image_size.height}")
+    if spec.on_figure_model_preset_id:
+        parts.append(f"preset {spec.on_figure_model_preset_id}")
+    if spec.regeneration.rounds:
+        parts.append(f"{len(spec.regeneration.rounds)} planned regeneration round(s)")
+    return " · ".join(parts)
+
+
+def timings(record: JobRecord) -> str:
+    parts = [f"created {record.created_at}"]
+    submitted = seconds_between(record.created_at, record.submitted_at) if record.submitted_at else None
+    if submitted is not None:
+        parts.append(f"submitted to Aiuta after {duration(submitted)}")
+    if record.poll_attempts:
+        parts.append(f"{record.poll_attempts} status check(s)")
+    total = seconds_between(record.created_at, record.finished_at)
+    if record.finished_at and total is not None:
+        parts.append(f"finished {record.finished_at} ({duration(total)} in all)")
+    elif total is not None:
+        parts.append(f"running for {duration(total)}")
+    if record.resumes:
+        parts.append(f"resumed {record.resumes} time(s)")
+    return " · ".join(parts)
+
+
+def _operations(record: JobRecord) -> Table:
+    table = Table(title="Aiuta operations", title_justify="left", header_style="bold", box=None)
+    for column in ("KIND", "ROUND", "OPERATION", "STATUS", "TYPES", "ERROR"):
+        table.add_column(column, overflow="fold")
+    for op in record.operations:
+        style = "green" if op.succeeded else "red" if op.failed else "cyan"
+        table.add_row(
+            op.kind.value,
+            str(op.round),
+            op.operation_id or "(not created)",
+            Text(str(op.status), style=style),
+            ", ".join(t.label for t in op.image_types),
+            op.error or "",
+        )
+    return table
+
+
+def _images(record: JobRecord) -> Table:
+    table = Table(title="Images", title_justify="left", header_style="bold", box=None)
+    for column in ("KIND", "TYPE", "V", "ROUND", "KEY", "SIZE", "PROBLEM"):
+        table.add_column(column, overflow="fold")
+    for image in sorted(record.images, key=lambda i: (i.kind.value, i.round, i.image_type.label, i.variant)):
+        size = f"{image.width}x{image.height}" if image.width and image.height else ""
+        table.add_row(
+            image.kind.value,
+            image.image_type.label,
+            str(image.variant),
+            str(image.round),
+            image.key or Text("not copied", style="red"),
+            size,
+            Text(image.error or "", style="red"),
+        )
+    return table
+
+
+def _rounds(record: JobRecord) -> Table:
+    table = Table(title="Rounds", title_justify="left", header_style="bold", box=None)
+    table.add_column("ROUND")
+    table.add_column("CHECKS", overflow="fold")
+    for entry in record.rounds:
+        table.add_row(str(entry.round), "; ".join(entry.findings) or "every image arrived as asked")
+    return table
+
+
+def next_steps(record: JobRecord) -> list[str]:
+    """What a person can do about the job now, as commands."""
+    job = record.job_id
+    if not record.status.is_terminal:
+        return [f"studio watch {job}"]
+    steps = []
+    if record.status in (JobStatus.SUCCEEDED, JobStatus.PARTIAL):
+        steps.append(f"studio results {job} --download DIR   (images, result.json and the gallery)")
+    if record.can_resume():
+        steps.append(f"studio resume {job}   (check the unfinished operations again)")
+    if record.finished_on_figure_operations():
+        steps.append(f"studio regenerate {job} --type VIEWPOINT/POSE   (more on-figure shots)")
+    if record.status is JobStatus.FAILED and not record.operations:
+        steps.append("fix the input named above and submit the folder again")
+    return steps
+
+
+def job_document(stack: Stack, record: JobRecord) -> dict[str, Any]:
+    """One job for ``--json``: the typed record plus the links the terminal view shows."""
+    arn = stack.execution_arn(record)
+    return {
+        **record.model_dump(mode="json", exclude_none=True),
+        "execution_arn": arn,
+        "console_url": stack.console_url(arn) if arn else None,
+        "result_key": record.result_key or result_key(record.product_id, record.job_id),
+        "gallery_key": gallery_key(record.product_id, record.job_id),
+        "next": next_steps(record),
+    }
+
+
+def panel(title: str, lines: Iterable[str], style: str = "cyan") -> Panel:
+    return Panel(
+        "\n".join(escape(line) for line in lines), title=title, title_align="left", border_style=style
+    )
