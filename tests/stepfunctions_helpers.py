@@ -60,6 +60,7 @@ TASK_FUNCTIONS = {
     "FinalizeFunctionArn": "finalize",
     "RegenerateFunctionArn": "regenerate",
     "RecordFailureFunctionArn": "record_failure",
+    "PlanCapacityWaitFunctionArn": "plan_capacity_wait",
 }
 
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -78,12 +78,22 @@ def test_every_skip_in_metadata_names_a_check_and_gives_a_reason() -> None:
         assert len(comment.split()) >= 5, f"{resource} {check}: the reason is missing or too short"
 
 
-def test_reserved_concurrency_is_left_to_the_catalogue_scale_parameters() -> None:
-    skips = metadata_skips()
-    functions = {resource for resource, check in skips if check == "CKV_AWS_115"}
-    assert len(functions) == 6
-    for function in functions:
-        assert "catalogue-scale parameters" in skips[(function, "CKV_AWS_115")]
+def test_functions_that_call_aiuta_reserve_concurrency_and_the_others_say_why_not() -> None:
+    template = yaml.load(TEMPLATE_PATH.read_text(), Loader=CloudFormationLoader)  # noqa: S506 (a SafeLoader)
+    functions = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    reserved = {name for name, f in functions.items() if "ReservedConcurrentExecutions" in f["Properties"]}
+    skipped = {resource for resource, check in metadata_skips() if check == "CKV_AWS_115"}
+
+    # The Aiuta API callers are bounded by the AiutaFunctionConcurrency parameter...
+    assert reserved == {"SubmitFunction", "CheckStatusFunction", "RegenerateFunction"}
+    for name in reserved:
+        assert functions[name]["Properties"]["ReservedConcurrentExecutions"] == "AiutaFunctionConcurrency"
+    # ...and every other function skips the check with its reason
+    assert skipped == set(functions) - reserved
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="no .venv-checkov (make checkov creates it)")

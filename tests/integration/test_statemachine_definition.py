@@ -18,8 +18,12 @@ import pytest
 from moto import mock_aws
 
 from studio_core.domain import errors
+from studio_core.domain.capacity import CAPACITY_ERRORS as CAPACITY_ERROR_NAMES
+from studio_core.domain.capacity import CapacityTask
 from studio_core.domain.state import JobState, OperationRef, PendingRound, PollState, StepStatus
 from studio_core.domain.vocabulary import Kind
+from studio_core.settings import CapacityWaitSettings
+from studio_core.steps.capacity_wait import plan_wait
 from studio_core.steps.record_failure import failure_of
 from tests.stepfunctions_helpers import (
     DEFINITION_PATH,
@@ -47,14 +51,19 @@ PARTLY_SUCCEEDED = "Job partly succeeded"
 FAILED_OR_TIMED_OUT = "Failed or timed out?"
 FAILED = "Job failed"
 TIMED_OUT = "Job timed out"
+PLAN_CAPACITY = "Plan the wait for capacity"
+CAPACITY_LEFT = "Capacity before the deadline?"
+WAIT_CAPACITY = "Wait for capacity"
+BACK_TO_STEP = "Back to the step that waited"
 
 LAMBDA_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
 ]
-AIUTA_RETRYABLE = ["AiutaRetryableError", "AiutaServerError", "AiutaConnectionError", "AiutaRateLimited"]
+AIUTA_RETRYABLE = ["AiutaRetryableError", "AiutaServerError", "AiutaConnectionError"]
+# No capacity is not a fault to retry a few times but a wait (domain.capacity, steps.capacity_wait).
+CAPACITY_ERRORS = ["AiutaRateLimited", "CapacityUnavailable", "Lambda.TooManyRequestsException"]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +91,7 @@ def test_states_are_the_documented_workflow(definition: dict[str, Any]) -> None:
     assert set(definition["States"]) == {
         START, SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, REGENERATE, RECORD_FAILURE,
         FAILED_OR_TIMED_OUT, SUCCEEDED, PARTLY_SUCCEEDED, FAILED, TIMED_OUT,
+        PLAN_CAPACITY, CAPACITY_LEFT, WAIT_CAPACITY, BACK_TO_STEP,
     }  # fmt: skip
 
 
@@ -133,6 +143,9 @@ def test_tasks_call_the_five_functions_directly(definition: dict[str, Any]) -> N
             assert reshaping not in state, f"{name} reshapes the state with {reshaping}"
 
 
+TASK_CAPACITY_KEYS = {SUBMIT: "submit", CHECK: "check_status", COPY: "finalize", REGENERATE: "regenerate"}
+
+
 @pytest.mark.parametrize("name", [SUBMIT, CHECK, COPY, REGENERATE])
 def test_tasks_retry_passing_faults_and_catch_everything_else(definition: dict[str, Any], name: str) -> None:
     state = definition["States"][name]
@@ -158,15 +171,39 @@ def test_tasks_retry_passing_faults_and_catch_everything_else(definition: dict[s
         "JitterStrategy": "FULL",
     }
 
-    assert state["Catch"] == [
-        {
-            "Comment": state["Catch"][0]["Comment"],
-            "ErrorEquals": ["States.ALL"],
-            "ResultPath": "$.error",
-            "Next": RECORD_FAILURE,
-        }
-    ]
-    assert "terminal" in state["Catch"][0]["Comment"] or "Record failure" in state["Catch"][0]["Comment"]
+    capacity, everything_else = state["Catch"]
+    assert capacity == {
+        "Comment": capacity["Comment"],
+        "ErrorEquals": CAPACITY_ERRORS,
+        "ResultPath": f"$.capacity_error.{TASK_CAPACITY_KEYS[name]}",
+        "Next": PLAN_CAPACITY,
+    }
+    assert everything_else == {
+        "Comment": everything_else["Comment"],
+        "ErrorEquals": ["States.ALL"],
+        "ResultPath": "$.error",
+        "Next": RECORD_FAILURE,
+    }
+    assert "terminal" in everything_else["Comment"] or "Record failure" in everything_else["Comment"]
+
+
+def test_no_capacity_waits_in_a_loop_of_its_own_and_goes_back_to_the_step(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    plan, left, wait, back = (states[n] for n in (PLAN_CAPACITY, CAPACITY_LEFT, WAIT_CAPACITY, BACK_TO_STEP))
+
+    # The planner takes the whole state and answers it with $.capacity, or without it at the deadline
+    assert plan["Next"] == CAPACITY_LEFT
+    assert plan["Catch"][0]["Next"] == RECORD_FAILURE
+    assert "Lambda.TooManyRequestsException" in plan["Retry"][0]["ErrorEquals"]
+    assert left["Choices"] == [{"Variable": "$.capacity", "IsPresent": True, "Next": WAIT_CAPACITY}]
+    assert left["Default"] == RECORD_FAILURE
+    assert wait == {**wait, "Type": "Wait", "SecondsPath": "$.capacity.wait_seconds", "Next": BACK_TO_STEP}
+    # And each step whose Catch sent the job here is where it goes back to
+    routes = {choice["StringEquals"]: choice["Next"] for choice in back["Choices"]}
+    assert all(choice["Variable"] == "$.capacity.task" for choice in back["Choices"])
+    assert routes == {key: name for name, key in TASK_CAPACITY_KEYS.items()}
+    assert set(routes) == {task.value for task in CapacityTask}
+    assert back["Default"] == RECORD_FAILURE
 
 
 def test_record_failure_retries_but_never_catches_into_itself(definition: dict[str, Any]) -> None:
@@ -197,9 +234,20 @@ def test_retried_error_names_are_exception_classes_and_cover_every_retryable_one
         if issubclass(value, errors.AiutaRetryableError)
     }
 
-    # Then each is a class in studio_core.domain.errors, and no retryable class is missing
+    caught_for_capacity = {
+        error
+        for state in definition["States"].values()
+        for catcher in state.get("Catch", [])
+        if catcher["Next"] == PLAN_CAPACITY
+        for error in catcher["ErrorEquals"]
+    }
+
+    # Then each is a class in studio_core.domain.errors, and no retryable class is missing: a 429
+    # (AiutaRateLimited) waits for capacity instead of being retried a fixed number of times
     assert named <= classes
-    assert retryable == set(AIUTA_RETRYABLE)
+    assert retryable == set(AIUTA_RETRYABLE) | {"AiutaRateLimited"}
+    assert caught_for_capacity == set(CAPACITY_ERRORS) == set(CAPACITY_ERROR_NAMES)
+    assert caught_for_capacity - {"Lambda.TooManyRequestsException"} <= classes
 
 
 def test_wait_takes_its_time_from_the_state(definition: dict[str, Any]) -> None:
@@ -268,6 +316,11 @@ class ScriptedTasks:
         return {name: self._handler(name) for name in TASK_FUNCTIONS.values()}
 
     def _handler(self, name: str) -> Any:
+        if name == "plan_capacity_wait":
+            return lambda event, context: plan_wait(
+                event, settings=CapacityWaitSettings(capacity_wait_max_seconds=1)
+            )
+
         def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             state = JobState.model_validate(event)
             step = self.script.get(name, []).pop(0) if self.script.get(name) else None

@@ -130,7 +130,9 @@ def _wait_until_answering(running: MotoServer, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            requests.get(f"{running.endpoint_url}/moto-api/data.json", timeout=5).raise_for_status()
+            # The config, not data.json: that one serialises every backend (slow with thousands of
+            # executions, and it fails on Lambda functions left by an earlier moto mock).
+            requests.get(f"{running.endpoint_url}/moto-api/config", timeout=5).raise_for_status()
             return
         except requests.RequestException:
             if time.monotonic() > deadline:

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from typing import TYPE_CHECKING
 
+import boto3
 from aws_lambda_powertools.utilities import parameters
 
-from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
+from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
-from studio_core.settings import AiutaSettings, StorageSettings, from_env
+from studio_core.domain.polling import PollSettings
+from studio_core.settings import AiutaSettings, CapacitySettings, StorageSettings, from_env
+
+if TYPE_CHECKING:  # loaded by the first call to Aiuta: ingest and record failure never need requests
+    from studio_core.aiuta.client import AiutaStudioClient
 
 
 @cache
@@ -56,24 +62,57 @@ def read_api_key(secret_name: str) -> str:
 
 
 @cache
-def _aiuta_client(url: str, secret: str, attempts: int, backoff_factor: float) -> AiutaStudioClient:
+def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
+    """The pipeline's share of the Aiuta account, shared through the capacity table (None without one).
+
+    A lease nobody saw end (its execution was stopped) expires after the longest job deadline.
+    """
+    if not settings.capacity_table:
+        return None
+    poll = from_env(PollSettings)
+    dynamodb = boto3.client("dynamodb")
+    return AccountCapacity(
+        RequestBudget(
+            settings.capacity_table,
+            rate=settings.aiuta_requests_per_second,
+            burst=settings.aiuta_request_burst,
+            max_wait_seconds=settings.capacity_wait_in_lambda_seconds,
+            client=dynamodb,
+        ),
+        OperationSlots(
+            settings.capacity_table,
+            limit=settings.aiuta_operations_in_flight,
+            lease_seconds=max(poll.deadline_online_seconds, poll.deadline_offline_seconds) + 3600,
+            client=dynamodb,
+        ),
+    )
+
+
+@cache
+def _aiuta_client(
+    url: str, secret: str, attempts: int, backoff_factor: float, capacity: CapacitySettings
+) -> AiutaStudioClient:
+    from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
+
     retry = RetryPolicy(attempts=attempts, backoff_factor=backoff_factor)
-    return AiutaStudioClient(read_api_key(secret), url, retry=retry)
+    return AiutaStudioClient(read_api_key(secret), url, retry=retry, capacity=account_capacity(capacity))
 
 
 def aiuta_client(settings: AiutaSettings | None = None) -> AiutaStudioClient:
-    """The Aiuta client of this function; the key is read from Secrets Manager on first use."""
+    """The Aiuta client of this function, within the account's shared capacity; the key is read
+    from Secrets Manager on first use."""
     settings = settings or from_env(AiutaSettings)
     return _aiuta_client(
         settings.aiuta_api_url,
         settings.aiuta_api_key_secret,
         settings.aiuta_retry_attempts,
         settings.aiuta_retry_backoff_factor,
+        settings.capacity,
     )
 
 
 def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
-    for factory in (storage, jobs_table, duration_estimates, job_events, _aiuta_client):
+    for factory in (storage, jobs_table, duration_estimates, job_events, account_capacity, _aiuta_client):
         factory.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated

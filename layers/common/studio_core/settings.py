@@ -33,12 +33,34 @@ class StorageSettings(_Settings):
     jobs_table: str = Field(min_length=1)
 
 
+class CapacitySettings(_Settings):
+    """The pipeline's share of the Aiuta account, shared by every function through the capacity
+    table (template parameters ``AiutaRequestsPerSecond``, ``AiutaRequestBurst``,
+    ``AiutaOperationsInFlight``). No table (tests, a bare ``sam local invoke``): no shared limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    capacity_table: str = ""
+    aiuta_requests_per_second: float = Field(default=2, gt=0, le=1000)
+    aiuta_request_burst: int = Field(default=2, ge=1, le=1000)
+    aiuta_operations_in_flight: int = Field(default=10, ge=1, le=10000)
+    # A Lambda sleeps for a turn at most this long; a longer wait is the state machine's.
+    capacity_wait_in_lambda_seconds: float = Field(default=5, ge=0, le=60)
+
+
+class CapacityWaitSettings(_Settings):
+    """The task "Plan the wait for capacity": the job's deadlines, and the longest wait between tries."""
+
+    capacity_wait_max_seconds: int = Field(default=60, ge=1, le=3600)
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+
 class AiutaSettings(_Settings):
     aiuta_api_url: str = DEFAULT_BASE_URL
     aiuta_api_key_secret: str = Field(min_length=1)
     # GET/DELETE retries inside one Lambda call; the state machine's Retry covers longer outages.
     aiuta_retry_attempts: int = Field(default=3, ge=0, le=10)
     aiuta_retry_backoff_factor: float = Field(default=0.5, ge=0)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
 
 
 class IngestSettings(StorageSettings):
@@ -102,6 +124,13 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "deadline_offline_seconds": "JOB_DEADLINE_OFFLINE_SECONDS",
     },
     StorageSettings: _STORAGE,
+    CapacitySettings: {
+        "capacity_table": "CAPACITY_TABLE",
+        "aiuta_requests_per_second": "AIUTA_REQUESTS_PER_SECOND",
+        "aiuta_request_burst": "AIUTA_REQUEST_BURST",
+        "aiuta_operations_in_flight": "AIUTA_OPERATIONS_IN_FLIGHT",
+    },
+    CapacityWaitSettings: {"capacity_wait_max_seconds": "CAPACITY_WAIT_MAX_SECONDS"},
     AiutaSettings: _AIUTA,
     IngestSettings: {
         **_STORAGE,

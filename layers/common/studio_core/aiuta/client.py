@@ -4,13 +4,20 @@ Reads (GET) and deletes (DELETE) are idempotent, so they are retried here with b
 jitter on 429 (honouring ``Retry-After``), 5xx and connection trouble. A POST is never resent
 once it may have reached Aiuta: creating an operation twice bills twice, so the caller decides,
 helped by ``AiutaError.may_have_reached_server``.
+
+With ``capacity`` (the account's share the pipeline may use, ``aws.capacity.AccountCapacity``),
+every request (each retry of a GET or DELETE included) first takes a turn in the shared request
+budget, every create holds an operation lease while it is in flight, and a read that finds an
+operation finished gives its lease back. So every Lambda and every call path stays within the
+account's configured rate and operations in flight.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -42,19 +49,49 @@ from studio_core.domain.errors import (
 )
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+FINISHED_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED", "ABORTED"})
 
 logger = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+class RequestTurns(Protocol):
+    """A shared request budget: ``take()`` returns (the turn) when one request may be sent, or raises."""
+
+    def take(self) -> float: ...
+
+
+class OperationLeases(Protocol):
+    """Operations in flight: a lease per create, given back when the operation is seen finished."""
+
+    def slot_for_create(self) -> AbstractContextManager[Callable[[str], None]]: ...
+
+    def release(self, *leases: str) -> None: ...
+
+
+class Capacity(Protocol):
+    @property
+    def requests(self) -> RequestTurns: ...
+
+    @property
+    def operations(self) -> OperationLeases: ...
+
+
 class _CappedRetry(Retry):
-    """urllib3's retry, with Aiuta's ``Retry-After`` advice capped so a Lambda never idles for long."""
+    """urllib3's retry, with Aiuta's ``Retry-After`` advice capped so a Lambda never idles for long,
+    and each retry sent only once the shared request budget gives it a turn."""
 
     max_retry_after: float = 30.0
+    turns: RequestTurns | None = None
 
     def get_retry_after(self, response: Any) -> float | None:
         advice = super().get_retry_after(response)
         return None if advice is None else min(advice, self.max_retry_after)
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)
+        if self.turns is not None:
+            self.turns.take()
 
 
 class RetryPolicy(BaseModel):
@@ -66,8 +103,10 @@ class RetryPolicy(BaseModel):
     jitter: float = 0.5
     max_retry_after: float = 30.0
 
-    def build(self) -> Retry:
-        retry_class = type("_Retry", (_CappedRetry,), {"max_retry_after": self.max_retry_after})
+    def build(self, turns: RequestTurns | None = None) -> Retry:
+        retry_class = type(
+            "_Retry", (_CappedRetry,), {"max_retry_after": self.max_retry_after, "turns": turns}
+        )
         return retry_class(
             total=self.attempts,
             connect=self.attempts,
@@ -96,13 +135,16 @@ class AiutaStudioClient:
         read_timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
+        capacity: Capacity | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("an Aiuta API key is required")
         self.base_url = base_url.rstrip("/")
         self._timeout = (connect_timeout, read_timeout)
         self._session = session or requests.Session()
-        adapter = HTTPAdapter(max_retries=(retry or RetryPolicy()).build())
+        self._capacity = capacity
+        turns = capacity.requests if capacity is not None else None
+        adapter = HTTPAdapter(max_retries=(retry or RetryPolicy()).build(turns))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers.update({"x-api-key": api_key, "Accept": "application/json"})
@@ -134,30 +176,43 @@ class AiutaStudioClient:
     # Operations
 
     def create_on_figure_operation(self, request: GenerateOnFigureImagesRequest) -> str:
-        answer = self._call("POST", "/on_figure_operations", CreateOperationResponse, json=request.to_api())
-        return answer.operation_id
+        return self._create("/on_figure_operations", request.to_api())
 
     def regenerate_on_figure_operation(self, request: RegenerateOnFigureImagesRequest) -> str:
-        path = "/on_figure_operations/regenerate"
-        answer = self._call("POST", path, CreateOperationResponse, json=request.to_api())
-        return answer.operation_id
+        return self._create("/on_figure_operations/regenerate", request.to_api())
 
     def get_on_figure_operation(self, operation_id: str) -> OnFigureOperation:
         path = f"/on_figure_operations/{_segment(operation_id)}"
-        return self._require(self._call("GET", path, OnFigureOperation, nullable=True), operation_id)
+        operation = self._require(self._call("GET", path, OnFigureOperation, nullable=True), operation_id)
+        self._release_if_finished(operation_id, operation.status)
+        return operation
 
     def create_flat_lay_operation(self, request: GenerateFlatLayImagesRequest) -> str:
-        answer = self._call("POST", "/flat_lay_operations", CreateOperationResponse, json=request.to_api())
-        return answer.operation_id
+        return self._create("/flat_lay_operations", request.to_api())
 
     def get_flat_lay_operation(self, operation_id: str) -> FlatLayOperation:
         path = f"/flat_lay_operations/{_segment(operation_id)}"
-        return self._require(self._call("GET", path, FlatLayOperation, nullable=True), operation_id)
+        operation = self._require(self._call("GET", path, FlatLayOperation, nullable=True), operation_id)
+        self._release_if_finished(operation_id, operation.status)
+        return operation
 
     def list_model_presets(self) -> list[OnFigureModelPreset]:
         return self._call("GET", "/on_figure_model_presets", list[OnFigureModelPreset])
 
     # Plumbing
+
+    def _create(self, path: str, body: Mapping[str, Any]) -> str:
+        """POSTs a create while holding an operation lease (when the account's capacity is shared)."""
+        if self._capacity is None:
+            return str(self._call("POST", path, CreateOperationResponse, json=body).operation_id)
+        with self._capacity.operations.slot_for_create() as assign:
+            operation_id = str(self._call("POST", path, CreateOperationResponse, json=body).operation_id)
+            assign(operation_id)
+            return operation_id
+
+    def _release_if_finished(self, operation_id: str, status: Any) -> None:
+        if self._capacity is not None and str(getattr(status, "value", status)) in FINISHED_STATUSES:
+            self._capacity.operations.release(operation_id)
 
     @staticmethod
     def _require(operation: ModelT | None, operation_id: str) -> ModelT:
@@ -177,6 +232,8 @@ class AiutaStudioClient:
         nullable: bool = False,
     ) -> Any:
         where = f"{method} {path}"
+        if self._capacity is not None:
+            self._capacity.requests.take()
         try:
             response = self._session.request(
                 method, self.base_url + path, json=json, files=files, timeout=self._timeout

@@ -6,14 +6,20 @@ import json
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 MAX_SQS_DELAY_SECONDS = 900
+
+
+# StartExecution is a token bucket (a few hundred per second refill): a throttle is retried with
+# backoff, and adaptive mode slows this client down while Step Functions keeps throttling it.
+START_RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
 
 class Executions:
     def __init__(self, state_machine_arn: str, sfn_client: Any | None = None) -> None:
         self.state_machine_arn = state_machine_arn
-        self._sfn = sfn_client or boto3.client("stepfunctions")
+        self._sfn = sfn_client or boto3.client("stepfunctions", config=START_RETRIES)
 
     def start(self, name: str, payload: dict[str, Any]) -> bool:
         """Starts the job's execution; False when an execution of that name already ran (a duplicate).

@@ -8,6 +8,8 @@ and recorded as the job's failure.
 
 from __future__ import annotations
 
+import math
+
 
 class StudioError(Exception):
     """Base of every error this project raises on purpose."""
@@ -48,6 +50,18 @@ class AiutaRateLimited(AiutaRetryableError):
 
     def __init__(self, message: str, *, retry_after: float | None = None, status_code: int | None = 429):
         super().__init__(message, status_code=status_code, may_have_reached_server=False)
+        self.retry_after = retry_after
+
+
+class CapacityUnavailable(StudioError):
+    """The pipeline's own share of Aiuta is used up (its request budget, or its operations in
+    flight): nothing was sent. Like ``AiutaRateLimited`` it sends the job to wait for capacity;
+    ``retry_after`` (also in the message as ``retry after N s``) is when the budget has room, if known.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        advice = f"; retry after {max(1, math.ceil(retry_after))} s" if retry_after is not None else ""
+        super().__init__(message + advice)
         self.retry_after = retry_after
 
 

@@ -1,0 +1,257 @@
+"""The pipeline's share of one Aiuta account, shared by every Lambda through the capacity table.
+
+Two items of the table (``CapacityTable`` in template.yaml, key ``pk``):
+
+- ``pk = aiuta#requests``: the request budget, ``tat_ms`` (see ``domain.capacity.reserve_request``).
+  Every call to Aiuta reserves a send time with a conditional update (optimistic: the update
+  only lands if nobody moved ``tat_ms`` since it was read) and sleeps until then, if that is soon
+  (``max_wait_seconds``, a Lambda should not idle); otherwise it raises ``CapacityUnavailable``
+  with the time until the budget has room, and the job waits in its state machine instead.
+- ``pk = aiuta#operations``: the operations in flight, ``holders`` = ``{lease: expiry}``. A create
+  takes a lease (conditional on fewer than ``limit`` leases) before it is sent, keyed by a fresh id;
+  once Aiuta answers, the lease is re-keyed by the operation id; it ends when a read shows the
+  operation finished (or on its expiry, for a lease nobody saw end). Set semantics make a retried
+  acquire or release harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from studio_core.domain.capacity import expired_leases, reserve_request
+from studio_core.domain.errors import CapacityUnavailable
+
+logger = logging.getLogger(__name__)
+
+REQUESTS_KEY = "aiuta#requests"
+OPERATIONS_KEY = "aiuta#operations"
+# Optimistic updates lost to another Lambda before giving up on one reservation.
+MAX_CONFLICTS = 25
+
+
+def _conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class RequestBudget:
+    """``rate`` requests/s with bursts of ``burst``, shared through one DynamoDB item."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        rate: float,
+        burst: int,
+        max_wait_seconds: float = 5.0,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table_name = table_name
+        self.rate = rate
+        self.burst = burst
+        self.max_wait_seconds = max_wait_seconds
+        self._dynamodb = client or boto3.client("dynamodb")
+        self._clock = clock
+        self._sleep = sleep
+        self.waited_seconds = 0.0
+
+    def take(self) -> float:
+        """Blocks until this caller may send one request and returns that turn (epoch seconds);
+        ``CapacityUnavailable`` if it is far off."""
+        for _ in range(MAX_CONFLICTS):
+            now_ms = int(self._clock() * 1000)
+            tat = self._read_tat()
+            reservation = reserve_request(tat, now_ms, self.rate, self.burst)
+            wait = reservation.wait_seconds(now_ms)
+            if wait > self.max_wait_seconds:
+                raise CapacityUnavailable(
+                    f"the pipeline's Aiuta budget of {self.rate:g} requests/s is taken for the next "
+                    f"{wait:.1f} s (AiutaRequestsPerSecond)",
+                    retry_after=wait,
+                )
+            if self._swap(tat, reservation.next_tat_ms):
+                if wait > 0:
+                    self.waited_seconds += wait
+                    self._sleep(wait)
+                return reservation.send_at_ms / 1000
+        raise CapacityUnavailable(
+            f"the request budget is contended by too many callers ({MAX_CONFLICTS} conflicts)", retry_after=1
+        )
+
+    def _read_tat(self) -> int | None:
+        item = self._dynamodb.get_item(
+            TableName=self.table_name, Key={"pk": {"S": REQUESTS_KEY}}, ConsistentRead=True
+        ).get("Item")
+        return int(item["tat_ms"]["N"]) if item and "tat_ms" in item else None
+
+    def _swap(self, expected: int | None, new: int) -> bool:
+        condition = "attribute_not_exists(tat_ms)" if expected is None else "tat_ms = :old"
+        values: dict[str, Any] = {":new": {"N": str(new)}}
+        if expected is not None:
+            values[":old"] = {"N": str(expected)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": REQUESTS_KEY}},
+                UpdateExpression="SET tat_ms = :new",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+
+class OperationSlots:
+    """At most ``limit`` Aiuta operations in flight, as leases in one DynamoDB item."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table_name = table_name
+        self.limit = limit
+        self.lease_seconds = lease_seconds
+        self._dynamodb = client or boto3.client("dynamodb")
+        self._clock = clock
+        self._item_exists = False
+
+    @contextmanager
+    def slot_for_create(self) -> Iterator[Callable[[str], None]]:
+        """Holds a lease while a create is sent; call the yielded function with the new operation's id.
+
+        If the create fails in a way that surely did not reach Aiuta (``may_have_reached_server``
+        false, e.g. a 429 or a refused connection), the lease is given back; if Aiuta may have
+        acted on it, the lease stays until its expiry, as the operation may exist.
+        """
+        lease = f"create-{uuid.uuid4().hex}"
+        self.acquire(lease)
+        try:
+            yield lambda operation_id: self.rename(lease, operation_id)
+        except BaseException as exc:
+            if not getattr(exc, "may_have_reached_server", False):
+                self.release(lease)
+            raise
+
+    def acquire(self, lease: str) -> None:
+        self._ensure_item()
+        if self._try_acquire(lease):
+            return
+        if self._prune_expired() and self._try_acquire(lease):
+            return
+        raise CapacityUnavailable(
+            f"{self.limit} Aiuta operations are in flight, the most the pipeline may have "
+            "(AiutaOperationsInFlight)"
+        )
+
+    def rename(self, lease: str, operation_id: str) -> None:
+        self._dynamodb.update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": OPERATIONS_KEY}},
+            UpdateExpression="REMOVE holders.#old SET holders.#new = :expiry",
+            ExpressionAttributeNames={"#old": lease, "#new": operation_id},
+            ExpressionAttributeValues={":expiry": {"N": str(int(self._clock() + self.lease_seconds))}},
+        )
+
+    def release(self, *leases: str) -> None:
+        if not leases:
+            return
+        names = {f"#l{i}": lease for i, lease in enumerate(leases)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": OPERATIONS_KEY}},
+                UpdateExpression="REMOVE " + ", ".join(f"holders.{name}" for name in names),
+                ExpressionAttributeNames=names,
+            )
+        except ClientError as exc:
+            # No item yet (nothing was ever acquired through this table): nothing to release.
+            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+
+    def in_flight(self) -> dict[str, float]:
+        """Every lease held now and its expiry (epoch seconds)."""
+        return {lease: float(expiry) for lease, expiry in self._holders().items()}
+
+    def _holders(self) -> dict[str, str]:
+        item = self._dynamodb.get_item(
+            TableName=self.table_name, Key={"pk": {"S": OPERATIONS_KEY}}, ConsistentRead=True
+        ).get("Item")
+        return {lease: value["N"] for lease, value in (item or {}).get("holders", {}).get("M", {}).items()}
+
+    def _ensure_item(self) -> None:
+        if self._item_exists:
+            return
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table_name,
+                Item={"pk": {"S": OPERATIONS_KEY}, "holders": {"M": {}}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        self._item_exists = True
+
+    def _try_acquire(self, lease: str) -> bool:
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": OPERATIONS_KEY}},
+                UpdateExpression="SET holders.#lease = :expiry",
+                ConditionExpression="attribute_exists(holders.#lease) OR size(holders) < :limit",
+                ExpressionAttributeNames={"#lease": lease},
+                ExpressionAttributeValues={
+                    ":expiry": {"N": str(int(self._clock() + self.lease_seconds))},
+                    ":limit": {"N": str(self.limit)},
+                },
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def _prune_expired(self) -> bool:
+        """Removes leases past their expiry (each only if unchanged); whether any went."""
+        holders = self._holders()
+        expired = expired_leases({lease: float(expiry) for lease, expiry in holders.items()}, self._clock())
+        for lease in expired:
+            try:
+                self._dynamodb.update_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": OPERATIONS_KEY}},
+                    UpdateExpression="REMOVE holders.#lease",
+                    ConditionExpression="holders.#lease = :expiry",
+                    ExpressionAttributeNames={"#lease": lease},
+                    ExpressionAttributeValues={":expiry": {"N": holders[lease]}},
+                )
+                logger.warning("an expired operation lease was removed", extra={"lease": lease})
+            except ClientError as exc:
+                if not _conditional_failure(exc):
+                    raise
+        return bool(expired)
+
+
+class AccountCapacity:
+    """What one Aiuta account allows the pipeline: its request budget and its operations in flight."""
+
+    def __init__(self, requests: RequestBudget, operations: OperationSlots) -> None:
+        self.requests = requests
+        self.operations = operations

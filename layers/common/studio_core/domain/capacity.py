@@ -1,0 +1,165 @@
+"""Capacity at Aiuta: the request rate and the operations in flight the pipeline may use, and what a
+job does when there is none (it waits; it never fails for it).
+
+Three pure rules, used by ``aws.capacity`` (the shared limiter in DynamoDB) and by the state
+machine's capacity loop (``steps.capacity_wait``):
+
+- ``reserve_request``: a shared request budget of ``rate`` requests/s with bursts of ``burst``,
+  as a GCRA (generic cell rate algorithm, a token bucket kept as one timestamp): each request
+  reserves the next send time; at most ``burst`` go at once, then one every ``1/rate`` s, so no
+  1 s window holds more than ``rate + burst`` requests.
+- ``expired_leases``: operations in flight are leases (one per operation) that end when Aiuta says
+  the operation finished, or at their expiry if nobody ever saw it finish.
+- ``plan_capacity_wait``: how long a job waits before it tries again: Aiuta's (or our limiter's)
+  ``Retry-After`` when given, plus exponential backoff with full jitter, never past the deadline.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+# The names, in the ASL, of the errors that send a job to "Plan the wait for capacity".
+CAPACITY_ERRORS = ("AiutaRateLimited", "CapacityUnavailable", "Lambda.TooManyRequestsException")
+# How error messages carry the advice (``AiutaRateLimited``, ``CapacityUnavailable``).
+RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) s")
+FIRST_BACKOFF_SECONDS = 2.0
+
+
+class CapacityTask(StrEnum):
+    """The tasks that can wait for capacity: the key each one's Catch writes under ``$.capacity_error``."""
+
+    SUBMIT = "submit"
+    CHECK_STATUS = "check_status"
+    FINALIZE = "finalize"
+    REGENERATE = "regenerate"
+
+
+# ---------------------------------------------------------------------------- request budget
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """When a request may be sent (ms since the epoch), and the budget's state after it."""
+
+    send_at_ms: int
+    next_tat_ms: int
+
+    def wait_seconds(self, now_ms: int) -> float:
+        return max(0, self.send_at_ms - now_ms) / 1000
+
+
+def reserve_request(tat_ms: int | None, now_ms: int, rate: float, burst: int) -> Reservation:
+    """The next send time under a budget whose theoretical arrival time is ``tat_ms`` (None: unused).
+
+    GCRA: with emission interval ``T = 1/rate`` and tolerance ``(burst - 1) * T``, a request may go
+    at ``TAT - tolerance``; sending it moves ``TAT`` on by ``T``. An idle budget lets ``burst`` go
+    at once.
+    """
+    if rate <= 0 or burst < 1:
+        raise ValueError("a request budget needs rate > 0 and burst >= 1")
+    interval = 1000.0 / rate
+    tolerance = (burst - 1) * interval
+    earliest = now_ms if tat_ms is None else math.ceil(tat_ms - tolerance)
+    send_at = max(now_ms, earliest)
+    next_tat = math.ceil(max(tat_ms or 0, send_at) + interval)
+    return Reservation(send_at, next_tat)
+
+
+# ---------------------------------------------------------------------------- operations in flight
+
+
+def expired_leases(holders: Mapping[str, float], now: float) -> list[str]:
+    """The leases (operation id, or a create under way) whose expiry (epoch seconds) has passed."""
+    return sorted(holder for holder, expiry in holders.items() if float(expiry) <= now)
+
+
+# ---------------------------------------------------------------------------- the wait for capacity
+
+
+class CapacityWait(BaseModel):
+    """``$.capacity``: what the job is waiting for and until when; the console shows it as is."""
+
+    task: CapacityTask
+    attempt: int = Field(ge=1)
+    wait_seconds: int = Field(ge=0)
+    waited_seconds: int = Field(ge=0)
+    deadline: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """The next wait, or ``give_up`` (the deadline has come) with the reason for the job's record."""
+
+    wait: CapacityWait | None
+    give_up_reason: str | None = None
+
+
+def retry_after_of(message: str) -> float | None:
+    """The ``retry after N s`` advice in an error message, if it has one."""
+    found = RETRY_AFTER.search(message)
+    return float(found.group(1)) if found else None
+
+
+def plan_capacity_wait(
+    *,
+    task: CapacityTask,
+    error: str,
+    message: str,
+    previous: CapacityWait | None,
+    now: datetime,
+    deadline: datetime,
+    max_wait_seconds: int,
+    rng: random.Random | None = None,
+) -> CapacityPlan:
+    """The next wait for capacity after ``error`` (one of ``CAPACITY_ERRORS``) in ``task``.
+
+    ``previous`` is the wait before it in the same episode (same task, no success in between): it
+    keeps the attempt count, the time waited and the deadline. The wait is the advice (Retry-After)
+    when there is one, plus a full-jitter backoff that doubles per attempt up to
+    ``max_wait_seconds``: jobs told the same Retry-After do not all come back in the same second.
+    It never goes past the deadline; at the deadline the job gives up (TIMED_OUT).
+    """
+    rng = rng or random.Random()
+    same_episode = previous is not None and previous.task is task
+    attempt = previous.attempt + 1 if same_episode and previous else 1
+    waited = previous.waited_seconds if same_episode and previous else 0
+    deadline = previous.deadline if same_episode and previous else deadline
+    reason = f"{error}: {message}" if message else error
+    left = (deadline - now).total_seconds()
+    if left <= 0:
+        return CapacityPlan(
+            None,
+            give_up_reason=(
+                f"no capacity at Aiuta before the job's deadline ({deadline.isoformat()}): waited "
+                f"{waited} s over {attempt - 1} tries; last: {reason}"
+            ),
+        )
+    advice = retry_after_of(message) or 0.0
+    backoff = min(float(max_wait_seconds), FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    wait = math.ceil(max(1.0, advice + rng.uniform(0, backoff)))
+    wait = min(wait, max(1, math.ceil(left)))
+    return CapacityPlan(
+        CapacityWait(
+            task=task,
+            attempt=attempt,
+            wait_seconds=wait,
+            waited_seconds=waited + wait,
+            deadline=deadline,
+            reason=reason[:300],
+        )
+    )
+
+
+def episode_deadline(now: datetime, deadline_seconds: int, poll_deadline: datetime | None) -> datetime:
+    """Until when a job may wait: its operations' deadline while it polls, else the job's deadline
+    for its priority counted from the first wait."""
+    return poll_deadline if poll_deadline is not None else now + timedelta(seconds=deadline_seconds)

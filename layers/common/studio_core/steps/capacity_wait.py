@@ -1,0 +1,73 @@
+"""Task "Plan the wait for capacity": how long a job waits before the step that found no capacity
+runs again (``Wait for capacity``), or that its deadline has come (TIMED_OUT, through Record failure).
+
+The step's Catch put the error under ``$.capacity_error.<task>`` (``domain.capacity.CapacityTask``):
+Aiuta's 429 (``AiutaRateLimited``), the pipeline's own budget or operations in flight used up
+(``CapacityUnavailable``), or a throttled Lambda (``Lambda.TooManyRequestsException``). The answer
+is the job state with ``$.capacity`` (what it waits for, how long, until when) and without
+``$.capacity_error``; every other field of the state passes through unchanged, so the waiting
+step gets back exactly what it had.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from studio_core.domain.capacity import (
+    CapacityTask,
+    CapacityWait,
+    episode_deadline,
+    plan_capacity_wait,
+)
+from studio_core.domain.state import JobState, StepError, StepStatus
+from studio_core.observability import count, logger, seconds
+from studio_core.settings import CapacityWaitSettings
+
+
+def plan_wait(
+    event: dict[str, Any],
+    *,
+    settings: CapacityWaitSettings,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    document = dict(event)
+    caught = document.pop("capacity_error", None) or {}
+    if len(caught) != 1:
+        raise ValueError(f"expected the error of exactly one task under capacity_error, got {sorted(caught)}")
+    [(task_name, error_document)] = caught.items()
+    task = CapacityTask(task_name)
+    error = StepError.model_validate(error_document)
+    state = JobState.model_validate(document)
+    previous = CapacityWait.model_validate(document["capacity"]) if document.get("capacity") else None
+    poll_deadline = state.poll.deadline if task is CapacityTask.CHECK_STATUS and state.poll else None
+    deadline = episode_deadline(
+        now, settings.poll.deadline_seconds(state.job.operation_priority), poll_deadline
+    )
+    plan = plan_capacity_wait(
+        task=task,
+        error=error.error,
+        message=error.message,
+        previous=previous,
+        now=now,
+        deadline=deadline,
+        max_wait_seconds=settings.capacity_wait_max_seconds,
+        rng=rng,
+    )
+    if plan.wait is None:
+        document.pop("capacity", None)
+        document["status"] = StepStatus.TIMED_OUT.value
+        document["failure_reason"] = plan.give_up_reason
+        logger.warning("no capacity before the deadline", extra={"task": task.value, "error": error.error})
+        count("CapacityWaitsGivenUp")
+        return document
+    wait = plan.wait
+    document["capacity"] = wait.model_dump(mode="json")
+    details = {"task": task.value, "error": error.error, "attempt": wait.attempt}
+    logger.info("waiting for capacity", extra={**details, "seconds": wait.wait_seconds})
+    seconds("CapacityWaitSeconds", wait.wait_seconds)
+    count("CapacityWaits")
+    return document

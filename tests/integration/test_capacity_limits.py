@@ -1,0 +1,239 @@
+"""The shared limiter in DynamoDB (moto), and the Aiuta client within it against the simulator.
+
+Every Lambda holds its own client, but they all share one request budget and one set of
+operation leases through the capacity table; these tests use several clients (threads) to stand
+for several Lambdas.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from studio_cli.samples import product_photo
+from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
+from studio_core.aiuta.models import GenerateFlatLayImagesRequest, ProductInfo
+from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget
+from studio_core.domain.errors import CapacityUnavailable
+from tests.conftest import REGION, create_table_from_template
+
+TABLE = "studio-test-capacity"
+
+
+@pytest.fixture
+def table() -> Iterator[str]:
+    with mock_aws():
+        create_table_from_template("CapacityTable", TABLE)
+        yield TABLE
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+def budget(table: str, clock: FakeClock, **kwargs: Any) -> RequestBudget:
+    client = boto3.client("dynamodb", region_name=REGION)
+    options = {"rate": 5.0, "burst": 3, "max_wait_seconds": 5.0, **kwargs}
+    return RequestBudget(table, client=client, clock=clock, sleep=clock.sleep, **options)
+
+
+def test_callers_take_turns_a_burst_then_one_per_interval(table: str) -> None:
+    # Given two Lambdas sharing a budget of 5 requests/s with bursts of 3, and a frozen clock
+    clock = FakeClock()
+    first, second = budget(table, clock), budget(table, clock)
+
+    # When they ask for 6 turns between them, all at once
+    for caller in (first, second, first, second, first, second):
+        caller.take()
+
+    # Then three went at once and each of the others slept to its own slot, 200 ms apart
+    assert clock.slept == [0.2, 0.2, 0.2]
+
+
+def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table: str) -> None:
+    # Given a budget of 1 request/s, no burst, that a Lambda may wait at most 2 s for, and four
+    # callers arriving at the same instant (their sleeps do not move this clock)
+    clock = FakeClock()
+    callers = [budget(table, clock, rate=1.0, burst=1, max_wait_seconds=2.0) for _ in range(4)]
+    clock.sleep = clock.slept.append  # type: ignore[method-assign]
+    for caller in callers[:3]:
+        caller._sleep = clock.sleep
+        caller.take()
+    assert clock.slept == [1.0, 2.0]
+
+    # When the fourth asks, its turn is 3 s away: more than a Lambda should idle
+    callers[3]._sleep = clock.sleep
+    with pytest.raises(CapacityUnavailable, match=r"1 requests/s is taken for the next 3.0 s") as refused:
+        callers[3].take()
+
+    # Then it is told when to come back (the job waits in its state machine), and took nothing
+    assert refused.value.retry_after == pytest.approx(3.0)
+    assert "retry after 3 s" in str(refused.value)
+    assert clock.slept == [1.0, 2.0]
+
+
+def test_concurrent_callers_never_exceed_rate_plus_burst_in_any_second(table: str) -> None:
+    # Given 8 threads (Lambdas) each sending 6 requests through a budget of 20/s with bursts of 2
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def lambda_like() -> None:
+        caller = RequestBudget(
+            table, rate=20, burst=2, max_wait_seconds=10, client=boto3.client("dynamodb", region_name=REGION)
+        )
+        for _ in range(6):
+            turn = caller.take()
+            with lock:
+                sent.append(turn)
+
+    threads = [threading.Thread(target=lambda_like) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # Then all 48 got a turn, and no 1 s window holds more than 20 + 2 turns (how late a busy
+    # machine then sends a request is the scheduler's: a Lambda wakes within milliseconds)
+    assert len(sent) == 48
+    sent.sort()
+    busiest = max(sum(1 for t in sent if start <= t < start + 1) for start in sent)
+    assert busiest <= 22
+
+
+def slots(table: str, clock: FakeClock, limit: int = 2) -> OperationSlots:
+    client = boto3.client("dynamodb", region_name=REGION)
+    return OperationSlots(table, limit=limit, lease_seconds=60, client=client, clock=clock)
+
+
+def test_operations_in_flight_are_leases_up_to_the_limit(table: str) -> None:
+    clock = FakeClock()
+    leases = slots(table, clock)
+
+    # Given two creates in flight (the limit), the second's operation already known by its id
+    leases.acquire("create-a")
+    with leases.slot_for_create() as assign:
+        assign("op-2")
+    assert set(leases.in_flight()) == {"create-a", "op-2"}
+
+    # Then a third create finds no slot, and is told which setting limits it
+    with pytest.raises(CapacityUnavailable, match="2 Aiuta operations are in flight"):
+        slots(table, clock).acquire("create-c")
+    # And taking a lease again is harmless (a retried acquire)
+    leases.acquire("create-a")
+
+    # When Aiuta says op-2 finished, its slot is free again
+    leases.release("op-2")
+    slots(table, clock).acquire("create-c")
+    assert set(leases.in_flight()) == {"create-a", "create-c"}
+
+
+def test_a_lease_nobody_saw_end_frees_itself_at_its_expiry(table: str) -> None:
+    clock = FakeClock()
+    slots(table, clock, limit=1).acquire("create-lost")
+    with pytest.raises(CapacityUnavailable):
+        slots(table, clock, limit=1).acquire("create-next")
+    clock.now += 61
+    slots(table, clock, limit=1).acquire("create-next")
+    assert set(slots(table, clock).in_flight()) == {"create-next"}
+
+
+def test_a_create_that_surely_did_not_reach_aiuta_gives_its_lease_back(table: str) -> None:
+    clock = FakeClock()
+    leases = slots(table, clock)
+
+    class Refused(Exception):
+        may_have_reached_server = False
+
+    class Unknown(Exception):
+        may_have_reached_server = True
+
+    with pytest.raises(Refused), leases.slot_for_create():
+        raise Refused
+    assert leases.in_flight() == {}
+    with pytest.raises(Unknown), leases.slot_for_create():
+        raise Unknown
+    assert len(leases.in_flight()) == 1, "an operation may exist: its lease stays until expiry"
+
+
+# ------------------------------------------------------------------ the client within the limits
+
+
+@pytest.fixture
+def capacity(table: str) -> AccountCapacity:
+    client = boto3.client("dynamodb", region_name=REGION)
+    return AccountCapacity(
+        RequestBudget(table, rate=4, burst=2, max_wait_seconds=30, client=client),
+        OperationSlots(table, limit=3, lease_seconds=600, client=client),
+    )
+
+
+def flat_lay_request(uploaded_id: str) -> GenerateFlatLayImagesRequest:
+    return GenerateFlatLayImagesRequest.model_validate(
+        {
+            "product_info": ProductInfo(uploaded_image_ids=[uploaded_id]),
+            "image_types": [{"flat_lay_type": "ghost_mannequin", "viewpoint": "front"}],
+        }
+    )
+
+
+def test_every_call_of_every_client_stays_within_the_rate_the_simulator_enforces(
+    capacity: AccountCapacity, studio_sim: Any, sim_api_key: str
+) -> None:
+    # Given Aiuta limits the key to 5 requests/s with bursts of 3, and the pipeline is set a little
+    # under it (4/s, bursts of 2, as the README advises: a turn and its arrival are not the same
+    # instant), and Aiuta fails a fifth of the calls with 500 (so GETs are retried inside the client)
+    studio_sim.admin.configure(rate_limit_per_second=5, rate_limit_burst=3, rate_500=0.2, seed=7)
+    retry = RetryPolicy(attempts=5, backoff_factor=0.0, jitter=0.0)
+
+    # When 4 Lambdas read presets as fast as they can
+    def lambda_like() -> None:
+        client = AiutaStudioClient(sim_api_key, studio_sim.base_url, retry=retry, capacity=capacity)
+        for _ in range(4):
+            client.list_model_presets()
+
+    threads = [threading.Thread(target=lambda_like) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    # Then Aiuta never had to refuse one for its rate: retries took turns in the budget too
+    stats = studio_sim.admin.stats()
+    assert stats["rate_limited"]["rate_limit"] == 0
+    assert stats["requests"]["total"]["count"] >= 16
+    assert stats["requests"]["total"]["peak_per_second"] <= 4 + 2
+
+
+def test_a_create_holds_a_slot_until_a_read_finds_the_operation_finished(
+    capacity: AccountCapacity, studio_sim: Any, sim_api_key: str
+) -> None:
+    studio_sim.admin.configure(operation_seconds=5, clock_frozen=True)
+    client = AiutaStudioClient(sim_api_key, studio_sim.base_url, capacity=capacity)
+    photo = client.upload_image(
+        product_photo("tshirt", (30, 90, 160)), filename="a.jpg", content_type="image/jpeg"
+    )
+
+    # When an operation is created, it holds a lease named by its id
+    operation_id = client.create_flat_lay_operation(flat_lay_request(photo.id))
+    assert set(capacity.operations.in_flight()) == {operation_id}
+
+    # Then reading it while it runs keeps the lease; reading it finished gives it back
+    client.get_flat_lay_operation(operation_id)
+    assert set(capacity.operations.in_flight()) == {operation_id}
+    studio_sim.admin.advance(10)
+    assert client.get_flat_lay_operation(operation_id).status == "SUCCESS"
+    assert capacity.operations.in_flight() == {}

@@ -1,0 +1,159 @@
+"""The capacity rules: the shared request budget (GCRA), expired leases, and the wait for capacity."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from studio_core.aiuta.client import _http_error
+from studio_core.domain.capacity import (
+    CapacityTask,
+    CapacityWait,
+    episode_deadline,
+    expired_leases,
+    plan_capacity_wait,
+    reserve_request,
+    retry_after_of,
+)
+from studio_core.domain.errors import CapacityUnavailable
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def send_times(count: int, rate: float, burst: int, now_ms: int = 0) -> list[int]:
+    tat = None
+    times = []
+    for _ in range(count):
+        reservation = reserve_request(tat, now_ms, rate, burst)
+        times.append(reservation.send_at_ms)
+        tat = reservation.next_tat_ms
+    return times
+
+
+def test_an_idle_budget_lets_a_burst_go_at_once_then_one_per_interval() -> None:
+    # Given 5 requests/s with bursts of 3, and 8 callers arriving at the same instant
+    times = send_times(8, rate=5, burst=3)
+    # Then three go now, and the rest 200 ms apart
+    assert times == [0, 0, 0, 200, 400, 600, 800, 1000]
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(1, 1), (2, 2), (5, 10), (5, 5), (0.5, 1)])
+def test_no_one_second_window_holds_more_than_rate_plus_burst(rate: float, burst: int) -> None:
+    times = send_times(200, rate=rate, burst=burst)
+    for start in range(0, max(times), 50):
+        in_window = sum(1 for t in times if start <= t < start + 1000)
+        assert in_window <= rate + burst
+
+
+def test_a_budget_refills_while_nobody_asks() -> None:
+    # Given a budget used up by a burst
+    tat = None
+    for _ in range(2):
+        tat = reserve_request(tat, 0, rate=1, burst=2).next_tat_ms
+    assert reserve_request(tat, 0, rate=1, burst=2).send_at_ms == 1000
+    # When 10 s pass with no request, a whole burst may go again at once
+    later = reserve_request(tat, 10_000, rate=1, burst=2)
+    assert later.send_at_ms == 10_000
+    assert reserve_request(later.next_tat_ms, 10_000, rate=1, burst=2).send_at_ms == 10_000
+
+
+def test_a_budget_needs_a_positive_rate_and_burst() -> None:
+    with pytest.raises(ValueError, match="rate > 0"):
+        reserve_request(None, 0, rate=0, burst=1)
+
+
+def test_expired_leases_are_those_past_their_expiry() -> None:
+    assert expired_leases({"op-1": 100.0, "op-2": 200.0, "create-x": 99.5}, now=150) == ["create-x", "op-1"]
+
+
+@pytest.mark.parametrize(
+    ("message", "advice"),
+    [
+        ("POST /on_figure_operations: rate limited by Aiuta; retry after 3 s", 3.0),
+        ("the pipeline's Aiuta budget of 5 requests/s is taken for the next 7.2 s; retry after 8 s", 8.0),
+        ("Rate Exceeded.", None),
+    ],
+)
+def test_the_advice_is_read_from_the_error_message(message: str, advice: float | None) -> None:
+    assert retry_after_of(message) == advice
+
+
+def test_the_advice_is_what_the_client_and_the_limiter_write() -> None:
+    # The planner reads Retry-After from the errors' messages: they must keep the format
+    class Answer:
+        status_code = 429
+        headers = {"Retry-After": "4"}
+        text = ""
+
+        def json(self) -> dict[str, str]:
+            return {"detail": "rate limit exceeded"}
+
+    assert retry_after_of(str(_http_error("POST /x", "POST", Answer()))) == 4.0  # type: ignore[arg-type]
+    assert retry_after_of(str(CapacityUnavailable("budget taken", retry_after=2.3))) == 3.0
+
+
+def plan(previous: CapacityWait | None = None, *, message: str = "", seed: int = 1, **kwargs: object):  # type: ignore[no-untyped-def]
+    arguments: dict[str, object] = {
+        "task": CapacityTask.SUBMIT,
+        "error": "AiutaRateLimited",
+        "message": message,
+        "previous": previous,
+        "now": NOW,
+        "deadline": NOW + timedelta(hours=1),
+        "max_wait_seconds": 60,
+        "rng": random.Random(seed),
+        **kwargs,
+    }
+    return plan_capacity_wait(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_first_wait_honours_retry_after_plus_a_little_jitter() -> None:
+    waits = {plan(message="rate limited; retry after 5 s", seed=seed).wait.wait_seconds for seed in range(50)}
+    # Retry-After 5 s, plus full jitter over the first backoff step (2 s)
+    assert min(waits) >= 5 and max(waits) <= 7
+    assert len(waits) > 1, "jobs told the same Retry-After must not all come back in the same second"
+
+
+def test_waits_back_off_per_attempt_up_to_the_cap_and_add_up() -> None:
+    # Given a job that keeps finding no capacity, without advice (a throttled Lambda)
+    previous = None
+    ceilings = []
+    for _ in range(10):
+        result = plan(previous, message="Rate Exceeded.", error="Lambda.TooManyRequestsException")
+        assert result.wait is not None
+        ceilings.append(min(60, 2 * 2 ** (result.wait.attempt - 1)))
+        assert 1 <= result.wait.wait_seconds <= ceilings[-1]
+        assert (
+            result.wait.waited_seconds
+            == (previous.waited_seconds if previous else 0) + result.wait.wait_seconds
+        )
+        previous = result.wait
+    assert previous is not None and previous.attempt == 10
+    assert ceilings[-1] == 60
+
+
+def test_a_new_episode_in_another_task_starts_over() -> None:
+    previous = plan(message="retry after 1 s").wait
+    assert previous is not None
+    again = plan(previous, task=CapacityTask.CHECK_STATUS).wait
+    assert again is not None and again.attempt == 1 and again.task is CapacityTask.CHECK_STATUS
+
+
+def test_a_wait_never_goes_past_the_deadline_and_the_deadline_gives_up() -> None:
+    # Given a deadline 3 s away and advice of 30 s
+    close = plan(message="retry after 30 s", deadline=NOW + timedelta(seconds=3)).wait
+    assert close is not None and close.wait_seconds == 3
+    # When the next try finds no capacity either, at the deadline
+    late = plan(close, message="retry after 30 s", now=NOW + timedelta(seconds=3))
+    # Then the job gives up, with a reason naming the deadline and what it waited for
+    assert late.wait is None
+    assert late.give_up_reason is not None
+    assert "deadline" in late.give_up_reason and "retry after 30 s" in late.give_up_reason
+
+
+def test_the_deadline_is_the_polls_while_polling_else_the_jobs_from_the_first_wait() -> None:
+    poll_deadline = NOW + timedelta(minutes=5)
+    assert episode_deadline(NOW, 3600, poll_deadline) == poll_deadline
+    assert episode_deadline(NOW, 3600, None) == NOW + timedelta(hours=1)
