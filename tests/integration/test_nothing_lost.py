@@ -425,3 +425,74 @@ def test_a_step_cut_off_mid_call_fails_saying_so(error: str, cause: str, expecte
     assert failure.error == error
     assert expected in failure.cause and cause in failure.cause
     assert "Aiuta may have created it" in failure.cause
+
+
+def test_a_submit_that_fails_after_one_create_keeps_that_operation_for_resume(studio_sim: Any) -> None:
+    # Given a job of both kinds whose flat-lay create cannot get through (retries used up)
+    real = operation_creator(IDEMPOTENCY_TABLE, clients.aiuta_client)
+
+    def create(key: str, order: dict[str, Any]) -> str:
+        if order["action"] == "flat_lay":
+            raise AiutaConnectionError(
+                "POST /flat_lay_operations: could not connect", may_have_reached_server=False
+            )
+        return real(key, order)
+
+    state = queued_job(kind="both")
+    with pytest.raises(AiutaConnectionError) as failure:
+        submit_job(
+            JobState.model_validate(state),
+            client=clients.aiuta_client(),
+            storage=clients.storage(),
+            jobs=clients.jobs_table(),
+            create=create,
+            poll=PollSettings(),
+            estimates=clients.duration_estimates(),
+            url_ttl_seconds=600,
+        )
+
+    # When the Catch hands Record failure the state from before the submit
+    run("record_failure", caught(state, failure.value))
+
+    # Then the job keeps the on-figure operation Aiuta did create (paid for)...
+    record = job_record(state["job_id"])
+    assert record["status"] == "FAILED"
+    assert [op["kind"] for op in record["operations"]] == ["on_figure"]
+
+    # ...and a resume collects its images, the job ending PARTIAL for the kind never created
+    finish_operations(studio_sim)
+    ended = run("finalize", run("check_status", resumed(state["job_id"])))
+    assert ended["status"] == "PARTIAL"
+    assert "no flat_lay operation was created" in job_record(state["job_id"])["error"]
+    assert images() == ["on_figure/front-standing-v1.png"]
+    assert calls(studio_sim, "POST /on_figure_operations") == 1
+
+
+def test_a_kind_aiuta_refuses_does_not_cost_the_kind_it_accepted(studio_sim: Any) -> None:
+    # Given a job of both kinds whose flat-lay request Aiuta refuses (422)
+    from studio_core.domain.errors import AiutaRejectedRequest
+
+    real = operation_creator(IDEMPOTENCY_TABLE, clients.aiuta_client)
+
+    def create(key: str, order: dict[str, Any]) -> str:
+        if order["action"] == "flat_lay":
+            raise AiutaRejectedRequest(
+                "POST /flat_lay_operations: Aiuta rejected the request: image_types: bad"
+            )
+        return real(key, order)
+
+    submitted = submit_job(
+        JobState.model_validate(queued_job(kind="both")),
+        client=clients.aiuta_client(),
+        storage=clients.storage(),
+        jobs=clients.jobs_table(),
+        create=create,
+        poll=PollSettings(first_wait_online_seconds=1),
+        estimates=clients.duration_estimates(),
+        url_ttl_seconds=600,
+    )
+    finish_operations(studio_sim)
+    state = run("finalize", run("check_status", submitted.to_output()))
+
+    assert state["status"] == "PARTIAL"
+    assert "the create was refused" in job_record(state["job_id"])["error"]

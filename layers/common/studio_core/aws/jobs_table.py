@@ -119,6 +119,10 @@ class JobsTable:
             ExpressionAttributeValues={":empty": [], ":new": entry, ":now": utc_now()},
         )
 
+    def record_operations(self, job_id: str, operations: Sequence[OperationRef]) -> None:
+        """The job's operations as they are created, before the step that creates them ends."""
+        self._set(job_id, operations=operations)
+
     def record_uploads(self, job_id: str, uploaded_image_ids: Sequence[str]) -> None:
         """The ids the job's operations use, in input order."""
         self._set(job_id, uploaded_image_ids=list(uploaded_image_ids))

@@ -119,10 +119,10 @@ class JobRecord(BaseModel):
         return {upload.key: upload.image_id for upload in self.uploads}
 
     def can_resume(self) -> bool:
-        """TIMED_OUT or PARTIAL, with an operation that had not finished: worth checking again."""
-        return self.status in (JobStatus.TIMED_OUT, JobStatus.PARTIAL) and any(
-            op.operation_id and not op.finished for op in self.operations
-        )
+        """Ended (TIMED_OUT, PARTIAL, or FAILED in a later step) with an operation that had not
+        finished: worth checking again."""
+        ended = (JobStatus.TIMED_OUT, JobStatus.PARTIAL, JobStatus.FAILED)
+        return self.status in ended and any(op.operation_id and not op.finished for op in self.operations)
 
     def finished_on_figure_operations(self) -> list[OperationRef]:
         """The on-figure operations of the latest round that finished with SUCCESS."""

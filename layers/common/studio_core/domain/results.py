@@ -134,13 +134,20 @@ def summarise_round(
     return RoundSummary(images, rounds, findings, plan)
 
 
-def shortfall(operations: list[OperationRef], images: list[ImageRecord]) -> str | None:
+def shortfall(
+    operations: list[OperationRef], images: list[ImageRecord], wanted_kinds: list[Kind] | None = None
+) -> str | None:
     """What of the job did not succeed, as the reason of a PARTIAL job; None when nothing is missing.
 
-    Operations that failed (or whose create failed), operations still unfinished (a deadline),
-    and generated images that could not be copied (an expired link, a failed download).
+    Kinds the job asked for that never got an operation, operations that failed (or whose create
+    failed), operations still unfinished (a deadline), and generated images that could not be
+    copied (an expired link, a failed download).
     """
     parts = []
+    present = {op.kind for op in operations if op.round == 0}
+    never = [kind.value for kind in wanted_kinds or [] if kind not in present]
+    if never:
+        parts.append(f"no {' or '.join(never)} operation was created (the step that creates it failed)")
     failed = [op for op in operations if op.failed]
     if failed:
         parts.append(describe_failure(failed))

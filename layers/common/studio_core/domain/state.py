@@ -149,6 +149,7 @@ class JobState(BaseModel):
     failure: JobFailure | None = None
     images_copied: int = 0
     resume: ResumeRequest | None = None
+    base_job_id: str | None = None  # a regeneration request: the job whose operation it builds on
 
     def current_operations(self) -> list[OperationRef]:
         """The operations of the round being polled."""

@@ -197,7 +197,9 @@ def finalize_job(
     state.images_copied += images_copied
 
     plan = summary.next_round
-    reason = None if plan else shortfall(state.operations, summary.images)
+    # A regeneration request's operations are its base job's and its own round: no kinds of its own.
+    wanted = state.job.kind if state.base_job_id is None else None
+    reason = None if plan else shortfall(state.operations, summary.images, wanted)
     outcome = StepStatus.REGENERATE if plan else StepStatus.PARTIAL if reason else StepStatus.SUCCEEDED
     state.status = outcome
     state.failure_reason = reason

@@ -59,6 +59,13 @@ def record_failure(
 ) -> JobState:
     now = now or datetime.now(UTC)
     failure = failure_of(state)
+    # The failed step may have created operations before it failed (they are in the record, not
+    # in the state the Catch passed on): the job keeps them, so `studio resume` can collect them.
+    before = jobs.get(state.job_id)
+    known = {op.operation_id for op in state.operations}
+    state.operations.extend(
+        op for op in (before.operations if before else []) if op.operation_id and op.operation_id not in known
+    )
     partial = state.has_copied_results()
     timed_out = state.status is StepStatus.TIMED_OUT and not partial
     state.status = StepStatus.PARTIAL if partial else StepStatus.TIMED_OUT if timed_out else StepStatus.FAILED

@@ -28,8 +28,8 @@ def resume_state(record: JobRecord, attempt: int) -> JobState:
     round that has an unfinished one; no schedule (the check task starts a fresh one)."""
     if record.job is None or not record.can_resume():
         raise InvalidJob(
-            f"job {record.job_id} is {record.status.value}: only a TIMED_OUT job, or a PARTIAL one "
-            "with an operation that had not finished, can be resumed"
+            f"job {record.job_id} is {record.status.value}: only a job that ended (TIMED_OUT, PARTIAL "
+            "or FAILED) with an operation that had not finished can be resumed"
         )
     unfinished = [op for op in record.operations if op.operation_id and not op.finished]
     return JobState(
@@ -43,6 +43,7 @@ def resume_state(record: JobRecord, attempt: int) -> JobState:
         status=StepStatus.WAITING,
         images_copied=sum(1 for image in record.images if image.key),
         resume=ResumeRequest(attempt=attempt),
+        base_job_id=record.base_job_id,
     )
 
 

@@ -18,7 +18,7 @@ from studio_core.aiuta.operations import Creator
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
-from studio_core.domain.errors import AiutaConnectionError, AiutaOutcomeUnknown
+from studio_core.domain.errors import AiutaConnectionError, AiutaOutcomeUnknown, AiutaRejectedRequest
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.polling import PollSettings, start_polling
 from studio_core.domain.state import JobState, OperationRef, StepStatus
@@ -92,9 +92,16 @@ def _upload(key: str, storage: Storage, client: AiutaStudioClient) -> str:
     return image.id
 
 
-def _create_round_zero(spec: JobSpec, job_id: str, info: ProductInfo, create: Creator) -> list[OperationRef]:
-    operations = []
-    unknown: list[AiutaOutcomeUnknown] = []
+def _create_round_zero(
+    spec: JobSpec, job_id: str, info: ProductInfo, create: Creator, jobs: JobsTable
+) -> list[OperationRef]:
+    """One operation per kind. Each created one is in the job record at once, so a step that fails
+    after it (the next kind's create finds no capacity, the Lambda is cut off) never leaves a paid
+    operation the job does not know. A kind whose create Aiuta refused or whose outcome is unknown
+    is recorded as failed, and the other kinds go on; when no kind got an operation, that error
+    fails the job."""
+    operations: list[OperationRef] = []
+    refused: list[AiutaOutcomeUnknown | AiutaRejectedRequest] = []
     for kind in spec.kind:
         request = spec.on_figure_request(info) if kind is Kind.ON_FIGURE else spec.flat_lay_request(info)
         ref = OperationRef(
@@ -106,18 +113,19 @@ def _create_round_zero(spec: JobSpec, job_id: str, info: ProductInfo, create: Cr
             ref.operation_id = create(
                 f"{job_id}#{kind.value}#0", {"action": kind.value, "request": request.to_api()}
             )
-        except AiutaOutcomeUnknown as exc:
-            logger.warning(
-                "create outcome unknown; not sent again", extra={"kind": kind.value, "error": str(exc)}
-            )
-            ref.status, ref.error = OperationStatus.FAILED, f"the create was not confirmed: {exc}"
-            unknown.append(exc)
+        except (AiutaOutcomeUnknown, AiutaRejectedRequest) as exc:
+            logger.warning("create not confirmed", extra={"kind": kind.value, "error": str(exc)})
+            confirmed = "was refused" if isinstance(exc, AiutaRejectedRequest) else "was not confirmed"
+            ref.status, ref.error = OperationStatus.FAILED, f"the create {confirmed}: {exc}"
+            refused.append(exc)
         else:
             logger.info("operation created", extra={"kind": kind.value, "operation_id": ref.operation_id})
             count("OperationsCreated", kind=kind.value)
         operations.append(ref)
-    if unknown and all(op.operation_id is None for op in operations):
-        raise unknown[0]
+        if ref.operation_id is not None:
+            jobs.record_operations(job_id, operations)
+    if refused and all(op.operation_id is None for op in operations):
+        raise refused[0]
     return operations
 
 
@@ -136,7 +144,7 @@ def submit_job(
     """Creates the job's operations (one per kind) and schedules the first status check."""
     now = now or datetime.now(UTC)
     info = product_info_for(state, storage=storage, client=client, url_ttl_seconds=url_ttl_seconds, jobs=jobs)
-    state.operations.extend(_create_round_zero(state.job, state.job_id, info, create))
+    state.operations.extend(_create_round_zero(state.job, state.job_id, info, create, jobs))
     state.uploaded_image_ids = list(info.uploaded_image_ids or [])
     priority = state.job.operation_priority
     state.poll = start_polling(priority, poll, now, estimates.current(priority, poll))

@@ -37,6 +37,7 @@ def start_regeneration(ctx: Ingest, product_id: str, key: str, etag: str) -> Out
         job=base.job,
         operations=operations,
         round=operations[0].round,
+        base_job_id=base.job_id,
         pending_round=PendingRound(
             image_types=list(request.image_types),
             number_of_generations=request.number_of_generations,
