@@ -381,9 +381,10 @@ def _seed_flows(args: argparse.Namespace) -> int:
 
 
 def _local_up(args: argparse.Namespace) -> int:
+    from studio_cli.demo import DEMO_OPERATION_SECONDS, DEMO_PARAMETERS
     from studio_cli.local_up import TO_TERMINAL, UpOptions, run
 
-    parameters = {}
+    parameters = dict(DEMO_PARAMETERS) if args.quick else {}
     for item in args.parameter:
         name, sep, value = item.partition("=")
         if not sep or not name:
@@ -398,7 +399,7 @@ def _local_up(args: argparse.Namespace) -> int:
             port=args.port,
             sim_port=args.sim_port,
             parameters=parameters,
-            operation_seconds=args.operation_seconds,
+            operation_seconds=args.operation_seconds or (DEMO_OPERATION_SECONDS if args.quick else 4.0),
             batching_window_seconds=args.batching_window,
         )
     )
@@ -496,7 +497,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a template parameter, e.g. PollMinWaitSeconds=1 (repeatable)",
     )
-    up.add_argument("--operation-seconds", type=float, default=4.0, help="how long simulated operations take")
+    up.add_argument(
+        "--operation-seconds",
+        type=float,
+        help="how long simulated operations take (default 4, 3 with --quick)",
+    )
+    up.add_argument(
+        "--quick",
+        action="store_true",
+        help="the demo's short poll waits, quiet period and operations (seconds); --parameter wins",
+    )
     up.add_argument(
         "--batching-window",
         type=float,
