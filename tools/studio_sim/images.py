@@ -4,13 +4,15 @@ Each output honours the request (size, paddings, background type and colour), di
 variant (a tint), names its image type and carries a "SIMULATED" mark. Rendering is cheap:
 PNG with light compression, done once per image and cached by the caller. Smooth drawings
 compress far better than photographs, so ``noise`` adds a photographic grain that brings a
-file to a realistic size (a 1536x2048 render: 0.33 MB smooth, about 1.2 MB with noise 0.7).
+file to a realistic size (a 1536x2048 render: 0.5 MB smooth, about 1 MB with noise 0.25).
 """
 
 from __future__ import annotations
 
 import io
 import math
+import struct
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -102,7 +104,7 @@ def render(spec: RenderSpec) -> bytes:
     if spec.background_type != "transparent":
         canvas = canvas.convert("RGB")
     if spec.noise > 0:
-        canvas = _grained(canvas, spec.noise)
+        return _png_unfiltered(_grained(canvas, spec.noise))
     return _png(canvas)
 
 
@@ -255,3 +257,22 @@ def _png(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def _png_unfiltered(picture: Image.Image) -> bytes:
+    """An RGB(A) PNG whose rows all have filter type None, in one IDAT chunk.
+
+    Grain defeats PNG's row filters (the file is 2 % larger without them), and choosing one per
+    row is most of Pillow's encoding time: a 3072x4096 grainy picture takes 0.4 s instead of 1 s.
+    """
+    stride = picture.width * len(picture.mode)
+    pixels = memoryview(picture.tobytes())
+    rows = b"\x00" + b"\x00".join(pixels[at : at + stride] for at in range(0, len(pixels), stride))
+    header = struct.pack(
+        ">IIBBBBB", picture.width, picture.height, 8, 6 if picture.mode == "RGBA" else 2, 0, 0, 0
+    )
+    chunks = ((b"IHDR", header), (b"IDAT", zlib.compress(rows, 1)), (b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        for kind, data in chunks
+    )

@@ -15,11 +15,13 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3
-import requests
 from botocore.config import Config
+
+if TYPE_CHECKING:  # only finalize downloads: ingest and record failure never load requests
+    import requests
 
 # S3's smallest part is 5 MiB (except the last); 8 MiB is what the AWS CLI and s3transfer use.
 PART_BYTES = 8 * 1024 * 1024
@@ -150,6 +152,8 @@ def _part_spool() -> IO[bytes]:
 
 def download_session(connections: int) -> requests.Session:
     """A session for ``connections`` downloads at once, each keeping its connection between images."""
+    import requests
+
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=connections, pool_maxsize=connections)
     session.mount("https://", adapter)
@@ -168,6 +172,8 @@ class Download:
 @contextlib.contextmanager
 def open_download(url: str, session: requests.Session | None = None) -> Iterator[Download]:
     """Starts downloading ``url``; raises ``DownloadFailed`` (here or from ``chunks``) if it cannot."""
+    import requests
+
     http = session or requests
     try:
         response = http.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT)
@@ -182,6 +188,8 @@ def open_download(url: str, session: requests.Session | None = None) -> Iterator
 
 def _chunks(response: requests.Response, url: str) -> Iterator[bytes]:
     # A connection that breaks, or a body shorter than its Content-Length, is a failed download.
+    import requests
+
     try:
         yield from response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES)
     except requests.RequestException as exc:

@@ -13,8 +13,10 @@ import io
 import re
 import struct
 import warnings
+from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
+if TYPE_CHECKING:  # Pillow loads with the first photo checked, not with every ingest batch
+    from PIL import Image
 
 FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
 MIN_SIDE = 64
@@ -27,6 +29,8 @@ def photo_problem(name: str, data: bytes) -> str | None:
     """What is wrong with the photo ``name`` (its bytes ``data``), or None when it can be used."""
     if not data:
         return f"{name} is empty (0 bytes); upload the photo again"
+    from PIL import Image, UnidentifiedImageError
+
     with warnings.catch_warnings():
         # Pillow warns past ~89 MP and refuses past twice that; the limits here are lower anyway.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
