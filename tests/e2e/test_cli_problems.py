@@ -131,13 +131,21 @@ def test_submit_names_skipped_files_and_the_quiet_period(stack: RunningStack, pr
         "inbox/quiet-shirt/photo-2.jpg",
     ]
 
-    # And watch right after it waits for the job to appear instead of ending at once
+    # And watch right after it follows that job to its end instead of ending at once
     watched = stack.studio("watch", "--timeout", "60")
     states = [line.split()[-2] for line in watched.out.splitlines() if "quiet-shirt-" in line]
-    assert states[0] == "waiting" and states[-1] == "SUCCEEDED"
+    assert states[-1] == "SUCCEEDED"
     # each change once, and only the job it follows
     assert len(states) == len(set(states))
     assert "ok-shirt" not in watched.out
+
+
+def test_watch_waits_for_a_job_that_is_not_recorded_yet(stack: RunningStack) -> None:
+    # A job ingest has not recorded yet is waited for, never taken for finished
+    done = stack.studio("watch", "later-shirt-0123456789abcdef", "--timeout", "2", expect=3)
+
+    assert "waiting      later-shirt-0123456789abcdef" in done.out
+    assert "still running after 2 s (1 waiting)" in done.out
 
 
 # --- regenerate -------------------------------------------------------------------------------

@@ -261,3 +261,54 @@ def test_next_steps_suggest_what_a_person_can_do() -> None:
         "TIMED_OUT", operations=[{"kind": "on_figure", "operation_id": "o", "status": "IN_PROGRESS"}]
     )
     assert any(s.startswith("studio resume sku-1-abc") for s in next_steps(timed_out))
+
+
+class ScriptedJobs:
+    """A jobs table whose job moves one status further at each look."""
+
+    def __init__(self, statuses: list[str | None]) -> None:
+        self.statuses = statuses
+        self.looks = 0
+
+    def get(self, job_id: str) -> JobRecord | None:
+        status = self.statuses[min(self.looks, len(self.statuses) - 1)]
+        self.looks += 1
+        return None if status is None else record(status, job_id=job_id)
+
+    def for_product(self, product_id: str) -> list[JobRecord]:
+        return []
+
+
+class ScriptedStack:
+    def __init__(self, jobs: ScriptedJobs) -> None:
+        self._jobs = jobs
+
+    def jobs(self) -> ScriptedJobs:
+        return self._jobs
+
+    def quiet_seconds(self) -> int:
+        return 2
+
+
+def test_watch_on_a_terminal_draws_the_jobs_and_a_catalogue_bar_in_place() -> None:
+    import io
+
+    from rich.console import Console
+
+    from studio_cli.watching import follow
+
+    # Given a job that is not recorded yet, then runs, then succeeds, in a catalogue of 2 rows
+    jobs = ScriptedJobs([None, "GENERATING", "SUCCEEDED"])
+    screen = io.StringIO()
+    out = Console(file=screen, force_terminal=True, width=140)
+    expected = Expected(catalogues=[Catalogue("inbox/feed.csv", 2, ["feed-a-1"])])
+
+    # When it is followed live
+    outcome = follow(ScriptedStack(jobs), expected, out, timeout_seconds=10, interval_seconds=0.01, live=True)  # type: ignore[arg-type]
+
+    # Then the view showed the waiting job, the progress bar and the end; the row without an id failed
+    drawn = screen.getvalue()
+    assert "waiting" in drawn and "feed-a-1" in drawn and "inbox/feed.csv" in drawn
+    assert "1 done" in drawn and "1 failed" in drawn
+    assert outcome.exit_code is Exit.FAILED  # the job succeeded, the row without an id did not
+    assert outcome.catalogues[0].done == 1 and outcome.catalogues[0].failed == 1

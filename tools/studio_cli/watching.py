@@ -81,7 +81,10 @@ class WatchOutcome:
     def exit_code(self) -> Exit:
         if self.timed_out or any(r is None or not r.status.is_terminal for r in self.records.values()):
             return Exit.UNFINISHED
-        if all(r is not None and r.status is JobStatus.SUCCEEDED for r in self.records.values()):
+        rows_failed = any(c.failed for c in self.catalogues)  # rows that never became a job count too
+        if not rows_failed and all(
+            r is not None and r.status is JobStatus.SUCCEEDED for r in self.records.values()
+        ):
             return Exit.OK
         return Exit.FAILED
 
