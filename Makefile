@@ -96,4 +96,5 @@ bench: install
 	$(BIN)/python bench/polling.py > /dev/null
 	$(BIN)/python bench/finalize.py > /dev/null
 	$(BIN)/python bench/work_per_product.py > /dev/null
+	$(BIN)/python bench/reliability.py > /dev/null
 	@echo "results in bench/results/"
