@@ -210,6 +210,7 @@ def pytest_report_header() -> str:
 # download presigned S3 URLs over HTTP, as Aiuta downloads them from S3.
 
 STATE_MACHINE_NAME = "studio-test-jobs"
+CATALOGUE_STATE_MACHINE_NAME = "studio-test-catalogue"
 PLACEHOLDER_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 
 
@@ -248,6 +249,11 @@ def pipeline_aws(
         definition=PLACEHOLDER_DEFINITION,
         roleArn="arn:aws:iam::123456789012:role/studio-test",
     )
+    catalogues = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=CATALOGUE_STATE_MACHINE_NAME,
+        definition=PLACEHOLDER_DEFINITION,
+        roleArn="arn:aws:iam::123456789012:role/studio-test",
+    )
     env = {
         "STUDIO_BUCKET": BUCKET,
         "JOBS_TABLE": JOBS_TABLE,
@@ -255,6 +261,7 @@ def pipeline_aws(
         "AIUTA_API_KEY_SECRET": secret["Name"],
         "AIUTA_API_URL": studio_sim.base_url,
         "STATE_MACHINE_ARN": machine["stateMachineArn"],
+        "CATALOGUE_STATE_MACHINE_ARN": catalogues["stateMachineArn"],
         "INGEST_QUEUE_URL": queue_url,
         "INBOX_QUIET_SECONDS": "30",
         "POLL_FIRST_WAIT_ONLINE_SECONDS": "1",

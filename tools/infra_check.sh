@@ -74,7 +74,13 @@ text = Path(sys.argv[1]).read_text()
 arn = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 Path(sys.argv[2]).write_text(re.sub(r"\$\{(\w+)\}", lambda m: arn.format(m.group(1)), text))
 PY
-    "$TOOLS_BIN/statelint" "$work/$(basename "$asl")"
+    # statelint 3.1 does not know ReaderConfig's InputType / CSVHeaderLocation, which a Distributed
+    # Map reading CSV or JSON lines from S3 requires: those two findings are its gap, not ours.
+    if ! "$TOOLS_BIN/statelint" "$work/$(basename "$asl")" >"$work/statelint.out"; then
+        if grep -v -E '^[0-9]+ errors?:$|^One error:$|Field "(InputType|CSVHeaderLocation)" not allowed in .*\.ItemReader\.ReaderConfig$' "$work/statelint.out"; then
+            exit 1
+        fi
+    fi
     echo "statelint: $asl is valid"
 done
 

@@ -23,6 +23,8 @@ INGEST = Ingest(
     queue=IngestQueue(SETTINGS.ingest_queue_url),
     defaults=SETTINGS.defaults,
     quiet_seconds=SETTINGS.inbox_quiet_seconds,
+    catalogues=Executions(SETTINGS.catalogue_state_machine_arn),
+    catalogue_concurrency=SETTINGS.catalogue_concurrency,
 )
 
 

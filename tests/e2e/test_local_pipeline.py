@@ -86,6 +86,10 @@ def outbox(studio: LocalStudio, product_id: str) -> dict[str, bytes]:
 def history_states(studio: LocalStudio, job: dict[str, Any]) -> list[str]:
     sfn = studio.client("stepfunctions")
     arn = studio.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job['execution_name']}"
+    # The record is terminal a moment before the execution's last state: wait for the execution.
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)
     events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 

@@ -17,7 +17,16 @@ from studio_core.domain.record import RequestKind
 from studio_core.domain.state import OperationRef
 from studio_core.domain.vocabulary import Kind
 from studio_core.steps.ingest import Ingest, SettleCheck, handle_body
-from tests.conftest import BUCKET, REGION, FakeLambdaContext, job_record, load_handler, product_records
+from tests.conftest import (
+    BUCKET,
+    CATALOGUE_STATE_MACHINE_NAME,
+    REGION,
+    STATE_MACHINE_NAME,
+    FakeLambdaContext,
+    job_record,
+    load_handler,
+    product_records,
+)
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 
@@ -78,9 +87,9 @@ def ingest(*bodies: str) -> dict[str, Any]:
     return load_handler("ingest").lambda_handler(sqs_event(*bodies), FakeLambdaContext("ingest"))
 
 
-def executions() -> list[dict[str, Any]]:
+def executions(machine: str = STATE_MACHINE_NAME) -> list[dict[str, Any]]:
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    [arn] = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == machine]
     found = sfn.list_executions(stateMachineArn=arn)["executions"]
     return [
         {**e, "input": json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])}
@@ -230,9 +239,9 @@ def test_a_product_json_with_image_urls_needs_no_photos() -> None:
     assert execution["input"]["input_keys"] == []
 
 
-def test_a_catalogue_starts_one_job_per_valid_row_and_reports_the_rest() -> None:
-    # Given a CSV feed with two good rows and one with an invalid pose
-    put(
+def test_a_catalogue_starts_one_catalogue_execution_that_reads_its_rows() -> None:
+    # Given a CSV feed of three rows (one with an invalid pose: the catalogue run rejects it alone)
+    etag = put(
         "inbox/feed.csv",
         "id,title,image_urls,on_figure_image_types\n"
         "sku-20,Shirt,https://cdn.example.com/a.jpg|https://cdn.example.com/b.jpg,front/standing\n"
@@ -241,26 +250,45 @@ def test_a_catalogue_starts_one_job_per_valid_row_and_reports_the_rest() -> None
     )
 
     # When its event arrives
+    ingest(s3_message("inbox/feed.csv", etag))
+
+    # Then ingest started one catalogue execution, naming the file's version and where results go,
+    # and no job: the catalogue state machine's Distributed Map reads the rows
+    [run] = executions(CATALOGUE_STATE_MACHINE_NAME)
+    assert run["input"] == {
+        "catalogue": {
+            "bucket": BUCKET,
+            "key": "inbox/feed.csv",
+            "etag": etag,
+            "format": "csv",
+            "report_prefix": "inbox/feed.csv.report/",
+        },
+        "max_concurrency": 10,
+    }
+    assert executions() == []
+
+    # And the same event again starts nothing new
+    ingest(s3_message("inbox/feed.csv", etag))
+    assert len(executions(CATALOGUE_STATE_MACHINE_NAME)) == 1
+
+
+def test_a_catalogue_without_the_required_columns_is_refused_before_anything_runs() -> None:
+    put("inbox/feed.csv", "id,title,colour\nsku-23,Shirt,red\n")
     ingest(s3_message("inbox/feed.csv"))
-
-    # Then the good rows run, and the bad one is a FAILED job and a line of the report
-    started = sorted(e["input"]["product_id"] for e in executions())
-    assert started == ["sku-20", "sku-21"]
-    [bad] = product_records("sku-22")
-    assert bad["status"] == "FAILED" and "'dancing' is not one of" in bad["error"]
+    assert executions(CATALOGUE_STATE_MACHINE_NAME) == []
     report = json.loads(s3().get_object(Bucket=BUCKET, Key="inbox/feed.csv.error.json")["Body"].read())
-    assert report["error"] == "1 of 3 rows are invalid"
-    assert report["details"][0].startswith("line 4:")
+    assert "lacks the column(s) image_urls" in report["error"]
 
 
-def test_a_jsonl_catalogue_is_read_line_by_line() -> None:
+def test_a_jsonl_catalogue_runs_as_json_lines() -> None:
     lines = [
         {"product": {"id": "sku-30"}, "image_urls": ["https://cdn.example.com/x.jpg"], "kind": "flat_lay"},
         {"product": {"id": "sku-31"}, "image_urls": ["https://cdn.example.com/y.jpg"]},
     ]
     put("inbox/feed.jsonl", "\n".join(json.dumps(line) for line in lines))
     ingest(s3_message("inbox/feed.jsonl"))
-    assert sorted(e["input"]["product_id"] for e in executions()) == ["sku-30", "sku-31"]
+    [run] = executions(CATALOGUE_STATE_MACHINE_NAME)
+    assert run["input"]["catalogue"]["format"] == "jsonl"
 
 
 def finished_job(product_id: str, kind: str = "on_figure") -> str:

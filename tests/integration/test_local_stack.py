@@ -153,8 +153,8 @@ class TestProjectTemplate:
     def test_state_machine_runs_the_asl_file_with_the_deployed_functions(
         self, studio: LocalStudio, sam_template: dict[str, Any]
     ) -> None:
-        # Given the ASL file the template names
-        (machine,) = resources_of(sam_template, "AWS::Serverless::StateMachine").values()
+        # Given the ASL file the template names for the job state machine
+        machine = resources_of(sam_template, "AWS::Serverless::StateMachine")["StudioJobStateMachine"]
         asl = json.loads((REPO / machine["DefinitionUri"]).read_text())
         # Then the executing backend has that definition, substitutions resolved to deployed ARNs
         described = studio.client("stepfunctions").describe_state_machine(

@@ -28,6 +28,7 @@ from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.polling import PollSettings
 from studio_core.settings import (
     CapacityWaitSettings,
+    CatalogueSettings,
     CheckStatusSettings,
     FinalizeSettings,
     IngestSettings,
@@ -51,6 +52,7 @@ FUNCTIONS = {
     "RegenerateFunction": "functions/regenerate/",
     "RecordFailureFunction": "functions/record_failure/",
     "PlanCapacityWaitFunction": "functions/plan_capacity_wait/",
+    "CatalogueFunction": "functions/catalogue/",
 }
 # Every variable the brief names, with the parameter behind it (None: not a parameter).
 GLOBAL_ENV = {
@@ -86,7 +88,7 @@ GLOBAL_ENV = {
     "AIUTA_OPERATIONS_IN_FLIGHT": "AiutaOperationsInFlight",
     "CAPACITY_WAIT_MAX_SECONDS": "CapacityWaitMaxSeconds",
 }
-INGEST_ONLY_ENV = {"STATE_MACHINE_ARN", "INGEST_QUEUE_URL"}
+INGEST_ONLY_ENV = {"STATE_MACHINE_ARN", "INGEST_QUEUE_URL", "CATALOGUE_STATE_MACHINE_ARN"}
 STACK_UUID = "1c2fa620-982a-11e3-aff7-50e2416294e0"
 
 
@@ -257,6 +259,7 @@ FUNCTION_SETTINGS = {
     "RegenerateFunction": RegenerateSettings,
     "RecordFailureFunction": RecordFailureSettings,
     "PlanCapacityWaitFunction": CapacityWaitSettings,
+    "CatalogueFunction": CatalogueSettings,
 }
 
 
@@ -344,7 +347,7 @@ def test_parameter_defaults_are_the_code_defaults(template: dict[str, Any]) -> N
         "IDEMPOTENCY_TABLE": "i",
         "AIUTA_API_KEY_SECRET": "s",
     }
-    required |= {"STATE_MACHINE_ARN": "arn", "INGEST_QUEUE_URL": "q"}
+    required |= {"STATE_MACHINE_ARN": "arn", "INGEST_QUEUE_URL": "q", "CATALOGUE_STATE_MACHINE_ARN": "arn"}
     for model in FUNCTION_SETTINGS.values():
         assert from_env(model, {**environ, **required}) == from_env(model, required), model.__name__
     assert environ["AIUTA_API_URL"] == DEFAULT_BASE_URL
@@ -545,7 +548,7 @@ def test_the_state_machine_may_invoke_exactly_the_task_functions(translated: dic
         if role == "StudioJobStateMachineRole" and "lambda:InvokeFunction" in statement["Action"]:
             invoked |= references(statement["Resource"])
 
-    assert invoked == set(FUNCTIONS) - {"IngestFunction"}
+    assert invoked == set(FUNCTIONS) - {"IngestFunction", "CatalogueFunction"}
 
 
 def test_each_function_role_reaches_only_what_it_needs(translated: dict[str, Any]) -> None:
@@ -601,7 +604,7 @@ def test_state_machine_is_traced_and_logs_errors_without_execution_data(resource
         for p in machine["Policies"]
         if "LambdaInvokePolicy" in p
     }
-    assert invoked == set(FUNCTIONS) - {"IngestFunction"}
+    assert invoked == set(FUNCTIONS) - {"IngestFunction", "CatalogueFunction"}
 
 
 # ---------------------------------------------------------------- operations

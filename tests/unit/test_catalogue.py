@@ -4,10 +4,19 @@ refused as a whole; a bad row fails alone, with its line number."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
+from studio_core.domain.catalogue import (
+    CSV,
+    JSONL,
+    CatalogueRow,
+    catalogue_job_id,
+    check_catalogue_head,
+    parse_catalogue,
+    row_of_item,
+)
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.jobs import JobDefaults, build_job
 from studio_core.domain.vocabulary import Kind
@@ -295,3 +304,62 @@ def test_the_format_is_chosen_by_the_suffix_whatever_its_case() -> None:
 
     # Then it is read as JSON lines
     assert row.product_id == "sku-1"
+
+
+# ---------------------------------------------------------------- rows as the Distributed Map reads them
+
+
+def test_a_csv_item_is_a_row_numbered_by_its_place_in_the_file() -> None:
+    # Given the third data row as the ItemReader gives it (column names as written, values as text)
+    item = {" id": "sku-1", "image_urls": "https://cdn.example.com/a.jpg|https://cdn.example.com/b.jpg"}
+    # When it becomes a row
+    row = row_of_item(item, 2, CSV)
+    # Then it is row 4 (the header is row 1) with its job file
+    assert row == CatalogueRow(
+        4,
+        "sku-1",
+        {"product": {}, "image_urls": ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"]},
+    )
+
+
+def test_a_blank_csv_item_is_no_row_and_a_row_without_id_is_a_problem() -> None:
+    assert row_of_item({"id": "", "image_urls": " "}, 0, CSV) is None
+    assert row_of_item({"id": "", "image_urls": "https://x/a.jpg"}, 0, CSV) == CatalogueRow(
+        2, None, None, "row 2: the id column is empty"
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [([1], "row 3: not a job file (a JSON object)"), ({"product": {}}, "row 3: product.id is missing")],
+)
+def test_a_jsonl_item_needs_a_product_id(item: object, problem: str) -> None:
+    assert row_of_item(item, 2, JSONL) == CatalogueRow(3, None, None, problem)
+
+
+def test_a_product_has_one_job_per_version_of_a_catalogue() -> None:
+    first = catalogue_job_id("sku-1", "inbox/feed.csv", "etag-1")
+    assert first == catalogue_job_id("sku-1", "inbox/feed.csv", "etag-1")
+    assert first != catalogue_job_id("sku-1", "inbox/feed.csv", "etag-2")
+    assert first.startswith("sku-1-")
+
+
+@pytest.mark.parametrize(
+    ("head", "whole_file", "refusal_text"),
+    [
+        (b"id,colour\nsku-1,red\n", True, "lacks the column(s) image_urls"),
+        (b"id,image_urls\n", True, "has no products"),
+        (b"id,image_urls,size\nsku-1,https://x/a.jpg,M\n", False, "unknown column(s) size"),
+        ("id,image_urls,title\nsku-1,https://x/a.jpg,Chemise à lin\n".encode("latin-1"), True, "not UTF-8"),
+    ],
+)
+def test_ingest_refuses_a_catalogue_from_its_head(head: bytes, whole_file: bool, refusal_text: str) -> None:
+    with pytest.raises(InvalidJob, match=re.escape(refusal_text)):
+        check_catalogue_head(head, "inbox/feed.csv", whole_file=whole_file)
+
+
+def test_a_head_cut_in_a_multibyte_character_is_still_read() -> None:
+    # Given the first 64 KB of a long feed, cut in the middle of an accented title
+    head = "id,image_urls,title\nsku-1,https://x/a.jpg,Chemise à lin\n".encode()[:-8]
+    # Then only the complete lines are checked
+    check_catalogue_head(head, "inbox/feed.csv", whole_file=False)

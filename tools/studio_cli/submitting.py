@@ -18,7 +18,7 @@ from typing import Any
 from studio_cli.errors import Refused, UsageError
 from studio_cli.last_jobs import Catalogue
 from studio_cli.stack import Stack
-from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
+from studio_core.domain.catalogue import CatalogueRow, catalogue_job_id, parse_catalogue
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.jobs import JobDefaults, JobSpec, build_job, parse_json_document
 from studio_core.domain.keys import (
@@ -295,12 +295,15 @@ def upload_catalogue(stack: Stack, plan: CataloguePlan) -> Submitted:
         Bucket=stack.bucket, Key=plan.key, Body=plan.path.read_bytes(), ContentType="text/plain"
     )
     etag = str(answer.get("ETag", "")).strip('"')
-    # The ids of steps/ingest/catalogues: product, catalogue key, its ETag and the row's line.
-    job_ids = [
-        job_id_for(row.product_id, plan.key, etag, str(row.line))
-        for row in plan.rows
-        if row.product_id is not None
-    ]
+    # The ids the catalogue run gives (steps/catalogue_run): product, catalogue key and its ETag;
+    # a product listed twice is one job.
+    job_ids = list(
+        dict.fromkeys(
+            catalogue_job_id(row.product_id, plan.key, etag)
+            for row in plan.rows
+            if row.product_id is not None
+        )
+    )
     catalogue = Catalogue(plan.key, len(plan.rows), job_ids)
     notes = [f"{len(plan.rows)} rows, one job each"]
     if plan.problems:

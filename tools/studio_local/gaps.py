@@ -4,7 +4,8 @@
 - ``AWS::StepFunctions::StateMachine``: moto's is empty (it ignores ``DefinitionS3Location`` and
   ``DefinitionSubstitutions``) and invisible to the executing backend; re-created through the
   Step Functions API under the same name, so its ARN (and every ``Ref`` to it) stays valid;
-- the template's API key secret gets the simulator's key.
+- the template's API key secret gets the simulator's key;
+- a Distributed Map that reads JSON lines or writes its results (``moto_map_run``).
 
 Each function returns ``Gap`` records for the start-up summary.
 """
@@ -103,10 +104,29 @@ def state_machine_definition(stack: DeployedStack, logical_id: str, properties: 
     substitutions = stack.resolve(properties.get("DefinitionSubstitutions") or {})
     rendered = render_substitutions(definition, substitutions, source=source)
     try:
-        json.loads(rendered)
+        document = json.loads(rendered)
     except ValueError as exc:
         raise DeploymentError(f"{source} is not valid JSON after substitution: {exc}") from None
+    if _percentages_as_decimals(document):
+        rendered = json.dumps(document)
     return rendered
+
+
+def _percentages_as_decimals(document: Any) -> bool:
+    """moto's ASL grammar reads ``ToleratedFailurePercentage`` only as a decimal (``100.0``), AWS's
+    as any number: the same value is written as a decimal for moto; whether one was."""
+    changed = False
+    if isinstance(document, dict):
+        value = document.get("ToleratedFailurePercentage")
+        if isinstance(value, int) and not isinstance(value, bool):
+            document["ToleratedFailurePercentage"] = float(value)
+            changed = True
+        for item in document.values():
+            changed = _percentages_as_decimals(item) or changed
+    elif isinstance(document, list):
+        for item in document:
+            changed = _percentages_as_decimals(item) or changed
+    return changed
 
 
 def recreate_state_machines(
@@ -165,3 +185,43 @@ def put_api_key(secretsmanager: BaseClient, secret_arn: str, api_key: str) -> No
     else:
         value = api_key
     secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=value)
+
+
+def _map_states(states: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, state in states.items():
+        if state.get("Type") == "Map":
+            found.append((name, state))
+            processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+            found += _map_states(processor.get("States") or {})
+        for branch in state.get("Branches") or []:
+            found += _map_states(branch.get("States") or {})
+    return found
+
+
+def distributed_map_gaps(stack: DeployedStack) -> list[Gap]:
+    """What ``moto_map_run`` does for the template's Distributed Maps, named for the summary."""
+    gaps = []
+    for logical_id, resource in stack.of_type("AWS::StepFunctions::StateMachine"):
+        definition = json.loads(state_machine_definition(stack, logical_id, resource.get("Properties") or {}))
+        for name, state in _map_states(definition.get("States") or {}):
+            mode = ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode")
+            if mode != "DISTRIBUTED":
+                continue
+            done = [
+                "items run in threads of the execution (MaxConcurrency of them)",
+                "states:startExecution Parameters and results converted to and from boto3's names as "
+                "AWS does (moto passes them as written), .sync polled every 2 s",
+            ]
+            if isinstance(state.get("ToleratedFailurePercentage"), int):
+                done.append("ToleratedFailurePercentage written as a decimal for moto's grammar")
+            reader = ((state.get("ItemReader") or {}).get("ReaderConfig") or {}).get("InputType")
+            if reader == "JSONL":
+                done.append("ItemReader JSONL read line by line (moto reads CSV and JSON only)")
+            if "ResultWriter" in state:
+                done.append(
+                    "ResultWriter writes SUCCEEDED_0.json / FAILED_0.json and their manifest as AWS does "
+                    "(moto writes an empty manifest)"
+                )
+            gaps.append(Gap(f"{logical_id} Distributed Map {name!r}", "; ".join(done)))
+    return gaps

@@ -8,10 +8,12 @@ them reachable.
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Callable
 from typing import Any
 
+import botocore.session
 from botocore.exceptions import ClientError
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend
@@ -21,6 +23,9 @@ from moto.core.config import default_user_config
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
@@ -33,6 +38,7 @@ __all__ = [
     "resolve_in_stack",
     "route_lambda_invocations",
     "set_step_functions_config",
+    "shape_step_functions_integration_like_aws",
     "step_functions_config",
 ]
 
@@ -145,3 +151,62 @@ def map_lambda_api_errors_like_aws(enable: bool = True) -> None:
         )
 
     StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
+
+
+_ORIGINAL_SFN_PARAMETERS = StateTaskServiceSfn._normalise_parameters
+_ORIGINAL_SFN_RESPONSE = StateTaskServiceSfn._normalise_response
+
+
+def _operation(service: str, action: str) -> Any:
+    model = botocore.session.get_session().get_service_model(service)
+    return model.operation_model("".join(part.capitalize() for part in action.split("_")))
+
+
+def shape_step_functions_integration_like_aws(enable: bool = True) -> None:
+    """``arn:aws:states:::states:startExecution(.sync:2)`` as AWS runs it: the Task's Parameters are
+    PascalCase (``StateMachineArn``, ``Name``, ``Input``) and its result is too (``ExecutionArn``,
+    ``Output``). moto's port of the interpreter left out the conversion to boto3's names and back
+    (``StateTaskService._normalise_parameters`` / ``_normalise_response`` do nothing), so the call
+    fails on ``StateMachineArn``; this converts both ways with botocore's own model, as the
+    interpreter it was ported from does."""
+    if not enable:
+        StateTaskServiceSfn._normalise_parameters = _ORIGINAL_SFN_PARAMETERS  # type: ignore[method-assign]
+        StateTaskServiceSfn._normalise_response = _ORIGINAL_SFN_RESPONSE  # type: ignore[method-assign]
+        return
+
+    def _normalise_parameters(
+        self: StateTaskServiceSfn,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        _ORIGINAL_SFN_PARAMETERS(self, parameters, boto_service_name, service_action_name)
+        operation = _operation(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        self._to_boto_request(parameters, operation.input_shape)
+
+    def _normalise_response(
+        self: StateTaskServiceSfn,
+        response: Any,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        operation = _operation(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        self._from_boto_response(response, operation.output_shape)
+        _dates_as_epoch_millis(response)
+
+    StateTaskServiceSfn._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
+    StateTaskServiceSfn._normalise_response = _normalise_response  # type: ignore[method-assign]
+
+
+def _dates_as_epoch_millis(value: Any) -> None:
+    """Timestamps in a Task's result are numbers (ms since the epoch), as in AWS's execution history."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, item in list(items):
+        if isinstance(item, datetime.datetime):
+            value[key] = int(item.timestamp() * 1000)
+        else:
+            _dates_as_epoch_millis(item)

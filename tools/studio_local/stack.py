@@ -29,18 +29,23 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from studio_local import moto_map_run
 from studio_local.deploy import DeployedStack, DeploymentError, deploy_template
 from studio_local.env_file import render_env_file
 from studio_local.functions import ExternalLayer, local_functions
 from studio_local.gaps import (
     Gap,
     apply_bucket_notifications,
+    distributed_map_gaps,
     put_api_key,
     recreate_state_machines,
     template_secrets,
 )
 from studio_local.lambda_runtime import DEFAULT_UNRESERVED_ENVIRONMENTS, LocalLambdas
-from studio_local.moto_internals import map_lambda_api_errors_like_aws
+from studio_local.moto_internals import (
+    map_lambda_api_errors_like_aws,
+    shape_step_functions_integration_like_aws,
+)
 from studio_local.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, MotoServer, start_moto_server
 from studio_local.resource_types import Handling
 from studio_local.sqs_poller import SqsPoller, take_over_event_sources
@@ -58,6 +63,7 @@ OUTPUT_BUCKET = "StudioBucketName"
 OUTPUT_STATE_MACHINE = "StateMachineArn"
 OUTPUT_JOBS_TABLE = "JobsTableName"
 OUTPUT_QUEUE = "IngestQueueUrl"
+OUTPUT_CATALOGUES = "CatalogueStateMachineArn"
 SIMULATOR_URL_PARAMETER = "AiutaApiUrl"
 
 
@@ -165,6 +171,7 @@ class LocalStudio:
             self._lambdas.register(function)
         self._lambdas.install()
         map_lambda_api_errors_like_aws()
+        shape_step_functions_integration_like_aws()
         here = f"python{sys.version_info.major}.{sys.version_info.minor}"
         runtimes = sorted({f.runtime for f in functions})
         self.gaps.append(
@@ -197,8 +204,10 @@ class LocalStudio:
             )
         )
         sources = take_over_event_sources(self._stack, self.client("lambda"), self.client("sqs"))
+        moto_map_run.install()  # before the definitions are created: moto parses them then
         self._state_machines, gaps = recreate_state_machines(self._stack, self.client("stepfunctions"))
         self.gaps.extend(gaps)
+        self.gaps.extend(distributed_map_gaps(self._stack))
         # Notifications last: from here on an upload reaches the queue, and moto's delivery is off.
         self.gaps.extend(apply_bucket_notifications(self._stack, self.client("s3")))
         for logical_id, arn in template_secrets(self._stack):
@@ -241,6 +250,8 @@ class LocalStudio:
             if self._lambdas is not None:
                 self._lambdas.uninstall()
                 map_lambda_api_errors_like_aws(enable=False)
+            shape_step_functions_integration_like_aws(enable=False)
+            moto_map_run.uninstall()
             if self._simulator is not None:
                 self._simulator.stop()
             if self._moto is not None:
@@ -471,6 +482,11 @@ class LocalStudio:
             "STUDIO_STATE_MACHINE_ARN": self.state_machine_arn,
             "STUDIO_QUEUE_URL": self.queue_url,
             "AIUTA_API_URL": self.simulator_url,
+            **(
+                {"STUDIO_CATALOGUE_STATE_MACHINE_ARN": self.stack.outputs[OUTPUT_CATALOGUES]}
+                if OUTPUT_CATALOGUES in self.stack.outputs
+                else {}
+            ),
         }
 
     def write_env_file(self, path: Path | str) -> Path:

@@ -66,7 +66,16 @@ class AiutaSettings(_Settings):
 class IngestSettings(StorageSettings):
     state_machine_arn: str = Field(min_length=1)
     ingest_queue_url: str = Field(min_length=1)
+    catalogue_state_machine_arn: str = Field(min_length=1)
+    # A catalogue runs at most this many jobs at once: the operations in flight the pipeline may have.
+    catalogue_concurrency: int = Field(default=10, ge=1, le=10000)
     inbox_quiet_seconds: int = Field(default=60, ge=0)
+    defaults: JobDefaults = Field(default_factory=JobDefaults)
+
+
+class CatalogueSettings(StorageSettings):
+    """The catalogue state machine's tasks: each row becomes a job file with the template's defaults."""
+
     defaults: JobDefaults = Field(default_factory=JobDefaults)
 
 
@@ -131,11 +140,14 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "aiuta_operations_in_flight": "AIUTA_OPERATIONS_IN_FLIGHT",
     },
     CapacityWaitSettings: {"capacity_wait_max_seconds": "CAPACITY_WAIT_MAX_SECONDS"},
+    CatalogueSettings: _STORAGE,
     AiutaSettings: _AIUTA,
     IngestSettings: {
         **_STORAGE,
         "state_machine_arn": "STATE_MACHINE_ARN",
         "ingest_queue_url": "INGEST_QUEUE_URL",
+        "catalogue_state_machine_arn": "CATALOGUE_STATE_MACHINE_ARN",
+        "catalogue_concurrency": "AIUTA_OPERATIONS_IN_FLIGHT",
         "inbox_quiet_seconds": "INBOX_QUIET_SECONDS",
     },
     SubmitSettings: {

@@ -73,6 +73,13 @@ class Storage:
         data: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return data
 
+    def read_head(self, key: str, size: int) -> tuple[bytes, bool]:
+        """The first ``size`` bytes of an object, and whether that is all of it."""
+        answer = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")
+        data: bytes = answer["Body"].read()
+        total = str(answer.get("ContentRange", "")).rpartition("/")[2]
+        return data, (int(total) <= size) if total.isdigit() else len(data) < size
+
     def exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)

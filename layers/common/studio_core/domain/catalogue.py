@@ -5,6 +5,12 @@ CSV columns: ``id``, ``image_urls`` (separated by spaces or ``|``), optional ``t
 ``on_figure_image_types`` / ``flat_lay_image_types`` (``front/standing;back/walking``).
 JSONL: one job file per line, with ``product.id`` and ``image_urls``. Each row is validated on
 its own: a bad row fails alone.
+
+On the distributed engine (``statemachine/catalogue.asl.json``) ingest checks only the file's head
+(``check_catalogue_head``: UTF-8, the columns), a Distributed Map's ItemReader reads the rows, and
+each item becomes a row with ``row_of_item``: the row number is the item's place in the file
+(CSV: index + 2, the header being row 1; JSONL: index + 1), and the job id is the product's in that
+catalogue version (``catalogue_job_id``), so a product listed twice is one job, not two.
 """
 
 from __future__ import annotations
@@ -16,11 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio_core.domain.errors import InvalidJob
+from studio_core.domain.keys import job_id_for
 
 REQUIRED_COLUMNS = ("id", "image_urls")
 PRODUCT_COLUMNS = ("title", "category", "description")
 SETTING_COLUMNS = ("kind", "operation_priority", "number_of_generations")
 TYPE_COLUMNS = {"on_figure_image_types": "on_figure", "flat_lay_image_types": "flat_lay"}
+
+
+CSV = "csv"
+JSONL = "jsonl"
+HEAD_BYTES = 64 * 1024  # what ingest reads of a catalogue: enough for its header line
 
 
 @dataclass(frozen=True)
@@ -105,3 +117,56 @@ def _jsonl_rows(text: str) -> list[CatalogueRow]:
             continue
         rows.append(CatalogueRow(line, str(product_id), document))
     return rows
+
+
+def catalogue_format(name: str) -> str:
+    return JSONL if name.lower().endswith(".jsonl") else CSV
+
+
+def catalogue_job_id(product_id: str, key: str, etag: str) -> str:
+    """The job of a product in one version of a catalogue (its key and ETag)."""
+    return job_id_for(product_id, key, etag)
+
+
+def check_catalogue_head(head: bytes, name: str, *, whole_file: bool) -> None:
+    """Refuses a catalogue that cannot run, from its first bytes: not UTF-8, a CSV header without the
+    required columns or with unknown ones, or (``whole_file``: the head is all of it) no product."""
+    if not whole_file:
+        head = head[: head.rfind(b"\n") + 1] or head  # a multi-byte character may be cut at the end
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidJob(f"catalogue {name} is not UTF-8 text") from None
+    if catalogue_format(name) == JSONL:
+        if whole_file and not text.strip():
+            raise InvalidJob(f"catalogue {name} has no products")
+        return
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InvalidJob(f"catalogue {name} has no products")
+    _csv_rows(text if whole_file else lines[0] + "\n", name)  # raises for the columns
+    if whole_file and not any(line.strip(" ,\t") for line in lines[1:]):
+        raise InvalidJob(f"catalogue {name} has no products")
+
+
+def row_of_item(item: Any, index: int, fmt: str) -> CatalogueRow | None:
+    """One item the Distributed Map read as a row (None for a blank row); a bad row carries its problem."""
+    if fmt == JSONL:
+        line = index + 1
+        if not isinstance(item, dict):
+            return CatalogueRow(line, None, None, f"row {line}: not a job file (a JSON object)")
+        product = item.get("product")
+        product_id = product.get("id") if isinstance(product, dict) else None
+        if not product_id:
+            return CatalogueRow(line, None, None, f"row {line}: product.id is missing")
+        return CatalogueRow(line, str(product_id), item)
+    line = index + 2
+    if not isinstance(item, dict):
+        return CatalogueRow(line, None, None, f"row {line}: not a CSV row")
+    record = {str(k).strip(): str(v or "").strip() for k, v in item.items() if k}
+    if not any(record.values()):
+        return None
+    row = _csv_row(line, {column: record.get(column, "") for column in {*REQUIRED_COLUMNS, *record}})
+    if row.problem:
+        return CatalogueRow(line, None, None, row.problem.replace(f"line {line}", f"row {line}"))
+    return row

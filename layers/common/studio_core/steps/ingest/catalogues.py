@@ -1,43 +1,62 @@
-"""Catalogues: ``inbox/<feed>.csv|.jsonl`` starts one job per row; a bad row fails alone."""
+"""Catalogues: ``inbox/<feed>.csv|.jsonl`` starts one catalogue execution; its rows run there.
+
+Ingest reads only the file's head (``HEAD_BYTES``: UTF-8, the CSV columns), so a catalogue of any
+size costs it one small read and one StartExecution, far from its timeout. The rows are read by
+the catalogue state machine's Distributed Map, which records and runs one job per row, a bad row
+failing alone (``steps.catalogue_run``). A file that cannot run at all is rejected here with
+``<key>.error.json``. The execution is named after the file's key and ETag, so a duplicate S3
+event starts nothing new.
+"""
 
 from __future__ import annotations
 
-from studio_core.domain.catalogue import parse_catalogue
+from pathlib import PurePosixPath
+
+from studio_core.domain.catalogue import HEAD_BYTES, catalogue_format, check_catalogue_head
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.jobs import build_job
-from studio_core.domain.keys import job_id_for, product_id_problem
-from studio_core.domain.record import RequestKind
-from studio_core.domain.state import JobState
-from studio_core.observability import count
-from studio_core.steps.ingest.context import Ingest, Outcome, record_rejection, start_job, write_report
+from studio_core.domain.keys import execution_name, job_id_for
+from studio_core.observability import count, logger
+from studio_core.steps.ingest.context import Ingest, Outcome, write_report
+
+
+def catalogue_run_name(key: str, etag: str) -> str:
+    """The catalogue execution's name: one per version of the file."""
+    return execution_name(job_id_for("catalogue-" + PurePosixPath(key).stem[:40], key, etag))
+
+
+def report_prefix(key: str) -> str:
+    """Where the run's results and report go: next to the catalogue (ingest ignores them)."""
+    return f"{key}.report/"
 
 
 def start_catalogue(ctx: Ingest, key: str, etag: str) -> list[Outcome]:
+    head, whole_file = ctx.storage.read_head(key, HEAD_BYTES)
     try:
-        rows = parse_catalogue(ctx.storage.read_bytes(key), key)
+        check_catalogue_head(head, key, whole_file=whole_file)
     except InvalidJob as exc:
         write_report(ctx, key, None, str(exc), [])
         count("JobsRejected")
         return [Outcome.REJECTED]
-    outcomes, problems = [], []
-    for row in rows:
-        if row.problem or row.product_id is None:
-            problems.append(row.problem or f"line {row.line}: no product id")
-            outcomes.append(Outcome.REJECTED)
-            continue
-        job_id = job_id_for(row.product_id, key, etag, str(row.line))
-        try:
-            if problem := product_id_problem(row.product_id):
-                raise InvalidJob(problem)
-            spec = build_job(row.product_id, row.document, image_count=0, defaults=ctx.defaults)
-        except InvalidJob as exc:
-            problems.append(f"line {row.line}: {exc}")
-            outcomes.append(record_rejection(ctx, job_id, row.product_id, key, str(exc)))
-            continue
-        state = JobState(job_id=job_id, product_id=row.product_id, job=spec)
-        outcomes.append(
-            start_job(ctx, state, request_kind=RequestKind.CATALOGUE, source_key=key, catalogue_line=row.line)
-        )
-    if problems:
-        write_report(ctx, key, None, f"{len(problems)} of {len(rows)} rows are invalid", problems)
-    return outcomes
+    if ctx.catalogues is None:
+        raise RuntimeError("ingest has no catalogue state machine (CATALOGUE_STATE_MACHINE_ARN)")
+    name = catalogue_run_name(key, etag)
+    started = ctx.catalogues.start(
+        name,
+        {
+            "catalogue": {
+                "bucket": ctx.storage.bucket,
+                "key": key,
+                "etag": etag,
+                "format": catalogue_format(key),
+                "report_prefix": report_prefix(key),
+            },
+            "max_concurrency": ctx.catalogue_concurrency,
+        },
+    )
+    if not started:
+        logger.info("duplicate delivery: the catalogue already runs", extra={"key": key, "execution": name})
+        count("DuplicateDeliveries")
+        return [Outcome.DUPLICATE]
+    logger.info("catalogue started", extra={"key": key, "execution": name})
+    count("CataloguesStarted")
+    return [Outcome.STARTED]

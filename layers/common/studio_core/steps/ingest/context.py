@@ -42,6 +42,9 @@ class Ingest:
     defaults: JobDefaults
     quiet_seconds: int = 60
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Catalogues run on their own state machine (statemachine/catalogue.asl.json), this many rows at once.
+    catalogues: Executions | None = None
+    catalogue_concurrency: int = 10
 
 
 def start_job(

@@ -1,0 +1,30 @@
+"""The catalogue state machine's tasks: "Record the row's job" and "Write the catalogue report"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from studio_core import clients
+from studio_core.observability import logger, metrics, tracer
+from studio_core.settings import CatalogueSettings, from_env
+from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, record_row, write_report
+
+SETTINGS = from_env(CatalogueSettings)
+RUN = CatalogueRun(
+    storage=clients.storage(SETTINGS.studio_bucket),
+    jobs=clients.jobs_table(SETTINGS.jobs_table),
+    defaults=SETTINGS.defaults,
+)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The task is named by the state's Parameters (ItemSelector): a row, or the report.
+    catalogue = CatalogueRef.model_validate(event["catalogue"])
+    if event.get("task") == "write_report":
+        return write_report(RUN, catalogue, event["run"])
+    return record_row(RUN, catalogue, event.get("row"), int(event["index"]))

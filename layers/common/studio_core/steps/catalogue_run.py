@@ -1,0 +1,232 @@
+"""The catalogue state machine's tasks (``statemachine/catalogue.asl.json``).
+
+- "Record the row's job" (``record_row``): one item of the Distributed Map. The row becomes a job
+  file; a valid one is recorded QUEUED and answered with what "Run the product's job" needs (the
+  execution name, its input); a bad one is recorded FAILED and raises ``InvalidJob`` with its
+  reason, so the item fails alone and the map run's results list it.
+- "Write the catalogue report" (``write_report``): the map run's results (ResultWriter's manifest
+  and result files in S3) summed up in ``<report_prefix>report.json``, plus ``<key>.error.json``
+  listing the rejected rows, as ingest always wrote for a catalogue with bad rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from studio_core.aws.jobs_table import JobsTable
+from studio_core.aws.storage import Storage
+from studio_core.domain.catalogue import catalogue_job_id, row_of_item
+from studio_core.domain.errors import InvalidJob
+from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.keys import error_report_key, execution_name, product_id_problem
+from studio_core.domain.record import RequestKind
+from studio_core.domain.state import JobState
+from studio_core.observability import count, logger
+
+REPORT_NAME = "report.json"
+
+
+class CatalogueRef(BaseModel):
+    """``$.catalogue`` of a catalogue execution: which file, which version, where its results go."""
+
+    bucket: str
+    key: str
+    etag: str
+    format: str
+    report_prefix: str
+    rows_hint: int | None = None
+
+
+@dataclass
+class CatalogueRun:
+    """The adapters the catalogue's tasks use, handed in by the handler."""
+
+    storage: Storage
+    jobs: JobsTable
+    defaults: JobDefaults
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int) -> dict[str, Any]:
+    """The job of one row, recorded; what "Run the product's job" starts (or ``skipped``)."""
+    row = row_of_item(item, index, catalogue.format)
+    if row is None:
+        return {"skipped": "a blank row", "row": index + 2}
+    if row.problem or row.product_id is None or row.document is None:
+        count("CatalogueRowsRejected")
+        raise InvalidJob(row.problem or f"row {row.line}: no product id")
+    product_id = row.product_id
+    if problem := product_id_problem(product_id):
+        count("CatalogueRowsRejected")
+        raise InvalidJob(f"row {row.line}: {problem}")
+    job_id = catalogue_job_id(product_id, catalogue.key, catalogue.etag)
+    try:
+        spec = build_job(product_id, row.document, image_count=0, defaults=run.defaults)
+    except InvalidJob as exc:
+        reason = f"row {row.line} ({product_id}): {exc}"
+        run.jobs.record_rejection(
+            job_id=job_id,
+            product_id=product_id,
+            source_key=catalogue.key,
+            error=reason,
+            finished_at=run.clock().isoformat(),
+        )
+        count("CatalogueRowsRejected")
+        raise InvalidJob(reason) from None
+    name = execution_name(job_id)
+    state = JobState(job_id=job_id, product_id=product_id, job=spec)
+    created = run.jobs.create_queued(
+        job_id=job_id,
+        product_id=product_id,
+        spec=spec,
+        request_kind=RequestKind.CATALOGUE,
+        source_key=catalogue.key,
+        execution_name=name,
+        catalogue_line=row.line,
+    )
+    if not created:
+        existing = run.jobs.get(job_id)
+        first = existing.catalogue_line if existing else None
+        if first is not None and first != row.line:
+            count("CatalogueRowsRejected")
+            raise InvalidJob(
+                f"row {row.line}: product {product_id} is listed again (first at row {first}); "
+                "a catalogue runs one job per product"
+            )
+        logger.info("the row's job is recorded already (a retried row)", extra={"job_id": job_id})
+    return {
+        "job_id": job_id,
+        "product_id": product_id,
+        "row": row.line,
+        "execution_name": name,
+        "input": {key: value for key, value in state.to_output().items() if value is not None},
+    }
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str, Any]) -> dict[str, Any]:
+    """Sums the map run's results up in the report; answers the counts (the run's output)."""
+    report: dict[str, Any] = {
+        "catalogue": catalogue.key,
+        "etag": catalogue.etag,
+        "written_at": run.clock().isoformat(),
+    }
+    error = execution.get("error")
+    map_run = execution.get("map_run") or {}
+    if error:
+        reason = _error_text(error.get("Error", ""), error.get("Cause", ""))
+        report |= {"error": f"the catalogue could not be read: {reason}", "rows": 0}
+        _write_error_report(run, catalogue, report["error"], [])
+    else:
+        results = _map_run_results(run.storage, map_run)
+        report |= {"map_run": map_run.get("MapRunArn"), "results": results["prefix"], **results["summary"]}
+        if report["rejected_rows"]:
+            details = [f"row {r['row']}: {r['reason']}" for r in report["rejected_rows"]]
+            _write_error_report(
+                run, catalogue, f"{len(details)} of {report['rows']} rows are invalid", details
+            )
+    key = f"{catalogue.report_prefix}{REPORT_NAME}"
+    run.storage.put_json(key, report)
+    summary = {name: report.get(name) for name in ("rows", "succeeded", "failed", "rejected", "skipped")}
+    logger.info("catalogue report written", extra={"key": key, **summary})
+    count("CatalogueRuns")
+    return {"report": key, **summary, **({"error": report["error"]} if error else {})}
+
+
+def _map_run_results(storage: Storage, map_run: dict[str, Any]) -> dict[str, Any]:
+    details = map_run.get("ResultWriterDetails") or {}
+    manifest_key = details.get("Key")
+    succeeded: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    if manifest_key:
+        manifest = json.loads(storage.read_bytes(manifest_key))
+        files = manifest.get("ResultFiles") or {}
+        for entry in files.get("SUCCEEDED") or []:
+            succeeded += json.loads(storage.read_bytes(entry["Key"]))
+        for entry in files.get("FAILED") or []:
+            failed += json.loads(storage.read_bytes(entry["Key"]))
+    skipped = [s for s in succeeded if "skipped" in _json(s.get("Output"))]
+    rejected_rows, failed_jobs = [], []
+    for item in failed:
+        item_input = _json(item.get("Input"))
+        row = _row_number(item_input)
+        product_id = _product_of(item_input)
+        reason = _error_text(item.get("Error", ""), item.get("Cause", ""))
+        entry = {"row": row, "product_id": product_id, "error": item.get("Error"), "reason": reason}
+        (rejected_rows if item.get("Error") == InvalidJob.__name__ else failed_jobs).append(entry)
+    rejected_rows.sort(key=lambda r: r["row"] or 0)
+    failed_jobs.sort(key=lambda r: r["row"] or 0)
+    return {
+        "prefix": manifest_key.rsplit("/", 1)[0] + "/" if manifest_key else None,
+        "summary": {
+            "rows": len(succeeded) + len(failed) - len(skipped),
+            "succeeded": len(succeeded) - len(skipped),
+            "failed": len(failed_jobs),
+            "rejected": len(rejected_rows),
+            "skipped": len(skipped),
+            "rejected_rows": rejected_rows,
+            "failed_jobs": failed_jobs,
+        },
+    }
+
+
+def _write_error_report(run: CatalogueRun, catalogue: CatalogueRef, message: str, details: list[str]) -> None:
+    run.storage.put_json(
+        error_report_key(catalogue.key),
+        {
+            "source_key": catalogue.key,
+            "product_id": None,
+            "job_id": None,
+            "error": message,
+            "details": details,
+            "reported_at": run.clock().isoformat(),
+        },
+    )
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return {}
+    return value if value is not None else {}
+
+
+def _row_number(item_input: Any) -> int | None:
+    if not isinstance(item_input, dict) or not isinstance(item_input.get("index"), int):
+        return None
+    catalogue = item_input.get("catalogue") or {}
+    return int(item_input["index"]) + (1 if catalogue.get("format") == "jsonl" else 2)
+
+
+def _product_of(item_input: Any) -> str | None:
+    row = item_input.get("row") if isinstance(item_input, dict) else None
+    if not isinstance(row, dict):
+        return None
+    product = row.get("product")
+    found = row.get("id") or (product.get("id") if isinstance(product, dict) else None)
+    return str(found) if found else None
+
+
+def _error_text(error: str, cause: str) -> str:
+    """What a person reads: a Lambda's errorMessage, a job execution's cause, else the cause as is."""
+    document = _json(cause)
+    if isinstance(document, dict):
+        for key in ("errorMessage", "cause", "Cause"):
+            if document.get(key):
+                inner = _json(document[key]) if key != "errorMessage" else document[key]
+                if isinstance(inner, dict) and inner.get("errorMessage"):
+                    return str(inner["errorMessage"])
+                return str(document[key])
+        if document.get("error"):
+            return str(document["error"])
+    return cause or error
