@@ -29,7 +29,7 @@ PARAMETERS = {
     "InboxQuietSeconds": "2",
     "JobDeadlineOfflineSeconds": "6",
 }
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT"}
+TERMINAL = {"SUCCEEDED", "PARTIAL", "FAILED", "TIMED_OUT"}
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +252,8 @@ def test_every_job_ends_in_a_terminal_state(studio: LocalStudio) -> None:
     upload(studio, SampleProduct("e2e-last", "dress", (90, 90, 90), manifest={}))
     wait_for_jobs(studio, "e2e-last")
     studio.wait_until_idle(timeout=60, include_delayed=False)
-    items = studio.client("dynamodb").scan(TableName=studio.jobs_table)["Items"]
+    # The table also holds items that are not jobs (the learned poll schedule's estimates)
+    scanned = studio.client("dynamodb").scan(TableName=studio.jobs_table)["Items"]
+    items = [item for item in scanned if item["sk"]["S"] == "JOB"]
     assert items
     assert {item["status"]["S"] for item in items} <= TERMINAL
