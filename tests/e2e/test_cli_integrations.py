@@ -136,3 +136,29 @@ def test_presets_lists_aiuta_model_presets(stack: RunningStack) -> None:
     assert presets and all(p["preset_id"] in table for p in presets)
     assert {"preset_id", "settings", "sample_image"} <= set(presets[0])
     assert presets[0]["sample_image"] in table
+
+
+def test_redrive_sends_dead_letters_back_to_the_ingest_queue(stack: RunningStack) -> None:
+    # Given a message in the ingest queue's dead-letter queue (S3's test event: harmless to redo)
+    sqs = stack.client("sqs")
+    dead = stack.env["STUDIO_DEAD_LETTER_QUEUE_URL"]
+    body = (Path(__file__).resolve().parents[2] / "events" / "ingest_s3_test_event.json").read_text()
+    sqs.send_message(QueueUrl=dead, MessageBody=json.loads(body)["Records"][0]["body"])
+
+    # When studio redrive runs, it moves it back; a second run finds nothing
+    assert "moved 1 message(s)" in stack.studio("redrive").out
+    assert json.loads(stack.studio("redrive", "--json").out)["moved"] == 0
+    assert "the dead-letter queue is empty" in stack.studio("redrive").out
+
+
+def test_resume_refuses_a_job_that_has_nothing_to_check_again(stack: RunningStack, tmp_path: Path) -> None:
+    folder = SampleProduct(
+        "resume-shirt", "tshirt", (10, 10, 10), manifest={"product": {"category": CATEGORY}}
+    )
+    [submitted] = json.loads(stack.studio("submit", str(folder.write(tmp_path)), "--json").out)
+    [job_id] = submitted["job_ids"]
+    stack.studio("watch", job_id, "--timeout", "60")
+
+    done = stack.studio("resume", job_id, expect=1)
+
+    assert "studio resume" in done.err and job_id in done.err

@@ -325,3 +325,9 @@ def test_a_catalogue_is_followed_with_its_progress(stack: RunningStack, tmp_path
     watched = stack.studio("watch", "--timeout", "90", expect=1)
     assert "inbox/feed.csv: 0 done" in watched.out or "waiting, of 3" in watched.out
     assert "inbox/feed.csv: 2 done, 1 failed, 0 running, 0 waiting, of 3" in watched.out
+    # from the catalogue run's own record (its Map Run), ending with where its report is
+    assert "(report: inbox/feed.csv.report/report.json)" in watched.out
+    report = stack.client("s3").get_object(
+        Bucket=stack.env["STUDIO_BUCKET"], Key="inbox/feed.csv.report/report.json"
+    )
+    assert json.loads(report["Body"].read())["rows"] == 3

@@ -66,11 +66,33 @@ def test_alarms_notify_the_given_topic_or_one_the_stack_creates(
         assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [topic], {"Ref": "AWS::NoValue"}]}
 
 
-def test_the_dashboard_charts_job_events_and_gallery_pages(resources: dict[str, Any]) -> None:
+def test_the_dashboard_charts_the_new_parts_and_shows_every_alarm(resources: dict[str, Any]) -> None:
     body = props(resources, "StudioDashboard")["DashboardBody"]["Fn::Sub"]
     dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
-    lines = [line for widget in dashboard["widgets"] for line in widget["properties"]["metrics"]]
+    lines = [line for widget in dashboard["widgets"] for line in widget["properties"].get("metrics", [])]
+    service = ["service", "studio-pipeline"]
 
-    assert ["StudioPipeline", "JobEventsNotPut", "service", "studio-pipeline"] in lines
-    assert ["StudioPipeline", "GalleryNotWritten", "service", "studio-pipeline"] in lines
-    assert "${StudioEventBus.Name}" in body
+    # Job events and galleries, capacity waits, PARTIAL jobs, catalogue runs
+    for metric in (
+        "JobEventsNotPut",
+        "GalleryNotWritten",
+        "CapacityWaits",
+        "CapacityWaitsGivenUp",
+        "JobsPartial",
+    ):
+        assert ["StudioPipeline", metric, *service] in lines, metric
+    for metric in ("CataloguesStarted", "CatalogueRuns", "CatalogueRowsRejected"):
+        assert ["StudioPipeline", metric, *service] in lines, metric
+    assert "${StudioEventBus.Name}" in body and "${CatalogueStateMachine}" in body
+    # And an alarm widget lists every alarm of the template
+    (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
+    alarms = sorted(name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm")
+    assert len(alarm_widget["properties"]["alarms"]) == len(alarms)
+    assert all(f"${{{name}.Arn}}" in body for name in alarms)
+
+
+def test_capacity_and_catalogue_alarms_watch_the_new_parts(resources: dict[str, Any]) -> None:
+    given_up = props(resources, "CapacityWaitsGivenUpAlarm")
+    assert (given_up["Namespace"], given_up["MetricName"]) == ("StudioPipeline", "CapacityWaitsGivenUp")
+    catalogue = props(resources, "CatalogueRunsFailedAlarm")
+    assert catalogue["Dimensions"][0]["Value"] == {"Ref": "CatalogueStateMachine"}

@@ -280,6 +280,8 @@ class ScriptedJobs:
 
 
 class ScriptedStack:
+    catalogue_state_machine_arn = None  # no catalogue runs: progress from the rows' job records
+
     def __init__(self, jobs: ScriptedJobs) -> None:
         self._jobs = jobs
 

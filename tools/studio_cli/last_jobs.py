@@ -22,6 +22,7 @@ class Catalogue:
     key: str
     rows: int
     jobs: list[str] = field(default_factory=list)
+    etag: str = ""  # the uploaded version: its catalogue run is named after key and ETag
 
 
 @dataclass

@@ -130,6 +130,8 @@ def run(options: UpOptions) -> int:
                 "STUDIO_EVENT_BUS": studio.output("EventBusName"),
                 "STUDIO_DEAD_LETTER_QUEUE_URL": studio.dead_letter_queue_url or "",
             }
+            if "CatalogueStateMachineArn" in studio.stack.outputs:
+                environment["STUDIO_CATALOGUE_STATE_MACHINE_ARN"] = studio.output("CatalogueStateMachineArn")
             if options.log_file is not None:
                 environment["STUDIO_LOCAL_LOG"] = str(options.log_file.resolve())
             print(studio.summary(), flush=True)  # the whole summary, into the log

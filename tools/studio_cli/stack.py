@@ -52,6 +52,7 @@ OUTPUTS = {
     "dead_letter_queue_url": "IngestDeadLetterQueueUrl",
     "event_bus": "EventBusName",
     "api_key_secret": "AiutaApiKeySecret",
+    "catalogue_state_machine_arn": "CatalogueStateMachineArn",
 }
 ENVIRONMENT = {
     "bucket": "STUDIO_BUCKET",
@@ -61,6 +62,7 @@ ENVIRONMENT = {
     "dead_letter_queue_url": "STUDIO_DEAD_LETTER_QUEUE_URL",
     "event_bus": "STUDIO_EVENT_BUS",
     "api_key_secret": "STUDIO_AIUTA_KEY_SECRET",
+    "catalogue_state_machine_arn": "STUDIO_CATALOGUE_STATE_MACHINE_ARN",
     "aiuta_api_url": "AIUTA_API_URL",
     "name": "STUDIO_STACK",
 }
@@ -77,6 +79,7 @@ class Stack:
     dead_letter_queue_url: str | None = None
     event_bus: str | None = None
     api_key_secret: str | None = None
+    catalogue_state_machine_arn: str | None = None
     aiuta_api_url: str | None = None
     name: str | None = None  # the CloudFormation stack, when known
     given_parameters: Mapping[str, str] | None = field(default=None, compare=False)

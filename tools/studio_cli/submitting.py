@@ -304,7 +304,7 @@ def upload_catalogue(stack: Stack, plan: CataloguePlan) -> Submitted:
             if row.product_id is not None
         )
     )
-    catalogue = Catalogue(plan.key, len(plan.rows), job_ids)
+    catalogue = Catalogue(plan.key, len(plan.rows), job_ids, etag)
     notes = [f"{len(plan.rows)} rows, one job each"]
     if plan.problems:
         notes.append(f"{len(plan.problems)} row(s) will fail alone (see invalid rows)")

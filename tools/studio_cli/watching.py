@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -35,13 +36,20 @@ ROWS_SHOWN = 20
 
 @dataclass(frozen=True)
 class CatalogueProgress:
-    """A catalogue's rows by what has become of them so far."""
+    """A catalogue's rows by what has become of them so far.
+
+    From the catalogue run's Map Run when the stack has one (``done``: the row's job ran to a
+    successful end, SUCCEEDED or PARTIAL; ``failed``: a rejected row or a job that failed or timed
+    out), else from the rows' job records. ``ended``: the run is over (its report is written).
+    """
 
     key: str
     rows: int
     done: int = 0
     failed: int = 0
     running: int = 0
+    ended: bool = True
+    report: str | None = None
 
     @property
     def waiting(self) -> int:
@@ -49,13 +57,46 @@ class CatalogueProgress:
 
     @property
     def finished(self) -> bool:
-        return self.done + self.failed >= self.rows
+        return self.ended and self.done + self.failed >= self.rows
 
     def line(self) -> str:
         return (
             f"{self.key}: {self.done} done, {self.failed} failed, {self.running} running, "
             f"{self.waiting} waiting, of {self.rows}"
         )
+
+
+def map_run_progress(stack: Stack, catalogue: Catalogue) -> CatalogueProgress | None:
+    """The catalogue run's own counts (its Map Run), or None when this stack runs no catalogue runs."""
+    if not stack.catalogue_state_machine_arn or not catalogue.etag:
+        return None
+    from studio_core.steps.catalogue_run import REPORT_NAME
+    from studio_core.steps.ingest.catalogues import catalogue_run_name, report_prefix
+
+    name = catalogue_run_name(catalogue.key, catalogue.etag)
+    execution = f"{stack.catalogue_state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+    sfn = stack.client("stepfunctions")
+    try:
+        status = sfn.describe_execution(executionArn=execution)["status"]
+        runs = sfn.list_map_runs(executionArn=execution).get("mapRuns", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return CatalogueProgress(catalogue.key, catalogue.rows, ended=False)  # not started yet
+        raise
+    ended = status != "RUNNING"
+    report = f"{report_prefix(catalogue.key)}{REPORT_NAME}" if ended else None
+    if not runs:
+        return CatalogueProgress(catalogue.key, catalogue.rows, ended=ended, report=report)
+    counts = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+    return CatalogueProgress(
+        catalogue.key,
+        int(counts.get("total") or catalogue.rows),
+        done=int(counts.get("succeeded", 0)),
+        failed=sum(int(counts.get(n, 0)) for n in ("failed", "timedOut", "aborted")),
+        running=int(counts.get("running", 0)),
+        ended=ended,
+        report=report,
+    )
 
 
 def catalogue_progress(catalogue: Catalogue, records: dict[str, JobRecord | None]) -> CatalogueProgress:
@@ -79,7 +120,11 @@ class WatchOutcome:
 
     @property
     def exit_code(self) -> Exit:
-        if self.timed_out or any(r is None or not r.status.is_terminal for r in self.records.values()):
+        if (
+            self.timed_out
+            or any(r is None or not r.status.is_terminal for r in self.records.values())
+            or any(not c.finished for c in self.catalogues)
+        ):
             return Exit.UNFINISHED
         rows_failed = any(c.failed for c in self.catalogues)  # rows that never became a job count too
         if not rows_failed and all(
@@ -193,6 +238,9 @@ def follow(
 
     pending_products = dict(expected.products)
 
+    def progress_of(catalogue: Catalogue) -> CatalogueProgress:
+        return map_run_progress(stack, catalogue) or catalogue_progress(catalogue, records)
+
     def poll() -> list[CatalogueProgress]:
         for product_id, since in list(pending_products.items()):
             newer = [r for r in jobs.for_product(product_id) if r.created_at >= since]
@@ -204,7 +252,7 @@ def follow(
             record = records.get(job_id)
             if record is None or not record.status.is_terminal:
                 records[job_id] = jobs.get(job_id)
-        return [catalogue_progress(c, records) for c in expected.catalogues]
+        return [progress_of(c) for c in expected.catalogues]
 
     def report(catalogues: list[CatalogueProgress]) -> None:
         for job_id in job_ids:
@@ -218,13 +266,17 @@ def follow(
                 reason = f"  {record.error}" if record and record.error and record.status.is_terminal else ""
                 say(f"  {product:<22} {state:<12} {job_id}{reason}")
         for progress in catalogues:
-            line = progress.line()
+            line = progress.line() + (f" (report: {progress.report})" if progress.report else "")
             if shown.get(progress.key) != line:
                 shown[progress.key] = line
                 say(f"  {line}")
 
     def finished() -> bool:
-        return not pending_products and all(r is not None and r.status.is_terminal for r in records.values())
+        return (
+            not pending_products
+            and all(c.finished for c in catalogues)
+            and all(r is not None and r.status.is_terminal for r in records.values())
+        )
 
     catalogues = poll()
     if use_live:
