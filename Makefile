@@ -95,6 +95,7 @@ checkov: $(CHECKOV_VENV)/.installed
 bench: install
 	$(BIN)/python bench/polling.py > /dev/null
 	$(BIN)/python bench/finalize.py > /dev/null
+	$(BIN)/python bench/coldstart.py > /dev/null
 	$(BIN)/python bench/work_per_product.py > /dev/null
 	$(BIN)/python bench/reliability.py > /dev/null
 	@echo "results in bench/results/"
