@@ -115,9 +115,6 @@ CASES = {
     "id with a plus": Case("sku+1", "the folder name 'sku+1' is not a valid product id", photos()),
     "../ key": Case("..", "the folder name '..' is not a valid product id", manifest=None, events_without_objects=("inbox/../../etc/passwd.jpg", "inbox/../x.jpg")),
     "absolute-looking key": Case("", "the folder name '' is not a valid product id", manifest=None, events_without_objects=("inbox//etc/shadow.jpg",)),
-    # catalogues
-    "CSV row with a bad id": Case("row 7", "'row 7' is not a valid product id", manifest=None, catalogue=("feed-ids.csv", "id,image_urls\nrow 7,https://cdn.example.com/a.jpg\n")),
-    "CSV row with bad settings": Case("row-8", "product 'row-8': the job is invalid: number_of_generations", manifest=None, catalogue=("feed-gen.csv", "id,image_urls,number_of_generations\nrow-8,https://cdn.example.com/a.jpg,7\n")),
     # regeneration requests
     "regeneration of an unknown product": Case("ghost-product", "product 'ghost-product' has no jobs yet", manifest=None, regeneration=("regenerate/ghost-product/r1.json", {"image_types": ["back/walking"]})),
     "regeneration of a flat-lay job": Case("flat-only", "regeneration is on-figure only, and product 'flat-only' made flat-lay shots only", manifest=None, regeneration=("regenerate/flat-only/r1.json", {"image_types": ["back/walking"]}), base_job_kind="flat_lay"),
@@ -314,3 +311,44 @@ def test_an_input_nobody_foresaw_is_rejected_not_looped(monkeypatch: pytest.Monk
     [record] = product_records("sku-bug")
     assert record["status"] == "FAILED"
     assert "this is a bug in the pipeline, not in your input" in record["error"]
+
+
+@pytest.mark.parametrize(
+    ("item", "expected", "recorded"),
+    [
+        (
+            {"id": "row 7", "image_urls": "https://cdn.example.com/a.jpg"},
+            "row 2: 'row 7' is not a valid product id",
+            False,
+        ),
+        (
+            {"id": "row-8", "image_urls": "https://cdn.example.com/a.jpg", "number_of_generations": "7"},
+            "row 2 (row-8): product 'row-8': the job is invalid: number_of_generations",
+            True,
+        ),
+        ({"id": "row-9", "image_urls": "ftp://cdn.example.com/a.jpg"}, "not an http(s) URL", True),
+    ],
+)
+def test_a_bad_catalogue_row_fails_alone_with_a_readable_reason(
+    item: dict[str, str], expected: str, recorded: bool
+) -> None:
+    from studio_core import clients
+    from studio_core.domain.errors import InvalidJob
+    from studio_core.domain.jobs import JobDefaults
+    from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, record_row
+
+    # Given one row of a CSV catalogue, as the catalogue state machine's Distributed Map reads it
+    run = CatalogueRun(storage=clients.storage(), jobs=clients.jobs_table(), defaults=JobDefaults())
+    catalogue = CatalogueRef(
+        bucket=BUCKET, key="inbox/feed.csv", etag="e1", format="csv", report_prefix="inbox/feed.csv.report/"
+    )
+
+    # When the row's job is recorded, then the item fails alone, saying why in words
+    with pytest.raises(InvalidJob) as failure:
+        record_row(run, catalogue, item, 0)
+    assert expected in str(failure.value)
+    readable(str(failure.value))
+
+    # And a row with a product id is one FAILED record (a row without a usable id is in the run's report)
+    records = product_records(item["id"])
+    assert [r["status"] for r in records] == (["FAILED"] if recorded else [])
