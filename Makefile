@@ -35,7 +35,7 @@ integration: install
 e2e: install browser
 	$(BIN)/pytest tests/e2e
 
-test: lint tools checkov browser
+test: lint typecheck tools checkov browser
 	$(BIN)/pytest
 
 demo: install

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -107,7 +108,7 @@ class RetryPolicy(BaseModel):
         retry_class = type(
             "_Retry", (_CappedRetry,), {"max_retry_after": self.max_retry_after, "turns": turns}
         )
-        return retry_class(
+        retry: Retry = retry_class(
             total=self.attempts,
             connect=self.attempts,
             read=self.attempts,
@@ -121,6 +122,7 @@ class RetryPolicy(BaseModel):
             respect_retry_after_header=True,
             raise_on_status=False,
         )
+        return retry
 
 
 class AiutaStudioClient:
@@ -162,10 +164,12 @@ class AiutaStudioClient:
     ) -> AiutaImage:
         """Store product image bytes at Aiuta; the returned id goes into ``uploaded_image_ids``."""
         files = {"image_data": (filename, data, content_type)}
-        return self._call("POST", "/uploaded_images", AiutaImage, files=files)
+        image: AiutaImage = self._call("POST", "/uploaded_images", AiutaImage, files=files)
+        return image
 
     def get_uploaded_image(self, image_id: str) -> AiutaImage:
-        return self._call("GET", f"/uploaded_images/{_segment(image_id)}", AiutaImage)
+        image: AiutaImage = self._call("GET", f"/uploaded_images/{_segment(image_id)}", AiutaImage)
+        return image
 
     def delete_uploaded_image(self, image_id: str) -> None:
         self._call("DELETE", f"/uploaded_images/{_segment(image_id)}", None)
@@ -183,7 +187,8 @@ class AiutaStudioClient:
 
     def get_on_figure_operation(self, operation_id: str) -> OnFigureOperation:
         path = f"/on_figure_operations/{_segment(operation_id)}"
-        operation = self._require(self._call("GET", path, OnFigureOperation, nullable=True), operation_id)
+        answer: OnFigureOperation | None = self._call("GET", path, OnFigureOperation, nullable=True)
+        operation = self._require(answer, operation_id)
         self._release_if_finished(operation_id, operation.status)
         return operation
 
@@ -192,12 +197,16 @@ class AiutaStudioClient:
 
     def get_flat_lay_operation(self, operation_id: str) -> FlatLayOperation:
         path = f"/flat_lay_operations/{_segment(operation_id)}"
-        operation = self._require(self._call("GET", path, FlatLayOperation, nullable=True), operation_id)
+        answer: FlatLayOperation | None = self._call("GET", path, FlatLayOperation, nullable=True)
+        operation = self._require(answer, operation_id)
         self._release_if_finished(operation_id, operation.status)
         return operation
 
     def list_model_presets(self) -> list[OnFigureModelPreset]:
-        return self._call("GET", "/on_figure_model_presets", list[OnFigureModelPreset])
+        presets: list[OnFigureModelPreset] = self._call(
+            "GET", "/on_figure_model_presets", list[OnFigureModelPreset]
+        )
+        return presets
 
     # Plumbing
 
@@ -267,7 +276,7 @@ def _segment(value: str) -> str:
     """An id as one path segment; refuses ids that would change the path."""
     if not value or "/" in value or value in (".", ".."):
         raise ValueError(f"not a valid Aiuta id: {value!r}")
-    return requests.utils.quote(value, safe="")
+    return quote(value, safe="")
 
 
 def _never_sent(exc: requests.exceptions.RequestException) -> bool:

@@ -10,6 +10,7 @@ or a new value on Aiuta's side (a hair colour, a status) never breaks a poll.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -362,7 +363,7 @@ class RegenerateOnFigureImagesRequest(_Request):
 # what an unknown value means (an unknown operation status counts as unfinished).
 
 
-def _keep_unknown(enum_type: type[StrEnum]) -> Any:
+def _keep_unknown(enum_type: type[StrEnum]) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
         if isinstance(value, enum_type):
             return value
@@ -373,7 +374,12 @@ def _keep_unknown(enum_type: type[StrEnum]) -> Any:
         except ValueError:
             return value
 
-    return Annotated[enum_type | str, PlainValidator(parse, json_schema_input_type=str)]
+    return parse
+
+
+def _tolerant(enum_type: type[StrEnum]) -> Any:
+    """``enum_type`` in an answer: the member when known, else Aiuta's raw string."""
+    return Annotated[enum_type | str, PlainValidator(_keep_unknown(enum_type), json_schema_input_type=str)]
 
 
 def known(value: Any) -> bool:
@@ -382,9 +388,15 @@ def known(value: Any) -> bool:
 
 
 # An operation status as read from an answer: an ``OperationStatus``, or Aiuta's raw string.
-StatusValue = _keep_unknown(OperationStatus)
-PriorityValue = _keep_unknown(OperationPriority)
-OwnerTypeValue = _keep_unknown(OwnerType)
+StatusValue = Annotated[
+    OperationStatus | str, PlainValidator(_keep_unknown(OperationStatus), json_schema_input_type=str)
+]
+PriorityValue = Annotated[
+    OperationPriority | str, PlainValidator(_keep_unknown(OperationPriority), json_schema_input_type=str)
+]
+OwnerTypeValue = Annotated[
+    OwnerType | str, PlainValidator(_keep_unknown(OwnerType), json_schema_input_type=str)
+]
 
 
 class _Answer(BaseModel):
@@ -405,7 +417,7 @@ class UnlistedImageType(_Answer):
         return "/".join(part or "?" for part in parts)
 
 
-def _answer_type(model: type[BaseModel]) -> Any:
+def _answer_type(model: type[BaseModel]) -> Callable[[Any], Any]:
     """An image type of an answer as the request model when its values are known (extra fields
     dropped), so it compares equal to what was asked; else an ``UnlistedImageType``."""
     fields = tuple(model.model_fields)
@@ -418,11 +430,15 @@ def _answer_type(model: type[BaseModel]) -> Any:
         except ValidationError:
             return UnlistedImageType.model_validate(value)
 
-    return Annotated[model | UnlistedImageType, BeforeValidator(parse)]
+    return parse
 
 
-AnswerOnFigureType = _answer_type(OnFigureImageType)
-AnswerFlatLayType = _answer_type(FlatLayImageType)
+AnswerOnFigureType = Annotated[
+    OnFigureImageType | UnlistedImageType, BeforeValidator(_answer_type(OnFigureImageType))
+]
+AnswerFlatLayType = Annotated[
+    FlatLayImageType | UnlistedImageType, BeforeValidator(_answer_type(FlatLayImageType))
+]
 
 
 class AnswerImageSize(_Answer):
@@ -438,22 +454,22 @@ class AnswerPaddings(_Answer):
 
 
 class AnswerBackgroundSettings(_Answer):
-    background_type: _keep_unknown(BackgroundType) | None = None  # type: ignore[valid-type]
+    background_type: _tolerant(BackgroundType) | None = None  # type: ignore[valid-type]
     reference_color: str | None = None
 
 
 class AnswerModelSettings(_Answer):
     """A model appearance as Aiuta describes it (a preset's settings, an operation's settings)."""
 
-    gender: _keep_unknown(Gender) | None = None  # type: ignore[valid-type]
-    ethnicity: _keep_unknown(Ethnicity) | None = None  # type: ignore[valid-type]
-    skin_tone: _keep_unknown(SkinTone) | None = None  # type: ignore[valid-type]
-    body_shape: _keep_unknown(BodyShape) | None = None  # type: ignore[valid-type]
-    age_group: _keep_unknown(AgeGroup) | None = None  # type: ignore[valid-type]
-    height: _keep_unknown(Height) | None = None  # type: ignore[valid-type]
-    hair_length: _keep_unknown(HairLength) | None = None  # type: ignore[valid-type]
-    hair_style: _keep_unknown(HairStyle) | None = None  # type: ignore[valid-type]
-    hair_color: _keep_unknown(HairColor) | None = None  # type: ignore[valid-type]
+    gender: _tolerant(Gender) | None = None  # type: ignore[valid-type]
+    ethnicity: _tolerant(Ethnicity) | None = None  # type: ignore[valid-type]
+    skin_tone: _tolerant(SkinTone) | None = None  # type: ignore[valid-type]
+    body_shape: _tolerant(BodyShape) | None = None  # type: ignore[valid-type]
+    age_group: _tolerant(AgeGroup) | None = None  # type: ignore[valid-type]
+    height: _tolerant(Height) | None = None  # type: ignore[valid-type]
+    hair_length: _tolerant(HairLength) | None = None  # type: ignore[valid-type]
+    hair_style: _tolerant(HairStyle) | None = None  # type: ignore[valid-type]
+    hair_color: _tolerant(HairColor) | None = None  # type: ignore[valid-type]
     is_pregnant: bool | None = None
     has_beard: bool | None = None
     has_tattoo: bool | None = None

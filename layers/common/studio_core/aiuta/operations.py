@@ -52,6 +52,8 @@ warnings.filterwarnings("ignore", message="Couldn't determine the remaining time
 
 
 def fetch_operation(client: AiutaStudioClient, op: OperationRef) -> OnFigureOperation | FlatLayOperation:
+    if op.operation_id is None:
+        raise ValueError(f"the {op.kind.value} operation of round {op.round} was never created")
     if op.kind is Kind.ON_FIGURE:
         return client.get_on_figure_operation(op.operation_id)
     return client.get_flat_lay_operation(op.operation_id)
@@ -62,7 +64,7 @@ def idempotent_creator(table_name: str, create: Callable[[str, dict[str, Any]], 
     persistence = DynamoDBPersistenceLayer(table_name=table_name)
     config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=7 * 24 * 3600)
 
-    @idempotent_function(data_keyword_argument="order", persistence_store=persistence, config=config)
+    @idempotent_function(data_keyword_argument="order", persistence_store=persistence, config=config)  # type: ignore[untyped-decorator]
     def create_once(order: dict[str, Any]) -> dict[str, str | None]:
         try:
             return {"operation_id": create(order["action"], order["request"])}

@@ -30,7 +30,7 @@ def dead_letter_queue_url(queue_url: str, sqs: Any) -> str:
         raise LookupError(f"{queue_url} has no dead-letter queue (no RedrivePolicy)")
     arn = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]
     account, name = arn.split(":")[4], arn.split(":")[5]
-    return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
 def waiting_in_dead_letter_queue(queue_url: str, sqs: Any | None = None) -> int:

@@ -326,7 +326,7 @@ def _request_problems(spec: JobSpec, image_count: int) -> list[str]:
     """Builds each Aiuta request with placeholder images so every API rule runs now."""
     count = min(max(len(spec.image_urls or []) or image_count, 1), MAX_INPUT_IMAGES)
     info = ProductInfo(image_urls=[_PLACEHOLDER_URL] * count)
-    problems = []
+    problems: list[str] = []
     for kind in spec.kind:
         try:
             spec.on_figure_request(info) if kind is Kind.ON_FIGURE else spec.flat_lay_request(info)

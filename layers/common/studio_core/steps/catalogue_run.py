@@ -154,7 +154,8 @@ def _map_run_results(storage: Storage, map_run: dict[str, Any]) -> dict[str, Any
         for entry in files.get("FAILED") or []:
             failed += json.loads(storage.read_bytes(entry["Key"]))
     skipped = [s for s in succeeded if "skipped" in _json(s.get("Output"))]
-    rejected_rows, failed_jobs = [], []
+    rejected_rows: list[Any] = []
+    failed_jobs: list[Any] = []
     for item in failed:
         item_input = _json(item.get("Input"))
         row = _row_number(item_input)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -55,7 +55,10 @@ def plan_copies(
             key = output_key(
                 state.product_id, state.job_id, op.kind.value, item.image_type.label, variant, op.round
             )
-            orders.append(CopyOrder(op.kind, item.image_type, variant, image, key, op.round))
+            # An image type Aiuta lists but this code does not know cannot be recorded under our
+            # names: the copy then fails loudly (the job's reason says so) rather than silently.
+            image_type = cast(ImageType, item.image_type)
+            orders.append(CopyOrder(op.kind, image_type, variant, image, key, op.round))
     return orders
 
 
@@ -227,7 +230,7 @@ def finalize_job(
         # Never while an operation may still finish: it reads the uploaded inputs.
         should_delete = should_delete and all(op.finished for op in state.operations)
         problems = delete_at_aiuta(state, summary.images, client) if should_delete else []
-        ending = {
+        ending: dict[str, Any] = {
             "images": summary.images,
             "rounds": summary.rounds,
             "result_key": key,
