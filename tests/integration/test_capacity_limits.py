@@ -94,7 +94,11 @@ def test_concurrent_callers_never_exceed_rate_plus_burst_in_any_second(table: st
     def lambda_like() -> None:
         caller = RequestBudget(
             # A generous wait: on a loaded machine a turn may come late, never early
-            table, rate=20, burst=2, max_wait_seconds=60, client=boto3.client("dynamodb", region_name=REGION)
+            table,
+            rate=20,
+            burst=2,
+            max_wait_seconds=60,
+            client=boto3.client("dynamodb", region_name=REGION),
         )
         for _ in range(6):
             turn = caller.take()
