@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from studio_cli.demo import demo_products
 from tests.e2e.cli_stack import clean_environment
@@ -27,6 +30,19 @@ def readme_block() -> str:
     return found.group(1)
 
 
+def stack_log(clone: Path) -> str:
+    """What the stack logged besides its functions' INFO lines (for a failure's message)."""
+    log = clone / ".local-stack" / "local.log"
+    if not log.is_file():
+        return ""
+    lines = [
+        line
+        for line in log.read_text().splitlines()
+        if not line.startswith("{") or '"level":"WARNING"' in line or '"level":"ERROR"' in line
+    ]
+    return "\n--- .local-stack/local.log (tail) ---\n" + "\n".join(lines[-60:])
+
+
 def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     # Given a clone after `make demo`: the venv, the sample events and the demo's sample product
     for name in (".venv", "events"):
@@ -38,19 +54,27 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     script = "set -euo pipefail\n" + preamble + readme_block() + "wait\n"
 
     # When the block runs, line by line, as a user pastes it
-    done = subprocess.run(  # noqa: S603 - bash running the README's own block
+    # (bash and the stack it starts in a session of their own, so a hang leaves nothing running)
+    process = subprocess.Popen(  # noqa: S603 - bash running the README's own block
         ["bash", "-c", script],  # noqa: S607
         cwd=tmp_path,
         env={**clean_environment(), "STUDIO_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "160"},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+        pytest.fail(f"the README block did not finish:\n{stdout}\n{stderr}\n{stack_log(tmp_path)}")
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     output = done.stdout + done.stderr
 
     # Then every command succeeded, with what the README says it prints
-    assert done.returncode == 0, output
+    assert done.returncode == 0, output + stack_log(tmp_path)
     assert "Traceback" not in output
     assert "ready; Ctrl-C stops everything" in output
     assert "done: 1 SUCCEEDED" in output  # watch, then regenerate --watch
