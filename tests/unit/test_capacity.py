@@ -157,3 +157,26 @@ def test_the_deadline_is_the_polls_while_polling_else_the_jobs_from_the_first_wa
     poll_deadline = NOW + timedelta(minutes=5)
     assert episode_deadline(NOW, 3600, poll_deadline) == poll_deadline
     assert episode_deadline(NOW, 3600, None) == NOW + timedelta(hours=1)
+
+
+def test_with_a_turn_in_the_waiting_room_a_job_comes_back_at_its_turn() -> None:
+    # Given the waiting room gave the job the turn 40 s from now, and Aiuta said 3 s
+    turn = NOW + timedelta(seconds=40)
+    waits = {
+        plan(message="retry after 3 s", seed=seed, turn=turn).wait.wait_seconds  # type: ignore[union-attr]
+        for seed in range(20)
+    }
+    # Then it comes back at its turn (within a second of jitter), whatever the attempt
+    assert waits <= {40, 41}
+    late = plan(
+        CapacityWait(
+            task=CapacityTask.SUBMIT,
+            attempt=9,
+            wait_seconds=60,
+            waited_seconds=500,
+            deadline=NOW + timedelta(hours=1),
+            reason="x",
+        ),
+        turn=NOW + timedelta(seconds=2),
+    )
+    assert late.wait is not None and late.wait.wait_seconds in {2, 3} and late.wait.attempt == 10

@@ -33,6 +33,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -49,8 +50,8 @@ from studio_local.moto_internals import LambdaAnswer, TooManyRequestsException, 
 
 logger = logging.getLogger("studio_local.lambda")
 
-HISTORY_LENGTH = 2000
-DEFAULT_UNRESERVED_ENVIRONMENTS = 4
+HISTORY_LENGTH = 20000
+DEFAULT_UNRESERVED_ENVIRONMENTS = 5
 # Host variables a handler's process keeps: enough for Python to run, nothing about AWS or the project.
 KEPT_HOST_VARIABLES = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")
 FAKE_CREDENTIALS = {
@@ -160,6 +161,10 @@ class ExecutionEnvironment:
         self.invocations += 1
         if answer is None:
             if self.process.poll() is None:
+                # Where it was stuck, on the function's stderr, then stopped as Lambda stops it.
+                with contextlib.suppress(OSError):
+                    self.process.send_signal(signal.SIGUSR1)
+                    time.sleep(0.5)
                 self.close(kill=True)
                 message = f"Task timed out after {timeout:.2f} seconds"
                 return error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"

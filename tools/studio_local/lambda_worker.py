@@ -20,9 +20,11 @@ This module imports nothing of the project, so the handler's own imports decide 
 from __future__ import annotations
 
 import decimal
+import faulthandler
 import importlib.util
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -110,6 +112,24 @@ def run_invocation(handler: Any, request: dict[str, Any]) -> dict[str, Any]:
         return {"payload": error_document(error_type, message), "error_type": error_type}
 
 
+def report_slow_aws_calls(threshold: float) -> None:
+    """A debugging aid (``STUDIO_LOCAL_SLOW_CALL_SECONDS``): every AWS call slower than this, on stderr."""
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def timed(self: Any, operation: str, params: Any) -> Any:
+        started = time.time()
+        try:
+            return original(self, operation, params)
+        finally:
+            took = time.time() - started
+            if took > threshold:
+                print(f"slow AWS call: {operation} took {took:.1f} s", file=sys.stderr, flush=True)
+
+    botocore.client.BaseClient._make_api_call = timed
+
+
 def serve(requests_fd: int, answers_fd: int) -> None:
     with (
         os.fdopen(requests_fd, "r", encoding="utf-8") as requests,
@@ -135,4 +155,8 @@ def serve(requests_fd: int, answers_fd: int) -> None:
 if __name__ == "__main__":
     # Python puts this script's directory first on the path; Lambda puts the task root there.
     sys.path[0] = os.getcwd()
+    # On a timeout the runtime asks for every thread's stack (stderr) before it stops the process.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    if os.environ.get("STUDIO_LOCAL_SLOW_CALL_SECONDS"):
+        report_slow_aws_calls(float(os.environ["STUDIO_LOCAL_SLOW_CALL_SECONDS"]))
     serve(int(sys.argv[1]), int(sys.argv[2]))

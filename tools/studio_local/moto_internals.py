@@ -20,6 +20,7 @@ from moto.awslambda.models import LambdaBackend
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json, get_model_map
 from moto.core.config import default_user_config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
@@ -33,6 +34,7 @@ __all__ = [
     "LambdaAnswer",
     "LambdaServe",
     "TooManyRequestsException",
+    "cache_request_dispatch",
     "cloudformation_types",
     "map_lambda_api_errors_like_aws",
     "resolve_in_stack",
@@ -210,3 +212,24 @@ def _dates_as_epoch_millis(value: Any) -> None:
             value[key] = int(item.timestamp() * 1000)
         else:
             _dates_as_epoch_millis(item)
+
+
+_ORIGINAL_BACKEND_FOR_HOST = DomainDispatcherApplication.get_backend_for_host
+
+
+def cache_request_dispatch(enable: bool = True) -> None:
+    """moto's server finds the backend of every request under one process-wide lock, listing its
+    package directory and trying hundreds of URL patterns each time: with tens of Lambdas calling
+    at once, requests queue on that lock (measured: most of the server's busy time). The answer
+    for a host never changes, so it is remembered per host."""
+    if not enable:
+        DomainDispatcherApplication.get_backend_for_host = _ORIGINAL_BACKEND_FOR_HOST  # type: ignore[method-assign]
+        return
+    found: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        if host not in found:
+            found[host] = _ORIGINAL_BACKEND_FOR_HOST(self, host)
+        return found[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]

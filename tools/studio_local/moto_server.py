@@ -20,7 +20,11 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from studio_local.moto_internals import set_step_functions_config, step_functions_config
+from studio_local.moto_internals import (
+    cache_request_dispatch,
+    set_step_functions_config,
+    step_functions_config,
+)
 
 # Not secrets: moto accepts any credentials; these only keep boto3 from looking for real ones.
 FAKE_ACCESS_KEY_ID = "studio-local"
@@ -97,6 +101,7 @@ def start_moto_server(region: str, host: str = "127.0.0.1", port: int = 0) -> Mo
     werkzeug_logger = logging.getLogger("werkzeug")
     if werkzeug_logger.level == logging.NOTSET:
         werkzeug_logger.setLevel(logging.WARNING)
+    cache_request_dispatch()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
-from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget
+from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable
@@ -89,6 +89,14 @@ def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
 
 
 @cache
+def waiting_room(settings: CapacitySettings) -> WaitingRoom | None:
+    """Turns for the jobs waiting for capacity, at the account's request rate (None without a table)."""
+    if not settings.capacity_table:
+        return None
+    return WaitingRoom(settings.capacity_table, rate=settings.aiuta_requests_per_second)
+
+
+@cache
 def _aiuta_client(
     url: str, secret: str, attempts: int, backoff_factor: float, capacity: CapacitySettings
 ) -> AiutaStudioClient:
@@ -113,6 +121,14 @@ def aiuta_client(settings: AiutaSettings | None = None) -> AiutaStudioClient:
 
 def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
-    for factory in (storage, jobs_table, duration_estimates, job_events, account_capacity, _aiuta_client):
+    for factory in (
+        storage,
+        jobs_table,
+        duration_estimates,
+        job_events,
+        account_capacity,
+        waiting_room,
+        _aiuta_client,
+    ):
         factory.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated

@@ -43,8 +43,9 @@ class CapacitySettings(_Settings):
     aiuta_requests_per_second: float = Field(default=2, gt=0, le=1000)
     aiuta_request_burst: int = Field(default=2, ge=1, le=1000)
     aiuta_operations_in_flight: int = Field(default=10, ge=1, le=10000)
-    # A Lambda sleeps for a turn at most this long; a longer wait is the state machine's.
-    capacity_wait_in_lambda_seconds: float = Field(default=5, ge=0, le=60)
+    # A Lambda sleeps for a turn at most this long (it holds its concurrency while it sleeps); a
+    # longer wait is the state machine's, which holds nothing.
+    capacity_wait_in_lambda_seconds: float = Field(default=1, ge=0, le=60)
 
 
 class CapacityWaitSettings(_Settings):
@@ -52,6 +53,7 @@ class CapacityWaitSettings(_Settings):
 
     capacity_wait_max_seconds: int = Field(default=60, ge=1, le=3600)
     poll: PollSettings = Field(default_factory=PollSettings)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
 
 
 class AiutaSettings(_Settings):

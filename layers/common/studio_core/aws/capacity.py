@@ -3,10 +3,16 @@
 Two items of the table (``CapacityTable`` in template.yaml, key ``pk``):
 
 - ``pk = aiuta#requests``: the request budget, ``tat_ms`` (see ``domain.capacity.reserve_request``).
-  Every call to Aiuta reserves a send time with a conditional update (optimistic: the update
-  only lands if nobody moved ``tat_ms`` since it was read) and sleeps until then, if that is soon
+  Every call to Aiuta reserves a send time with one atomic conditional update while the budget
+  is busy (``tat_ms`` moves on by one interval and says which turn was taken: no read, no
+  conflicts, however many Lambdas ask at once) and sleeps until then, if that is soon
   (``max_wait_seconds``, a Lambda should not idle); otherwise it raises ``CapacityUnavailable``
-  with the time until the budget has room, and the job waits in its state machine instead.
+  with the time until the budget has room, and the job waits in its state machine instead. A
+  caller that wakes too late for its turn takes another, so late requests do not bunch up.
+- ``pk = aiuta#waiting-room``: the turns of the jobs waiting for capacity (``WaitingRoom``), the
+  same kind of budget at the same rate: a job that found no capacity comes back at its turn, so
+  the waiting jobs come back at the pace Aiuta can take them, in the order they arrived, instead
+  of all at once or after blind backoffs that leave capacity unused.
 - ``pk = aiuta#operations``: the operations in flight, ``holders`` = ``{lease: expiry}``. A create
   takes a lease (conditional on fewer than ``limit`` leases) before it is sent, keyed by a fresh id;
   once Aiuta answers, the lease is re-keyed by the operation id; it ends when a read shows the
@@ -17,22 +23,25 @@ Two items of the table (``CapacityTable`` in template.yaml, key ``pk``):
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from studio_core.domain.capacity import expired_leases, reserve_request
+from studio_core.domain.capacity import expired_leases
 from studio_core.domain.errors import CapacityUnavailable
 
 logger = logging.getLogger(__name__)
 
 REQUESTS_KEY = "aiuta#requests"
 OPERATIONS_KEY = "aiuta#operations"
+WAITING_ROOM_KEY = "aiuta#waiting-room"
 # Optimistic updates lost to another Lambda before giving up on one reservation.
 MAX_CONFLICTS = 25
 
@@ -54,8 +63,10 @@ class RequestBudget:
         client: Any | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        key: str = REQUESTS_KEY,
     ) -> None:
         self.table_name = table_name
+        self.key = key
         self.rate = rate
         self.burst = burst
         self.max_wait_seconds = max_wait_seconds
@@ -63,37 +74,99 @@ class RequestBudget:
         self._clock = clock
         self._sleep = sleep
         self.waited_seconds = 0.0
+        # How late after its turn a request may still go: half a turn, at most a quarter second.
+        self.late_seconds = min(0.25, 0.5 / rate)
 
     def take(self) -> float:
         """Blocks until this caller may send one request and returns that turn (epoch seconds);
         ``CapacityUnavailable`` if it is far off."""
-        for _ in range(MAX_CONFLICTS):
-            now_ms = int(self._clock() * 1000)
-            tat = self._read_tat()
-            reservation = reserve_request(tat, now_ms, self.rate, self.burst)
-            wait = reservation.wait_seconds(now_ms)
-            if wait > self.max_wait_seconds:
+        missed = False
+        while True:
+            now = self._clock()
+            turn = self._reserve(now, latest=now + self.max_wait_seconds)
+            if isinstance(turn, _TooFar):
                 raise CapacityUnavailable(
                     f"the pipeline's Aiuta budget of {self.rate:g} requests/s is taken for the next "
-                    f"{wait:.1f} s (AiutaRequestsPerSecond)",
-                    retry_after=wait,
+                    f"{turn.seconds:.1f} s (AiutaRequestsPerSecond)",
+                    retry_after=turn.seconds,
                 )
-            if self._swap(tat, reservation.next_tat_ms):
-                if wait > 0:
-                    self.waited_seconds += wait
-                    self._sleep(wait)
-                return reservation.send_at_ms / 1000
+            wait = turn - now
+            if wait > 0:
+                self.waited_seconds += wait
+                self._sleep(wait)
+            late = self._clock() - turn
+            if late > self.late_seconds and not missed:
+                # Woken long after the turn (a busy host): sending now could bunch with the next
+                # turns, so the missed one is given up and one new one taken (only one: on a host
+                # that keeps waking late, retaking would only burn the turns of others).
+                logger.info("a request turn was missed; taking another", extra={"late_seconds": late})
+                missed = True
+                continue
+            return turn
+
+    def reserve(self, latest: float) -> float | None:
+        """Reserves the next turn, without waiting for it, if it comes by ``latest`` (epoch seconds)."""
+        turn = self._reserve(self._clock(), latest)
+        return None if isinstance(turn, _TooFar) else turn
+
+    def _reserve(self, now: float, latest: float) -> float | _TooFar:
+        """The next turn, reserved, if it comes by ``latest``.
+
+        A busy budget (its theoretical arrival time ``tat`` ahead of now) takes one atomic update:
+        ``tat`` moves on by one interval if it is not too far ahead, and the new value says which
+        turn was taken, so any number of callers at once get their turns without conflicts. An
+        idle one is set to now (conditional on still being idle). ``domain.capacity.reserve_request``
+        is the same rule, in arithmetic.
+        """
+        interval_ms = 1000.0 / self.rate
+        tolerance_ms = (self.burst - 1) * interval_ms
+        for _ in range(MAX_CONFLICTS):
+            now_ms = int(now * 1000)
+            limit_ms = int(latest * 1000 + tolerance_ms)
+            moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms))
+            if moved is not None:
+                return max(now_ms, moved - math.ceil(interval_ms) - tolerance_ms) / 1000
+            tat = self._read_tat()
+            if tat is not None and tat >= now_ms:
+                if tat > limit_ms:
+                    return _TooFar(max(0.0, (tat - tolerance_ms - now_ms) / 1000))
+                continue  # it moved on meanwhile: try the atomic step again
+            if self._restart(tat, now_ms + math.ceil(interval_ms)):
+                return now_ms / 1000
+            now = self._clock()
         raise CapacityUnavailable(
             f"the request budget is contended by too many callers ({MAX_CONFLICTS} conflicts)", retry_after=1
         )
 
+    def _advance(self, now_ms: int, limit_ms: int, interval_ms: int) -> int | None:
+        """``tat += interval`` if ``now <= tat <= limit``; the new ``tat``, or None."""
+        try:
+            answer = self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET tat_ms = tat_ms + :interval",
+                ConditionExpression="tat_ms BETWEEN :now AND :limit",
+                ExpressionAttributeValues={
+                    ":interval": {"N": str(interval_ms)},
+                    ":now": {"N": str(now_ms)},
+                    ":limit": {"N": str(limit_ms)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return None
+            raise
+        return int(answer["Attributes"]["tat_ms"]["N"])
+
     def _read_tat(self) -> int | None:
         item = self._dynamodb.get_item(
-            TableName=self.table_name, Key={"pk": {"S": REQUESTS_KEY}}, ConsistentRead=True
+            TableName=self.table_name, Key={"pk": {"S": self.key}}, ConsistentRead=True
         ).get("Item")
         return int(item["tat_ms"]["N"]) if item and "tat_ms" in item else None
 
-    def _swap(self, expected: int | None, new: int) -> bool:
+    def _restart(self, expected: int | None, new: int) -> bool:
+        """An idle budget (``tat`` in the past, or never used) starts again from now."""
         condition = "attribute_not_exists(tat_ms)" if expected is None else "tat_ms = :old"
         values: dict[str, Any] = {":new": {"N": str(new)}}
         if expected is not None:
@@ -101,7 +174,7 @@ class RequestBudget:
         try:
             self._dynamodb.update_item(
                 TableName=self.table_name,
-                Key={"pk": {"S": REQUESTS_KEY}},
+                Key={"pk": {"S": self.key}},
                 UpdateExpression="SET tat_ms = :new",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
@@ -111,6 +184,11 @@ class RequestBudget:
                 return False
             raise
         return True
+
+
+@dataclass(frozen=True)
+class _TooFar:
+    seconds: float
 
 
 class OperationSlots:
@@ -247,6 +325,17 @@ class OperationSlots:
                 if not _conditional_failure(exc):
                     raise
         return bool(expired)
+
+
+class WaitingRoom:
+    """Turns for the jobs waiting for capacity, handed out at the rate Aiuta takes requests."""
+
+    def __init__(self, table_name: str, *, rate: float, client: Any | None = None) -> None:
+        self._turns = RequestBudget(table_name, rate=rate, burst=1, client=client, key=WAITING_ROOM_KEY)
+
+    def turn(self, latest: float) -> float | None:
+        """The next free turn (epoch seconds), reserved, if it comes by ``latest``; else None."""
+        return self._turns.reserve(latest)
 
 
 class AccountCapacity:

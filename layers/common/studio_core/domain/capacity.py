@@ -10,8 +10,10 @@ machine's capacity loop (``steps.capacity_wait``):
   1 s window holds more than ``rate + burst`` requests.
 - ``expired_leases``: operations in flight are leases (one per operation) that end when Aiuta says
   the operation finished, or at their expiry if nobody ever saw it finish.
-- ``plan_capacity_wait``: how long a job waits before it tries again: Aiuta's (or our limiter's)
-  ``Retry-After`` when given, plus exponential backoff with full jitter, never past the deadline.
+- ``plan_capacity_wait``: how long a job waits before it tries again: until its turn in the
+  waiting room (turns at the rate Aiuta takes requests, first come first served) or Aiuta's (or
+  our limiter's) ``Retry-After`` if later, plus up to a second of jitter; without a waiting room,
+  exponential backoff with full jitter. Never past the deadline.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ def plan_capacity_wait(
     deadline: datetime,
     max_wait_seconds: int,
     rng: random.Random | None = None,
+    turn: datetime | None = None,
 ) -> CapacityPlan:
     """The next wait for capacity after ``error`` (one of ``CAPACITY_ERRORS``) in ``task``.
 
@@ -144,8 +147,12 @@ def plan_capacity_wait(
             ),
         )
     advice = retry_after_of(message) or 0.0
-    backoff = min(float(max_wait_seconds), FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
-    wait = math.ceil(max(1.0, advice + rng.uniform(0, backoff)))
+    if turn is not None:
+        # A turn in the waiting room: come back then (or when Aiuta said, if later).
+        wait = math.ceil(max(1.0, max(advice, (turn - now).total_seconds()) + rng.uniform(0, 1)))
+    else:
+        backoff = min(float(max_wait_seconds), FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        wait = math.ceil(max(1.0, advice + rng.uniform(0, backoff)))
     wait = min(wait, max(1, math.ceil(left)))
     return CapacityPlan(
         CapacityWait(

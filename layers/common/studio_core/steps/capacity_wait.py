@@ -1,6 +1,8 @@
 """Task "Plan the wait for capacity": how long a job waits before the step that found no capacity
 runs again (``Wait for capacity``), or that its deadline has come (TIMED_OUT, through Record failure).
 
+Jobs waiting for capacity take turns in the waiting room (``aws.capacity.WaitingRoom``, at the
+rate Aiuta takes requests), so they come back at the pace Aiuta can serve them, oldest first.
 The step's Catch put the error under ``$.capacity_error.<task>`` (``domain.capacity.CapacityTask``):
 Aiuta's 429 (``AiutaRateLimited``), the pipeline's own budget or operations in flight used up
 (``CapacityUnavailable``), or a throttled Lambda (``Lambda.TooManyRequestsException``). The answer
@@ -15,6 +17,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+from studio_core.aws.capacity import WaitingRoom
 from studio_core.domain.capacity import (
     CapacityTask,
     CapacityWait,
@@ -30,6 +33,7 @@ def plan_wait(
     event: dict[str, Any],
     *,
     settings: CapacityWaitSettings,
+    room: WaitingRoom | None = None,
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
@@ -47,6 +51,13 @@ def plan_wait(
     deadline = episode_deadline(
         now, settings.poll.deadline_seconds(state.job.operation_priority), poll_deadline
     )
+    if previous is not None and previous.task is task:
+        deadline = previous.deadline
+    turn = None
+    if room is not None and deadline > now:
+        reserved = room.turn(latest=deadline.timestamp())
+        # No turn before the deadline: the queue is longer than the job can wait.
+        turn = datetime.fromtimestamp(reserved, UTC) if reserved is not None else deadline
     plan = plan_capacity_wait(
         task=task,
         error=error.error,
@@ -56,6 +67,7 @@ def plan_wait(
         deadline=deadline,
         max_wait_seconds=settings.capacity_wait_max_seconds,
         rng=rng,
+        turn=turn,
     )
     if plan.wait is None:
         document.pop("capacity", None)
