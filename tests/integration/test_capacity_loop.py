@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from studio_core.domain.capacity import CapacityWait
@@ -199,3 +200,44 @@ def test_no_capacity_until_the_deadline_ends_the_job_timed_out_with_the_reason(
     assert described["error"] == "JobTimedOut"
     assert "no capacity at Aiuta before the job's deadline" in described["cause"]
     assert "operations are in flight" in described["cause"]
+
+
+def test_a_planner_that_runs_out_of_time_is_run_again_and_the_job_goes_on(
+    substitutions: dict[str, str],
+) -> None:
+    # Given the submit finds no capacity once, and the planner's first call times out (a stalled
+    # waiting room): planning sends nothing to Aiuta, so the job must not fail for it
+    limited = AiutaRateLimited("POST /on_figure_operations: rate limited by Aiuta; retry after 1 s")
+    timed_out = type("Sandbox.Timedout", (Exception,), {})("Task timed out after 10.00 seconds")
+    tasks = Tasks(FAST, submit=[limited], plan_capacity_wait=[timed_out])
+
+    # When the job runs
+    described, states = run(substitutions, tasks)
+
+    # Then the planner ran again, the job waited for capacity and succeeded
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert len(tasks.events_of("plan_capacity_wait")) == 2
+    assert states[1:7] == [SUBMIT, PLAN, LEFT, WAIT, BACK, SUBMIT]
+
+
+class UnreachableRoom:
+    """A waiting room whose table does not answer (throttled, or a network fault)."""
+
+    def turn(self, latest: float) -> float | None:
+        error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
+        raise ClientError(error, "UpdateItem")
+
+
+def test_without_an_answer_from_the_waiting_room_the_job_backs_off_instead() -> None:
+    # Given a job whose submit Aiuta refused (429, retry after 3 s), and a waiting room that fails
+    limited = {"Error": "AiutaRateLimited", "Cause": '{"errorMessage": "rate limited; retry after 3 s"}'}
+    event = {**job_input(), "capacity_error": {"submit": limited}}
+
+    # When its wait is planned
+    planned = plan_wait(event, settings=FAST, room=UnreachableRoom())  # type: ignore[arg-type]
+
+    # Then it still waits (Retry-After plus backoff), instead of failing the job
+    wait = CapacityWait.model_validate(planned["capacity"])
+    assert wait.task == "submit" and wait.attempt == 1
+    assert 3 <= wait.wait_seconds <= 5
+    assert planned.get("status") != "TIMED_OUT"

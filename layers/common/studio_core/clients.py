@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
+from botocore.config import Config
 
 from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
 from studio_core.aws.duration_estimates import DurationEstimates
@@ -93,7 +94,14 @@ def waiting_room(settings: CapacitySettings) -> WaitingRoom | None:
     """Turns for the jobs waiting for capacity, at the account's request rate (None without a table)."""
     if not settings.capacity_table:
         return None
-    return WaitingRoom(settings.capacity_table, rate=settings.aiuta_requests_per_second)
+    # Short timeouts: a turn is worth a few seconds of a 10 s function, never all of them (the
+    # planner backs off without one).
+    quick = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+    return WaitingRoom(
+        settings.capacity_table,
+        rate=settings.aiuta_requests_per_second,
+        client=boto3.client("dynamodb", config=quick),
+    )
 
 
 @cache

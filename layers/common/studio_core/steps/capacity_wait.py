@@ -17,6 +17,8 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from studio_core.aws.capacity import WaitingRoom
 from studio_core.domain.capacity import (
     CapacityTask,
@@ -24,9 +26,23 @@ from studio_core.domain.capacity import (
     episode_deadline,
     plan_capacity_wait,
 )
+from studio_core.domain.errors import CapacityUnavailable
 from studio_core.domain.state import JobState, StepError, StepStatus
 from studio_core.observability import count, logger, seconds
 from studio_core.settings import CapacityWaitSettings
+
+
+def turn_in(room: WaitingRoom, deadline: datetime) -> datetime | None:
+    """The job's turn in the waiting room; the deadline if the queue is longer than the job can
+    wait; None (plain backoff) if the room cannot be reached: it paces the jobs, it must never
+    be the reason one fails."""
+    try:
+        reserved = room.turn(latest=deadline.timestamp())
+    except (ClientError, BotoCoreError, CapacityUnavailable) as exc:
+        logger.warning("the waiting room did not answer; backing off instead", extra={"error": str(exc)})
+        count("WaitingRoomUnavailable")
+        return None
+    return datetime.fromtimestamp(reserved, UTC) if reserved is not None else deadline
 
 
 def plan_wait(
@@ -53,11 +69,7 @@ def plan_wait(
     )
     if previous is not None and previous.task is task:
         deadline = previous.deadline
-    turn = None
-    if room is not None and deadline > now:
-        reserved = room.turn(latest=deadline.timestamp())
-        # No turn before the deadline: the queue is longer than the job can wait.
-        turn = datetime.fromtimestamp(reserved, UTC) if reserved is not None else deadline
+    turn = turn_in(room, deadline) if room is not None and deadline > now else None
     plan = plan_capacity_wait(
         task=task,
         error=error.error,

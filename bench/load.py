@@ -1,0 +1,492 @@
+"""Load: many products at once into the local stack, with Aiuta limited to R requests/s.
+
+    .venv/bin/python bench/load.py                       # 1,000 product folders, R = 5 requests/s
+    .venv/bin/python bench/load.py --products 100 --rate 10
+    .venv/bin/python bench/load.py --catalogue 10000     # one CSV of 10,000 rows
+    .venv/bin/python bench/load.py --record              # also results/load*.json and README.md
+
+The whole product runs on this machine (``studio_local``: moto, the Lambdas in processes of their
+own bounded by the template's concurrency; the simulator in a process of its own, so that its
+work does not share moto's interpreter lock). The simulator enforces R requests/s
+(bursts of ``--sim-burst``) and a cap of unfinished operations, with log-normal durations; the
+stack gets ``AiutaRequestsPerSecond = R``, ``AiutaRequestBurst = --burst`` and
+``AiutaOperationsInFlight = --in-flight``. Every product is one ``product.json`` with a hosted
+image (``image_urls``), uploaded all at once by 16 threads (or one catalogue file).
+
+Measured, from the simulator's own counters (``GET /_sim/stats``) and the jobs table: wall time;
+Aiuta requests per second, the peak over any 1 s window and the mean while work was queued (from
+the first request to the last create: jobs were waiting for their turn all that time); 429s by
+cause; jobs per final status; creates per job; time to the first and the last result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tools"), str(REPO / "layers" / "common")]
+
+import requests  # noqa: E402
+
+from studio_cli.samples import product_photo  # noqa: E402
+from studio_local import LocalStudio  # noqa: E402
+from studio_sim.server import AdminClient  # noqa: E402
+from studio_sim.settings import SimSettings  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+README = REPO / "bench" / "README.md"
+TERMINAL = {"SUCCEEDED", "PARTIAL", "FAILED", "TIMED_OUT"}
+BEGIN, END = "<!-- load:begin -->", "<!-- load:end -->"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--products", type=int, default=1000, help="product folders dropped at once")
+    parser.add_argument("--catalogue", type=int, default=0, help="one CSV of this many rows instead")
+    parser.add_argument("--rate", type=float, default=5.0, help="Aiuta's limit, requests/s (R)")
+    parser.add_argument("--burst", type=int, default=2, help="the pipeline's AiutaRequestBurst")
+    parser.add_argument("--sim-burst", type=int, default=10, help="Aiuta's token bucket size")
+    parser.add_argument("--in-flight", type=int, default=50, help="AiutaOperationsInFlight")
+    parser.add_argument(
+        "--aiuta-in-flight", type=int, default=60, help="Aiuta's cap of unfinished operations"
+    )
+    parser.add_argument("--median-seconds", type=float, default=8.0, help="online operation duration median")
+    parser.add_argument(
+        "--function-concurrency",
+        type=int,
+        default=10,
+        help="AiutaFunctionConcurrency (a local invocation takes ~1 s under load, against ~0.2 s on AWS)",
+    )
+    parser.add_argument(
+        "--until", choices=["done", "started"], default="done", help="stop when every job ended, or started"
+    )
+    parser.add_argument("--timeout", type=float, default=7200, help="give up after this many seconds")
+    parser.add_argument("--record", action="store_true", help="write results/load*.json and the README")
+    return parser.parse_args(argv)
+
+
+SIM_KEY = "load-bench-key-not-a-secret"
+
+
+def sim_settings(args: argparse.Namespace) -> SimSettings:
+    return SimSettings(
+        api_key=SIM_KEY,
+        rate_limit_per_second=args.rate,
+        rate_limit_burst=args.sim_burst,
+        max_unfinished_operations=args.aiuta_in_flight,
+        duration_distribution="lognormal",
+        online_median_seconds=args.median_seconds,
+        duration_sigma=0.5,
+        seed=1,
+    )
+
+
+class ExternalSimulator:
+    """``studio-sim`` in its own process, with the bench's limits."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        settings = sim_settings(args)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        flags = [
+            f"--{name.replace('_', '-')}={getattr(value, 'value', value)}"
+            for name, value in settings.model_dump(exclude={"api_key"}, exclude_defaults=True).items()
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 - our own simulator
+            [sys.executable, "-m", "studio_sim", f"--port={port}", "--log-level=warning", *flags],
+            env={**os.environ, "STUDIO_SIM_API_KEY": SIM_KEY, "PYTHONPATH": str(REPO / "tools")},
+            stdout=subprocess.DEVNULL,
+        )
+        self.admin = AdminClient(f"http://127.0.0.1:{port}")
+        self.base_url = f"http://127.0.0.1:{port}/studio/v1"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.admin.info()
+                return
+            except requests.RequestException:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def stack_for(args: argparse.Namespace, simulator: ExternalSimulator) -> LocalStudio:
+    return LocalStudio(
+        stack_name="studio-load",
+        parameter_overrides={
+            "AiutaApiUrl": simulator.base_url,
+            "AiutaRequestsPerSecond": str(args.rate),
+            "AiutaRequestBurst": str(args.burst),
+            "AiutaOperationsInFlight": str(args.in_flight),
+            "AiutaFunctionConcurrency": str(args.function_concurrency),
+            "PollFirstWaitOnlineSeconds": str(max(1, round(args.median_seconds))),
+            "PollMinWaitSeconds": "1",
+        },
+        # The stack's own simulator gets the same key (it goes into the template's secret) and idles.
+        sim_settings=SimSettings(api_key=SIM_KEY),
+        function_environment={
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "STUDIO_LOCAL_SLOW_CALL_SECONDS": "5",
+        },
+    )
+
+
+def hosted_image(studio: LocalStudio) -> str:
+    s3 = studio.client("s3")
+    s3.put_object(Bucket=studio.bucket, Key="hosted/load.jpg", Body=product_photo("tshirt", (60, 110, 170)))
+    return str(
+        s3.generate_presigned_url(
+            "get_object", Params={"Bucket": studio.bucket, "Key": "hosted/load.jpg"}, ExpiresIn=7 * 86400
+        )
+    )
+
+
+def drop_products(studio: LocalStudio, count: int, link: str) -> float:
+    """Uploads ``count`` product.json files as fast as 16 threads can; returns when the first went."""
+    s3 = studio.client("s3")
+    started: list[float] = []
+
+    def put(index: int) -> None:
+        body = json.dumps({"product": {"title": f"Load {index}"}, "image_urls": [link]}).encode()
+        if not started:
+            started.append(time.time())
+        s3.put_object(Bucket=studio.bucket, Key=f"inbox/load-{index:05d}/product.json", Body=body)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, range(count)))
+    return started[0]
+
+
+def drop_catalogue(studio: LocalStudio, rows: int, link: str) -> float:
+    lines = ["id,title,image_urls"] + [f"row-{i:05d},Row {i},{link}" for i in range(rows)]
+    started = time.time()
+    studio.client("s3").put_object(
+        Bucket=studio.bucket, Key="inbox/load-catalogue.csv", Body="\n".join(lines).encode()
+    )
+    return started
+
+
+def job_items(studio: LocalStudio) -> list[dict[str, Any]]:
+    dynamodb = studio.client("dynamodb")
+    items, kwargs = [], {"TableName": studio.jobs_table}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items += [i for i in page["Items"] if i.get("sk", {}).get("S") == "JOB"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def executions_started(studio: LocalStudio) -> int:
+    sfn = studio.client("stepfunctions")
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=studio.state_machine_arn)
+    return sum(len(page["executions"]) for page in pages)
+
+
+def follow(studio: LocalStudio, args: argparse.Namespace, expected: int, dropped: float) -> dict[str, Any]:
+    """Polls the jobs table until every job ended (or started), noting when things happened."""
+    marks: dict[str, float] = {}
+    deadline = time.monotonic() + args.timeout
+    last_line = 0.0
+    while True:
+        items = job_items(studio)
+        statuses = Counter(i["status"]["S"] for i in items)
+        done = sum(statuses[s] for s in TERMINAL)
+        finished = [epoch(i["finished_at"]["S"]) for i in items if "finished_at" in i]
+        if finished and "first_result" not in marks:
+            marks["first_result"] = min(finished)
+        started = executions_started(studio) if args.until == "started" or args.catalogue else None
+        if args.catalogue and started is not None and "all_started" not in marks:
+            rejected = statuses["FAILED"] - sum(
+                1 for i in items if "execution_name" in i and i["status"]["S"] == "FAILED"
+            )
+            if started + rejected >= expected:
+                marks["all_started"] = time.time()
+        if time.monotonic() - last_line > 15:
+            last_line = time.monotonic()
+            line = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+            extra = f", {started} executions started" if started is not None else ""
+            print(f"  {time.time() - dropped:7.0f} s: {len(items)} jobs ({line}){extra}", flush=True)
+        if len(items) >= expected and done >= expected:
+            marks["last_result"] = max(finished) if finished else time.time()
+            return {"items": items, "marks": marks, "timed_out": False}
+        if args.until == "started" and "all_started" in marks:
+            return {"items": items, "marks": marks, "timed_out": False}
+        if time.monotonic() > deadline:
+            return {"items": items, "marks": marks, "timed_out": True}
+        time.sleep(2 if expected <= 200 else 10)  # a scan of every job is work for moto too
+
+
+def request_rates(stats: dict[str, Any], creates_until: float | None) -> dict[str, Any]:
+    """Peak over any 1 s window, and the mean from the first request to the last create."""
+    per_second = {int(k): v for k, v in stats["requests"]["total"]["per_second"].items()}
+    if not per_second:
+        return {"peak_per_second": 0, "mean_while_queued": 0.0, "window_seconds": 0}
+    first = min(per_second)
+    creates = {}
+    for endpoint, series in stats["requests"]["by_endpoint"].items():
+        if endpoint.startswith("POST") and "operations" in endpoint:
+            for second, value in series["per_second"].items():
+                creates[int(second)] = creates.get(int(second), 0) + value
+    last_create = max(creates) if creates else max(per_second)
+    end = int(creates_until) if creates_until else last_create
+    end = max(first, min(end, last_create))
+    window = end - first + 1
+    in_window = sum(v for s, v in per_second.items() if first <= s <= end)
+    busiest = max(per_second.values())
+    return {
+        "peak_per_second": busiest,
+        "mean_while_queued": round(in_window / window, 2),
+        "window_seconds": window,
+        "requests": stats["requests"]["total"]["count"],
+    }
+
+
+def summarise(
+    studio: LocalStudio,
+    simulator: ExternalSimulator,
+    args: argparse.Namespace,
+    run: dict[str, Any],
+    dropped: float,
+) -> dict[str, Any]:
+    stats = simulator.admin.stats()
+    items, marks = run["items"], run["marks"]
+    statuses = Counter(i["status"]["S"] for i in items)
+    ops_per_job = Counter(len(i.get("operations", {}).get("L", [])) for i in items if "execution_name" in i)
+    creates = stats["creates"]["total"]
+    jobs_with_operation = sum(count for ops, count in ops_per_job.items() if ops)
+    concurrency = studio.lambdas.concurrency()
+    took: dict[str, list[float]] = {}
+    for record in studio.lambdas.history:
+        took.setdefault(record.logical_id, []).append(record.duration_seconds)
+    waits = studio.invocation_counts().get("PlanCapacityWaitFunction", 0)
+    durations = [
+        epoch(i["finished_at"]["S"]) - epoch(i["created_at"]["S"])
+        for i in items
+        if "finished_at" in i and "created_at" in i
+    ]
+    result = {
+        "products": args.catalogue or args.products,
+        "input": "catalogue" if args.catalogue else "folders",
+        "rate": args.rate,
+        "burst": args.burst,
+        "sim_burst": args.sim_burst,
+        "in_flight": args.in_flight,
+        "aiuta_in_flight": args.aiuta_in_flight,
+        "median_seconds": args.median_seconds,
+        "function_concurrency": args.function_concurrency,
+        "wall_seconds": round(time.time() - dropped, 1),
+        # This machine's load (2 cores here, shared): other work slows the local stack down.
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "timed_out": run["timed_out"],
+        "jobs": dict(sorted(statuses.items())),
+        "failures": dict(
+            Counter(
+                i.get("error", {}).get("S", "?")[:160]
+                for i in items
+                if i.get("status", {}).get("S") in ("FAILED", "TIMED_OUT", "PARTIAL")
+            ).most_common(5)
+        ),
+        "creates": creates,
+        "creates_per_job": round(creates / jobs_with_operation, 3) if jobs_with_operation else None,
+        "requests_per_job": round(stats["requests"]["total"]["count"] / max(1, len(items)), 2),
+        "requests_per_second_timeline": [
+            stats["requests"]["total"]["per_second"].get(str(second), 0)
+            for second in range(int(dropped), int(time.time()) + 1)
+        ],
+        "operations_per_job": {str(k): v for k, v in sorted(ops_per_job.items())},
+        "requests": request_rates(stats, None),
+        "rate_limited": stats["rate_limited"],
+        "first_result_seconds": round(marks["first_result"] - dropped, 1)
+        if "first_result" in marks
+        else None,
+        "last_result_seconds": round(marks["last_result"] - dropped, 1) if "last_result" in marks else None,
+        "all_started_seconds": round(marks["all_started"] - dropped, 1) if "all_started" in marks else None,
+        "job_seconds_median": round(statistics.median(durations), 1) if durations else None,
+        "capacity_waits": waits,
+        "lambda_concurrency": {
+            name: {
+                **{
+                    k: v
+                    for k, v in c.items()
+                    if k in ("limit", "peak_concurrent", "throttled", "cold_starts")
+                },
+                "median_seconds": round(statistics.median(took[name]), 2) if took.get(name) else None,
+            }
+            for name, c in concurrency.items()
+        },
+    }
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    expected = args.catalogue or args.products
+    print(f"starting the local stack (R = {args.rate:g}/s, {expected} products)...", flush=True)
+    simulator = ExternalSimulator(args)
+    try:
+        with stack_for(args, simulator) as studio:
+            link = hosted_image(studio)
+            simulator.admin.reset()  # counters from zero; the start settings stay
+            dropped = (drop_catalogue if args.catalogue else drop_products)(studio, expected, link)
+            print(f"dropped {expected} {'rows' if args.catalogue else 'products'}; following...", flush=True)
+            followed = follow(studio, args, expected, dropped)
+            return summarise(studio, simulator, args, followed, dropped)
+    finally:
+        simulator.stop()
+
+
+def render(result: dict[str, Any]) -> str:
+    r = result["requests"]
+    lines = [
+        f"{result['products']} {'catalogue rows' if result['input'] == 'catalogue' else 'product folders'}, "
+        f"R = {result['rate']:g}/s (pipeline burst {result['burst']}, Aiuta's {result['sim_burst']}), "
+        f"{result['in_flight']} operations in flight, median {result['median_seconds']:g} s",
+        f"  wall time                 {result['wall_seconds']:.0f} s"
+        + (" (timed out)" if result["timed_out"] else ""),
+        f"  Aiuta requests/s          peak {r['peak_per_second']} in any 1 s (R + burst = "
+        f"{result['rate'] + result['burst']:g}); mean {r['mean_while_queued']:g} while work was queued "
+        f"({r['mean_while_queued'] / result['rate']:.0%} of R over {r['window_seconds']} s)",
+        f"  429s                      {result['rate_limited']}",
+        f"  jobs                      {result['jobs']}",
+        *(f"    {count} x {reason}" for reason, count in result["failures"].items()),
+        f"  creates                   {result['creates']} ({result['creates_per_job']} per job "
+        "with an operation)",
+        f"  first / last result       {result['first_result_seconds']} s / {result['last_result_seconds']} s",
+    ]
+    if result["all_started_seconds"] is not None:
+        lines.append(f"  every row started         {result['all_started_seconds']} s")
+    lines.append(f"  capacity waits planned    {result['capacity_waits']}")
+    peaks = ", ".join(
+        f"{name.removesuffix('Function')} {c['peak_concurrent']}/{c['limit']}"
+        + (f" ({c['throttled']} throttled)" if c["throttled"] else "")
+        + (f" {c['median_seconds']} s" if c.get("median_seconds") else "")
+        for name, c in result["lambda_concurrency"].items()
+    )
+    lines.append(f"  Lambda peak/limit         {peaks}")
+    return "\n".join(lines)
+
+
+def record(result: dict[str, Any], command: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    name = "load_catalogue.json" if result["input"] == "catalogue" else "load.json"
+    (RESULTS / name).write_text(json.dumps({**result, "command": command}, indent=2) + "\n")
+    runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("load*.json"))]
+    section = [
+        "",
+        "| run | command | wall | peak req/s (R+burst) | mean while queued | 429s | jobs | creates/job "
+        "| first / last result | every row started |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for saved in runs:
+        r = saved["requests"]
+        refused = sum(
+            saved["rate_limited"].get(k, 0) for k in ("rate_limit", "unfinished_operations", "injected")
+        )
+        section.append(
+            f"| {saved['products']} {saved['input']} | `{saved['command']}` | "
+            f"{saved['wall_seconds']:.0f} s | "
+            f"{r['peak_per_second']} ({saved['rate'] + saved['burst']:g}) | "
+            f"{r['mean_while_queued']:g} ({r['mean_while_queued'] / saved['rate']:.0%} of R) | "
+            f"{refused} | "
+            f"{', '.join(f'{k} {v}' for k, v in saved['jobs'].items())} | {saved['creates_per_job']} | "
+            f"{saved['first_result_seconds']} s / {saved['last_result_seconds']} s | "
+            f"{saved['all_started_seconds'] if saved['all_started_seconds'] is not None else '-'} |"
+        )
+    text = README.read_text()
+    block = BEGIN + "\n".join(section) + "\n" + END
+    if BEGIN in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text += "\n" + block + "\n"
+    README.write_text(text)
+
+
+def problems(result: dict[str, Any]) -> list[str]:
+    """What the run broke of the issue's promises (an empty list: all kept)."""
+    found = []
+    expected = result["products"]
+    if result["timed_out"]:
+        found.append(f"the run did not end within its time limit ({result['wall_seconds']:.0f} s)")
+    if result["input"] == "folders" and result["jobs"].get("SUCCEEDED", 0) != expected:
+        found.append(f"{expected} products, but jobs ended {result['jobs']} ({result['failures']})")
+    if result["input"] == "folders" and result["creates"] != expected:
+        found.append(f"{result['creates']} creates for {expected} products (one each expected)")
+    ceiling = result["rate"] + result["burst"]
+    if result["requests"]["peak_per_second"] > ceiling:
+        peak = result["requests"]["peak_per_second"]
+        found.append(f"{peak} requests in one second, above R + burst = {ceiling:g}")
+    refused = result["rate_limited"].get("rate_limit", 0)
+    if refused:
+        found.append(f"Aiuta refused {refused} requests for the rate (the pipeline should stay under it)")
+    return found
+
+
+def last_line(result: dict[str, Any]) -> str:
+    """``load: key=value ...`` for scripts (the bench convention)."""
+    r = result["requests"]
+    figures = {
+        "products": result["products"],
+        "input": result["input"],
+        "rate": f"{result['rate']:g}",
+        "wall_seconds": f"{result['wall_seconds']:.0f}",
+        "peak_per_second": r["peak_per_second"],
+        "mean_while_queued": f"{r['mean_while_queued']:g}",
+        "utilisation": f"{r['mean_while_queued'] / result['rate']:.2f}",
+        "rate_limited": result["rate_limited"].get("total", 0),
+        "succeeded": result["jobs"].get("SUCCEEDED", 0),
+        "creates_per_job": result["creates_per_job"],
+        "first_result_seconds": result["first_result_seconds"],
+        "last_result_seconds": result["last_result_seconds"],
+        "all_started_seconds": result["all_started_seconds"],
+    }
+    return "load: " + " ".join(f"{k}={v}" for k, v in figures.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: where every thread is
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack and the simulator too
+    # moto logs every IsPresent that finds nothing at ERROR: noise for a benchmark.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    result = run(args)
+    print(render(result))
+    for problem in problems(result):
+        print(f"  PROBLEM: {problem}")
+    if args.record:
+        command = "python bench/load.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        record(result, command.replace(" --record", "").strip())
+    print(last_line(result))
+    return 0 if not result["timed_out"] else 3
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())
