@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "load.py"
-LOAD_PRODUCTS = 60
+LOAD_PRODUCTS = 100
 RATE = 3
 
 

@@ -21,6 +21,7 @@ from studio_cli.samples import product_photo
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
 from studio_core.aiuta.models import GenerateFlatLayImagesRequest, ProductInfo
 from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
+from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable
 from tests.conftest import REGION, create_table_from_template
 
@@ -123,22 +124,38 @@ def test_concurrent_callers_never_exceed_rate_plus_burst_in_any_second(table: st
     assert busiest <= 22 + 2
 
 
-def test_the_waiting_room_hands_out_turns_at_the_rate_first_come_first_served(table: str) -> None:
-    # Given a waiting room at 4 turns/s, shared by two planners
+def test_the_waiting_room_lets_new_work_in_at_the_pace_aiuta_finishes_it_first_come_first_served(
+    table: str,
+) -> None:
+    # Given a waiting room for an account of 8 requests/s, shared by two planners
     client = boto3.client("dynamodb", region_name=REGION)
-    first, second = WaitingRoom(table, rate=4, client=client), WaitingRoom(table, rate=4, client=client)
+    first, second = WaitingRoom(table, rate=8, client=client), WaitingRoom(table, rate=8, client=client)
     start = time.time()
 
-    # When six waiting jobs ask for a turn, one after the other
-    turns = [(first if i % 2 else second).turn(latest=start + 60) for i in range(6)]
+    # When six jobs waiting to submit ask for a turn, one after the other
+    turns = [(first if i % 2 else second).turn(CapacityTask.SUBMIT, latest=start + 60) for i in range(6)]
 
-    # Then each got the next turn, a quarter second after the one before
+    # Then each got the next turn; an operation costs about 4 requests, so 2 new jobs a second
     assert all(turn is not None for turn in turns)
     gaps = [round(b - a, 2) for a, b in itertools.pairwise(turns)]  # type: ignore[operator]
-    assert gaps == [0.25] * 5
+    assert gaps == [1 / (8 / REQUESTS_PER_OPERATION)] * 5
     # And a turn later than the job can wait is not given (nor taken from the others)
-    assert first.turn(latest=start) is None
-    assert first.turn(latest=start + 60) == pytest.approx(turns[-1] + 0.25)  # type: ignore[operator]
+    assert first.turn(CapacityTask.SUBMIT, latest=start) is None
+    assert first.turn(CapacityTask.REGENERATE, latest=start + 60) == pytest.approx(turns[-1] + 0.5)  # type: ignore[operator]
+
+
+def test_a_running_jobs_check_never_waits_behind_new_jobs(table: str) -> None:
+    # Given forty new jobs waiting to submit, at 2 a second
+    room = WaitingRoom(table, rate=8, client=boto3.client("dynamodb", region_name=REGION))
+    start = time.time()
+    for _ in range(40):
+        room.turn(CapacityTask.SUBMIT, latest=start + 600)
+
+    # When a running job's status check was throttled and waits
+    check = room.turn(CapacityTask.CHECK_STATUS, latest=start + 600)
+
+    # Then its turn is now, not twenty seconds from now behind the new jobs
+    assert check is not None and check - start < 1
 
 
 def slots(table: str, clock: FakeClock, limit: int = 2) -> OperationSlots:

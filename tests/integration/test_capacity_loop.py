@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from studio_core.domain.capacity import CapacityWait
+from studio_core.domain.capacity import CapacityTask, CapacityWait
 from studio_core.domain.errors import AiutaRateLimited, CapacityUnavailable
 from studio_core.domain.polling import PollSettings
 from studio_core.domain.state import JobState, OperationRef, PollState, StepStatus
@@ -223,7 +223,7 @@ def test_a_planner_that_runs_out_of_time_is_run_again_and_the_job_goes_on(
 class UnreachableRoom:
     """A waiting room whose table does not answer (throttled, or a network fault)."""
 
-    def turn(self, latest: float) -> float | None:
+    def turn(self, task: CapacityTask, latest: float) -> float | None:
         error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
         raise ClientError(error, "UpdateItem")
 

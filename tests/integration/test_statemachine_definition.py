@@ -153,7 +153,9 @@ def test_tasks_retry_passing_faults_and_catch_everything_else(definition: dict[s
     def policy(retrier: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in retrier.items() if key != "Comment"}
 
-    lambda_retry, aiuta_retry = state["Retry"]
+    lambda_retry, aiuta_retry, *timed_out = state["Retry"]
+    # Only the check, which reads and records, is run again after a timeout; a create never is
+    assert [r["ErrorEquals"] for r in timed_out] == ([["Sandbox.Timedout"]] if name == CHECK else [])
     assert policy(lambda_retry) == {
         "ErrorEquals": LAMBDA_ERRORS,
         "IntervalSeconds": 1,
@@ -219,13 +221,13 @@ def test_record_failure_retries_but_never_catches_into_itself(definition: dict[s
 def test_retried_error_names_are_exception_classes_and_cover_every_retryable_one(
     definition: dict[str, Any],
 ) -> None:
-    # Given the error names the Retry blocks list (other than Lambda's and States')
+    # Given the error names the Retry blocks list (other than Lambda's, its runtime's and States')
     named = {
         error
         for state in definition["States"].values()
         for retrier in state.get("Retry", [])
         for error in retrier["ErrorEquals"]
-        if not error.startswith(("Lambda.", "States."))
+        if not error.startswith(("Lambda.", "States.", "Sandbox."))
     }
     classes = {name for name, value in inspect.getmembers(errors, inspect.isclass)}
     retryable = {

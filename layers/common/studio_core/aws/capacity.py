@@ -9,10 +9,11 @@ Two items of the table (``CapacityTable`` in template.yaml, key ``pk``):
   (``max_wait_seconds``, a Lambda should not idle); otherwise it raises ``CapacityUnavailable``
   with the time until the budget has room, and the job waits in its state machine instead. A
   caller that wakes too late for its turn takes another, so late requests do not bunch up.
-- ``pk = aiuta#waiting-room``: the turns of the jobs waiting for capacity (``WaitingRoom``), the
-  same kind of budget at the same rate: a job that found no capacity comes back at its turn, so
-  the waiting jobs come back at the pace Aiuta can take them, in the order they arrived, instead
-  of all at once or after blind backoffs that leave capacity unused.
+- ``pk = aiuta#waiting-room#<queue>``: the turns of the jobs waiting for capacity (``WaitingRoom``),
+  the same kind of budget: a job that found no capacity comes back at its turn, so the waiting
+  jobs come back at the pace Aiuta can take them, in the order they arrived, instead of all at
+  once or after blind backoffs that leave capacity unused. New work and work already at Aiuta
+  queue apart (``domain.capacity.WaitingQueue``).
 - ``pk = aiuta#operations``: the operations in flight, ``holders`` = ``{lease: expiry}``. A create
   takes a lease (conditional on fewer than ``limit`` leases) before it is sent, keyed by a fresh id;
   once Aiuta answers, the lease is re-keyed by the operation id; it ends when a read shows the
@@ -34,7 +35,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from studio_core.domain.capacity import expired_leases
+from studio_core.domain.capacity import CapacityTask, WaitingQueue, expired_leases
 from studio_core.domain.errors import CapacityUnavailable
 
 logger = logging.getLogger(__name__)
@@ -328,14 +329,25 @@ class OperationSlots:
 
 
 class WaitingRoom:
-    """Turns for the jobs waiting for capacity, handed out at the rate Aiuta takes requests."""
+    """Turns for the jobs waiting for capacity, first come first served, one queue per kind of
+    work (``domain.capacity.WaitingQueue``), each at its own pace."""
 
     def __init__(self, table_name: str, *, rate: float, client: Any | None = None) -> None:
-        self._turns = RequestBudget(table_name, rate=rate, burst=1, client=client, key=WAITING_ROOM_KEY)
+        self._queues = {
+            queue: RequestBudget(
+                table_name,
+                rate=queue.turns_per_second(rate),
+                burst=1,
+                client=client,
+                key=f"{WAITING_ROOM_KEY}#{queue.value}",
+            )
+            for queue in WaitingQueue
+        }
 
-    def turn(self, latest: float) -> float | None:
-        """The next free turn (epoch seconds), reserved, if it comes by ``latest``; else None."""
-        return self._turns.reserve(latest)
+    def turn(self, task: CapacityTask, latest: float) -> float | None:
+        """The next free turn of ``task``'s queue (epoch seconds), reserved, if it comes by
+        ``latest``; else None."""
+        return self._queues[WaitingQueue.of(task)].reserve(latest)
 
 
 class AccountCapacity:

@@ -44,6 +44,31 @@ class CapacityTask(StrEnum):
     REGENERATE = "regenerate"
 
 
+# Requests one operation costs over its life: its create and its checks (4.08 a job measured by
+# bench/load.py, online operations of a median 8 s; a longer one is checked a few times more).
+REQUESTS_PER_OPERATION = 4
+
+
+class WaitingQueue(StrEnum):
+    """The waiting room's two queues. New work (a create) is let in at the pace Aiuta can finish
+    it, R / REQUESTS_PER_OPERATION a second: letting it in at R would let four jobs in for every
+    one Aiuta can serve, and the others would only come back to wait again. Work already at
+    Aiuta (checks, copies) has its queue at R, so a running job never waits behind new ones: it
+    is what frees the operations in flight the new ones wait for."""
+
+    NEW_WORK = "new-work"
+    AT_AIUTA = "at-aiuta"
+
+    @classmethod
+    def of(cls, task: CapacityTask) -> WaitingQueue:
+        return cls.NEW_WORK if task in (CapacityTask.SUBMIT, CapacityTask.REGENERATE) else cls.AT_AIUTA
+
+    def turns_per_second(self, requests_per_second: float) -> float:
+        if self is WaitingQueue.NEW_WORK:
+            return requests_per_second / REQUESTS_PER_OPERATION
+        return requests_per_second
+
+
 # ---------------------------------------------------------------------------- request budget
 
 

@@ -1,8 +1,9 @@
 """Task "Plan the wait for capacity": how long a job waits before the step that found no capacity
 runs again (``Wait for capacity``), or that its deadline has come (TIMED_OUT, through Record failure).
 
-Jobs waiting for capacity take turns in the waiting room (``aws.capacity.WaitingRoom``, at the
-rate Aiuta takes requests), so they come back at the pace Aiuta can serve them, oldest first.
+Jobs waiting for capacity take turns in the waiting room (``aws.capacity.WaitingRoom``), so they
+come back at the pace Aiuta can serve them, oldest first; a running job's checks never queue
+behind new jobs (``domain.capacity.WaitingQueue``).
 The step's Catch put the error under ``$.capacity_error.<task>`` (``domain.capacity.CapacityTask``):
 Aiuta's 429 (``AiutaRateLimited``), the pipeline's own budget or operations in flight used up
 (``CapacityUnavailable``), or a throttled Lambda (``Lambda.TooManyRequestsException``). The answer
@@ -32,12 +33,12 @@ from studio_core.observability import count, logger, seconds
 from studio_core.settings import CapacityWaitSettings
 
 
-def turn_in(room: WaitingRoom, deadline: datetime) -> datetime | None:
+def turn_in(room: WaitingRoom, task: CapacityTask, deadline: datetime) -> datetime | None:
     """The job's turn in the waiting room; the deadline if the queue is longer than the job can
     wait; None (plain backoff) if the room cannot be reached: it paces the jobs, it must never
     be the reason one fails."""
     try:
-        reserved = room.turn(latest=deadline.timestamp())
+        reserved = room.turn(task, latest=deadline.timestamp())
     except (ClientError, BotoCoreError, CapacityUnavailable) as exc:
         logger.warning("the waiting room did not answer; backing off instead", extra={"error": str(exc)})
         count("WaitingRoomUnavailable")
@@ -69,7 +70,7 @@ def plan_wait(
     )
     if previous is not None and previous.task is task:
         deadline = previous.deadline
-    turn = turn_in(room, deadline) if room is not None and deadline > now else None
+    turn = turn_in(room, task, deadline) if room is not None and deadline > now else None
     plan = plan_capacity_wait(
         task=task,
         error=error.error,
