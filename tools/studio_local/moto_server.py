@@ -23,6 +23,7 @@ from moto.server import ThreadedMotoServer
 from studio_local.moto_internals import (
     cache_request_dispatch,
     set_step_functions_config,
+    speed_up_hot_paths,
     step_functions_config,
 )
 
@@ -102,6 +103,7 @@ def start_moto_server(region: str, host: str = "127.0.0.1", port: int = 0) -> Mo
     if werkzeug_logger.level == logging.NOTSET:
         werkzeug_logger.setLevel(logging.WARNING)
     cache_request_dispatch()
+    speed_up_hot_paths()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
