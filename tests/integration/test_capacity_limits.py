@@ -281,3 +281,27 @@ def test_a_create_holds_a_slot_until_a_read_finds_the_operation_finished(
     studio_sim.admin.advance(10)
     assert client.get_flat_lay_operation(operation_id).status == "SUCCESS"
     assert capacity.operations.in_flight() == {}
+
+
+def test_a_capacity_table_that_does_not_answer_is_no_capacity_not_a_failure(table: str) -> None:
+    # Given a budget and operation slots whose table cannot be reached (here: it does not exist)
+    clock = FakeClock()
+    lost = budget("studio-test-no-such-table", clock)
+    no_slots = OperationSlots(
+        "studio-test-no-such-table",
+        limit=2,
+        lease_seconds=60,
+        client=boto3.client("dynamodb", region_name=REGION),
+        clock=clock,
+    )
+
+    # When a request asks for its turn, and a create for its slot
+    with pytest.raises(CapacityUnavailable) as turn:
+        lost.take()
+    with pytest.raises(CapacityUnavailable) as slot, no_slots.slot_for_create():
+        pass
+
+    # Then both are a wait for capacity (nothing was sent to Aiuta), with the reason for a person
+    for refused in (turn.value, slot.value):
+        assert "the capacity table did not answer (ResourceNotFoundException)" in str(refused)
+        assert refused.retry_after == 1

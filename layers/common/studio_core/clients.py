@@ -62,6 +62,10 @@ def read_api_key(secret_name: str) -> str:
     raise RuntimeError(f"secret {secret_name} holds JSON without an 'api_key' field")
 
 
+# The capacity table's calls: a few seconds at most (DynamoDB answers in milliseconds).
+QUICK = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+
+
 @cache
 def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
     """The pipeline's share of the Aiuta account, shared through the capacity table (None without one).
@@ -71,7 +75,9 @@ def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
     if not settings.capacity_table:
         return None
     poll = from_env(PollSettings)
-    dynamodb = boto3.client("dynamodb")
+    # Short timeouts: a table that does not answer is no capacity (the job waits), never a
+    # Lambda held until its own timeout.
+    dynamodb = boto3.client("dynamodb", config=QUICK)
     return AccountCapacity(
         RequestBudget(
             settings.capacity_table,
@@ -94,13 +100,12 @@ def waiting_room(settings: CapacitySettings) -> WaitingRoom | None:
     """Turns for the jobs waiting for capacity, at the account's request rate (None without a table)."""
     if not settings.capacity_table:
         return None
-    # Short timeouts: a turn is worth a few seconds of a 10 s function, never all of them (the
-    # planner backs off without one).
-    quick = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+    # A turn is worth a few seconds of a 10 s function, never all of them (the planner backs off
+    # without one).
     return WaitingRoom(
         settings.capacity_table,
         rate=settings.aiuta_requests_per_second,
-        client=boto3.client("dynamodb", config=quick),
+        client=boto3.client("dynamodb", config=QUICK),
     )
 
 

@@ -28,12 +28,12 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from studio_core.domain.capacity import CapacityTask, WaitingQueue, expired_leases
 from studio_core.domain.errors import CapacityUnavailable
@@ -84,7 +84,13 @@ class RequestBudget:
         missed = False
         while True:
             now = self._clock()
-            turn = self._reserve(now, latest=now + self.max_wait_seconds)
+            try:
+                turn = self._reserve(now, latest=now + self.max_wait_seconds)
+            except (BotoCoreError, ClientError) as exc:
+                # Nothing was sent to Aiuta yet: the job waits for capacity, it does not fail.
+                raise CapacityUnavailable(
+                    f"the capacity table did not answer ({_aws_error(exc)})", retry_after=1
+                ) from None
             if isinstance(turn, _TooFar):
                 raise CapacityUnavailable(
                     f"the pipeline's Aiuta budget of {self.rate:g} requests/s is taken for the next "
@@ -187,6 +193,12 @@ class RequestBudget:
         return True
 
 
+def _aws_error(exc: BotoCoreError | ClientError) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
 @dataclass(frozen=True)
 class _TooFar:
     seconds: float
@@ -229,15 +241,27 @@ class OperationSlots:
             raise
 
     def acquire(self, lease: str) -> None:
-        self._ensure_item()
-        if self._try_acquire(lease):
-            return
-        if self._prune_expired() and self._try_acquire(lease):
-            return
+        try:
+            if self._acquired(lease):
+                return
+        except (BotoCoreError, ClientError) as exc:
+            # The create is not sent: wait for capacity. The lease may have landed unanswered;
+            # give it back if the table lets us, else it ends at its expiry.
+            with suppress(BotoCoreError, ClientError):
+                self.release(lease)
+            raise CapacityUnavailable(
+                f"the capacity table did not answer ({_aws_error(exc)})", retry_after=1
+            ) from None
         raise CapacityUnavailable(
             f"{self.limit} Aiuta operations are in flight, the most the pipeline may have "
             "(AiutaOperationsInFlight)"
         )
+
+    def _acquired(self, lease: str) -> bool:
+        self._ensure_item()
+        if self._try_acquire(lease):
+            return True
+        return self._prune_expired() and self._try_acquire(lease)
 
     def rename(self, lease: str, operation_id: str) -> None:
         self._dynamodb.update_item(
