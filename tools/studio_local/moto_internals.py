@@ -22,7 +22,9 @@ from moto.awslambda.models import LambdaBackend
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json, get_model_map
 from moto.core.config import default_user_config
+from moto.core.models import botocore_stubber
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.settings import moto_server_port
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -264,15 +266,18 @@ def speed_up_hot_paths(enable: bool = True) -> None:
         retention = int(self.get_queue(queue_name).message_retention_period)
         return bool(retention + message.sent_timestamp / 1000 > time.time())
 
-    clients: dict[tuple[str, str], Any] = {}
+    clients: dict[tuple[str, str, bool, int], Any] = {}
     lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        # moto's own builder ignores the credentials too (any key is accepted).
+        # moto's own builder ignores the credentials too (any key is accepted); what it depends on
+        # is whether calls are intercepted in process or go to a server, and that server's port,
+        # so a client is kept per those (a later test's in-process moto gets a client of its own).
+        key = (region, service, botocore_stubber.enabled, moto_server_port())
         with lock:
-            if (region, service) not in clients:
-                clients[region, service] = _ORIGINAL_BOTO_CLIENT_FOR(region, service)
-            return clients[region, service]
+            if key not in clients:
+                clients[key] = _ORIGINAL_BOTO_CLIENT_FOR(region, service)
+            return clients[key]
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     lambda_eval_utils.boto_client_for = boto_client_for
