@@ -138,7 +138,9 @@ def test_the_waiting_room_lets_new_work_in_at_the_pace_aiuta_finishes_it_first_c
     # Then each got the next turn; an operation costs about 4 requests, so 2 new jobs a second
     assert all(turn is not None for turn in turns)
     gaps = [round(b - a, 2) for a, b in itertools.pairwise(turns)]  # type: ignore[operator]
-    assert gaps == [1 / (8 / REQUESTS_PER_OPERATION)] * 5
+    # (a later one only if a slow call let the room fall idle in between: the pace is a ceiling)
+    pace = 1 / (8 / REQUESTS_PER_OPERATION)
+    assert all(gap >= pace for gap in gaps) and gaps.count(pace) >= 3
     # And a turn later than the job can wait is not given (nor taken from the others)
     assert first.turn(CapacityTask.SUBMIT, latest=start) is None
     assert first.turn(CapacityTask.REGENERATE, latest=start + 60) == pytest.approx(turns[-1] + 0.5)  # type: ignore[operator]
