@@ -23,18 +23,22 @@ from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json, get_model_map
 from moto.core.config import default_user_config
 from moto.core.models import botocore_stubber
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.settings import moto_server_port
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 __all__ = [
     "LambdaAnswer",
@@ -166,7 +170,10 @@ _ORIGINAL_SFN_PARAMETERS = StateTaskServiceSfn._normalise_parameters
 _ORIGINAL_SFN_RESPONSE = StateTaskServiceSfn._normalise_response
 
 
+@functools.cache
 def _operation(service: str, action: str) -> Any:
+    # Loading a service model reads and parses its JSON (tens of ms); it was a tenth of moto's
+    # CPU with fifty catalogue rows running.
     model = botocore.session.get_session().get_service_model(service)
     return model.operation_model("".join(part.capitalize() for part in action.split("_")))
 
@@ -244,6 +251,30 @@ def cache_request_dispatch(enable: bool = True) -> None:
 
 _ORIGINAL_RETENTION_CHECK = SQSBackend.is_message_valid_based_on_retention_period
 _ORIGINAL_BOTO_CLIENT_FOR = lambda_eval_utils.boto_client_for
+_ORIGINAL_ENTRYPOINT = ExecutionWorker._get_evaluation_entrypoint
+_ORIGINAL_JSON_PATH_PARSE = json_path.parse
+_ORIGINAL_UPDATE_EXPRESSION_MAKE = UpdateExpressionParser.__dict__["make"]  # the classmethod itself
+
+
+def _give_heap_keys(component: Any, seen: set[int]) -> None:
+    """Gives every component of a parsed program its heap key now: the key (where an execution keeps
+    that component's state, e.g. its retry count) is otherwise made on first use, and two executions
+    sharing the program must not each make one."""
+    if id(component) in seen:
+        return
+    seen.add(id(component))
+    if isinstance(component, EvalComponent):
+        _ = component.heap_key
+    children = (
+        vars(component).values()
+        if hasattr(component, "__dict__")
+        else component
+        if isinstance(component, list | tuple)
+        else ()
+    )
+    for child in children:
+        if hasattr(child, "__dict__") or isinstance(child, list | tuple):
+            _give_heap_keys(child, seen)
 
 
 def speed_up_hot_paths(enable: bool = True) -> None:
@@ -256,10 +287,20 @@ def speed_up_hot_paths(enable: bool = True) -> None:
     - The state machine interpreter builds a new boto3 Lambda client (botocore's models and
       endpoint rules, tens of ms) for every Task; a fifth of moto's CPU. One client per region is
       kept (boto3 clients are thread-safe).
+    - Every StartExecution parses the definition again with ANTLR (0.1 s of CPU for the job state
+      machine; a seventh of moto's CPU with a catalogue running). The parsed program is kept per
+      definition text: its components hold no execution's state (that lives in the execution's
+      own environment, keyed by each component's heap key).
+    - The interpreter parses every JSONPath (``$.job``) each time it reads one, and DynamoDB parses
+      an UpdateExpression twice per UpdateItem; together a tenth of moto's CPU. Both parses are
+      kept per text: the parsed forms are only read (DynamoDB's validator works on a deep copy).
     """
     if not enable:
         SQSBackend.is_message_valid_based_on_retention_period = _ORIGINAL_RETENTION_CHECK  # type: ignore[method-assign]
         lambda_eval_utils.boto_client_for = _ORIGINAL_BOTO_CLIENT_FOR
+        ExecutionWorker._get_evaluation_entrypoint = _ORIGINAL_ENTRYPOINT  # type: ignore[method-assign]
+        json_path.parse = _ORIGINAL_JSON_PATH_PARSE
+        UpdateExpressionParser.make = _ORIGINAL_UPDATE_EXPRESSION_MAKE  # type: ignore[method-assign]
         return
 
     def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Any) -> bool:
@@ -268,6 +309,19 @@ def speed_up_hot_paths(enable: bool = True) -> None:
 
     clients: dict[tuple[str, str, bool, int], Any] = {}
     lock = threading.Lock()
+
+    programs: dict[str, EvalComponent] = {}
+
+    def get_evaluation_entrypoint(worker: ExecutionWorker) -> EvalComponent:
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            program = programs.get(definition)
+        if program is None:
+            program = _ORIGINAL_ENTRYPOINT(worker)
+            _give_heap_keys(program, set())
+            with lock:
+                program = programs.setdefault(definition, program)
+        return program
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # moto's own builder ignores the credentials too (any key is accepted); what it depends on
@@ -281,3 +335,10 @@ def speed_up_hot_paths(enable: bool = True) -> None:
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     lambda_eval_utils.boto_client_for = boto_client_for
+    ExecutionWorker._get_evaluation_entrypoint = get_evaluation_entrypoint  # type: ignore[method-assign]
+    json_path.parse = functools.lru_cache(maxsize=4096)(_ORIGINAL_JSON_PATH_PARSE)
+    UpdateExpressionParser.make = staticmethod(  # type: ignore[method-assign,assignment]
+        functools.lru_cache(maxsize=4096)(
+            _ORIGINAL_UPDATE_EXPRESSION_MAKE.__get__(None, UpdateExpressionParser)
+        )
+    )
