@@ -75,7 +75,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="AiutaFunctionConcurrency (a local invocation takes ~1 s under load, against ~0.2 s on AWS)",
     )
     parser.add_argument(
-        "--until", choices=["done", "started"], default="done", help="stop when every job ended, or started"
+        "--until",
+        choices=["done", "started", "checked"],
+        default="done",
+        help="stop when every job ended, or started, or (a catalogue) every row was checked",
+    )
+    parser.add_argument(
+        "--bad-row-every", type=int, default=500, help="a catalogue's every Nth row has a bad pose"
     )
     parser.add_argument("--timeout", type=float, default=7200, help="give up after this many seconds")
     parser.add_argument("--record", action="store_true", help="write results/load*.json and the README")
@@ -180,8 +186,16 @@ def drop_products(studio: LocalStudio, count: int, link: str) -> float:
     return started[0]
 
 
-def drop_catalogue(studio: LocalStudio, rows: int, link: str) -> float:
-    lines = ["id,title,image_urls"] + [f"row-{i:05d},Row {i},{link}" for i in range(rows)]
+def drop_catalogue(studio: LocalStudio, rows: int, link: str, bad_every: int) -> float:
+    """A CSV of ``rows`` products, every ``bad_every``-th with a pose Aiuta does not know (rejected
+    by the check, with its reason)."""
+
+    def pose(i: int) -> str:
+        return "front/dancing" if bad_every and i % bad_every == bad_every - 1 else ""
+
+    lines = ["id,title,image_urls,on_figure_image_types"] + [
+        f"row-{i:05d},Row {i},{link},{pose(i)}" for i in range(rows)
+    ]
     started = time.time()
     studio.client("s3").put_object(
         Bucket=studio.bucket, Key="inbox/load-catalogue.csv", Body="\n".join(lines).encode()
@@ -232,6 +246,21 @@ def rejected(studio: LocalStudio) -> int:
         kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
+def rows_checked(studio: LocalStudio) -> tuple[int, int] | None:
+    """(rows checked, rows rejected) by the catalogue run's check (its RecordRows map run), or None
+    before it has one. Once the jobs' map run has started, every row was checked."""
+    sfn = studio.client("stepfunctions")
+    machine = studio.output("CatalogueStateMachineArn")
+    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+        runs = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
+        for map_run in runs:
+            if "/RecordRows:" in map_run["mapRunArn"]:
+                counts = sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["itemCounts"]
+                failed = int(counts.get("failed", 0))
+                return int(counts.get("succeeded", 0)) + failed, failed
+    return None
+
+
 def follow(studio: LocalStudio, args: argparse.Namespace, expected: int, dropped: float) -> dict[str, Any]:
     """Follows the job executions until every job ended (or started), noting when things happened;
     the jobs table is read once, at the end."""
@@ -248,16 +277,21 @@ def follow(studio: LocalStudio, args: argparse.Namespace, expected: int, dropped
         bad_rows = rejected(studio)
         if "all_started" not in marks and len(runs) + bad_rows >= expected:
             marks["all_started"] = time.time()
+        checked = rows_checked(studio) if args.catalogue and "all_checked" not in marks else None
+        if checked and checked[0] >= expected:
+            marks["all_checked"] = time.time()
+            marks["rows_rejected"] = checked[1]
         if time.monotonic() - last_line > 15:
             last_line = time.monotonic()
             line = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-            print(
-                f"  {time.time() - dropped:7.0f} s: {len(runs)} executions ({line}), {bad_rows} rejected",
-                flush=True,
-            )
+            check = f", {checked[0]} rows checked" if checked else ""
+            at = f"{time.time() - dropped:7.0f} s"
+            print(f"  {at}: {len(runs)} executions ({line}), {bad_rows} rejected{check}", flush=True)
         if len(runs) + bad_rows >= expected and not statuses["RUNNING"]:
             break
         if args.until == "started" and "all_started" in marks:
+            break
+        if args.until == "checked" and "all_checked" in marks:
             break
         if time.monotonic() > deadline:
             timed_out = True
@@ -323,6 +357,7 @@ def summarise(
     result = {
         "products": args.catalogue or args.products,
         "input": "catalogue" if args.catalogue else "folders",
+        "until": args.until,
         "rate": args.rate,
         "burst": args.burst,
         "sim_burst": args.sim_burst,
@@ -345,6 +380,9 @@ def summarise(
         ),
         "creates": creates,
         "creates_per_job": round(creates / jobs_with_operation, 3) if jobs_with_operation else None,
+        # Creates Aiuta answered whose operation no job had recorded yet when the run stopped: at a
+        # cut-off (--until, --timeout), submits still between Aiuta's answer and the record.
+        "creates_unrecorded": creates - sum(ops * count for ops, count in ops_per_job.items()),
         "requests_per_job": round(stats["requests"]["total"]["count"] / max(1, len(items)), 2),
         "requests_per_second_timeline": [
             stats["requests"]["total"]["per_second"].get(str(second), 0)
@@ -358,6 +396,10 @@ def summarise(
         else None,
         "last_result_seconds": round(marks["last_result"] - dropped, 1) if "last_result" in marks else None,
         "all_started_seconds": round(marks["all_started"] - dropped, 1) if "all_started" in marks else None,
+        # A catalogue: when every row had its job recorded (QUEUED) or its rejection (FAILED, with
+        # the reason), and how many were rejected.
+        "all_checked_seconds": round(marks["all_checked"] - dropped, 1) if "all_checked" in marks else None,
+        "rows_rejected": int(marks["rows_rejected"]) if "rows_rejected" in marks else None,
         "job_seconds_median": round(statistics.median(durations), 1) if durations else None,
         "capacity_waits": waits,
         "lambda_concurrency": {
@@ -392,7 +434,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             link = hosted_image(studio)
             simulator.admin.reset()  # counters from zero; the start settings stay
             cpu_before = stack_cpu_seconds()
-            dropped = (drop_catalogue if args.catalogue else drop_products)(studio, expected, link)
+            if args.catalogue:
+                dropped = drop_catalogue(studio, expected, link, args.bad_row_every)
+            else:
+                dropped = drop_products(studio, expected, link)
             print(f"dropped {expected} {'rows' if args.catalogue else 'products'}; following...", flush=True)
             followed = follow(studio, args, expected, dropped)
             result = summarise(studio, simulator, args, followed, dropped)
@@ -420,9 +465,14 @@ def render(result: dict[str, Any]) -> str:
         f"  jobs                      {result['jobs']}",
         *(f"    {count} x {reason}" for reason, count in result["failures"].items()),
         f"  creates                   {result['creates']} ({result['creates_per_job']} per job "
-        "with an operation)",
+        f"with an operation; {result['creates_unrecorded']} not recorded yet)",
         f"  first / last result       {result['first_result_seconds']} s / {result['last_result_seconds']} s",
     ]
+    if result.get("all_checked_seconds") is not None:
+        lines.append(
+            f"  every row recorded        {result['all_checked_seconds']} s "
+            f"(QUEUED, or FAILED with its reason: {result['rows_rejected']} rejected)"
+        )
     if result["all_started_seconds"] is not None:
         lines.append(f"  every row started         {result['all_started_seconds']} s")
     lines.append(f"  capacity waits planned    {result['capacity_waits']}")
@@ -446,7 +496,7 @@ def record(result: dict[str, Any], command: str) -> None:
     section = [
         "",
         "| run | command | wall | peak req/s (R+burst) | mean while queued | 429s | jobs | creates/job "
-        "| first / last result | every row started | moto busy |",
+        "| first / last result | every row recorded / started | moto busy |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for saved in runs:
@@ -462,7 +512,7 @@ def record(result: dict[str, Any], command: str) -> None:
             f"{refused} | "
             f"{', '.join(f'{k} {v}' for k, v in saved['jobs'].items())} | {saved['creates_per_job']} | "
             f"{saved['first_result_seconds']} s / {saved['last_result_seconds']} s | "
-            f"{saved['all_started_seconds'] if saved['all_started_seconds'] is not None else '-'} | "
+            f"{_seconds(saved.get('all_checked_seconds'))} / {_seconds(saved['all_started_seconds'])} | "
             f"{saved.get('moto_process_cpu_share', 0):.0%} |"
         )
     text = README.read_text()
@@ -472,6 +522,10 @@ def record(result: dict[str, Any], command: str) -> None:
     else:
         text += "\n" + block + "\n"
     README.write_text(text)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.0f} s" if value is not None else "-"
 
 
 def problems(result: dict[str, Any]) -> list[str]:
@@ -484,6 +538,8 @@ def problems(result: dict[str, Any]) -> list[str]:
         found.append(f"{expected} products, but jobs ended {result['jobs']} ({result['failures']})")
     if result["input"] == "folders" and result["creates"] != expected:
         found.append(f"{result['creates']} creates for {expected} products (one each expected)")
+    if result.get("until") == "done" and not result["timed_out"] and result.get("creates_unrecorded"):
+        found.append(f"{result['creates_unrecorded']} creates at Aiuta that no job recorded (paid, lost)")
     ceiling = result["rate"] + result["burst"]
     if result["requests"]["peak_per_second"] > ceiling:
         peak = result["requests"]["peak_per_second"]
@@ -511,6 +567,7 @@ def last_line(result: dict[str, Any]) -> str:
         "first_result_seconds": result["first_result_seconds"],
         "last_result_seconds": result["last_result_seconds"],
         "all_started_seconds": result["all_started_seconds"],
+        "all_checked_seconds": result.get("all_checked_seconds"),
         "moto_process_cpu_share": result.get("moto_process_cpu_share"),
     }
     return "load: " + " ".join(f"{k}={v}" for k, v in figures.items())

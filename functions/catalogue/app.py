@@ -1,4 +1,4 @@
-"""The catalogue state machine's tasks: "Record the row's job" and "Write the catalogue report"."""
+"""The catalogue state machine's tasks: check a row, report the check, run a row's job, write the report."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from studio_core import clients
 from studio_core.observability import logger, metrics, tracer
 from studio_core.settings import CatalogueSettings, from_env
-from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, record_row, write_report
+from studio_core.steps.catalogue_run import (
+    CatalogueRef,
+    CatalogueRun,
+    check_row,
+    record_row,
+    write_check_report,
+    write_report,
+)
 
 SETTINGS = from_env(CatalogueSettings)
 RUN = CatalogueRun(
@@ -23,8 +30,13 @@ RUN = CatalogueRun(
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # The task is named by the state's Parameters (ItemSelector): a row, or the report.
+    # The task is named by the state's Parameters (ItemSelector): a row, or a report.
     catalogue = CatalogueRef.model_validate(event["catalogue"])
-    if event.get("task") == "write_report":
+    task = event.get("task")
+    if task == "write_report":
         return write_report(RUN, catalogue, event["run"])
+    if task == "write_check_report":
+        return write_check_report(RUN, catalogue, event["run"])
+    if task == "check_row":
+        return check_row(RUN, catalogue, event.get("row"), int(event["index"]))
     return record_row(RUN, catalogue, event.get("row"), int(event["index"]))

@@ -1,6 +1,7 @@
-"""A catalogue on the local stack: one catalogue execution, a Distributed Map over its rows, one job
-execution per row (named by its job id), at most AiutaOperationsInFlight at once, bad rows failing
-alone, the map run's results and a report next to the catalogue."""
+"""A catalogue on the local stack: one catalogue execution; a first Distributed Map checks every row
+and records its job (or its rejection) before any job runs; a second runs one job execution per row
+(named by its job id), at most AiutaOperationsInFlight at once, bad rows failing alone; the map
+runs' results and the reports next to the catalogue."""
 
 from __future__ import annotations
 
@@ -148,6 +149,24 @@ def test_a_csv_catalogue_runs_a_job_per_row_and_reports_every_bad_row(studio: Lo
             spans.append((described["startDate"].timestamp(), described["stopDate"].timestamp()))
     most = max(sum(1 for start, stop in spans if start <= t < stop) for t, _ in spans)
     assert most <= 2
+
+    # And every row was checked first, its job recorded or its rejection reported, before any job ran
+    checked = read_json(studio, "inbox/season.csv.report/checked.json")
+    assert {k: checked[k] for k in ("rows", "queued", "rejected", "skipped", "unchecked")} == {
+        "rows": 7,
+        "queued": 4,
+        "rejected": 3,
+        "skipped": 1,
+        "unchecked": 0,
+    }
+    assert sorted(r["row"] for r in checked["rejected_rows"]) == [5, 6, 7]
+    map_runs = {
+        arn.split("/")[1].split(":")[0]: arn
+        for arn in (r["mapRunArn"] for r in sfn.list_map_runs(executionArn=run["executionArn"])["mapRuns"])
+    }
+    assert sorted(map_runs) == ["RecordRows", "RunJobs"]
+    check_ended = sfn.describe_map_run(mapRunArn=map_runs["RecordRows"])["stopDate"].timestamp()
+    assert check_ended <= min(start for start, _ in spans)
 
 
 def test_a_jsonl_catalogue_with_a_line_that_is_not_json_is_reported_and_runs_nothing(

@@ -314,3 +314,60 @@ def test_watch_on_a_terminal_draws_the_jobs_and_a_catalogue_bar_in_place() -> No
     assert "1 done" in drawn and "1 failed" in drawn
     assert outcome.exit_code is Exit.FAILED  # the job succeeded, the row without an id did not
     assert outcome.catalogues[0].done == 1 and outcome.catalogues[0].failed == 1
+
+
+class ScriptedMapRuns:
+    """Step Functions answering for one catalogue execution with the given map runs (label, counts)."""
+
+    def __init__(self, status: str, runs: list[tuple[str | None, dict[str, int]]]) -> None:
+        self.status = status
+        prefix = "arn:aws:states:us-east-1:123456789012:mapRun:studio-catalogue"
+        self.runs = {
+            f"{prefix}/{label or 'a1b2c3'}:run-{i}": counts for i, (label, counts) in enumerate(runs)
+        }
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        return {"status": self.status}
+
+    def list_map_runs(self, executionArn: str) -> dict[str, Any]:
+        return {"mapRuns": [{"mapRunArn": arn} for arn in self.runs]}
+
+    def describe_map_run(self, mapRunArn: str) -> dict[str, Any]:
+        return {"itemCounts": self.runs[mapRunArn]}
+
+
+class CatalogueStack:
+    catalogue_state_machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:studio-catalogue"
+
+    def __init__(self, sfn: ScriptedMapRuns) -> None:
+        self.sfn = sfn
+
+    def client(self, service: str) -> ScriptedMapRuns:
+        return self.sfn
+
+
+def test_watch_shows_a_catalogue_checking_its_rows_then_running_their_jobs() -> None:
+    from studio_cli.watching import map_run_progress
+
+    catalogue = Catalogue("inbox/feed.csv", rows=500, etag="abc")
+    checking = ScriptedMapRuns("RUNNING", [("RecordRows", {"total": 500, "succeeded": 118, "failed": 2})])
+    running = ScriptedMapRuns(
+        "RUNNING",
+        [
+            ("RecordRows", {"total": 500, "succeeded": 495, "failed": 5}),
+            ("RunJobs", {"total": 500, "succeeded": 40, "failed": 6, "running": 10}),
+        ],
+    )
+    older = ScriptedMapRuns("SUCCEEDED", [(None, {"total": 500, "succeeded": 498, "failed": 2})])
+
+    first = map_run_progress(CatalogueStack(checking), catalogue)  # type: ignore[arg-type]
+    then = map_run_progress(CatalogueStack(running), catalogue)  # type: ignore[arg-type]
+    old = map_run_progress(CatalogueStack(older), catalogue)  # type: ignore[arg-type]
+
+    assert first is not None
+    assert first.line() == "inbox/feed.csv: checking rows, 120 of 500 checked, 2 rejected"
+    assert not first.finished
+    assert then is not None
+    assert then.line() == "inbox/feed.csv: 40 done, 6 failed, 10 running, 444 waiting, of 500"
+    # a run of the definition before the check had one map run, unlabelled: its jobs'
+    assert old is not None and (old.done, old.failed, old.finished) == (498, 2, True)

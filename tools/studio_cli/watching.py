@@ -41,6 +41,8 @@ class CatalogueProgress:
     From the catalogue run's Map Run when the stack has one (``done``: the row's job ran to a
     successful end, SUCCEEDED or PARTIAL; ``failed``: a rejected row or a job that failed or timed
     out), else from the rows' job records. ``ended``: the run is over (its report is written).
+    ``checked``: while the run still checks its rows (before any job runs), how many are checked;
+    ``failed`` then counts the rejected ones.
     """
 
     key: str
@@ -50,6 +52,7 @@ class CatalogueProgress:
     running: int = 0
     ended: bool = True
     report: str | None = None
+    checked: int | None = None
 
     @property
     def waiting(self) -> int:
@@ -60,6 +63,8 @@ class CatalogueProgress:
         return self.ended and self.done + self.failed >= self.rows
 
     def line(self) -> str:
+        if self.checked is not None:
+            return f"{self.key}: checking rows, {self.checked} of {self.rows} checked, {self.failed} rejected"
         return (
             f"{self.key}: {self.done} done, {self.failed} failed, {self.running} running, "
             f"{self.waiting} waiting, of {self.rows}"
@@ -85,18 +90,40 @@ def map_run_progress(stack: Stack, catalogue: Catalogue) -> CatalogueProgress | 
         raise
     ended = status != "RUNNING"
     report = f"{report_prefix(catalogue.key)}{REPORT_NAME}" if ended else None
-    if not runs:
+    labelled = {_map_label(run["mapRunArn"]): run["mapRunArn"] for run in runs}
+    # A run of an older definition has one unlabelled map run: its jobs'.
+    older = [arn for label, arn in labelled.items() if label not in (CHECK_MAP_LABEL, JOBS_MAP_LABEL)]
+    jobs_run = labelled.get(JOBS_MAP_LABEL) or (older[0] if older else None)
+    checking = jobs_run is None and CHECK_MAP_LABEL in labelled and not ended
+    chosen = jobs_run or labelled.get(CHECK_MAP_LABEL)
+    if chosen is None:
         return CatalogueProgress(catalogue.key, catalogue.rows, ended=ended, report=report)
-    counts = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+    counts = sfn.describe_map_run(mapRunArn=chosen)["itemCounts"]
+    failed = sum(int(counts.get(n, 0)) for n in ("failed", "timedOut", "aborted"))
+    total = int(counts.get("total") or catalogue.rows)
+    if checking:
+        checked = int(counts.get("succeeded", 0)) + failed
+        return CatalogueProgress(catalogue.key, total, failed=failed, ended=False, checked=checked)
     return CatalogueProgress(
         catalogue.key,
-        int(counts.get("total") or catalogue.rows),
+        total,
         done=int(counts.get("succeeded", 0)),
-        failed=sum(int(counts.get(n, 0)) for n in ("failed", "timedOut", "aborted")),
+        failed=failed,
         running=int(counts.get("running", 0)),
         ended=ended,
         report=report,
     )
+
+
+# The Labels of the catalogue state machine's two Maps; a map run's ARN carries its Map's label
+# (arn:aws:states:<region>:<account>:mapRun:<state machine>/<label>:<id>).
+CHECK_MAP_LABEL = "RecordRows"
+JOBS_MAP_LABEL = "RunJobs"
+
+
+def _map_label(map_run_arn: str) -> str:
+    run = map_run_arn.split(":mapRun:", 1)[-1]
+    return run.split("/", 1)[-1].split(":", 1)[0]
 
 
 def catalogue_progress(catalogue: Catalogue, records: dict[str, JobRecord | None]) -> CatalogueProgress:
@@ -170,6 +197,18 @@ def render(
     parts: list[RenderableType] = []
     for progress in catalogues:
         bar = Table.grid(padding=(0, 1))
+        if progress.checked is not None:
+            bar.add_row(
+                Text(progress.key, style="bold"),
+                ProgressBar(total=max(progress.rows, 1), completed=progress.checked, width=30),
+                Text.assemble(
+                    f"checking rows: {progress.checked} of {progress.rows} checked",
+                    " · ",
+                    (f"{progress.failed} rejected", "red" if progress.failed else ""),
+                ),
+            )
+            parts.append(bar)
+            continue
         bar.add_row(
             Text(progress.key, style="bold"),
             ProgressBar(total=max(progress.rows, 1), completed=progress.done + progress.failed, width=30),
@@ -327,6 +366,7 @@ def outcome_document(stack: Stack, outcome: WatchOutcome) -> dict[str, Any]:
                 "failed": c.failed,
                 "running": c.running,
                 "waiting": c.waiting,
+                "checked": c.checked,
             }
             for c in outcome.catalogues
         ],

@@ -82,8 +82,11 @@ def apply_bucket_notifications(stack: DeployedStack, s3: BaseClient) -> list[Gap
     return gaps
 
 
-def state_machine_definition(stack: DeployedStack, logical_id: str, properties: Mapping[str, Any]) -> str:
-    """The ASL the state machine must run: its file (or inline definition) with substitutions applied."""
+def state_machine_definition(
+    stack: DeployedStack, logical_id: str, properties: Mapping[str, Any], *, for_moto: bool = True
+) -> str:
+    """The ASL the state machine must run: its file (or inline definition) with substitutions applied,
+    and (``for_moto``) the same values spelt as moto's grammar reads them."""
     location = properties.get("DefinitionS3Location")
     if location is not None:
         artifact = artifact_for_location(stack.artifacts, stack.resolve(location))
@@ -107,9 +110,27 @@ def state_machine_definition(stack: DeployedStack, logical_id: str, properties: 
         document = json.loads(rendered)
     except ValueError as exc:
         raise DeploymentError(f"{source} is not valid JSON after substitution: {exc}") from None
-    if _percentages_as_decimals(document):
+    if for_moto and (_percentages_as_decimals(document) | _express_items_as_standard(document)):
         rendered = json.dumps(document)
     return rendered
+
+
+def _express_items_as_standard(document: Any) -> bool:
+    """moto's ASL grammar accepts only ``STANDARD`` as a Distributed Map's ``ExecutionType``; its items
+    run in threads of the execution either way (EXPRESS's five-minute limit is not applied). Whether
+    one was rewritten."""
+    changed = False
+    if isinstance(document, dict):
+        config = document.get("ProcessorConfig")
+        if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
+            config["ExecutionType"] = "STANDARD"
+            changed = True
+        for item in document.values():
+            changed = _express_items_as_standard(item) or changed
+    elif isinstance(document, list):
+        for item in document:
+            changed = _express_items_as_standard(item) or changed
+    return changed
 
 
 def _percentages_as_decimals(document: Any) -> bool:
@@ -203,7 +224,8 @@ def distributed_map_gaps(stack: DeployedStack) -> list[Gap]:
     """What ``moto_map_run`` does for the template's Distributed Maps, named for the summary."""
     gaps = []
     for logical_id, resource in stack.of_type("AWS::StepFunctions::StateMachine"):
-        definition = json.loads(state_machine_definition(stack, logical_id, resource.get("Properties") or {}))
+        properties = resource.get("Properties") or {}
+        definition = json.loads(state_machine_definition(stack, logical_id, properties, for_moto=False))
         for name, state in _map_states(definition.get("States") or {}):
             mode = ((state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode")
             if mode != "DISTRIBUTED":
@@ -215,6 +237,8 @@ def distributed_map_gaps(stack: DeployedStack) -> list[Gap]:
             ]
             if isinstance(state.get("ToleratedFailurePercentage"), int):
                 done.append("ToleratedFailurePercentage written as a decimal for moto's grammar")
+            if state["ItemProcessor"]["ProcessorConfig"].get("ExecutionType") == "EXPRESS":
+                done.append("EXPRESS items written as STANDARD for moto's grammar (run alike, in threads)")
             reader = ((state.get("ItemReader") or {}).get("ReaderConfig") or {}).get("InputType")
             if reader == "JSONL":
                 done.append("ItemReader JSONL read line by line (moto reads CSV and JSON only)")

@@ -1,9 +1,15 @@
 """The catalogue state machine's tasks (``statemachine/catalogue.asl.json``).
 
-- "Record the row's job" (``record_row``): one item of the Distributed Map. The row becomes a job
-  file; a valid one is recorded QUEUED and answered with what "Run the product's job" needs (the
-  execution name, its input); a bad one is recorded FAILED and raises ``InvalidJob`` with its
-  reason, so the item fails alone and the map run's results list it.
+- "Record the row" (``check_row``): one item of the first Distributed Map, which checks every row
+  before any job runs. The row becomes a job file; a valid one is recorded QUEUED, a bad one is
+  recorded FAILED and raises ``InvalidJob`` with its reason, so the item fails alone and the map
+  run's results list it.
+- "Report the checked rows" (``write_check_report``): that map run's results summed up in
+  ``<report_prefix>checked.json`` (and ``<key>.error.json`` when rows were rejected), while the
+  jobs are still to run.
+- "Record the row's job" (``record_row``): one item of the second Distributed Map. The same check
+  (the job is found recorded), answered with what "Run the product's job" needs (the execution
+  name, its input).
 - "Write the catalogue report" (``write_report``): the map run's results (ResultWriter's manifest
   and result files in S3) summed up in ``<report_prefix>report.json``, plus ``<key>.error.json``
   listing the rejected rows, as ingest always wrote for a catalogue with bad rows.
@@ -30,6 +36,7 @@ from studio_core.domain.state import JobState
 from studio_core.observability import count, logger
 
 REPORT_NAME = "report.json"
+CHECK_REPORT_NAME = "checked.json"
 
 
 class CatalogueRef(BaseModel):
@@ -99,7 +106,9 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
                 f"row {row.line}: product {product_id} is listed again (first at row {first}); "
                 "a catalogue runs one job per product"
             )
-        logger.info("the row's job is recorded already (a retried row)", extra={"job_id": job_id})
+        logger.debug(
+            "the row's job is recorded already (by the check, or a retried row)", extra={"job_id": job_id}
+        )
     return {
         "job_id": job_id,
         "product_id": product_id,
@@ -109,7 +118,43 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
     }
 
 
-# ---------------------------------------------------------------------------- the report
+def check_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int) -> dict[str, Any]:
+    """The row checked and its job recorded; answers only which job (the map run keeps every answer)."""
+    recorded = record_row(run, catalogue, item, index)
+    return {name: recorded[name] for name in ("job_id", "row", "skipped") if name in recorded}
+
+
+# ---------------------------------------------------------------------------- the reports
+
+
+def write_check_report(
+    run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str, Any]
+) -> dict[str, Any]:
+    """Sums the check's map run up in ``checked.json``, and names the rejected rows at once."""
+    results = _map_run_results(run.storage, execution.get("checked_run") or {})
+    summary = results["summary"]
+    report: dict[str, Any] = {
+        "catalogue": catalogue.key,
+        "etag": catalogue.etag,
+        "written_at": run.clock().isoformat(),
+        "results": results["prefix"],
+        "rows": summary["rows"],
+        "queued": summary["succeeded"],
+        "rejected": summary["rejected"],
+        "skipped": summary["skipped"],
+        # A row whose check failed for another reason (DynamoDB did not answer) is tried again
+        # when its job's turn comes.
+        "unchecked": summary["failed"],
+        "rejected_rows": summary["rejected_rows"],
+    }
+    if report["rejected_rows"]:
+        details = [f"row {r['row']}: {r['reason']}" for r in report["rejected_rows"]]
+        _write_error_report(run, catalogue, f"{len(details)} of {report['rows']} rows are invalid", details)
+    key = f"{catalogue.report_prefix}{CHECK_REPORT_NAME}"
+    run.storage.put_json(key, report)
+    counts = {name: report[name] for name in ("rows", "queued", "rejected", "skipped", "unchecked")}
+    logger.info("catalogue rows checked", extra={"key": key, **counts})
+    return {"report": key, **counts}
 
 
 def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str, Any]) -> dict[str, Any]:
