@@ -31,6 +31,8 @@ STATE_EVENTS = {
     "record_failure.json": StepStatus.WAITING,
     "resume.json": StepStatus.WAITING,
 }
+# The catalogue run's input, an item of its check, and a capacity wait's plan: tested below.
+OTHER_EVENTS = {"catalogue.json", "catalogue_row.json", "plan_capacity_wait.json"}
 EXPECTED_JOB = {
     "product": {
         "title": "Linen shirt",
@@ -69,7 +71,7 @@ def test_every_event_file_is_known_and_parses() -> None:
     names = {path.name for path in EVENTS.glob("*.json")}
 
     # Then it holds exactly the documented samples, each valid JSON
-    assert names == {*INGEST_EVENTS, "ingest_s3_test_event.json", *STATE_EVENTS}
+    assert names == {*INGEST_EVENTS, "ingest_s3_test_event.json", *STATE_EVENTS, *OTHER_EVENTS}
     for name in names:
         assert isinstance(load(name), dict), name
 
@@ -164,3 +166,33 @@ def test_resume_sample_is_a_timed_out_job_checked_again_without_a_schedule() -> 
     assert state.resume is not None and state.resume.attempt == 1
     assert state.poll is None
     assert [op.finished for op in state.current_operations()] == [False]
+
+
+def test_the_catalogue_samples_are_a_catalogue_run_input_and_a_row_of_its_check() -> None:
+    from studio_core.domain.catalogue import row_of_item
+    from studio_core.steps.catalogue_run import CatalogueRef
+
+    run_input = load("catalogue.json")
+    row_event = load("catalogue_row.json")
+
+    # The catalogue execution's input, as ingest starts it (StartExecution from the console too)
+    catalogue = CatalogueRef.model_validate(run_input["catalogue"])
+    assert catalogue.report_prefix == f"{catalogue.key}.report/"
+    assert run_input["max_concurrency"] >= 1
+    # One item of the check's Distributed Map: a CSV row (a dict of columns), valid as a job
+    assert row_event["task"] == "check_row" and row_event["catalogue"] == run_input["catalogue"]
+    row = row_of_item(row_event["row"], row_event["index"], catalogue.format)
+    assert row is not None and row.problem is None and row.product_id == "sku-123"
+
+
+def test_the_capacity_wait_sample_is_a_job_state_with_the_error_of_one_task() -> None:
+    from studio_core.domain.capacity import CapacityTask
+    from studio_core.domain.state import StepError
+
+    event = load("plan_capacity_wait.json")
+    caught = event.pop("capacity_error")
+
+    JobState.model_validate(event)
+    [(task, error)] = caught.items()
+    assert CapacityTask(task) is CapacityTask.SUBMIT
+    assert StepError.model_validate(error).message.startswith("POST /on_figure_operations: rate limited")
