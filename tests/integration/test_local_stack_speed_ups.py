@@ -93,3 +93,49 @@ def test_executions_sharing_one_parsed_definition_keep_their_own_retry_counts(aw
     # One first try and two retries each, never more: no execution used another's retry count.
     assert attempts == {"twice-a": 3, "twice-b": 3, "thrice-a": 3, "thrice-b": 3, "never": 1}
     assert json.loads(described["twice-b"]["output"]) == {"name": "twice-b", "attempt": 3}
+
+
+def test_a_distributed_map_worker_runs_any_number_of_items_one_after_another(aws: None) -> None:
+    from studio_local import moto_map_run
+
+    # Given 1,500 items for a Distributed Map with one worker (moto's own worker recursed per item
+    # and died of RecursionError past about 250)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="items")
+    s3.put_object(Bucket="items", Key="rows.csv", Body="\n".join(["n", *map(str, range(1500))]).encode())
+    definition = {
+        "StartAt": "Every row",
+        "States": {
+            "Every row": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                    "Parameters": {"Bucket": "items", "Key": "rows.csv"},
+                },
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Pass it",
+                    "States": {"Pass it": {"Type": "Pass", "Result": {"ok": True}, "End": True}},
+                },
+                "ResultSelector": {"count.$": "States.ArrayLength($)"},
+                "End": True,
+            }
+        },
+    }
+    moto_map_run.install()
+    try:
+        state_machine = create_state_machine(json.dumps(definition), name="many-items")
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn.start_execution(stateMachineArn=state_machine, name="all")["executionArn"]
+        deadline = time.monotonic() + 120
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the map run did not end in 120 s"
+            time.sleep(0.2)
+    finally:
+        moto_map_run.uninstall()
+
+    # Then the map run went through every item and ended
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == {"count": 1500}

@@ -231,7 +231,8 @@ def distributed_map_gaps(stack: DeployedStack) -> list[Gap]:
             if mode != "DISTRIBUTED":
                 continue
             done = [
-                "items run in threads of the execution (MaxConcurrency of them)",
+                "items run in threads of the execution (MaxConcurrency of them), each thread looping "
+                "over its items (moto's recurses, one frame per item)",
                 "states:startExecution Parameters and results converted to and from boto3's names as "
                 "AWS does (moto passes them as written), .sync polled every 2 s",
             ]

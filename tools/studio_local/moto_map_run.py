@@ -10,6 +10,10 @@ Read from moto's ``stepfunctions/parser/asl/component/state/exec/state_map/``:
   and drops the results (``# TODO: results``). Here each item's outcome is kept as it ends (its
   input after the ItemSelector, its output, or its error and cause) and the ResultWriter writes
   ``SUCCEEDED_0.json`` and ``FAILED_0.json`` with AWS's fields, listed in the manifest.
+- Each of the map run's workers takes its next item by calling itself (``_eval_pool``), one Python
+  frame deeper per item: a worker with about 250 items or more (10,000 rows at MaxConcurrency 10:
+  1,000 each) dies of ``RecursionError`` and the map run never ends. Here a worker loops instead,
+  doing the same steps.
 - ``startExecution.sync`` polls ``DescribeExecution`` every 0.5 s per running item; with tens of
   items running for minutes that is most of the machine. Here it polls every 2 s.
 
@@ -105,6 +109,7 @@ def install() -> None:
     _originals["transformer_for"] = item_reader_decl.resource_output_transformer_for
     _originals["eval_input"] = worker_module.DistributedItemProcessorWorker._eval_input
     _originals["eval_job"] = worker_module.DistributedItemProcessorWorker._eval_job
+    _originals["eval_pool"] = worker_module.DistributedItemProcessorWorker._eval_pool
     _originals["put_object"] = result_writer_module.ResourceEvalS3._handle_put_object
     _originals["sync_poll"] = callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK
 
@@ -123,6 +128,7 @@ def install() -> None:
     item_reader_decl.resource_output_transformer_for = transformer_for
     worker_module.DistributedItemProcessorWorker._eval_input = _eval_input_kept  # type: ignore[method-assign]
     worker_module.DistributedItemProcessorWorker._eval_job = _eval_job_recorded  # type: ignore[method-assign]
+    worker_module.DistributedItemProcessorWorker._eval_pool = _eval_pool_looping  # type: ignore[method-assign]
     result_writer_module.ResourceEvalS3._handle_put_object = staticmethod(_write_results)  # type: ignore[assignment]
     callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_SECONDS  # type: ignore[misc]
 
@@ -134,6 +140,7 @@ def uninstall() -> None:
     item_reader_decl.resource_output_transformer_for = _originals["transformer_for"]
     worker_module.DistributedItemProcessorWorker._eval_input = _originals["eval_input"]  # type: ignore[method-assign]
     worker_module.DistributedItemProcessorWorker._eval_job = _originals["eval_job"]  # type: ignore[method-assign]
+    worker_module.DistributedItemProcessorWorker._eval_pool = _originals["eval_pool"]  # type: ignore[method-assign]
     result_writer_module.ResourceEvalS3._handle_put_object = staticmethod(_originals["put_object"])  # type: ignore[assignment]
     callback_module._DELAY_SECONDS_SYNC_CONDITION_CHECK = _originals["sync_poll"]  # type: ignore[misc]
     _originals.clear()
@@ -141,6 +148,30 @@ def uninstall() -> None:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def _eval_pool_looping(self: Any, job: Any, worker_frame: Environment) -> None:
+    """moto's ``_eval_pool``, step for step, with its tail call made a loop."""
+    while True:
+        if job is None:
+            self._env.delete_frame(worker_frame)
+            return
+        job_frame = worker_frame.open_inner_frame()
+        self._eval_job(env=job_frame, job=job)
+        worker_frame.delete_frame(job_frame)
+        # The job failed the whole run, or the worker was stopped.
+        if isinstance(job.job_output, Exception) or self.stopped():
+            self._env.delete_frame(worker_frame)
+            self._job_pool.close_job(job)
+            return
+        next_job = self._job_pool.next_job()
+        if next_job is None:
+            # The frame is closed before the job, as moto does: the map awaits its jobs, not its workers.
+            self._env.delete_frame(worker_frame)
+            self._job_pool.close_job(job)
+            return
+        self._job_pool.close_job(job)
+        job = next_job
 
 
 @functools.wraps(worker_module.DistributedItemProcessorWorker._eval_input)
