@@ -352,3 +352,29 @@ def test_a_bad_catalogue_row_fails_alone_with_a_readable_reason(
     # And a row with a product id is one FAILED record (a row without a usable id is in the run's report)
     records = product_records(item["id"])
     assert [r["status"] for r in records] == (["FAILED"] if recorded else [])
+
+
+def test_a_rejected_catalogue_row_is_counted_once_though_both_maps_check_it() -> None:
+    from studio_core import clients
+    from studio_core.domain.errors import InvalidJob
+    from studio_core.domain.jobs import JobDefaults
+    from studio_core.observability import metrics
+    from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_row, record_row
+
+    run = CatalogueRun(storage=clients.storage(), jobs=clients.jobs_table(), defaults=JobDefaults())
+    catalogue = CatalogueRef(
+        bucket=BUCKET, key="inbox/feed.csv", etag="e2", format="csv", report_prefix="inbox/feed.csv.report/"
+    )
+    item = {"id": "row-10", "image_urls": "https://cdn.example.com/a.jpg", "on_figure_image_types": "front/x"}
+    metrics.clear_metrics()
+
+    # When the check rejects the row, and the job map reaches it and rejects it again
+    with pytest.raises(InvalidJob):
+        check_row(run, catalogue, item, 0)
+    with pytest.raises(InvalidJob):
+        record_row(run, catalogue, item, 0)
+
+    # Then the dashboard's CatalogueRowsRejected counts it once, and its job is FAILED once
+    assert metrics.metric_set["CatalogueRowsRejected"]["Value"] == [1.0]
+    assert [r["status"] for r in product_records("row-10")] == ["FAILED"]
+    metrics.clear_metrics()

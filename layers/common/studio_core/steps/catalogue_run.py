@@ -66,11 +66,9 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
     if row is None:
         return {"skipped": "a blank row", "row": index + 2}
     if row.problem or row.product_id is None or row.document is None:
-        count("CatalogueRowsRejected")
         raise InvalidJob(row.problem or f"row {row.line}: no product id")
     product_id = row.product_id
     if problem := product_id_problem(product_id):
-        count("CatalogueRowsRejected")
         raise InvalidJob(f"row {row.line}: {problem}")
     job_id = catalogue_job_id(product_id, catalogue.key, catalogue.etag)
     try:
@@ -84,7 +82,6 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
             error=reason,
             finished_at=run.clock().isoformat(),
         )
-        count("CatalogueRowsRejected")
         raise InvalidJob(reason) from None
     name = execution_name(job_id)
     state = JobState(job_id=job_id, product_id=product_id, job=spec)
@@ -101,7 +98,6 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
         existing = run.jobs.get(job_id)
         first = existing.catalogue_line if existing else None
         if first is not None and first != row.line:
-            count("CatalogueRowsRejected")
             raise InvalidJob(
                 f"row {row.line}: product {product_id} is listed again (first at row {first}); "
                 "a catalogue runs one job per product"
@@ -119,8 +115,14 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
 
 
 def check_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int) -> dict[str, Any]:
-    """The row checked and its job recorded; answers only which job (the map run keeps every answer)."""
-    recorded = record_row(run, catalogue, item, index)
+    """The row checked and its job recorded; answers only which job (the map run keeps every answer).
+
+    A rejected row is counted here, once: the job map checks it again and rejects it again."""
+    try:
+        recorded = record_row(run, catalogue, item, index)
+    except InvalidJob:
+        count("CatalogueRowsRejected")
+        raise
     return {name: recorded[name] for name in ("job_id", "row", "skipped") if name in recorded}
 
 
