@@ -110,43 +110,28 @@ def state_machine_definition(
         document = json.loads(rendered)
     except ValueError as exc:
         raise DeploymentError(f"{source} is not valid JSON after substitution: {exc}") from None
-    if for_moto and (_percentages_as_decimals(document) | _express_items_as_standard(document)):
+    if for_moto and _spelt_for_moto(document):
         rendered = json.dumps(document)
     return rendered
 
 
-def _express_items_as_standard(document: Any) -> bool:
-    """moto's ASL grammar accepts only ``STANDARD`` as a Distributed Map's ``ExecutionType``; its items
-    run in threads of the execution either way (EXPRESS's five-minute limit is not applied). Whether
-    one was rewritten."""
-    changed = False
-    if isinstance(document, dict):
-        config = document.get("ProcessorConfig")
-        if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
-            config["ExecutionType"] = "STANDARD"
-            changed = True
-        for item in document.values():
-            changed = _express_items_as_standard(item) or changed
-    elif isinstance(document, list):
-        for item in document:
-            changed = _express_items_as_standard(item) or changed
-    return changed
-
-
-def _percentages_as_decimals(document: Any) -> bool:
-    """moto's ASL grammar reads ``ToleratedFailurePercentage`` only as a decimal (``100.0``), AWS's
-    as any number: the same value is written as a decimal for moto; whether one was."""
+def _spelt_for_moto(document: Any) -> bool:
+    """Rewrites, in every object of the definition, the values moto's ASL grammar reads otherwise
+    than AWS; whether any was. ``ToleratedFailurePercentage`` it reads only as a decimal (``100.0``),
+    AWS as any number. A Distributed Map's ``ExecutionType`` it accepts only as ``STANDARD``; its
+    items run in threads of the execution either way (EXPRESS's five-minute limit is not applied)."""
     changed = False
     if isinstance(document, dict):
         value = document.get("ToleratedFailurePercentage")
         if isinstance(value, int) and not isinstance(value, bool):
             document["ToleratedFailurePercentage"] = float(value)
             changed = True
-        for item in document.values():
-            changed = _percentages_as_decimals(item) or changed
-    elif isinstance(document, list):
-        for item in document:
-            changed = _percentages_as_decimals(item) or changed
+        if document.get("Mode") == "DISTRIBUTED" and document.get("ExecutionType") == "EXPRESS":
+            document["ExecutionType"] = "STANDARD"
+            changed = True
+    children = document.values() if isinstance(document, dict) else document
+    for child in children if isinstance(document, dict | list) else []:
+        changed = _spelt_for_moto(child) or changed
     return changed
 
 
