@@ -149,9 +149,7 @@ def write_check_report(
         "unchecked": summary["failed"],
         "rejected_rows": summary["rejected_rows"],
     }
-    if report["rejected_rows"]:
-        details = [f"row {r['row']}: {r['reason']}" for r in report["rejected_rows"]]
-        _write_error_report(run, catalogue, f"{len(details)} of {report['rows']} rows are invalid", details)
+    _report_rejected_rows(run, catalogue, report)
     key = f"{catalogue.report_prefix}{CHECK_REPORT_NAME}"
     run.storage.put_json(key, report)
     counts = {name: report[name] for name in ("rows", "queued", "rejected", "skipped", "unchecked")}
@@ -175,11 +173,7 @@ def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str
     else:
         results = _map_run_results(run.storage, map_run)
         report |= {"map_run": map_run.get("MapRunArn"), "results": results["prefix"], **results["summary"]}
-        if report["rejected_rows"]:
-            details = [f"row {r['row']}: {r['reason']}" for r in report["rejected_rows"]]
-            _write_error_report(
-                run, catalogue, f"{len(details)} of {report['rows']} rows are invalid", details
-            )
+        _report_rejected_rows(run, catalogue, report)
     key = f"{catalogue.report_prefix}{REPORT_NAME}"
     run.storage.put_json(key, report)
     summary = {name: report.get(name) for name in ("rows", "succeeded", "failed", "rejected", "skipped")}
@@ -224,6 +218,13 @@ def _map_run_results(storage: Storage, map_run: dict[str, Any]) -> dict[str, Any
             "failed_jobs": failed_jobs,
         },
     }
+
+
+def _report_rejected_rows(run: CatalogueRun, catalogue: CatalogueRef, report: dict[str, Any]) -> None:
+    """``<key>.error.json`` naming every rejected row of a report, when it has any."""
+    if report["rejected_rows"]:
+        details = [f"row {r['row']}: {r['reason']}" for r in report["rejected_rows"]]
+        _write_error_report(run, catalogue, f"{len(details)} of {report['rows']} rows are invalid", details)
 
 
 def _write_error_report(run: CatalogueRun, catalogue: CatalogueRef, message: str, details: list[str]) -> None:
