@@ -378,3 +378,30 @@ def test_a_rejected_catalogue_row_is_counted_once_though_both_maps_check_it() ->
     assert metrics.metric_set["CatalogueRowsRejected"]["Value"] == [1.0]
     assert [r["status"] for r in product_records("row-10")] == ["FAILED"]
     metrics.clear_metrics()
+
+
+def test_a_product_listed_twice_belongs_to_its_first_row_whichever_row_is_checked_first() -> None:
+    from studio_core import clients
+    from studio_core.domain.errors import InvalidJob
+    from studio_core.domain.jobs import JobDefaults
+    from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_row, record_row
+
+    run = CatalogueRun(storage=clients.storage(), jobs=clients.jobs_table(), defaults=JobDefaults())
+    catalogue = CatalogueRef(
+        bucket=BUCKET, key="inbox/feed.csv", etag="e3", format="csv", report_prefix="inbox/feed.csv.report/"
+    )
+    first = {"id": "twice-1", "image_urls": "https://cdn.example.com/a.jpg", "title": "First"}
+    again = {"id": "twice-1", "image_urls": "https://cdn.example.com/b.jpg", "title": "Again"}
+
+    # Given the check reaches the product's later row (index 5: row 7) before its first (row 2)
+    later = check_row(run, catalogue, again, 5)
+    earlier = check_row(run, catalogue, first, 0)
+
+    # Then the first row holds the job, with its own job file
+    assert later["job_id"] == earlier["job_id"]
+    [record] = product_records("twice-1")
+    assert record["catalogue_line"] == 2 and record["job"]["product"]["title"] == "First"
+    # And when the job map reaches them, the first row runs and the later one is rejected, saying why
+    assert record_row(run, catalogue, first, 0)["row"] == 2
+    with pytest.raises(InvalidJob, match=r"row 7: product twice-1 is listed again \(first at row 2\)"):
+        record_row(run, catalogue, again, 5)

@@ -98,6 +98,28 @@ class JobsTable:
             base_job_id=base_job_id,
         )
 
+    def claim_catalogue_line(self, job_id: str, *, line: int, spec: JobSpec, held_by: int) -> bool:
+        """Makes an earlier row of the catalogue the job's row (its line and job file), while the job
+        is still QUEUED under row ``held_by``; False when that no longer holds (another row claimed
+        it, or the job has started)."""
+        try:
+            self._table.update_item(
+                Key=_key(job_id),
+                UpdateExpression="SET catalogue_line = :line, #job = :job, updated_at = :now",
+                ConditionExpression="catalogue_line = :held AND #status = :queued",
+                ExpressionAttributeNames={"#job": "job", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":line": line,
+                    ":job": _to_dynamo(spec.to_state()),
+                    ":now": utc_now(),
+                    ":held": held_by,
+                    ":queued": JobStatus.QUEUED.value,
+                },
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def record_rejection(
         self, *, job_id: str, product_id: str, source_key: str, error: str, finished_at: str
     ) -> bool:

@@ -29,7 +29,7 @@ from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.domain.catalogue import catalogue_job_id, row_of_item
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.jobs import JobDefaults, JobSpec, build_job
 from studio_core.domain.keys import error_report_key, execution_name, product_id_problem
 from studio_core.domain.record import RequestKind
 from studio_core.domain.state import JobState
@@ -95,16 +95,7 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
         catalogue_line=row.line,
     )
     if not created:
-        existing = run.jobs.get(job_id)
-        first = existing.catalogue_line if existing else None
-        if first is not None and first != row.line:
-            raise InvalidJob(
-                f"row {row.line}: product {product_id} is listed again (first at row {first}); "
-                "a catalogue runs one job per product"
-            )
-        logger.debug(
-            "the row's job is recorded already (by the check, or a retried row)", extra={"job_id": job_id}
-        )
+        _settle_listed_twice(run, job_id, product_id, row.line, spec)
     return {
         "job_id": job_id,
         "product_id": product_id,
@@ -112,6 +103,28 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
         "execution_name": name,
         "input": {key: value for key, value in state.to_output().items() if value is not None},
     }
+
+
+def _settle_listed_twice(run: CatalogueRun, job_id: str, product_id: str, line: int, spec: JobSpec) -> None:
+    """The job is recorded already: by this row (the check, or a retry), or by another row of the
+    same product. The first row in the file is the product's, whichever was checked first (rows
+    are checked in parallel): an earlier row takes the job over while it is still QUEUED, a later
+    one is rejected."""
+    for _ in range(3):  # each lost race means another row changed the record: read it again
+        existing = run.jobs.get(job_id)
+        held_by = existing.catalogue_line if existing else None
+        if held_by is None or held_by == line:
+            logger.debug("the row's job is recorded already (check or retry)", extra={"job_id": job_id})
+            return
+        if held_by < line:
+            raise InvalidJob(
+                f"row {line}: product {product_id} is listed again (first at row {held_by}); "
+                "a catalogue runs one job per product"
+            )
+        if run.jobs.claim_catalogue_line(job_id, line=line, spec=spec, held_by=held_by):
+            logger.info("an earlier row took the product's job over", extra={"job_id": job_id, "row": line})
+            return
+    raise InvalidJob(f"row {line}: product {product_id} is listed more than once, and its rows kept changing")
 
 
 def check_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int) -> dict[str, Any]:
@@ -123,7 +136,7 @@ def check_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int)
     except InvalidJob:
         count("CatalogueRowsRejected")
         raise
-    return {name: recorded[name] for name in ("job_id", "row", "skipped") if name in recorded}
+    return {name: recorded[name] for name in ("job_id", "product_id", "row", "skipped") if name in recorded}
 
 
 # ---------------------------------------------------------------------------- the reports
@@ -195,7 +208,8 @@ def _map_run_results(storage: Storage, map_run: dict[str, Any]) -> dict[str, Any
         for entry in files.get("FAILED") or []:
             failed += json.loads(storage.read_bytes(entry["Key"]))
     skipped = [s for s in succeeded if "skipped" in _json(s.get("Output"))]
-    rejected_rows: list[Any] = []
+    listed_again = _listed_again(succeeded)
+    rejected_rows: list[Any] = list(listed_again)
     failed_jobs: list[Any] = []
     for item in failed:
         item_input = _json(item.get("Input"))
@@ -204,13 +218,13 @@ def _map_run_results(storage: Storage, map_run: dict[str, Any]) -> dict[str, Any
         reason = _error_text(item.get("Error", ""), item.get("Cause", ""))
         entry = {"row": row, "product_id": product_id, "error": item.get("Error"), "reason": reason}
         (rejected_rows if item.get("Error") == InvalidJob.__name__ else failed_jobs).append(entry)
-    rejected_rows.sort(key=lambda r: r["row"] or 0)
+    rejected_rows.sort(key=lambda r: r["row"] or 0)  # the later listings of a product, then failures
     failed_jobs.sort(key=lambda r: r["row"] or 0)
     return {
         "prefix": manifest_key.rsplit("/", 1)[0] + "/" if manifest_key else None,
         "summary": {
             "rows": len(succeeded) + len(failed) - len(skipped),
-            "succeeded": len(succeeded) - len(skipped),
+            "succeeded": len(succeeded) - len(skipped) - len(listed_again),
             "failed": len(failed_jobs),
             "rejected": len(rejected_rows),
             "skipped": len(skipped),
@@ -218,6 +232,27 @@ def _map_run_results(storage: Storage, map_run: dict[str, Any]) -> dict[str, Any
             "failed_jobs": failed_jobs,
         },
     }
+
+
+def _listed_again(succeeded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows the check passed whose product an earlier row took over afterwards (rows are checked in
+    parallel, so a later row may be recorded first): rejected, as the job map will reject them."""
+    rows_of: dict[str, list[tuple[int, str]]] = {}
+    for item in succeeded:
+        output = _json(item.get("Output"))
+        if isinstance(output, dict) and output.get("job_id") and isinstance(output.get("row"), int):
+            rows_of.setdefault(output["job_id"], []).append((output["row"], str(output.get("product_id"))))
+    later = []
+    for rows in rows_of.values():
+        first, _ = min(rows)
+        for row, product_id in sorted(rows)[1:]:
+            reason = (
+                f"row {row}: product {product_id} is listed again (first at row {first}); "
+                "a catalogue runs one job per product"
+            )
+            entry = {"row": row, "product_id": product_id, "error": InvalidJob.__name__, "reason": reason}
+            later.append(entry)
+    return later
 
 
 def _report_rejected_rows(run: CatalogueRun, catalogue: CatalogueRef, report: dict[str, Any]) -> None:
