@@ -78,7 +78,7 @@ def test_every_skip_in_metadata_names_a_check_and_gives_a_reason() -> None:
         assert len(comment.split()) >= 5, f"{resource} {check}: the reason is missing or too short"
 
 
-def test_functions_that_call_aiuta_reserve_concurrency_and_the_others_say_why_not() -> None:
+def test_functions_calling_aiuta_or_checking_catalogues_reserve_concurrency_others_say_why_not() -> None:
     template = yaml.load(TEMPLATE_PATH.read_text(), Loader=CloudFormationLoader)  # noqa: S506 (a SafeLoader)
     functions = {
         name: resource
@@ -88,10 +88,13 @@ def test_functions_that_call_aiuta_reserve_concurrency_and_the_others_say_why_no
     reserved = {name for name, f in functions.items() if "ReservedConcurrentExecutions" in f["Properties"]}
     skipped = {resource for resource, check in metadata_skips() if check == "CKV_AWS_115"}
 
-    # The Aiuta API callers are bounded by the AiutaFunctionConcurrency parameter...
-    assert reserved == {"SubmitFunction", "CheckStatusFunction", "RegenerateFunction"}
-    for name in reserved:
+    # The Aiuta API callers are bounded by the AiutaFunctionConcurrency parameter, and the catalogue
+    # function by its check's MaxConcurrency (10), so a catalogue never takes the account's whole pool...
+    aiuta_callers = {"SubmitFunction", "CheckStatusFunction", "RegenerateFunction"}
+    assert reserved == aiuta_callers | {"CatalogueFunction"}
+    for name in aiuta_callers:
         assert functions[name]["Properties"]["ReservedConcurrentExecutions"] == "AiutaFunctionConcurrency"
+    assert functions["CatalogueFunction"]["Properties"]["ReservedConcurrentExecutions"] == 10
     # ...and every other function skips the check with its reason
     assert skipped == set(functions) - reserved
 
