@@ -47,6 +47,7 @@ sys.path[:0] = [str(REPO / "tools"), str(REPO / "layers" / "common")]
 import requests  # noqa: E402
 
 from studio_cli.samples import product_photo  # noqa: E402
+from studio_cli.watching import CHECK_MAP_LABEL  # noqa: E402
 from studio_local import LocalStudio  # noqa: E402
 from studio_sim.server import AdminClient  # noqa: E402
 from studio_sim.settings import SimSettings  # noqa: E402
@@ -254,7 +255,7 @@ def rows_checked(studio: LocalStudio) -> tuple[int, int] | None:
     for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
         runs = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
         for map_run in runs:
-            if "/RecordRows:" in map_run["mapRunArn"]:
+            if f"/{CHECK_MAP_LABEL}:" in map_run["mapRunArn"]:
                 counts = sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["itemCounts"]
                 failed = int(counts.get("failed", 0))
                 return int(counts.get("succeeded", 0)) + failed, failed

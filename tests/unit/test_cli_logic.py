@@ -371,3 +371,19 @@ def test_watch_shows_a_catalogue_checking_its_rows_then_running_their_jobs() -> 
     assert then.line() == "inbox/feed.csv: 40 done, 6 failed, 10 running, 444 waiting, of 500"
     # a run of the definition before the check had one map run, unlabelled: its jobs'
     assert old is not None and (old.done, old.failed, old.finished) == (498, 2, True)
+
+
+def test_the_catalogue_state_machine_labels_its_maps_as_watch_reads_them() -> None:
+    from studio_cli.watching import CHECK_MAP_LABEL, JOBS_MAP_LABEL
+
+    definition = json.loads((Path(__file__).parents[2] / "statemachine" / "catalogue.asl.json").read_text())
+    labels = {
+        name: state.get("Label") for name, state in definition["States"].items() if state["Type"] == "Map"
+    }
+
+    assert labels == {
+        "Record every row's job": CHECK_MAP_LABEL,
+        "Record every line's job": CHECK_MAP_LABEL,
+        "Run a job per row": JOBS_MAP_LABEL,
+        "Run a job per line": JOBS_MAP_LABEL,
+    }

@@ -33,6 +33,11 @@ from studio_core.domain.record import JobRecord, JobStatus
 WAITING = "waiting"  # not recorded yet
 ROWS_SHOWN = 20
 
+# The Labels of the catalogue state machine's two Maps; a map run's ARN carries its Map's label
+# (arn:aws:states:<region>:<account>:mapRun:<state machine>/<label>:<id>).
+CHECK_MAP_LABEL = "RecordRows"
+JOBS_MAP_LABEL = "RunJobs"
+
 
 @dataclass(frozen=True)
 class CatalogueProgress:
@@ -113,12 +118,6 @@ def map_run_progress(stack: Stack, catalogue: Catalogue) -> CatalogueProgress | 
         ended=ended,
         report=report,
     )
-
-
-# The Labels of the catalogue state machine's two Maps; a map run's ARN carries its Map's label
-# (arn:aws:states:<region>:<account>:mapRun:<state machine>/<label>:<id>).
-CHECK_MAP_LABEL = "RecordRows"
-JOBS_MAP_LABEL = "RunJobs"
 
 
 def _map_label(map_run_arn: str) -> str:
