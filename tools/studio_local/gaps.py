@@ -225,13 +225,5 @@ def distributed_map_gaps(stack: DeployedStack) -> list[Gap]:
                 done.append("ToleratedFailurePercentage written as a decimal for moto's grammar")
             if state["ItemProcessor"]["ProcessorConfig"].get("ExecutionType") == "EXPRESS":
                 done.append("EXPRESS items written as STANDARD for moto's grammar (run alike, in threads)")
-            reader = ((state.get("ItemReader") or {}).get("ReaderConfig") or {}).get("InputType")
-            if reader == "JSONL":
-                done.append("ItemReader JSONL read line by line (moto reads CSV and JSON only)")
-            if "ResultWriter" in state:
-                done.append(
-                    "ResultWriter writes SUCCEEDED_0.json / FAILED_0.json and their manifest as AWS does "
-                    "(moto writes an empty manifest)"
-                )
             gaps.append(Gap(f"{logical_id} Distributed Map {name!r}", "; ".join(done)))
     return gaps

@@ -14,6 +14,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
+from studio_core.aws.budget import ImageBudget
 from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.events import JobEvents
@@ -40,6 +41,12 @@ def jobs_table(table_name: str | None = None) -> JobsTable:
 def duration_estimates(table_name: str | None = None) -> DurationEstimates:
     """The learned operation durations, kept in the jobs table."""
     return DurationEstimates(table_name or from_env(StorageSettings).jobs_table)
+
+
+@cache
+def image_budget(table_name: str, images_per_day: int) -> ImageBudget:
+    """The day's image budget, kept in the jobs table (a limit of 0: no budget)."""
+    return ImageBudget(table_name, images_per_day)
 
 
 @cache

@@ -65,6 +65,14 @@ class AiutaSettings(_Settings):
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
 
 
+class BudgetSettings(_Settings):
+    """The image budget (``domain.budget``): template parameters ``ImagesPerDayLimit`` and
+    ``ImagesPerCatalogueLimit``; 0 means no limit."""
+
+    images_per_day_limit: int = Field(default=0, ge=0)
+    images_per_catalogue_limit: int = Field(default=0, ge=0)
+
+
 class IngestSettings(StorageSettings):
     state_machine_arn: str = Field(min_length=1)
     ingest_queue_url: str = Field(min_length=1)
@@ -72,13 +80,18 @@ class IngestSettings(StorageSettings):
     # A catalogue runs at most this many jobs at once: the operations in flight the pipeline may have.
     catalogue_concurrency: int = Field(default=10, ge=1, le=10000)
     inbox_quiet_seconds: int = Field(default=60, ge=0)
+    # On-demand regeneration rounds a job may have, whatever its own max_rounds says.
+    max_regeneration_rounds: int = Field(default=5, ge=0, le=20)
     defaults: JobDefaults = Field(default_factory=JobDefaults)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 class CatalogueSettings(StorageSettings):
     """The catalogue state machine's tasks: each row becomes a job file with the template's defaults."""
 
     defaults: JobDefaults = Field(default_factory=JobDefaults)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    event_bus_name: str = ""  # empty: no catalogue events (see aws/events.py)
 
 
 class SubmitSettings(StorageSettings, AiutaSettings):
@@ -94,6 +107,7 @@ class CheckStatusSettings(StorageSettings, AiutaSettings):
 class FinalizeSettings(StorageSettings, AiutaSettings):
     delete_at_aiuta_after_copy: bool = False
     event_bus_name: str = ""  # empty: no job events (see aws/events.py)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)  # automatic regeneration rounds
 
 
 class RegenerateSettings(StorageSettings, AiutaSettings):
@@ -142,7 +156,11 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "aiuta_operations_in_flight": "AIUTA_OPERATIONS_IN_FLIGHT",
     },
     CapacityWaitSettings: {"capacity_wait_max_seconds": "CAPACITY_WAIT_MAX_SECONDS"},
-    CatalogueSettings: _STORAGE,
+    BudgetSettings: {
+        "images_per_day_limit": "IMAGES_PER_DAY_LIMIT",
+        "images_per_catalogue_limit": "IMAGES_PER_CATALOGUE_LIMIT",
+    },
+    CatalogueSettings: {**_STORAGE, "event_bus_name": "EVENT_BUS_NAME"},
     AiutaSettings: _AIUTA,
     IngestSettings: {
         **_STORAGE,
@@ -151,6 +169,7 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "catalogue_state_machine_arn": "CATALOGUE_STATE_MACHINE_ARN",
         "catalogue_concurrency": "AIUTA_OPERATIONS_IN_FLIGHT",
         "inbox_quiet_seconds": "INBOX_QUIET_SECONDS",
+        "max_regeneration_rounds": "MAX_REGENERATION_ROUNDS",
     },
     SubmitSettings: {
         **_STORAGE,

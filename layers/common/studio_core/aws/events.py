@@ -28,6 +28,7 @@ from studio_core.observability import count, logger
 
 SOURCE = "studio.pipeline"
 DETAIL_TYPE = "Studio Job Finished"
+CATALOGUE_DETAIL_TYPE = "Studio Catalogue Finished"
 
 
 class JobFinished(BaseModel):
@@ -77,24 +78,32 @@ class JobEvents:
         A job that succeeded does not fail because an integration event could not be put: the
         record and result.json stay the truth, and the ``JobEventsNotPut`` alarm says to look.
         """
+        detail = JobFinished.of(record, bucket)
+        return self._put(DETAIL_TYPE, detail.model_dump(mode="json"), record.job_id)
+
+    def catalogue_finished(self, report: dict[str, Any]) -> bool:
+        """Puts ``Studio Catalogue Finished``: the catalogue's key and version and its report's counts
+        (rows by outcome, jobs by status, operations and images quoted and paid)."""
+        return self._put(CATALOGUE_DETAIL_TYPE, report, str(report.get("catalogue")))
+
+    def _put(self, detail_type: str, detail: dict[str, Any], subject: str) -> bool:
         if not self.bus_name:
             return False
-        detail = JobFinished.of(record, bucket)
         entry = {
             "Source": SOURCE,
-            "DetailType": DETAIL_TYPE,
-            "Detail": json.dumps(detail.model_dump(mode="json")),
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, default=str),
             "EventBusName": self.bus_name,
             "Resources": [],
         }
         try:
             answer = self._events().put_events(Entries=[entry])
         except (BotoCoreError, ClientError) as exc:
-            return self._not_put(record, str(exc))
+            return self._not_put(subject, str(exc))
         if answer.get("FailedEntryCount"):
             failed = (answer.get("Entries") or [{}])[0]
-            return self._not_put(record, f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
-        logger.info("job event put", extra={"status": detail.status, "bus": self.bus_name})
+            return self._not_put(subject, f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
+        logger.info("event put", extra={"detail_type": detail_type, "bus": self.bus_name})
         return True
 
     def _events(self) -> Any:
@@ -102,7 +111,7 @@ class JobEvents:
             self._client = boto3.client("events")
         return self._client
 
-    def _not_put(self, record: JobRecord, reason: str) -> bool:
-        logger.error("job event not put", extra={"job_id": record.job_id, "reason": reason})
+    def _not_put(self, subject: str, reason: str) -> bool:
+        logger.error("event not put", extra={"subject": subject, "reason": reason})
         count("JobEventsNotPut")
         return False

@@ -9,6 +9,7 @@ Each write method is named for what happened to the job; every read returns a ``
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ import boto3
 from boto3.dynamodb.conditions import ConditionBase, Key
 from pydantic import BaseModel
 
+from studio_core.domain.identity import product_key
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
+from studio_core.domain.quote import Quote
 from studio_core.domain.record import (
     ImageRecord,
     JobRecord,
@@ -82,9 +85,12 @@ class JobsTable:
         manifest_etag: str | None = None,
         catalogue_line: int | None = None,
         base_job_id: str | None = None,
+        work: WorkRecord | None = None,
     ) -> bool:
-        """Records a valid job about to start; False (and nothing changed) when it already exists."""
-        return self._create(
+        """Records a valid job about to start; False (and nothing changed) when it already exists.
+
+        A further job of work that had one (forced, or a retry) becomes that work's latest job."""
+        created = self._create(
             job_id,
             product_id,
             JobStatus.QUEUED,
@@ -96,29 +102,193 @@ class JobsTable:
             manifest_etag=manifest_etag,
             catalogue_line=catalogue_line,
             base_job_id=base_job_id,
+            **(work.attributes() if work else {}),
+        )
+        if created and work is not None and work.first_job_id not in (None, job_id):
+            self._set(work.first_job_id, latest_job_id=job_id)
+        return created
+
+    # The work a job does (domain.identity)
+
+    def latest_job_of(self, first_job_id: str) -> JobRecord | None:
+        """The newest job of the work whose first job is ``first_job_id`` (None: no job did it)."""
+        first = self.get(first_job_id)
+        if first is None or not first.latest_job_id or first.latest_job_id == first_job_id:
+            return first
+        return self.get(first.latest_job_id) or first
+
+    def note_unchanged(self, job_id: str, *, source: str, at: str) -> None:
+        """Another request for work this job did (or does): it started nothing."""
+        self._table.update_item(
+            Key=_key(job_id),
+            UpdateExpression=(
+                "ADD unchanged_requests :one SET last_unchanged_source = :s, last_unchanged_at = :t"
+            ),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":one": 1, ":s": source, ":t": at},
         )
 
-    def claim_catalogue_line(self, job_id: str, *, line: int, spec: JobSpec, held_by: int) -> bool:
-        """Makes an earlier row of the catalogue the job's row (its line and job file), while the job
-        is still QUEUED under row ``held_by``; False when that no longer holds (another row claimed
-        it, or the job has started)."""
+    def product_spelling(self, product_id: str) -> str | None:
+        """How the product was first written, if the pipeline has seen it (ids compare without case)."""
+        item = self._table.get_item(Key=_product_key(product_id), ConsistentRead=True).get("Item")
+        return str(item["product_id"]) if item else None
+
+    def product_spellings(self, product_ids: Sequence[str]) -> dict[str, str]:
+        """``product_key -> first spelling`` for the products of ``product_ids`` the pipeline knows."""
+        found: dict[str, str] = {}
+        for item in self._batch_get(
+            [_product_key(p) for p in dict.fromkeys(product_key(p) for p in product_ids)]
+        ):
+            found[product_key(str(item["product_id"]))] = str(item["product_id"])
+        return found
+
+    def register_product(self, product_id: str) -> tuple[str, bool]:
+        """Makes ``product_id`` the product's spelling unless another one came first; returns the
+        product's spelling and whether the product was known before."""
+        try:
+            self._table.put_item(
+                Item={**_product_key(product_id), "product_id": product_id, "created_at": utc_now()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return self.product_spelling(product_id) or product_id, True
+        return product_id, False
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        """The jobs of ``job_ids`` that exist, by id (100 to a request)."""
+        items = self._batch_get([_key(job_id) for job_id in dict.fromkeys(job_ids)])
+        return {record.job_id: record for record in (_record(item) for item in items)}
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        client = self._table.meta.client
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self._table.name: {"Keys": keys[start : start + 100], "ConsistentRead": True}
+            }
+            while request:
+                answer = client.batch_get_item(RequestItems=request)
+                found.extend(answer.get("Responses", {}).get(self._table.name, []))
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def take_regeneration_turn(self, base_job_id: str, job_id: str) -> bool:
+        """Makes ``job_id`` the regeneration of ``base_job_id`` that runs now; False while another
+        one runs (it has the turn and has not ended)."""
+        condition = "attribute_not_exists(regeneration_turn) OR regeneration_turn = :me"
+        if self._set_if(base_job_id, condition, regeneration_turn=job_id):
+            return True
+        base = self.get(base_job_id)
+        holder = self.get(base.regeneration_turn) if base and base.regeneration_turn else None
+        if holder is not None and not holder.status.is_terminal:
+            return False
+        return self._set_if(
+            base_job_id,
+            "regeneration_turn = :held",
+            {":held": holder.job_id if holder else ""},
+            regeneration_turn=job_id,
+        )
+
+    def _set_if(
+        self, job_id: str, condition: str, values: dict[str, Any] | None = None, **attributes: Any
+    ) -> bool:
+        """``_set`` under a condition (its values named ``:me`` = the first attribute's value, or
+        given); False when the condition does not hold."""
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        placeholders = {f":v{i}": _to_dynamo(value) for i, value in enumerate(attributes.values())}
+        if ":me" in condition:
+            placeholders[":me"] = placeholders[":v0"]
+        placeholders.update({name: _to_dynamo(value) for name, value in (values or {}).items()})
         try:
             self._table.update_item(
                 Key=_key(job_id),
-                UpdateExpression="SET catalogue_line = :line, #job = :job, updated_at = :now",
-                ConditionExpression="catalogue_line = :held AND #status = :queued",
-                ExpressionAttributeNames={"#job": "job", "#status": "status"},
-                ExpressionAttributeValues={
-                    ":line": line,
-                    ":job": _to_dynamo(spec.to_state()),
-                    ":now": utc_now(),
-                    ":held": held_by,
-                    ":queued": JobStatus.QUEUED.value,
-                },
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes))),
+                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=placeholders,
             )
         except self._table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    # Cancelling
+
+    def claim_for_submit(self, job_id: str) -> bool:
+        """The job's submit may create operations: False when it was cancelled first (nothing paid).
+        A cancel that comes later finds the claim and lets the job copy what it paid for."""
+        try:
+            self._table.update_item(
+                Key=_key(job_id),
+                UpdateExpression="SET submit_claimed_at = if_not_exists(submit_claimed_at, :now)",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(cancel_requested_at)",
+                ExpressionAttributeValues={":now": utc_now()},
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def cancel(self, job_id: str, *, by: str, at: str) -> JobRecord | None:
+        """Stops a job: CANCELLED at once if it has created nothing yet; otherwise the request is
+        kept and the job copies what it paid for, creates nothing more, and ends CANCELLED.
+        Returns the job as it is now (None: no such job); an ended job is left as it ended."""
+        client = self._table.meta.client
+        try:
+            self._table.update_item(
+                Key=_key(job_id),
+                UpdateExpression=(
+                    "SET #s = :cancelled, gsi2pk = :g, gsi2sk = :gs, cancel_requested_at = :at, "
+                    "cancelled_by = :by, finished_at = :at, updated_at = :at, #e = :why"
+                ),
+                ConditionExpression="#s = :queued AND attribute_not_exists(submit_claimed_at)",
+                ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ExpressionAttributeValues={
+                    ":cancelled": JobStatus.CANCELLED.value,
+                    ":queued": JobStatus.QUEUED.value,
+                    ":g": f"STATUS#{JobStatus.CANCELLED.value}",
+                    ":gs": f"{at}#{job_id}",
+                    ":at": at,
+                    ":by": by,
+                    ":why": f"cancelled by {by} before anything was sent to Aiuta",
+                },
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):  # it has ended
+                self._table.update_item(
+                    Key=_key(job_id),
+                    UpdateExpression="SET cancel_requested_at = if_not_exists(cancel_requested_at, :at), "
+                    "cancelled_by = if_not_exists(cancelled_by, :by), updated_at = :at",
+                    ConditionExpression="attribute_exists(pk) AND NOT #s IN (:a, :b, :c, :d, :e)",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":at": at,
+                        ":by": by,
+                        **{f":{n}": s.value for n, s in zip("abcde", _TERMINAL, strict=True)},
+                    },
+                )
+        return self.get(job_id)
+
+    def mark_cancelled(
+        self,
+        job_id: str,
+        *,
+        error: str,
+        finished_at: str,
+        operations: Sequence[OperationRef],
+        result_key: str | None = None,
+        images: Sequence[ImageRecord] | None = None,
+        rounds: Sequence[RoundRecord] | None = None,
+    ) -> None:
+        """A job that was asked to stop has stopped (what it paid for is copied, if anything)."""
+        copied = {} if images is None else {"images": images, "rounds": rounds or []}
+        self._set(
+            job_id,
+            JobStatus.CANCELLED,
+            error=error,
+            finished_at=finished_at,
+            operations=operations,
+            result_key=result_key,
+            **copied,
+        )
 
     def record_rejection(
         self, *, job_id: str, product_id: str, source_key: str, error: str, finished_at: str
@@ -350,3 +520,26 @@ def _operations(operations: Sequence[OperationRef]) -> dict[str, Any]:
 
 def _key(job_id: str) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": "JOB"}
+
+
+def _product_key(product_id: str) -> dict[str, str]:
+    return {"pk": f"PRODUCT#{product_key(product_id)}", "sk": "PRODUCT"}
+
+
+_TERMINAL = tuple(status for status in JobStatus if status.is_terminal)
+
+
+class WorkRecord(BaseModel):
+    """What the record keeps of the work a job does (``domain.identity``) and its price."""
+
+    identity: str
+    source_version: str
+    first_job_id: str | None = None  # the work's first job, when this is a further one
+    novelty: str | None = None
+    forced: bool = False
+    retry_of: str | None = None
+    input_checksums: list[str] = []
+    quote: Quote | None = None
+
+    def attributes(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"first_job_id"}, exclude_none=True)

@@ -12,15 +12,26 @@ class S3Object(BaseModel):
     key: str
     eTag: str | None = None
     size: int | None = None
+    versionId: str | None = None  # in a versioned bucket: the version this event is about
+
+    @property
+    def version(self) -> str:
+        """What names the object's version: its version id, else its ETag."""
+        return self.versionId or self.eTag or ""
 
 
 class S3Entity(BaseModel):
     object: S3Object
 
 
+class S3Identity(BaseModel):
+    principalId: str | None = None
+
+
 class S3Record(BaseModel):
     eventName: str
     s3: S3Entity
+    userIdentity: S3Identity | None = None  # who wrote the object (AWS:<role or user id>)
 
     @property
     def key(self) -> str:
@@ -45,10 +56,26 @@ class SettleCheckMessage(BaseModel):
     settle_check: SettleCheck
 
 
-def parse_message(body: str) -> S3Notification | S3TestEvent | SettleCheckMessage:
-    for model in (S3TestEvent, SettleCheckMessage, S3Notification):
+class RegenerationTurn(BaseModel):
+    """A regeneration request waiting while another regeneration of the same job runs."""
+
+    product_id: str
+    key: str
+    object: S3Object
+    attempt: int = Field(default=1, ge=1)
+
+
+class RegenerationTurnMessage(BaseModel):
+    regeneration_turn: RegenerationTurn
+
+
+Message = S3Notification | S3TestEvent | SettleCheckMessage | RegenerationTurnMessage
+
+
+def parse_message(body: str) -> Message:
+    for model in (S3TestEvent, SettleCheckMessage, RegenerationTurnMessage, S3Notification):
         try:
             return model.model_validate_json(body)
         except ValidationError:
             continue
-    raise ValueError(f"not an S3 event, an s3:TestEvent or a settle check: {body[:200]!r}")
+    raise ValueError(f"not an S3 event, an s3:TestEvent, a settle check or a turn: {body[:200]!r}")

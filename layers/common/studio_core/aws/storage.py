@@ -39,6 +39,12 @@ class StoredObject:
     etag: str
     size: int
     last_modified: datetime
+    version_id: str | None = None  # None in a bucket that never had versioning
+
+    @property
+    def version(self) -> str:
+        """What names this version of the object: its version id, else its ETag."""
+        return self.version_id or self.etag
 
 
 class DownloadFailed(Exception):
@@ -69,22 +75,52 @@ class Storage:
                 )
         return found
 
-    def read_bytes(self, key: str) -> bytes:
-        data: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+    def list_latest(self, prefix: str) -> list[StoredObject]:
+        """The objects under ``prefix`` with the version id of each one's current version, so each
+        is read as it was listed even if it is overwritten meanwhile."""
+        paginator = self._s3.get_paginator("list_object_versions")
+        found = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Versions", []):
+                if not item.get("IsLatest"):
+                    continue
+                version = item.get("VersionId")
+                found.append(
+                    StoredObject(
+                        key=item["Key"],
+                        etag=item["ETag"].strip('"'),
+                        size=item["Size"],
+                        last_modified=item["LastModified"],
+                        version_id=version if version and version != "null" else None,
+                    )
+                )
+        return sorted(found, key=lambda o: o.key)
+
+    def read_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        """The object's bytes: the version ``version_id`` (that an event named), else the current one."""
+        data: bytes = self._s3.get_object(Bucket=self.bucket, Key=key, **_version(version_id))["Body"].read()
         return data
 
-    def read_head(self, key: str, size: int) -> tuple[bytes, bool]:
+    def read_head(self, key: str, size: int, version_id: str | None = None) -> tuple[bytes, bool]:
         """The first ``size`` bytes of an object, and whether that is all of it."""
-        answer = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")
+        answer = self._s3.get_object(
+            Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}", **_version(version_id)
+        )
         data: bytes = answer["Body"].read()
         total = str(answer.get("ContentRange", "")).rpartition("/")[2]
         return data, (int(total) <= size) if total.isdigit() else len(data) < size
 
-    def exists(self, key: str) -> bool:
+    def exists(self, key: str, version_id: str | None = None) -> bool:
         try:
-            self._s3.head_object(Bucket=self.bucket, Key=key)
+            self._s3.head_object(Bucket=self.bucket, Key=key, **_version(version_id))
         except self._s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchKey",
+                "NotFound",
+                "NoSuchVersion",
+                "400",
+            ):
                 return False
             raise
         return True
@@ -96,9 +132,11 @@ class Storage:
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
-    def presigned_get_url(self, key: str, ttl_seconds: int) -> str:
+    def presigned_get_url(self, key: str, ttl_seconds: int, version_id: str | None = None) -> str:
         url: str = self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_seconds
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key, **_version(version_id)},
+            ExpiresIn=ttl_seconds,
         )
         return url
 
@@ -151,6 +189,10 @@ class Storage:
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    return {"VersionId": version_id} if version_id else {}
 
 
 def _part_spool() -> IO[bytes]:

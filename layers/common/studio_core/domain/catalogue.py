@@ -2,15 +2,14 @@
 
 CSV columns: ``id``, ``image_urls`` (separated by spaces or ``|``), optional ``title``,
 ``category``, ``description``, ``kind``, ``operation_priority``, ``number_of_generations``,
-``on_figure_image_types`` / ``flat_lay_image_types`` (``front/standing;back/walking``).
-JSONL: one job file per line, with ``product.id`` and ``image_urls``. Each row is validated on
-its own: a bad row fails alone.
+``on_figure_image_types`` / ``flat_lay_image_types`` (``front/standing;back/walking``) and
+``force`` (``true`` asks for a new generation of work already done). JSONL: one job file per line,
+with ``product.id`` and ``image_urls``. Both formats become the same rows (``parse_catalogue``);
+each row is checked on its own, so a bad row, a line that is not JSON included, fails alone with
+its line number.
 
-On the distributed engine (``statemachine/catalogue.asl.json``) ingest checks only the file's head
-(``check_catalogue_head``: UTF-8, the columns), a Distributed Map's ItemReader reads the rows, and
-each item becomes a row with ``row_of_item``: the row number is the item's place in the file
-(CSV: index + 2, the header being row 1; JSONL: index + 1), and the job id is the product's in that
-catalogue version (``catalogue_job_id``), so a product listed twice is one job, not two.
+Ingest checks only the file's head (``check_catalogue_head``: UTF-8, the columns); the catalogue
+state machine reads the whole file at the version its event named (``steps.catalogue_run``).
 """
 
 from __future__ import annotations
@@ -22,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.keys import job_id_for
 
 REQUIRED_COLUMNS = ("id", "image_urls")
 PRODUCT_COLUMNS = ("title", "category", "description")
 SETTING_COLUMNS = ("kind", "operation_priority", "number_of_generations")
 TYPE_COLUMNS = {"on_figure_image_types": "on_figure", "flat_lay_image_types": "flat_lay"}
+FORCE_COLUMN = "force"
+TRUE_WORDS = frozenset({"true", "yes", "1", "y"})
+FALSE_WORDS = frozenset({"false", "no", "0", "n", ""})
 
 
 CSV = "csv"
@@ -44,11 +45,13 @@ class CatalogueRow:
 
 
 def parse_catalogue(raw: bytes, name: str) -> list[CatalogueRow]:
+    """Every row of a catalogue, in file order; raises ``InvalidJob`` only when the file as a whole
+    cannot be a catalogue (not UTF-8, a CSV header without the required columns, no rows)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidJob(f"catalogue {name} is not UTF-8 text") from None
-    rows = _jsonl_rows(text) if name.lower().endswith(".jsonl") else _csv_rows(text, name)
+    rows = _jsonl_rows(text) if catalogue_format(name) == JSONL else _csv_rows(text, name)
     if not rows:
         raise InvalidJob(f"catalogue {name} has no products")
     return rows
@@ -64,7 +67,7 @@ def _csv_rows(text: str, name: str) -> list[CatalogueRow]:
         raise InvalidJob(
             f"catalogue {name} lacks the column(s) {', '.join(missing)}; it has {', '.join(columns)}"
         )
-    known = {*REQUIRED_COLUMNS, *PRODUCT_COLUMNS, *SETTING_COLUMNS, *TYPE_COLUMNS}
+    known = {*REQUIRED_COLUMNS, *PRODUCT_COLUMNS, *SETTING_COLUMNS, *TYPE_COLUMNS, FORCE_COLUMN}
     unknown = [c for c in columns if c not in known]
     if unknown:
         raise InvalidJob(f"catalogue {name} has unknown column(s) {', '.join(unknown)}")
@@ -97,6 +100,13 @@ def _csv_row(line: int, record: dict[str, str]) -> CatalogueRow:
             document.setdefault("image_types", {})[kind] = [
                 t.strip() for t in record[column].split(";") if t.strip()
             ]
+    force = record.get(FORCE_COLUMN, "").lower()
+    if force in TRUE_WORDS:
+        document["force"] = True
+    elif force not in FALSE_WORDS:
+        return CatalogueRow(
+            line, product_id, None, f"line {line}: force must be true or false, not {force!r}"
+        )
     return CatalogueRow(line, product_id, document)
 
 
@@ -110,7 +120,13 @@ def _jsonl_rows(text: str) -> list[CatalogueRow]:
         except json.JSONDecodeError as exc:
             rows.append(CatalogueRow(line, None, None, f"line {line}: not valid JSON ({exc.msg})"))
             continue
-        product = document.get("product") if isinstance(document, dict) else None
+        except RecursionError:
+            rows.append(CatalogueRow(line, None, None, f"line {line}: the JSON is nested too deeply"))
+            continue
+        if not isinstance(document, dict):
+            rows.append(CatalogueRow(line, None, None, f"line {line}: not a job file (a JSON object)"))
+            continue
+        product = document.get("product")
         product_id = product.get("id") if isinstance(product, dict) else None
         if not product_id:
             rows.append(CatalogueRow(line, None, None, f"line {line}: product.id is missing"))
@@ -121,11 +137,6 @@ def _jsonl_rows(text: str) -> list[CatalogueRow]:
 
 def catalogue_format(name: str) -> str:
     return JSONL if name.lower().endswith(".jsonl") else CSV
-
-
-def catalogue_job_id(product_id: str, key: str, etag: str) -> str:
-    """The job of a product in one version of a catalogue (its key and ETag)."""
-    return job_id_for(product_id, key, etag)
 
 
 def check_catalogue_head(head: bytes, name: str, *, whole_file: bool) -> None:
@@ -147,26 +158,3 @@ def check_catalogue_head(head: bytes, name: str, *, whole_file: bool) -> None:
     _csv_rows(text if whole_file else lines[0] + "\n", name)  # raises for the columns
     if whole_file and not any(line.strip(" ,\t") for line in lines[1:]):
         raise InvalidJob(f"catalogue {name} has no products")
-
-
-def row_of_item(item: Any, index: int, fmt: str) -> CatalogueRow | None:
-    """One item the Distributed Map read as a row (None for a blank row); a bad row carries its problem."""
-    if fmt == JSONL:
-        line = index + 1
-        if not isinstance(item, dict):
-            return CatalogueRow(line, None, None, f"row {line}: not a job file (a JSON object)")
-        product = item.get("product")
-        product_id = product.get("id") if isinstance(product, dict) else None
-        if not product_id:
-            return CatalogueRow(line, None, None, f"row {line}: product.id is missing")
-        return CatalogueRow(line, str(product_id), item)
-    line = index + 2
-    if not isinstance(item, dict):
-        return CatalogueRow(line, None, None, f"row {line}: not a CSV row")
-    record = {str(k).strip(): str(v or "").strip() for k, v in item.items() if k}
-    if not any(record.values()):
-        return None
-    row = _csv_row(line, {column: record.get(column, "") for column in {*REQUIRED_COLUMNS, *record}})
-    if row.problem:
-        return CatalogueRow(line, None, None, row.problem.replace(f"line {line}", f"row {line}"))
-    return row

@@ -91,3 +91,7 @@ class OperationFailed(StudioError):
 
 class JobTimedOut(StudioError):
     """The operation did not finish before the job's deadline."""
+
+
+class JobCancelled(StudioError):
+    """The job was cancelled (``studio cancel``, a file under cancel/): it creates nothing more."""

@@ -127,6 +127,8 @@ class JobSpec(_Strict):
     on_figure_model_settings: OnFigureModelSettings | None = None
     regeneration: RegenerationPolicy = Field(default_factory=RegenerationPolicy)
     delete_at_aiuta_after_copy: bool | None = None
+    # A new generation of work already done, asked for on purpose (not part of the work's identity).
+    force: bool | None = None
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -344,6 +346,7 @@ class RegenerationRequest(RegenerationRound):
     (or the job named by ``job_id``)."""
 
     job_id: str | None = None
+    force: bool | None = None  # the same round again, asked for on purpose
 
 
 def parse_regeneration_request(raw: bytes, product_id: str, source: str | None = None) -> RegenerationRequest:

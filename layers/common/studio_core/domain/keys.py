@@ -4,6 +4,9 @@
 inbox/<product-id>/<image>.jpg|jpeg|png|webp   a product's photos
 inbox/<product-id>/product.json                its job file (optional)
 inbox/<feed>.csv | inbox/<feed>.jsonl          a catalogue: one job per row
+inbox/<feed>.csv.report/                       its check (checked.json: the quote), its report, and
+                                               each run's files (<run>/rows.json, <run>/run.json)
+cancel/<name>.json                             a cancel request: {"job_id": ...} or {"catalogue": ...}
 regenerate/<product-id>/<request>.json         a regeneration request (one key per request)
 regenerate/<product-id>.json                   the same, the older form (one key per product)
 outbox/<product-id>/<job-id>/...               generated images and result.json
@@ -23,6 +26,12 @@ from pathlib import PurePosixPath
 INBOX = "inbox/"
 OUTBOX = "outbox/"
 REGENERATE = "regenerate/"
+CANCEL = "cancel/"
+CANCEL_ANSWER_SUFFIX = ".done.json"
+CATALOGUE_CHECK_NAME = "checked.json"
+CATALOGUE_REPORT_NAME = "report.json"
+CATALOGUE_ROWS_NAME = "rows.json"
+CATALOGUE_RUN_ITEMS_NAME = "run.json"
 MANIFEST_NAME = "product.json"
 FOLDER_ERROR_NAME = "_error.json"
 FOLDER_ERROR_SUFFIX = ".error.json"
@@ -38,6 +47,7 @@ class KeyKind(StrEnum):
     MANIFEST = "manifest"
     CATALOGUE = "catalogue"
     REGENERATION = "regeneration"
+    CANCEL = "cancel"
     IGNORED = "ignored"
 
 
@@ -77,6 +87,12 @@ def classify_key(key: str) -> ClassifiedKey:
     suffix = PurePosixPath(name).suffix.lower()
     if name.endswith(".error.json") or name == FOLDER_ERROR_NAME:
         return ClassifiedKey(KeyKind.IGNORED, key, reason="an error report written by the pipeline")
+    if key.startswith(CANCEL):
+        if name.endswith(CANCEL_ANSWER_SUFFIX):
+            return ClassifiedKey(KeyKind.IGNORED, key, reason="a cancel's answer written by the pipeline")
+        if suffix == ".json":
+            return ClassifiedKey(KeyKind.CANCEL, key)
+        return ClassifiedKey(KeyKind.IGNORED, key, reason="cancel/ takes <name>.json files only")
     if key.startswith(REGENERATE):
         rest = key[len(REGENERATE) :].split("/")
         if suffix == ".json" and len(rest) == 1:
@@ -89,7 +105,7 @@ def classify_key(key: str) -> ClassifiedKey:
             reason="regenerate/ takes <product-id>/<request>.json (or <product-id>.json) files only",
         )
     if not key.startswith(INBOX):
-        return ClassifiedKey(KeyKind.IGNORED, key, reason="outside inbox/ and regenerate/")
+        return ClassifiedKey(KeyKind.IGNORED, key, reason="outside inbox/, regenerate/ and cancel/")
     parts = key[len(INBOX) :].split("/")
     if len(parts) == 1:
         if suffix in CATALOGUE_SUFFIXES:
@@ -137,38 +153,18 @@ def error_report_key(source_key: str, product_id: str | None = None) -> str:
     return f"{source_key}{FOLDER_ERROR_SUFFIX}"
 
 
+def catalogue_report_prefix(key: str) -> str:
+    """Where a catalogue's check, report and runs go: next to it (ingest ignores them)."""
+    return f"{key}.report/"
+
+
+def catalogue_run_prefix(key: str, run_name: str) -> str:
+    return f"{catalogue_report_prefix(key)}{run_name}/"
+
+
 def regeneration_request_key(product_id: str, request_id: str) -> str:
     """``regenerate/<product>/<request>.json``: each request its own key, so none overwrites another."""
     return f"{REGENERATE}{product_id}/{request_id}.json"
-
-
-def rejection_id(product_id: str, *fingerprint: str) -> str:
-    """The id of a rejected input: the same problem with the same input is one rejection, however
-    many of the folder's files (and duplicate events) reported it."""
-    return job_id_for(product_id, "rejected", *fingerprint)
-
-
-def job_id_for(product_id: str, *fingerprint: str) -> str:
-    """The same inputs always give the same job id, so a duplicate event finds the existing job."""
-    digest = hashlib.sha256("\n".join([product_id, *fingerprint]).encode()).hexdigest()[:16]
-    return f"{product_id}-{digest}"
-
-
-def execution_name(job_id: str) -> str:
-    """A Step Functions execution name (1-80 of A-Z a-z 0-9 - _) that is unique per job."""
-    safe = EXECUTION_NAME_UNSAFE.sub("_", job_id)
-    if len(safe) <= 80:
-        return safe
-    return safe[:63] + "-" + hashlib.sha256(job_id.encode()).hexdigest()[:16]
-
-
-def resume_execution_name(job_id: str, attempt: int) -> str:
-    """The execution of the job's ``attempt``-th ``studio resume`` (the job id shortened if needed)."""
-    suffix = f"-resume-{attempt}"
-    name = execution_name(job_id)
-    if len(name) + len(suffix) > 80:
-        name = name[: 80 - len(suffix) - 17] + "-" + hashlib.sha256(job_id.encode()).hexdigest()[:16]
-    return name + suffix
 
 
 def job_prefix(product_id: str, job_id: str) -> str:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from studio_core.aiuta.models import OwnerType, OwnerTypeValue
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
-from studio_core.domain.state import OperationRef
+from studio_core.domain.quote import Cost, Quote
+from studio_core.domain.state import OperationRef, paid_for
 from studio_core.domain.vocabulary import Kind, LabelledImageType
 
 
@@ -27,10 +28,17 @@ class JobStatus(StrEnum):
     PARTIAL = "PARTIAL"  # some operation or round failed; everything that succeeded is copied
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"  # the operations are kept: `studio resume` checks them again
+    CANCELLED = "CANCELLED"  # stopped on request; operations already created were still copied
 
     @property
     def is_terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.TIMED_OUT)
+        return self in (
+            JobStatus.SUCCEEDED,
+            JobStatus.PARTIAL,
+            JobStatus.FAILED,
+            JobStatus.TIMED_OUT,
+            JobStatus.CANCELLED,
+        )
 
 
 class RequestKind(StrEnum):
@@ -113,6 +121,26 @@ class JobRecord(BaseModel):
     cleanup_problems: list[str] = Field(default_factory=list)
     resumes: int = 0  # how often `studio resume` checked the operations again
     resumed_at: str | None = None
+    # Identity (domain.identity): the work this job does, and why it runs.
+    identity: str | None = None  # the digest of product, input content and settings
+    source_version: str | None = None  # the S3 version (or request) that asked for this job
+    novelty: str | None = None  # new, changed, forced or retry (domain.identity.Novelty)
+    forced: bool = False  # a new generation of work already done, asked for on purpose
+    retry_of: str | None = None  # the earlier job of the same work that ended without its images
+    latest_job_id: str | None = None  # on the work's first job: its newest job (a retry, a forced one)
+    input_checksums: list[str] = Field(default_factory=list)  # SHA-256 of each photo, in input order
+    unchanged_requests: int = 0  # later uploads of the same work, which started nothing
+    last_unchanged_source: str | None = None
+    last_unchanged_at: str | None = None
+    quote: Quote | None = None  # what it was expected to cost before it ran (domain.quote)
+    # Stopped on request (`studio cancel`, a file under cancel/).
+    regeneration_turn: str | None = None  # the requested regeneration of this job that runs now
+    cancel_requested_at: str | None = None
+    cancelled_by: str | None = None
+
+    def paid(self) -> Cost:
+        """What the job paid Aiuta for: the operations it created (not those it built on)."""
+        return paid_for(self.operations)
 
     def uploads_by_key(self) -> dict[str, str]:
         """The uploaded id of each input key that has one (the latest, if a key was uploaded twice)."""

@@ -34,6 +34,7 @@ class RoundPlan:
     image_types: list[OnFigureImageType]
     number_of_generations: int | None
     reason: str
+    planned: bool = False  # in the job's plan (quoted and charged with the job), not for failed checks
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def decide_next_round(
             image_types=list(planned.image_types),
             number_of_generations=planned.number_of_generations,
             reason=f"round {finished_round + 1} of the job's regeneration plan",
+            planned=True,
         )
     on_figure = [f for f in findings if f.kind is Kind.ON_FIGURE]
     failed = sorted(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from studio_core.aiuta.models import OperationStatus, StatusValue, known
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
+from studio_core.domain.quote import Cost
 from studio_core.domain.vocabulary import Kind, LabelledImageType, LabelledOnFigureType
 
 
@@ -30,6 +31,7 @@ class StepStatus(StrEnum):
     PARTIAL = "PARTIAL"  # what succeeded is copied; failure_reason names what did not
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"  # stopped on request; what it paid for is copied
 
 
 FAILED_STATUSES = frozenset({OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED})
@@ -54,6 +56,7 @@ class OperationRef(BaseModel):
     error: str | None = None
     not_found_polls: int = 0
     copied: bool = False
+    inherited: bool = False  # a regeneration request's base operation: another job paid for it
 
     @property
     def succeeded(self) -> bool:
@@ -77,6 +80,15 @@ class OperationRef(BaseModel):
         """How a person reads it in a reason: ``the flat_lay operation flatlay_op-12``."""
         which = f"{self.kind.value} operation" + (f" of round {self.round}" if self.round else "")
         return f"the {which} {self.operation_id}" if self.operation_id else f"the {which}"
+
+
+def paid_for(operations: list[OperationRef]) -> Cost:
+    """What creating these operations cost: each one Aiuta confirmed, with the images it asked for."""
+    paid = [op for op in operations if op.operation_id and not op.inherited]
+    return Cost(
+        operations=len(paid),
+        images=sum(len(op.image_types) * op.number_of_generations for op in paid),
+    )
 
 
 class PollState(BaseModel):
@@ -138,6 +150,8 @@ class JobState(BaseModel):
     product_id: str
     job: JobSpec
     input_keys: list[str] = Field(default_factory=list)
+    # The version of each input key ingest read (and checked): Aiuta gets exactly those bytes.
+    input_versions: dict[str, str] = Field(default_factory=dict)
     uploaded_image_ids: list[str] = Field(default_factory=list)
     operations: list[OperationRef] = Field(default_factory=list)
     poll: PollState | None = None

@@ -1,42 +1,58 @@
 """The catalogue state machine's tasks (``statemachine/catalogue.asl.json``).
 
-- "Record the row" (``check_row``): one item of the first Distributed Map, which checks every row
-  before any job runs. The row becomes a job file; a valid one is recorded QUEUED, a bad one is
-  recorded FAILED and raises ``InvalidJob`` with its reason, so the item fails alone and the map
-  run's results list it.
-- "Report the checked rows" (``write_check_report``): that map run's results summed up in
-  ``<report_prefix>checked.json`` (and ``<key>.error.json`` when rows were rejected), while the
-  jobs are still to run.
-- "Record the row's job" (``record_row``): one item of the second Distributed Map. The same check
-  (the job is found recorded), answered with what "Run the product's job" needs (the execution
-  name, its input).
-- "Write the catalogue report" (``write_report``): the map run's results (ResultWriter's manifest
-  and result files in S3) summed up in ``<report_prefix>report.json``, plus ``<key>.error.json``
-  listing the rejected rows, as ingest always wrote for a catalogue with bad rows.
+- "Check every row and quote it" (``check_catalogue``): reads the catalogue at the version its
+  event named, checks and decides every row in file order (``domain.catalogue_check``), charges
+  the day's image budget, records each row's job (QUEUED, or FAILED with its reason; an unchanged
+  row is noted on the job that did its work) and writes, before any job runs:
+  ``<report_prefix>checked.json`` (the quote: every row's outcome, operations and images),
+  ``<key>.error.json`` when rows were rejected, and the run's item list for the job map
+  (``<run_prefix>run.json``, CSV and JSONL alike).
+- "Write the catalogue report" (``write_report``): every row's end, from the jobs' records, in
+  ``<report_prefix>report.json``, what was quoted against what was paid, and the
+  ``Studio Catalogue Finished`` event.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from studio_core.aws.jobs_table import JobsTable
+from studio_core.aws.budget import ImageBudget
+from studio_core.aws.events import JobEvents
+from studio_core.aws.jobs_table import JobsTable, WorkRecord
 from studio_core.aws.storage import Storage
-from studio_core.domain.catalogue import catalogue_job_id, row_of_item
+from studio_core.domain.budget import budget_day
+from studio_core.domain.catalogue import parse_catalogue
+from studio_core.domain.catalogue_check import (
+    RowOutcome,
+    RowPlan,
+    decide_rows,
+    quote,
+    refuse_over_budget,
+    validate_rows,
+)
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.jobs import JobDefaults, JobSpec, build_job
-from studio_core.domain.keys import error_report_key, execution_name, product_id_problem
-from studio_core.domain.record import RequestKind
+from studio_core.domain.identity import execution_name, product_key, rejection_id, spelling_conflict
+from studio_core.domain.keys import (
+    CATALOGUE_CHECK_NAME,
+    CATALOGUE_REPORT_NAME,
+    CATALOGUE_ROWS_NAME,
+    CATALOGUE_RUN_ITEMS_NAME,
+    catalogue_run_prefix,
+    error_report_key,
+)
+from studio_core.domain.record import JobRecord, RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import count, logger
 
-REPORT_NAME = "report.json"
-CHECK_REPORT_NAME = "checked.json"
+# Records are written this many at a time (boto3 clients are thread-safe).
+WRITERS = 16
 
 
 class CatalogueRef(BaseModel):
@@ -47,7 +63,16 @@ class CatalogueRef(BaseModel):
     etag: str
     format: str
     report_prefix: str
-    rows_hint: int | None = None
+    version_id: str | None = None  # the version the event named (None: an unversioned bucket)
+    run_name: str = "run"  # the catalogue execution's name: its files go under run_prefix
+
+    @property
+    def version(self) -> str:
+        return self.version_id or self.etag
+
+    @property
+    def run_prefix(self) -> str:
+        return catalogue_run_prefix(self.key, self.run_name)
 
 
 @dataclass
@@ -56,210 +81,232 @@ class CatalogueRun:
 
     storage: Storage
     jobs: JobsTable
-    defaults: JobDefaults
+    defaults: Any  # JobDefaults
+    budget: ImageBudget | None = None
+    images_per_catalogue: int = 0
+    events: JobEvents | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int) -> dict[str, Any]:
-    """The job of one row, recorded; what "Run the product's job" starts (or ``skipped``)."""
-    row = row_of_item(item, index, catalogue.format)
-    if row is None:
-        return {"skipped": "a blank row", "row": index + 2}
-    if row.problem or row.product_id is None or row.document is None:
-        raise InvalidJob(row.problem or f"row {row.line}: no product id")
-    product_id = row.product_id
-    if problem := product_id_problem(product_id):
-        raise InvalidJob(f"row {row.line}: {problem}")
-    job_id = catalogue_job_id(product_id, catalogue.key, catalogue.etag)
+def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any]:
+    """Checks, decides, quotes and records every row; answers the counts and the run's items."""
+    raw = run.storage.read_bytes(catalogue.key, catalogue.version_id)
     try:
-        spec = build_job(product_id, row.document, image_count=0, defaults=run.defaults)
+        rows = parse_catalogue(raw, catalogue.key)
     except InvalidJob as exc:
-        reason = f"row {row.line} ({product_id}): {exc}"
-        run.jobs.record_rejection(
-            job_id=job_id,
-            product_id=product_id,
-            source_key=catalogue.key,
-            error=reason,
-            finished_at=run.clock().isoformat(),
-        )
-        raise InvalidJob(reason) from None
-    name = execution_name(job_id)
-    state = JobState(job_id=job_id, product_id=product_id, job=spec)
-    created = run.jobs.create_queued(
-        job_id=job_id,
-        product_id=product_id,
-        spec=spec,
-        request_kind=RequestKind.CATALOGUE,
-        source_key=catalogue.key,
-        execution_name=name,
-        catalogue_line=row.line,
+        _write_error_report(run, catalogue, str(exc), [])
+        return {"rows": 0, "to_run": 0, "error": str(exc)}
+    plans = validate_rows(rows, run.defaults, key=catalogue.key, version=catalogue.version)
+    valid = [plan for plan in plans if plan.identity is not None and plan.product_id is not None]
+    spellings = run.jobs.product_spellings([plan.product_id for plan in valid if plan.product_id])
+    priors = _latest_jobs(run.jobs, [plan.identity.job_id for plan in valid if plan.identity])
+    plans = decide_rows(
+        plans,
+        key=catalogue.key,
+        version=catalogue.version,
+        spellings=spellings,
+        priors=priors,
+        images_per_catalogue=run.images_per_catalogue,
     )
-    if not created:
-        _settle_listed_twice(run, job_id, product_id, row.line, spec)
+    if run.budget is not None and run.budget.limited:
+        running = [plan.quote.images for plan in plans if plan.outcome.runs]
+        day = budget_day(run.clock())
+        _, used = run.budget.charge_in_order(f"catalogue#{catalogue.run_name}", running, day)
+        plans = refuse_over_budget(
+            plans,
+            max(0, run.budget.images_per_day - used),
+            used=used,
+            scope="today's budget",
+            parameter="ImagesPerDayLimit",
+        )
+    plans = _record(run, catalogue, plans, spellings)
+    summary = quote(plans)
+    checked = {
+        "catalogue": catalogue.key,
+        "version": catalogue.version,
+        "written_at": run.clock().isoformat(),
+        "quote": summary,
+        "rows": [plan.document() for plan in plans],
+    }
+    run.storage.put_json(f"{catalogue.report_prefix}{CATALOGUE_CHECK_NAME}", checked)
+    run.storage.put_json(f"{catalogue.run_prefix}{CATALOGUE_ROWS_NAME}", checked)
+    items = [_run_item(plan) for plan in plans if plan.outcome.runs]
+    run.storage.put_json(f"{catalogue.run_prefix}{CATALOGUE_RUN_ITEMS_NAME}", items)
+    _report_refused_rows(run, catalogue, plans)
+    count("CatalogueRowsRejected", summary[RowOutcome.REJECTED.value])
+    count("UnchangedRequests", summary[RowOutcome.UNCHANGED.value])
+    count("ImagesQuoted", summary["images"])
+    logger.info("catalogue checked", extra={key: value for key, value in summary.items()})
     return {
-        "job_id": job_id,
-        "product_id": product_id,
-        "row": row.line,
-        "execution_name": name,
+        "rows": summary["rows"],
+        "to_run": len(items),
+        "run_items": f"{catalogue.run_prefix}{CATALOGUE_RUN_ITEMS_NAME}",
+    }
+
+
+def _latest_jobs(jobs: JobsTable, first_job_ids: list[str]) -> dict[str, JobRecord | None]:
+    """The latest job of each work (by its first job's id), in two batched reads."""
+    firsts = jobs.get_many(first_job_ids)
+    later_ids = [r.latest_job_id for r in firsts.values() if r.latest_job_id and r.latest_job_id != r.job_id]
+    later = jobs.get_many(later_ids) if later_ids else {}
+    latest: dict[str, JobRecord | None] = {}
+    for job_id in first_job_ids:
+        first = firsts.get(job_id)
+        latest[job_id] = later.get(first.latest_job_id or "", first) if first is not None else None
+    return latest
+
+
+def _record(
+    run: CatalogueRun, catalogue: CatalogueRef, plans: list[RowPlan], spellings: dict[str, str]
+) -> list[RowPlan]:
+    """Each row's record, written in parallel: a job QUEUED, a rejection, or a note on the job that
+    did an unchanged row's work. A product that got another spelling meanwhile is rejected."""
+    now = run.clock().isoformat()
+
+    def write(plan: RowPlan) -> RowPlan:
+        if plan.outcome.runs and plan.identity and plan.spec and plan.job_id and plan.product_id:
+            if product_key(plan.product_id) not in spellings:
+                spelling, _ = run.jobs.register_product(plan.product_id)
+                if spelling != plan.product_id:
+                    reason = f"line {plan.line}: {spelling_conflict(plan.product_id, spelling)}"
+                    job_id = rejection_id(plan.product_id, catalogue.key, catalogue.version, str(plan.line))
+                    return write(RowPlan(plan.line, plan.product_id, RowOutcome.REJECTED, job_id, reason))
+            run.jobs.create_queued(
+                job_id=plan.job_id,
+                product_id=plan.product_id,
+                spec=plan.spec,
+                request_kind=RequestKind.CATALOGUE,
+                source_key=catalogue.key,
+                execution_name=execution_name(plan.job_id),
+                catalogue_line=plan.line,
+                work=WorkRecord(
+                    identity=plan.identity.digest,
+                    source_version=catalogue.version,
+                    first_job_id=plan.identity.job_id,
+                    novelty=plan.outcome.value,
+                    forced=plan.outcome is RowOutcome.FORCED,
+                    retry_of=plan.prior_job_id if plan.outcome is RowOutcome.RETRY else None,
+                    quote=plan.quote,
+                ),
+            )
+        elif plan.outcome is RowOutcome.UNCHANGED and plan.job_id:
+            run.jobs.note_unchanged(plan.job_id, source=f"{catalogue.key} line {plan.line}", at=now)
+        elif plan.job_id and plan.product_id and plan.reason:
+            run.jobs.record_rejection(
+                job_id=plan.job_id,
+                product_id=plan.product_id,
+                source_key=catalogue.key,
+                error=plan.reason,
+                finished_at=now,
+            )
+        return plan
+
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        return list(pool.map(write, plans))
+
+
+def _run_item(plan: RowPlan) -> dict[str, Any]:
+    """One item of the job map: the execution to start for a row, and the row it came from."""
+    assert plan.job_id and plan.product_id and plan.spec
+    state = JobState(job_id=plan.job_id, product_id=plan.product_id, job=plan.spec)
+    return {
+        "row": plan.line,
+        "job_id": plan.job_id,
+        "product_id": plan.product_id,
+        "execution_name": execution_name(plan.job_id),
         "input": {key: value for key, value in state.to_output().items() if value is not None},
     }
 
 
-def _settle_listed_twice(run: CatalogueRun, job_id: str, product_id: str, line: int, spec: JobSpec) -> None:
-    """The job is recorded already: by this row (the check, or a retry), or by another row of the
-    same product. The first row in the file is the product's, whichever was checked first (rows
-    are checked in parallel): an earlier row takes the job over while it is still QUEUED, a later
-    one is rejected."""
-    for _ in range(3):  # each lost race means another row changed the record: read it again
-        existing = run.jobs.get(job_id)
-        held_by = existing.catalogue_line if existing else None
-        if held_by is None or held_by == line:
-            logger.debug("the row's job is recorded already (check or retry)", extra={"job_id": job_id})
-            return
-        if held_by < line:
-            raise InvalidJob(
-                f"row {line}: product {product_id} is listed again (first at row {held_by}); "
-                "a catalogue runs one job per product"
-            )
-        if run.jobs.claim_catalogue_line(job_id, line=line, spec=spec, held_by=held_by):
-            logger.info("an earlier row took the product's job over", extra={"job_id": job_id, "row": line})
-            return
-    raise InvalidJob(f"row {line}: product {product_id} is listed more than once, and its rows kept changing")
-
-
-def check_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int) -> dict[str, Any]:
-    """The row checked and its job recorded; answers only which job (the map run keeps every answer).
-
-    A rejected row is counted here, once: the job map checks it again and rejects it again."""
-    try:
-        recorded = record_row(run, catalogue, item, index)
-    except InvalidJob:
-        count("CatalogueRowsRejected")
-        raise
-    return {name: recorded[name] for name in ("job_id", "product_id", "row", "skipped") if name in recorded}
-
-
-# ---------------------------------------------------------------------------- the reports
-
-
-def write_check_report(
-    run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str, Any]
-) -> dict[str, Any]:
-    """Sums the check's map run up in ``checked.json``, and names the rejected rows at once."""
-    results = _map_run_results(run.storage, execution.get("checked_run") or {})
-    summary = results["summary"]
-    report: dict[str, Any] = {
-        "catalogue": catalogue.key,
-        "etag": catalogue.etag,
-        "written_at": run.clock().isoformat(),
-        "results": results["prefix"],
-        "rows": summary["rows"],
-        "queued": summary["succeeded"],
-        "rejected": summary["rejected"],
-        "skipped": summary["skipped"],
-        # A row whose check failed for another reason (DynamoDB did not answer) is tried again
-        # when its job's turn comes.
-        "unchecked": summary["failed"],
-        "rejected_rows": summary["rejected_rows"],
-    }
-    _report_rejected_rows(run, catalogue, report)
-    key = f"{catalogue.report_prefix}{CHECK_REPORT_NAME}"
-    run.storage.put_json(key, report)
-    counts = {name: report[name] for name in ("rows", "queued", "rejected", "skipped", "unchecked")}
-    logger.info("catalogue rows checked", extra={"key": key, **counts})
-    return {"report": key, **counts}
+# ---------------------------------------------------------------------------- the report
 
 
 def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str, Any]) -> dict[str, Any]:
-    """Sums the map run's results up in the report; answers the counts (the run's output)."""
+    """Every row's end from the jobs' records; what was quoted against what was paid."""
     report: dict[str, Any] = {
         "catalogue": catalogue.key,
-        "etag": catalogue.etag,
+        "version": catalogue.version,
         "written_at": run.clock().isoformat(),
     }
-    error = execution.get("error")
-    map_run = execution.get("map_run") or {}
-    if error:
-        reason = _error_text(error.get("Error", ""), error.get("Cause", ""))
+    checked = _read_json(run.storage, f"{catalogue.run_prefix}{CATALOGUE_ROWS_NAME}")
+    error = execution.get("error") or (execution.get("checked") or {}).get("error")
+    if checked is None:
+        reason = _error_text(error) if error else "the catalogue was never checked"
         report |= {"error": f"the catalogue could not be read: {reason}", "rows": 0}
         _write_error_report(run, catalogue, report["error"], [])
     else:
-        results = _map_run_results(run.storage, map_run)
-        report |= {"map_run": map_run.get("MapRunArn"), "results": results["prefix"], **results["summary"]}
-        _report_rejected_rows(run, catalogue, report)
-    key = f"{catalogue.report_prefix}{REPORT_NAME}"
+        rows = checked["rows"]
+        records = run.jobs.get_many([row["job_id"] for row in rows if row.get("job_id")])
+        report |= summarise(rows, records, checked["quote"])
+        if error:
+            report["error"] = f"the job map stopped early: {_error_text(error)}"
+    key = f"{catalogue.report_prefix}{CATALOGUE_REPORT_NAME}"
     run.storage.put_json(key, report)
-    summary = {name: report.get(name) for name in ("rows", "succeeded", "failed", "rejected", "skipped")}
-    logger.info("catalogue report written", extra={"key": key, **summary})
+    counts = {
+        name: value for name, value in report.items() if isinstance(value, int | str) and name != "written_at"
+    }
+    if run.events is not None:
+        run.events.catalogue_finished({**counts, "report_key": key, "bucket": catalogue.bucket})
+    logger.info("catalogue report written", extra={"key": key, **counts})
     count("CatalogueRuns")
-    return {"report": key, **summary, **({"error": report["error"]} if error else {})}
-
-
-def _map_run_results(storage: Storage, map_run: dict[str, Any]) -> dict[str, Any]:
-    details = map_run.get("ResultWriterDetails") or {}
-    manifest_key = details.get("Key")
-    succeeded: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    if manifest_key:
-        manifest = json.loads(storage.read_bytes(manifest_key))
-        files = manifest.get("ResultFiles") or {}
-        for entry in files.get("SUCCEEDED") or []:
-            succeeded += json.loads(storage.read_bytes(entry["Key"]))
-        for entry in files.get("FAILED") or []:
-            failed += json.loads(storage.read_bytes(entry["Key"]))
-    skipped = [s for s in succeeded if "skipped" in _json(s.get("Output"))]
-    listed_again = _listed_again(succeeded)
-    rejected_rows: list[Any] = list(listed_again)
-    failed_jobs: list[Any] = []
-    for item in failed:
-        item_input = _json(item.get("Input"))
-        row = _row_number(item_input)
-        product_id = _product_of(item_input)
-        reason = _error_text(item.get("Error", ""), item.get("Cause", ""))
-        entry = {"row": row, "product_id": product_id, "error": item.get("Error"), "reason": reason}
-        (rejected_rows if item.get("Error") == InvalidJob.__name__ else failed_jobs).append(entry)
-    rejected_rows.sort(key=lambda r: r["row"] or 0)  # the later listings of a product, then failures
-    failed_jobs.sort(key=lambda r: r["row"] or 0)
     return {
-        "prefix": manifest_key.rsplit("/", 1)[0] + "/" if manifest_key else None,
-        "summary": {
-            "rows": len(succeeded) + len(failed) - len(skipped),
-            "succeeded": len(succeeded) - len(skipped) - len(listed_again),
-            "failed": len(failed_jobs),
-            "rejected": len(rejected_rows),
-            "skipped": len(skipped),
-            "rejected_rows": rejected_rows,
-            "failed_jobs": failed_jobs,
-        },
+        "report": key,
+        **{name: report.get(name) for name in ("rows", "succeeded", "failed", "rejected", "unchanged")},
     }
 
 
-def _listed_again(succeeded: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows the check passed whose product an earlier row took over afterwards (rows are checked in
-    parallel, so a later row may be recorded first): rejected, as the job map will reject them."""
-    rows_of: dict[str, list[tuple[int, str]]] = {}
-    for item in succeeded:
-        output = _json(item.get("Output"))
-        if isinstance(output, dict) and output.get("job_id") and isinstance(output.get("row"), int):
-            rows_of.setdefault(output["job_id"], []).append((output["row"], str(output.get("product_id"))))
-    later = []
-    for rows in rows_of.values():
-        first, _ = min(rows)
-        for row, product_id in sorted(rows)[1:]:
-            reason = (
-                f"row {row}: product {product_id} is listed again (first at row {first}); "
-                "a catalogue runs one job per product"
-            )
-            entry = {"row": row, "product_id": product_id, "error": InvalidJob.__name__, "reason": reason}
-            later.append(entry)
-    return later
+def summarise(
+    rows: list[dict[str, Any]], records: dict[str, JobRecord], quoted: dict[str, Any]
+) -> dict[str, Any]:
+    """The report's figures: each row with its job's status, counts by outcome and by status, and
+    the operations and images paid (from the jobs' operations) against the quote."""
+    ended: list[dict[str, Any]] = []
+    statuses: dict[str, int] = {}
+    paid_operations = paid_images = 0
+    for row in rows:
+        record = records.get(row.get("job_id") or "")
+        entry = dict(row)
+        if record is not None and row["outcome"] not in (RowOutcome.REJECTED, RowOutcome.OVER_BUDGET):
+            entry["status"] = record.status.value
+            if record.error and record.status.value != "SUCCEEDED":
+                entry["reason"] = record.error
+            if RowOutcome(row["outcome"]).runs:
+                statuses[record.status.value] = statuses.get(record.status.value, 0) + 1
+                paid = record.paid()
+                entry["paid_operations"], entry["paid_images"] = paid.operations, paid.images
+                paid_operations += paid.operations
+                paid_images += paid.images
+        ended.append(entry)
+    outcome_counts = {
+        outcome.value: sum(1 for row in rows if row["outcome"] == outcome) for outcome in RowOutcome
+    }
+    return {
+        "rows": len(rows),
+        **outcome_counts,
+        "succeeded": statuses.get("SUCCEEDED", 0),
+        "partial": statuses.get("PARTIAL", 0),
+        "failed": statuses.get("FAILED", 0),
+        "timed_out": statuses.get("TIMED_OUT", 0),
+        "cancelled": statuses.get("CANCELLED", 0),
+        "unfinished": sum(n for status, n in statuses.items() if status not in _ENDED),
+        "quoted_operations": quoted.get("operations", 0),
+        "quoted_images": quoted.get("images", 0),
+        "paid_operations": paid_operations,
+        "paid_images": paid_images,
+        "rows_detail": ended,
+    }
 
 
-def _report_rejected_rows(run: CatalogueRun, catalogue: CatalogueRef, report: dict[str, Any]) -> None:
-    """``<key>.error.json`` naming every rejected row of a report, when it has any."""
-    if report["rejected_rows"]:
-        details = [f"row {r['row']}: {r['reason']}" for r in report["rejected_rows"]]
-        _write_error_report(run, catalogue, f"{len(details)} of {report['rows']} rows are invalid", details)
+_ENDED = frozenset({"SUCCEEDED", "PARTIAL", "FAILED", "TIMED_OUT", "CANCELLED"})
+
+
+def _report_refused_rows(run: CatalogueRun, catalogue: CatalogueRef, plans: Iterable[RowPlan]) -> None:
+    """``<key>.error.json`` naming every rejected or over-budget row, when there is one."""
+    refused = [plan for plan in plans if plan.outcome in (RowOutcome.REJECTED, RowOutcome.OVER_BUDGET)]
+    if refused:
+        total = sum(1 for _ in plans) if not isinstance(plans, list) else len(plans)
+        details = [plan.reason or f"line {plan.line}" for plan in refused]
+        _write_error_report(run, catalogue, f"{len(refused)} of {total} rows cannot run", details)
 
 
 def _write_error_report(run: CatalogueRun, catalogue: CatalogueRef, message: str, details: list[str]) -> None:
@@ -276,41 +323,21 @@ def _write_error_report(run: CatalogueRun, catalogue: CatalogueRef, message: str
     )
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return {}
-    return value if value is not None else {}
-
-
-def _row_number(item_input: Any) -> int | None:
-    if not isinstance(item_input, dict) or not isinstance(item_input.get("index"), int):
+def _read_json(storage: Storage, key: str) -> Any:
+    if not storage.exists(key):
         return None
-    catalogue = item_input.get("catalogue") or {}
-    return int(item_input["index"]) + (1 if catalogue.get("format") == "jsonl" else 2)
+    return json.loads(storage.read_bytes(key))
 
 
-def _product_of(item_input: Any) -> str | None:
-    row = item_input.get("row") if isinstance(item_input, dict) else None
-    if not isinstance(row, dict):
-        return None
-    product = row.get("product")
-    found = row.get("id") or (product.get("id") if isinstance(product, dict) else None)
-    return str(found) if found else None
-
-
-def _error_text(error: str, cause: str) -> str:
-    """What a person reads: a Lambda's errorMessage, a job execution's cause, else the cause as is."""
-    document = _json(cause)
-    if isinstance(document, dict):
-        for key in ("errorMessage", "cause", "Cause"):
-            if document.get(key):
-                inner = _json(document[key]) if key != "errorMessage" else document[key]
-                if isinstance(inner, dict) and inner.get("errorMessage"):
-                    return str(inner["errorMessage"])
-                return str(document[key])
-        if document.get("error"):
-            return str(document["error"])
-    return cause or error
+def _error_text(error: Any) -> str:
+    """What a person reads of a caught error: a Lambda's errorMessage, else the cause as is."""
+    if isinstance(error, str):
+        return error
+    cause = str(error.get("Cause") or error.get("Error") or "an unknown error")
+    try:
+        document = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(document, dict) and document.get("errorMessage"):
+        return str(document["errorMessage"])
+    return cause

@@ -20,16 +20,18 @@ import requests
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.models import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.operations import fetch_operation
+from studio_core.aws.budget import ImageBudget
 from studio_core.aws.events import JobEvents
 from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import DownloadFailed, Storage, download_session, open_download
-from studio_core.domain.errors import AiutaError
+from studio_core.domain.budget import budget_day
+from studio_core.domain.errors import AiutaError, JobCancelled
 from studio_core.domain.image_check import ImageCheck
 from studio_core.domain.keys import output_key, result_key
 from studio_core.domain.record import ImageRecord, JobStatus
-from studio_core.domain.results import RoundSummary, shortfall, summarise_round
-from studio_core.domain.state import JobState, OperationRef, PendingRound, StepStatus
+from studio_core.domain.results import RoundPlan, RoundSummary, shortfall, summarise_round
+from studio_core.domain.state import JobFailure, JobState, OperationRef, PendingRound, StepStatus, paid_for
 from studio_core.domain.vocabulary import ImageType, Kind
 from studio_core.observability import count, logger
 
@@ -121,6 +123,15 @@ def delete_at_aiuta(state: JobState, images: list[ImageRecord], client: AiutaStu
     return problems
 
 
+def _budget_takes(budget: ImageBudget | None, state: JobState, plan: RoundPlan, now: datetime) -> bool:
+    """Charges a round for failed checks (not in the job's quote) to the day's image budget."""
+    if budget is None:
+        return True
+    generations = plan.number_of_generations or state.job.number_of_generations
+    images = len(plan.image_types) * generations
+    return budget.charge(f"{state.job_id}#round{state.round + 1}", images, budget_day(now)).granted
+
+
 def result_document(
     state: JobState, summary: RoundSummary, now: datetime, outcome: StepStatus, reason: str | None
 ) -> dict[str, Any]:
@@ -130,6 +141,7 @@ def result_document(
         "job_id": state.job_id,
         "product_id": state.product_id,
         "status": JobStatus.REGENERATING.value if not done else outcome.value,
+        "paid": paid_for(state.operations).model_dump(),
         "operations": [op.model_dump(mode="json") for op in state.operations],
         "images": [image.model_dump(mode="json") for image in summary.images],
         "rounds": [r.model_dump(mode="json") for r in summary.rounds],
@@ -161,14 +173,17 @@ def finalize_job(
     jobs: JobsTable,
     delete_after_copy_default: bool = False,
     events: JobEvents | None = None,
+    budget: ImageBudget | None = None,
     now: datetime | None = None,
 ) -> JobState:
     """Copies the round's succeeded operations not copied yet, then ends the job or plans a round.
 
     SUCCEEDED when every operation of the job succeeded and every image is in; PARTIAL (with the
     reason naming what failed, did not finish or could not be copied) when only some of it did;
-    REGENERATE when the job's plan or its failed checks ask for another on-figure round. A
-    resumed job (``studio resume``) only collects late results: it plans no new round.
+    REGENERATE when the job's plan or its failed checks ask for another on-figure round (a round
+    for failed checks only if the day's image budget takes it). A resumed job (``studio resume``)
+    only collects late results: it plans no new round. A job asked to stop (``studio cancel``)
+    ends CANCELLED once what it paid for is copied.
     """
     now = now or datetime.now(UTC)
     jobs.mark_copying(state.job_id)
@@ -200,12 +215,30 @@ def finalize_job(
     state.images_copied += images_copied
 
     plan = summary.next_round
+    cancelled = record is not None and record.cancel_requested_at is not None
+    if cancelled:
+        plan = None
+    elif plan is not None and not plan.planned and not _budget_takes(budget, state, plan, now):
+        logger.warning(
+            "the round for failed checks is over the day's image budget", extra={"reason": plan.reason}
+        )
+        count("RequestsOverBudget")
+        plan = None
     # A regeneration request's operations are its base job's and its own round: no kinds of its own.
     wanted = state.job.kind if state.base_job_id is None else None
     reason = None if plan else shortfall(state.operations, summary.images, wanted)
-    outcome = StepStatus.REGENERATE if plan else StepStatus.PARTIAL if reason else StepStatus.SUCCEEDED
+    if cancelled:
+        assert record is not None
+        outcome = StepStatus.CANCELLED
+        reason = f"cancelled by {record.cancelled_by or 'a request'} at {record.cancel_requested_at}" + (
+            f"; {reason}" if reason else ""
+        )
+    else:
+        outcome = StepStatus.REGENERATE if plan else StepStatus.PARTIAL if reason else StepStatus.SUCCEEDED
     state.status = outcome
     state.failure_reason = reason
+    if cancelled:
+        state.failure = JobFailure(error=JobCancelled.__name__, cause=reason or "cancelled")
     state.pending_round = (
         None
         if plan is None
@@ -239,7 +272,18 @@ def finalize_job(
             "cleanup_problems": problems,
             "operations": state.operations,
         }
-        if reason:
+        if cancelled:
+            jobs.mark_cancelled(
+                state.job_id,
+                error=reason or "cancelled",
+                finished_at=now.isoformat(),
+                operations=state.operations,
+                result_key=key,
+                images=summary.images,
+                rounds=summary.rounds,
+            )
+            count("JobsCancelled")
+        elif reason:
             jobs.mark_partial(state.job_id, error=reason, **ending)
             logger.warning("job partly succeeded", extra={"reason": reason})
             count("JobsPartial")

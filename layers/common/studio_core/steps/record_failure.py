@@ -14,7 +14,7 @@ from studio_core.aws.events import JobEvents
 from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
-from studio_core.domain.errors import JobTimedOut, OperationFailed
+from studio_core.domain.errors import JobCancelled, JobTimedOut, OperationFailed
 from studio_core.domain.keys import result_key
 from studio_core.domain.state import JobFailure, JobState, StepStatus
 from studio_core.observability import count, logger
@@ -67,8 +67,25 @@ def record_failure(
         op for op in (before.operations if before else []) if op.operation_id and op.operation_id not in known
     )
     partial = state.has_copied_results()
-    timed_out = state.status is StepStatus.TIMED_OUT and not partial
-    state.status = StepStatus.PARTIAL if partial else StepStatus.TIMED_OUT if timed_out else StepStatus.FAILED
+    cancelled = (state.error is not None and state.error.error == JobCancelled.__name__) or bool(
+        before and before.cancel_requested_at
+    )
+    if cancelled and before is not None and before.cancel_requested_at:
+        failure = JobFailure(
+            error=JobCancelled.__name__,
+            cause=f"cancelled by {before.cancelled_by or 'a request'} at {before.cancel_requested_at}"
+            + ("" if failure.error == JobCancelled.__name__ else f"; then {failure.cause}"),
+        )
+    timed_out = state.status is StepStatus.TIMED_OUT and not partial and not cancelled
+    state.status = (
+        StepStatus.CANCELLED
+        if cancelled
+        else StepStatus.PARTIAL
+        if partial
+        else StepStatus.TIMED_OUT
+        if timed_out
+        else StepStatus.FAILED
+    )
     state.failure_reason = failure.cause
     state.failure = failure
     key = result_key(state.product_id, state.job_id)
@@ -84,6 +101,15 @@ def record_failure(
         record = jobs.get(state.job_id)
         document["images"] = [i.model_dump(mode="json") for i in (record.images if record else [])]
         document["rounds"] = [r.model_dump(mode="json") for r in (record.rounds if record else [])]
+    if cancelled:
+        jobs.mark_cancelled(
+            state.job_id,
+            error=failure.cause,
+            finished_at=now.isoformat(),
+            operations=state.operations,
+            result_key=key,
+        )
+    elif partial:
         jobs.mark_partial(
             state.job_id,
             error=failure.cause,
@@ -107,5 +133,13 @@ def record_failure(
         if events is not None:
             events.job_finished(ended, storage.bucket)
     logger.warning("job failed", extra={"status": state.status.value, "reason": failure.cause})
-    count("JobsPartial" if partial else "JobsTimedOut" if timed_out else "JobsFailed")
+    count(
+        "JobsCancelled"
+        if cancelled
+        else "JobsPartial"
+        if partial
+        else "JobsTimedOut"
+        if timed_out
+        else "JobsFailed"
+    )
     return state

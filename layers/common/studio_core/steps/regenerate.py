@@ -8,7 +8,7 @@ from studio_core.aiuta.models import RegenerateOnFigureImagesRequest
 from studio_core.aiuta.operations import REGENERATE, Creator
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
-from studio_core.domain.errors import InvalidJob
+from studio_core.domain.errors import InvalidJob, JobCancelled
 from studio_core.domain.polling import PollSettings, start_polling
 from studio_core.domain.state import JobState, OperationRef, StepStatus
 from studio_core.domain.vocabulary import Kind
@@ -38,6 +38,9 @@ def start_regeneration_round(
     now = now or datetime.now(UTC)
     if state.pending_round is None:
         raise InvalidJob(f"job {state.job_id} has no regeneration round to start")
+    record = jobs.get(state.job_id)
+    if record is not None and record.cancel_requested_at:
+        raise JobCancelled(f"job {state.job_id} was cancelled: its next regeneration round was not started")
     original = latest_on_figure_operation(state)
     next_round = state.round + 1
     request = RegenerateOnFigureImagesRequest(
@@ -66,6 +69,10 @@ def start_regeneration_round(
         extra={"round": next_round, "operation_id": operation_id, "reason": state.pending_round.reason},
     )
     count("RegenerationRounds")
+    count(
+        "ImagesPaid",
+        len(request.image_types) * (request.number_of_generations or original.number_of_generations),
+    )
     jobs.mark_regenerating(
         state.job_id, round_=next_round, operations=state.operations, poll_plan=state.poll.plan
     )

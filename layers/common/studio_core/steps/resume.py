@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from studio_core.aws.executions import Executions
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.keys import resume_execution_name
+from studio_core.domain.identity import resume_execution_name
 from studio_core.domain.record import JobRecord
 from studio_core.domain.state import JobState, ResumeRequest, StepStatus
 

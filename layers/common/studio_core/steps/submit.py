@@ -18,7 +18,12 @@ from studio_core.aiuta.operations import Creator
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
-from studio_core.domain.errors import AiutaConnectionError, AiutaOutcomeUnknown, AiutaRejectedRequest
+from studio_core.domain.errors import (
+    AiutaConnectionError,
+    AiutaOutcomeUnknown,
+    AiutaRejectedRequest,
+    JobCancelled,
+)
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.polling import PollSettings, start_polling
 from studio_core.domain.state import JobState, OperationRef, StepStatus
@@ -53,7 +58,10 @@ def product_info_for(
     if spec.input_mode is InputMode.UPLOAD:
         ids = upload_inputs(state, storage=storage, client=client, jobs=jobs)
         return ProductInfo(uploaded_image_ids=ids, **details)
-    urls = [storage.presigned_get_url(key, url_ttl_seconds) for key in state.input_keys]
+    urls = [
+        storage.presigned_get_url(key, url_ttl_seconds, state.input_versions.get(key))
+        for key in state.input_keys
+    ]
     return ProductInfo(image_urls=urls, **details)
 
 
@@ -70,18 +78,18 @@ def upload_inputs(
     ids = []
     for key in state.input_keys:
         if key not in done:
-            done[key] = _upload(key, storage, client)
+            done[key] = _upload(key, state.input_versions.get(key), storage, client)
             jobs.record_upload(state.job_id, key, done[key])
         ids.append(done[key])
     jobs.record_uploads(state.job_id, ids)
     return ids
 
 
-def _upload(key: str, storage: Storage, client: AiutaStudioClient) -> str:
+def _upload(key: str, version_id: str | None, storage: Storage, client: AiutaStudioClient) -> str:
     suffix = PurePosixPath(key).suffix.lower()
     try:
         image = client.upload_image(
-            storage.read_bytes(key),
+            storage.read_bytes(key, version_id),
             filename=PurePosixPath(key).name,
             content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"),
         )
@@ -121,6 +129,7 @@ def _create_round_zero(
         else:
             logger.info("operation created", extra={"kind": kind.value, "operation_id": ref.operation_id})
             count("OperationsCreated", kind=kind.value)
+            count("ImagesPaid", len(ref.image_types) * ref.number_of_generations)
         operations.append(ref)
         if ref.operation_id is not None:
             jobs.record_operations(job_id, operations)
@@ -141,8 +150,12 @@ def submit_job(
     url_ttl_seconds: int,
     now: datetime | None = None,
 ) -> JobState:
-    """Creates the job's operations (one per kind) and schedules the first status check."""
+    """Creates the job's operations (one per kind) and schedules the first status check.
+
+    A job cancelled before this step claimed it creates nothing (``JobCancelled``)."""
     now = now or datetime.now(UTC)
+    if not jobs.claim_for_submit(state.job_id):
+        raise JobCancelled(f"job {state.job_id} was cancelled before anything was sent to Aiuta")
     info = product_info_for(state, storage=storage, client=client, url_ttl_seconds=url_ttl_seconds, jobs=jobs)
     state.operations.extend(_create_round_zero(state.job, state.job_id, info, create, jobs))
     state.uploaded_image_ids = list(info.uploaded_image_ids or [])

@@ -14,9 +14,18 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from studio_core.aws.queue_messages import S3TestEvent, SettleCheck, SettleCheckMessage, parse_message
-from studio_core.domain.keys import ClassifiedKey, KeyKind, classify_key, product_id_problem, rejection_id
+from studio_core.aws.queue_messages import (
+    RegenerationTurnMessage,
+    S3Object,
+    S3TestEvent,
+    SettleCheck,
+    SettleCheckMessage,
+    parse_message,
+)
+from studio_core.domain.identity import rejection_id
+from studio_core.domain.keys import ClassifiedKey, KeyKind, classify_key, product_id_problem
 from studio_core.observability import count, logger
+from studio_core.steps.ingest.cancels import cancel_from_file
 from studio_core.steps.ingest.catalogues import start_catalogue
 from studio_core.steps.ingest.context import Ingest, Outcome, reject, write_report
 from studio_core.steps.ingest.folders import (
@@ -38,6 +47,9 @@ def handle_body(ctx: Ingest, body: str) -> list[Outcome]:
         return [Outcome.SKIPPED]
     if isinstance(message, SettleCheckMessage):
         return [settle_check(ctx, message.settle_check)]
+    if isinstance(message, RegenerationTurnMessage):
+        turn = message.regeneration_turn
+        return [start_regeneration(ctx, turn.product_id, turn.key, turn.object, turn.attempt)]
     outcomes = []
     for record in message.Records:
         if not record.eventName.startswith("ObjectCreated"):
@@ -45,11 +57,12 @@ def handle_body(ctx: Ingest, body: str) -> list[Outcome]:
             continue
         item = classify_key(record.key)
         try:
-            outcomes.extend(on_new_object(ctx, item, record.s3.object.eTag or ""))
+            principal = record.userIdentity.principalId if record.userIdentity else None
+            outcomes.extend(on_new_object(ctx, item, record.s3.object, principal))
         except (ClientError, BotoCoreError):
             raise
         except Exception as exc:  # a bug or an input nobody foresaw: one rejection, never a loop
-            outcomes.append(unforeseen(ctx, item, record.s3.object.eTag or "", exc))
+            outcomes.append(unforeseen(ctx, item, record.s3.object.version, exc))
     return outcomes
 
 
@@ -68,21 +81,26 @@ def unforeseen(ctx: Ingest, item: ClassifiedKey, etag: str, exc: Exception) -> O
     )
 
 
-def on_new_object(ctx: Ingest, item: ClassifiedKey, etag: str) -> list[Outcome]:
+def on_new_object(
+    ctx: Ingest, item: ClassifiedKey, obj: S3Object, principal: str | None = None
+) -> list[Outcome]:
+    """What one new object starts; ``obj`` is the event's object, read at the version it names."""
     logger.info("new object", extra={"key": item.key, "meaning": item.kind.value})
     if item.kind is KeyKind.IGNORED:
         logger.info("ignored", extra={"key": item.key, "reason": item.reason})
         return [Outcome.SKIPPED]
     if item.kind is KeyKind.CATALOGUE:
-        return start_catalogue(ctx, item.key, etag)
+        return start_catalogue(ctx, item.key, obj)
+    if item.kind is KeyKind.CANCEL:
+        return [cancel_from_file(ctx, item.key, obj, principal)]
     assert item.product_id is not None
     if problem := product_id_problem(item.product_id, folder=item.kind is not KeyKind.REGENERATION):
         if item.kind is not KeyKind.REGENERATION:
             return [reject_invalid_id(ctx, item.product_id, item.key, problem)]
-        job_id = rejection_id(item.product_id, item.key, etag)
-        return [reject(ctx, item.product_id, item.key, etag, problem, job_id=job_id)]
+        job_id = rejection_id(item.product_id, item.key, obj.version)
+        return [reject(ctx, item.product_id, item.key, obj.version, problem, job_id=job_id)]
     if item.kind is KeyKind.REGENERATION:
-        return [start_regeneration(ctx, item.product_id, item.key, etag)]
+        return [start_regeneration(ctx, item.product_id, item.key, obj)]
     if item.kind is KeyKind.MANIFEST:
         return [start_folder(ctx, item.product_id, trigger=item.key, from_manifest=True)]
     return [schedule_settle_check(ctx, SettleCheck(product_id=item.product_id), ctx.quiet_seconds)]

@@ -1,9 +1,10 @@
 """What every ingest path shares: its adapters, the defaults, and one way to start or reject a job.
 
-A job id is derived from the inputs (keys and ETags), so a duplicate delivery finds the same
-job and the same execution name and starts nothing new. Invalid input becomes a FAILED job
-with a readable reason and an error report beside the input; the message is consumed (no
-retry loop). AWS errors propagate, so SQS redelivers the message and finally dead-letters it.
+A job's id comes from the work it does (``domain.identity``: product, input content, settings),
+so a duplicate delivery, a re-uploaded folder or a re-sent request finds the job that already did
+the work and starts nothing (``start_work``). Invalid input becomes a FAILED job with a readable
+reason and an error report beside the input; the message is consumed (no retry loop). AWS errors
+propagate, so SQS redelivers the message and finally dead-letters it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from studio_core.aws.budget import ImageBudget
 from studio_core.aws.executions import Executions, IngestQueue
-from studio_core.aws.jobs_table import JobsTable
+from studio_core.aws.jobs_table import JobsTable, WorkRecord
 from studio_core.aws.storage import Storage
+from studio_core.domain.budget import budget_day, over_budget_reason
+from studio_core.domain.identity import (
+    Decision,
+    Novelty,
+    WorkIdentity,
+    decide,
+    execution_name,
+    rejection_id,
+    spelling_conflict,
+)
 from studio_core.domain.jobs import JobDefaults
-from studio_core.domain.keys import error_report_key, execution_name, job_id_for
+from studio_core.domain.keys import error_report_key
+from studio_core.domain.quote import Quote
 from studio_core.domain.record import RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import count, logger
@@ -25,6 +38,7 @@ from studio_core.observability import count, logger
 
 class Outcome(StrEnum):
     STARTED = "started"
+    UNCHANGED = "unchanged"  # work a job already did: nothing starts
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
     WAITING = "waiting"  # a settle check will look again
@@ -45,6 +59,105 @@ class Ingest:
     # Catalogues run on their own state machine (statemachine/catalogue.asl.json), this many rows at once.
     catalogues: Executions | None = None
     catalogue_concurrency: int = 10
+    # The day's image budget (ImagesPerDayLimit); None: no limit.
+    budget: ImageBudget | None = None
+    # On-demand regeneration rounds a job may have, whatever its own max_rounds says.
+    regeneration_rounds_ceiling: int = 5
+
+
+def start_work(
+    ctx: Ingest,
+    identity: WorkIdentity,
+    state: JobState,
+    *,
+    asked_by: str,
+    force: bool,
+    quote: Quote,
+    request_kind: RequestKind,
+    source_key: str,
+    input_checksums: list[str] | None = None,
+    manifest_etag: str | None = None,
+    base_job_id: str | None = None,
+    before_start: Callable[[Decision], Outcome | str | None] | None = None,
+) -> Outcome:
+    """Starts ``state`` as a job unless its work was done already (``domain.identity.decide``).
+
+    The product's first spelling wins (ids compare without case); ``before_start`` may refuse new
+    work (a reason) or hold it back (an outcome); the day's image budget is charged before
+    anything is sent to Aiuta. ``state.job_id`` is set here, from the decision."""
+    product_id = identity.product_id
+    spelling, known = ctx.jobs.register_product(product_id)
+    if spelling != product_id:
+        message = spelling_conflict(product_id, spelling)
+        return reject(
+            ctx, product_id, source_key, asked_by, message, job_id=rejection_id(product_id, message)
+        )
+    prior = ctx.jobs.latest_job_of(identity.job_id)
+    decision = decide(identity, prior, asked_by=asked_by, product_known=known, force=force)
+    if not decision.starts_work:
+        return _no_new_work(ctx, decision, state, source_key)
+    held = before_start(decision) if before_start is not None else None
+    if isinstance(held, Outcome):
+        return held
+    if held is not None:
+        return reject(ctx, product_id, source_key, asked_by, held, job_id=rejection_id(product_id, asked_by))
+    if ctx.budget is not None:
+        charge = ctx.budget.charge(decision.job_id, quote.images, budget_day(ctx.clock()))
+        if not charge.granted:
+            message = f"product {product_id!r}: " + over_budget_reason(
+                quote.images,
+                limit=charge.limit,
+                used=charge.used_before,
+                scope="today's budget",
+                parameter="ImagesPerDayLimit",
+            )
+            count("RequestsOverBudget")
+            return reject(
+                ctx, product_id, source_key, asked_by, message, job_id=rejection_id(product_id, asked_by)
+            )
+    state.job_id = decision.job_id
+    work = WorkRecord(
+        identity=identity.digest,
+        source_version=asked_by,
+        first_job_id=identity.job_id,
+        novelty=decision.novelty.value,
+        forced=decision.novelty is Novelty.FORCED,
+        retry_of=decision.prior_job_id if decision.novelty is Novelty.RETRY else None,
+        input_checksums=input_checksums or [],
+        quote=quote,
+    )
+    logger.info(
+        "new work",
+        extra={"job_id": decision.job_id, "novelty": decision.novelty.value, "prior": decision.prior_job_id},
+    )
+    return start_job(
+        ctx,
+        state,
+        request_kind=request_kind,
+        source_key=source_key,
+        manifest_etag=manifest_etag,
+        base_job_id=base_job_id,
+        work=work,
+    )
+
+
+def _no_new_work(ctx: Ingest, decision: Decision, state: JobState, source_key: str) -> Outcome:
+    """An unchanged request notes itself on the job that did its work; a duplicate makes sure the
+    job's execution exists (an earlier delivery may have crashed between the record and the start)."""
+    if decision.novelty is Novelty.UNCHANGED:
+        ctx.jobs.note_unchanged(decision.job_id, source=source_key, at=ctx.clock().isoformat())
+        logger.info(
+            "unchanged: its work was done already", extra={"job_id": decision.job_id, "key": source_key}
+        )
+        count("UnchangedRequests")
+        return Outcome.UNCHANGED
+    existing = ctx.jobs.get(decision.job_id)
+    if existing is not None and existing.status.value == "QUEUED" and existing.execution_name:
+        state.job_id = decision.job_id
+        ctx.executions.start(existing.execution_name, state.to_output())
+    logger.info("duplicate delivery: the job already exists", extra={"job_id": decision.job_id})
+    count("DuplicateDeliveries")
+    return Outcome.DUPLICATE
 
 
 def start_job(
@@ -56,6 +169,7 @@ def start_job(
     manifest_etag: str | None = None,
     catalogue_line: int | None = None,
     base_job_id: str | None = None,
+    work: WorkRecord | None = None,
 ) -> Outcome:
     """Records the job (QUEUED) and starts its one execution, named after the job."""
     name = execution_name(state.job_id)
@@ -70,6 +184,7 @@ def start_job(
         manifest_etag=manifest_etag,
         catalogue_line=catalogue_line,
         base_job_id=base_job_id,
+        work=work,
     )
     # Even for a known job the start is repeated: an earlier attempt may have crashed
     # between the record and the execution; the deterministic name makes it safe.
@@ -87,7 +202,7 @@ def reject(
     ctx: Ingest, product_id: str, source_key: str, fingerprint: str, message: str, *, job_id: str = ""
 ) -> Outcome:
     """A FAILED job with the reason, and an error report beside the input (once per job)."""
-    job_id = job_id or job_id_for(product_id, source_key, fingerprint)
+    job_id = job_id or rejection_id(product_id, source_key, fingerprint)
     outcome = record_rejection(ctx, job_id, product_id, source_key, message)
     if outcome is Outcome.REJECTED:
         write_report(ctx, source_key, product_id, message, [], job_id=job_id)

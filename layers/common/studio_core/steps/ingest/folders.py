@@ -3,6 +3,11 @@
 ``product.json`` starts the product's job at once (when it has images or ``image_urls``);
 photos alone start it once the folder has been quiet for ``INBOX_QUIET_SECONDS`` (a delayed
 settle-check message re-checks the folder).
+
+The folder is listed with each file's version, and every file is read at that version, so what
+is checked is what Aiuta gets. Its work (``domain.identity``) is the photos' content and the
+job's settings: the same folder uploaded again starts nothing (``unchanged``), unless its job
+file asks for ``"force": true``.
 """
 
 from __future__ import annotations
@@ -10,21 +15,21 @@ from __future__ import annotations
 from studio_core.aws.queue_messages import SettleCheck
 from studio_core.aws.storage import StoredObject
 from studio_core.domain.errors import InvalidJob
+from studio_core.domain.identity import folder_version, job_identity, photo_checksum, rejection_id
 from studio_core.domain.jobs import build_job, parse_json_document
 from studio_core.domain.keys import (
     KeyKind,
     classify_key,
-    job_id_for,
     manifest_key,
     product_folder,
     product_id_problem,
-    rejection_id,
 )
+from studio_core.domain.photos import photo_problem
+from studio_core.domain.quote import job_quote
 from studio_core.domain.record import RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import logger
-from studio_core.steps.ingest.context import Ingest, Outcome, reject, start_job
-from studio_core.steps.ingest.images import first_unreadable_image
+from studio_core.steps.ingest.context import Ingest, Outcome, reject, start_work
 
 MAX_SETTLE_CHECKS = 50
 
@@ -37,7 +42,7 @@ def schedule_settle_check(ctx: Ingest, check: SettleCheck, delay_seconds: float)
 
 
 def settle_check(ctx: Ingest, check: SettleCheck) -> Outcome:
-    objects = ctx.storage.list_objects(product_folder(check.product_id))
+    objects = ctx.storage.list_latest(product_folder(check.product_id))
     if not objects:
         return Outcome.SKIPPED
     age = (ctx.clock() - max(o.last_modified for o in objects)).total_seconds()
@@ -65,7 +70,7 @@ def start_folder(
     if problem := product_id_problem(product_id, folder=True):
         return reject_invalid_id(ctx, product_id, trigger, problem)
     if objects is None:
-        objects = ctx.storage.list_objects(product_folder(product_id))
+        objects = ctx.storage.list_latest(product_folder(product_id))
     classified = [(classify_key(o.key), o) for o in objects]
     images = sorted((o for c, o in classified if c.kind is KeyKind.IMAGE), key=lambda o: o.key)
     manifest = next((o for c, o in classified if c.kind is KeyKind.MANIFEST), None)
@@ -74,41 +79,51 @@ def start_folder(
             "product.json is gone since its event; nothing to start", extra={"product_id": product_id}
         )
         return Outcome.SKIPPED
-    fingerprint = [f"{o.key}@{o.etag}" for o in [*images, *([manifest] if manifest else [])]]
-    job_id = job_id_for(product_id, *fingerprint)
+    version = folder_version((o.key, o.version) for o in [*images, *([manifest] if manifest else [])])
     source = manifest.key if manifest else trigger
     try:
         document = None
         if manifest is not None:
-            document = parse_json_document(ctx.storage.read_bytes(manifest.key), manifest_key(product_id))
+            raw = ctx.storage.read_bytes(manifest.key, manifest.version_id)
+            document = parse_json_document(raw, manifest_key(product_id))
         spec = build_job(product_id, document, image_count=len(images), defaults=ctx.defaults)
     except InvalidJob as exc:
         if from_manifest and not images and "no images" in str(exc):
             # The photos may still be uploading: look again once the folder is quiet.
             return schedule_settle_check(ctx, SettleCheck(product_id=product_id), ctx.quiet_seconds)
-        return reject_folder(ctx, product_id, source, manifest.etag if manifest else "", str(exc))
-    if not from_manifest and manifest is not None and _manifest_already_used(ctx, product_id, manifest.etag):
-        return Outcome.DUPLICATE
-    unreadable = first_unreadable_image(ctx.storage, [o.key for o in images])
-    if unreadable:
-        message = f"product {product_id!r}: {unreadable}"
-        return reject_folder(ctx, product_id, source, manifest.etag if manifest else "", message)
-    state = JobState(job_id=job_id, product_id=product_id, job=spec, input_keys=[o.key for o in images])
-    return start_job(
+        return reject_folder(ctx, product_id, source, manifest.version if manifest else "", str(exc))
+    checksums = []
+    for photo in images:
+        data = ctx.storage.read_bytes(photo.key, photo.version_id)
+        if problem := photo_problem(photo.key.rsplit("/", 1)[-1], data):
+            message = f"product {product_id!r}: {problem}"
+            return reject_folder(ctx, product_id, source, f"{photo.key}@{photo.version}", message)
+        checksums.append(photo_checksum(data))
+    state = JobState(
+        job_id="",
+        product_id=product_id,
+        job=spec,
+        input_keys=[o.key for o in images],
+        input_versions={o.key: o.version_id for o in images if o.version_id},
+    )
+    return start_work(
         ctx,
+        job_identity(product_id, spec, checksums),
         state,
+        asked_by=version,
+        force=bool(spec.force),
+        quote=job_quote(spec),
         request_kind=RequestKind.FOLDER,
         source_key=source,
+        input_checksums=checksums,
         manifest_etag=manifest.etag if manifest else None,
     )
 
 
-def reject_folder(ctx: Ingest, product_id: str, source: str, manifest_etag: str, message: str) -> Outcome:
-    """One rejection per folder and problem: the photos' events and settle checks that find the
-    same problem again are duplicates of it (a changed product.json is a new attempt)."""
-    job_id = rejection_id(product_id, manifest_etag, message)
-    return reject(ctx, product_id, source, manifest_etag, message, job_id=job_id)
-
-
-def _manifest_already_used(ctx: Ingest, product_id: str, etag: str) -> bool:
-    return any(job.manifest_etag == etag for job in ctx.jobs.for_product(product_id))
+def reject_folder(ctx: Ingest, product_id: str, source: str, culprit: str, message: str) -> Outcome:
+    """One rejection per problem and the file version at fault (``culprit``: product.json's, or a
+    photo's): the photos' events and settle checks that find it again are duplicates of it, and a
+    changed file is a new attempt."""
+    return reject(
+        ctx, product_id, source, culprit, message, job_id=rejection_id(product_id, culprit, message)
+    )
