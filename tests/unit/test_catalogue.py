@@ -9,13 +9,9 @@ import re
 import pytest
 
 from studio_core.domain.catalogue import (
-    CSV,
-    JSONL,
     CatalogueRow,
-    catalogue_job_id,
     check_catalogue_head,
     parse_catalogue,
-    row_of_item,
 )
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.jobs import JobDefaults, build_job
@@ -267,9 +263,8 @@ def test_a_broken_jsonl_line_fails_alone() -> None:
         {"image_urls": ["https://cdn.example.com/a.jpg"]},
         {"product": {"title": "Shirt"}},
         {"product": "sku-2"},
-        [1],
     ],
-    ids=["no-product", "no-id", "product-not-object", "not-an-object"],
+    ids=["no-product", "no-id", "product-not-object"],
 )
 def test_a_jsonl_line_without_a_product_id_fails_alone(line: object) -> None:
     # Given a good line followed by one without product.id
@@ -306,42 +301,27 @@ def test_the_format_is_chosen_by_the_suffix_whatever_its_case() -> None:
     assert row.product_id == "sku-1"
 
 
-# ---------------------------------------------------------------- rows as the Distributed Map reads them
+def test_a_jsonl_line_that_is_not_an_object_fails_alone() -> None:
+    # Given a feed whose second line is a JSON list, not a job file
+    raw = jsonl({"product": {"id": "sku-1"}, "image_urls": ["https://x/a.jpg"]}, [1])
+
+    # When it is read
+    first, second = parse_catalogue(raw, "feed.jsonl")
+
+    # Then only that line fails, with its number
+    assert first.product_id == "sku-1"
+    assert second == CatalogueRow(2, None, None, "line 2: not a job file (a JSON object)")
 
 
-def test_a_csv_item_is_a_row_numbered_by_its_place_in_the_file() -> None:
-    # Given the third data row as the ItemReader gives it (column names as written, values as text)
-    item = {" id": "sku-1", "image_urls": "https://cdn.example.com/a.jpg|https://cdn.example.com/b.jpg"}
-    # When it becomes a row
-    row = row_of_item(item, 2, CSV)
-    # Then it is row 4 (the header is row 1) with its job file
-    assert row == CatalogueRow(
-        4,
-        "sku-1",
-        {"product": {}, "image_urls": ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"]},
-    )
+@pytest.mark.parametrize(("value", "forced"), [("true", True), ("Yes", True), ("", False), ("no", False)])
+def test_the_force_column_asks_for_a_new_generation(value: str, forced: bool) -> None:
+    [row] = parse_catalogue(csv("id,image_urls,force", f"sku-1,https://x/a.jpg,{value}"), "feed.csv")
+    assert row.document is not None and bool(row.document.get("force")) is forced
 
 
-def test_a_blank_csv_item_is_no_row_and_a_row_without_id_is_a_problem() -> None:
-    assert row_of_item({"id": "", "image_urls": " "}, 0, CSV) is None
-    assert row_of_item({"id": "", "image_urls": "https://x/a.jpg"}, 0, CSV) == CatalogueRow(
-        2, None, None, "row 2: the id column is empty"
-    )
-
-
-@pytest.mark.parametrize(
-    ("item", "problem"),
-    [([1], "row 3: not a job file (a JSON object)"), ({"product": {}}, "row 3: product.id is missing")],
-)
-def test_a_jsonl_item_needs_a_product_id(item: object, problem: str) -> None:
-    assert row_of_item(item, 2, JSONL) == CatalogueRow(3, None, None, problem)
-
-
-def test_a_product_has_one_job_per_version_of_a_catalogue() -> None:
-    first = catalogue_job_id("sku-1", "inbox/feed.csv", "etag-1")
-    assert first == catalogue_job_id("sku-1", "inbox/feed.csv", "etag-1")
-    assert first != catalogue_job_id("sku-1", "inbox/feed.csv", "etag-2")
-    assert first.startswith("sku-1-")
+def test_a_force_column_that_is_not_yes_or_no_fails_the_row() -> None:
+    [row] = parse_catalogue(csv("id,image_urls,force", "sku-1,https://x/a.jpg,maybe"), "feed.csv")
+    assert row.problem == "line 2: force must be true or false, not 'maybe'"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from studio_cli.errors import Exit, Refused, UsageError
 from studio_cli.last_jobs import Catalogue, Expected, recall, remember
@@ -345,45 +345,52 @@ class CatalogueStack:
     def client(self, service: str) -> ScriptedMapRuns:
         return self.sfn
 
+    def storage(self) -> Any:
+        return NoReports()
+
+
+class NoReports:
+    """A bucket without the catalogue's check files (a run of an older definition)."""
+
+    def read_bytes(self, key: str) -> bytes:
+        raise ClientError({"Error": {"Code": "NoSuchKey", "Message": key}}, "GetObject")
+
 
 def test_watch_shows_a_catalogue_checking_its_rows_then_running_their_jobs() -> None:
+    from studio_cli import watching
     from studio_cli.watching import map_run_progress
+    from studio_core.domain.identity import catalogue_run_name
 
     catalogue = Catalogue("inbox/feed.csv", rows=500, etag="abc")
-    checking = ScriptedMapRuns("RUNNING", [("RecordRows", {"total": 500, "succeeded": 118, "failed": 2})])
+    checking = ScriptedMapRuns("RUNNING", [])
     running = ScriptedMapRuns(
-        "RUNNING",
-        [
-            ("RecordRows", {"total": 500, "succeeded": 495, "failed": 5}),
-            ("RunJobs", {"total": 500, "succeeded": 40, "failed": 6, "running": 10}),
-        ],
+        "RUNNING", [("RunJobs", {"total": 480, "succeeded": 40, "failed": 6, "running": 10})]
     )
     older = ScriptedMapRuns("SUCCEEDED", [(None, {"total": 500, "succeeded": 498, "failed": 2})])
+    # what the check decided: 15 rows unchanged (done already), 5 refused
+    run_name = catalogue_run_name("inbox/feed.csv", "abc")
+    watching._checked[run_name] = {"rows": 500, "unchanged": 15, "rejected": 4, "over_budget": 1}
 
     first = map_run_progress(CatalogueStack(checking), catalogue)  # type: ignore[arg-type]
     then = map_run_progress(CatalogueStack(running), catalogue)  # type: ignore[arg-type]
+    watching._checked.clear()
     old = map_run_progress(CatalogueStack(older), catalogue)  # type: ignore[arg-type]
 
     assert first is not None
-    assert first.line() == "inbox/feed.csv: checking rows, 120 of 500 checked, 2 rejected"
+    assert first.line() == "inbox/feed.csv: checking rows, 0 of 500 checked, 0 rejected"
     assert not first.finished
     assert then is not None
-    assert then.line() == "inbox/feed.csv: 40 done, 6 failed, 10 running, 444 waiting, of 500"
-    # a run of the definition before the check had one map run, unlabelled: its jobs'
+    assert then.line() == "inbox/feed.csv: 55 done, 11 failed, 10 running, 424 waiting, of 500"
+    # a run of an older definition had one map run, unlabelled: its jobs'
     assert old is not None and (old.done, old.failed, old.finished) == (498, 2, True)
 
 
-def test_the_catalogue_state_machine_labels_its_maps_as_watch_reads_them() -> None:
-    from studio_cli.watching import CHECK_MAP_LABEL, JOBS_MAP_LABEL
+def test_the_catalogue_state_machine_labels_its_job_map_as_watch_reads_it() -> None:
+    from studio_cli.watching import JOBS_MAP_LABEL
 
     definition = json.loads((Path(__file__).parents[2] / "statemachine" / "catalogue.asl.json").read_text())
     labels = {
         name: state.get("Label") for name, state in definition["States"].items() if state["Type"] == "Map"
     }
 
-    assert labels == {
-        "Record every row's job": CHECK_MAP_LABEL,
-        "Record every line's job": CHECK_MAP_LABEL,
-        "Run a job per row": JOBS_MAP_LABEL,
-        "Run a job per line": JOBS_MAP_LABEL,
-    }
+    assert labels == {"Run a job per row": JOBS_MAP_LABEL}

@@ -32,7 +32,7 @@ STATE_EVENTS = {
     "resume.json": StepStatus.WAITING,
 }
 # The catalogue run's input, an item of its check, and a capacity wait's plan: tested below.
-OTHER_EVENTS = {"catalogue.json", "catalogue_row.json", "plan_capacity_wait.json"}
+OTHER_EVENTS = {"catalogue.json", "catalogue_check.json", "plan_capacity_wait.json"}
 EXPECTED_JOB = {
     "product": {
         "title": "Linen shirt",
@@ -168,21 +168,21 @@ def test_resume_sample_is_a_timed_out_job_checked_again_without_a_schedule() -> 
     assert [op.finished for op in state.current_operations()] == [False]
 
 
-def test_the_catalogue_samples_are_a_catalogue_run_input_and_a_row_of_its_check() -> None:
-    from studio_core.domain.catalogue import row_of_item
+def test_the_catalogue_samples_are_a_catalogue_run_input_and_its_check() -> None:
+    from studio_core.domain.identity import catalogue_run_name
     from studio_core.steps.catalogue_run import CatalogueRef
 
     run_input = load("catalogue.json")
-    row_event = load("catalogue_row.json")
+    check_event = load("catalogue_check.json")
 
     # The catalogue execution's input, as ingest starts it (StartExecution from the console too)
     catalogue = CatalogueRef.model_validate(run_input["catalogue"])
     assert catalogue.report_prefix == f"{catalogue.key}.report/"
+    assert catalogue.run_prefix.startswith(catalogue.report_prefix + catalogue.run_name)
+    assert catalogue.run_name.startswith(catalogue_run_name(catalogue.key, catalogue.version)[:17])
     assert run_input["max_concurrency"] >= 1
-    # One item of the check's Distributed Map: a CSV row (a dict of columns), valid as a job
-    assert row_event["task"] == "check_row" and row_event["catalogue"] == run_input["catalogue"]
-    row = row_of_item(row_event["row"], row_event["index"], catalogue.format)
-    assert row is not None and row.problem is None and row.product_id == "sku-123"
+    # The task "Check every row and quote it", as the state machine calls it
+    assert check_event == {"task": "check_catalogue", "catalogue": run_input["catalogue"]}
 
 
 def test_the_capacity_wait_sample_is_a_job_state_with_the_error_of_one_task() -> None:

@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from studio_core.domain.keys import (
     KeyKind,
     classify_key,
     error_report_key,
-    execution_name,
     is_valid_product_id,
-    job_id_for,
     manifest_key,
     output_key,
     product_id_problem,
@@ -21,7 +17,6 @@ from studio_core.domain.keys import (
 )
 
 # Step Functions: an execution name is 1-80 characters of letters, digits, '-' and '_'.
-EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
 @pytest.mark.parametrize(
@@ -139,8 +134,8 @@ REGENERATE_FILES_ONLY = "regenerate/ takes <product-id>/<request>.json (or <prod
         ("inbox/feed.xlsx", "files directly in inbox/ must be a .csv or .jsonl catalogue"),
         ("regenerate/sku-1.txt", REGENERATE_FILES_ONLY),
         ("regenerate/sku-1/a/extra.json", REGENERATE_FILES_ONLY),
-        ("outbox/sku-1/job/on_figure/front-standing-v1.png", "outside inbox/ and regenerate/"),
-        ("photos/front.jpg", "outside inbox/ and regenerate/"),
+        ("outbox/sku-1/job/on_figure/front-standing-v1.png", "outside inbox/, regenerate/ and cancel/"),
+        ("photos/front.jpg", "outside inbox/, regenerate/ and cancel/"),
     ],
 )
 def test_other_objects_are_ignored_with_a_reason(key: str, reason: str) -> None:
@@ -195,86 +190,6 @@ def test_an_invalid_product_id_is_explained(product_id: str) -> None:
 )
 def test_an_invalid_product_id_comes_with_a_name_that_would_do(product_id: str, suggestion: str) -> None:
     assert f"(rename it, e.g. to {suggestion!r})" in (product_id_problem(product_id, folder=True) or "")
-
-
-def test_the_same_inputs_always_give_the_same_job_id() -> None:
-    # Given the same product and the same input fingerprint, seen twice (a repeated S3 event)
-    # When the job id is derived each time
-    first = job_id_for("sku-1", "inbox/sku-1/product.json", "etag-1")
-    second = job_id_for("sku-1", "inbox/sku-1/product.json", "etag-1")
-
-    # Then it is the same id, starting with the product id
-    assert first == second
-    assert first.startswith("sku-1-")
-
-
-@pytest.mark.parametrize(
-    ("product_id", "fingerprint"),
-    [
-        ("sku-2", ("inbox/sku-1/product.json", "etag-1")),
-        ("sku-1", ("inbox/sku-1/product.json", "etag-2")),
-        ("sku-1", ("inbox/sku-1/front.jpg", "etag-1")),
-        ("sku-1", ("inbox/sku-1/product.json",)),
-        ("sku-1", ("inbox/sku-1/product.json", "etag-1", "3")),
-    ],
-)
-def test_a_different_input_gives_a_different_job_id(product_id: str, fingerprint: tuple[str, ...]) -> None:
-    # Given an input that differs from sku-1's product.json with etag-1 in one part
-    # When the job ids are derived
-    base = job_id_for("sku-1", "inbox/sku-1/product.json", "etag-1")
-
-    # Then they differ, so a new upload is a new job
-    assert job_id_for(product_id, *fingerprint) != base
-
-
-@pytest.mark.parametrize(
-    "job_id",
-    [
-        "sku-1-0123456789abcdef",
-        "shirt.white.L-0123456789abcdef",
-        "x" * 80,
-        "x" * 81,
-        "y" * 100 + "-0123456789abcdef",
-        "odd id/with#chars-é",
-    ],
-)
-def test_an_execution_name_is_always_valid_for_step_functions(job_id: str) -> None:
-    # Given a job id, short or long, with or without characters Step Functions refuses
-    # When its execution name is made
-    name = execution_name(job_id)
-
-    # Then it is 1-80 letters, digits, '-' or '_', and the same every time
-    assert EXECUTION_NAME.fullmatch(name)
-    assert execution_name(job_id) == name
-
-
-def test_a_short_valid_job_id_is_its_own_execution_name() -> None:
-    # Given a job id Step Functions accepts as it is
-    # When its execution name is made
-    # Then it is the job id, so a person finds the execution by the job id
-    assert execution_name("sku-1-0123456789abcdef") == "sku-1-0123456789abcdef"
-
-
-def test_long_job_ids_sharing_a_prefix_get_distinct_execution_names() -> None:
-    # Given two long job ids that differ only after the 80th character
-    first = "p" * 90 + "-aaaa"
-    second = "p" * 90 + "-bbbb"
-
-    # When their execution names are made
-    # Then they differ, so the second job is not mistaken for a duplicate of the first
-    assert execution_name(first) != execution_name(second)
-
-
-def test_the_job_ids_of_the_longest_product_ids_give_distinct_execution_names() -> None:
-    # Given two 100-character product ids that differ in their last character, same input
-    ids = [job_id_for("s" * 99 + last, "inbox/feed.csv", "etag") for last in "ab"]
-
-    # When their execution names are made
-    names = [execution_name(job_id) for job_id in ids]
-
-    # Then both are valid and distinct
-    assert all(EXECUTION_NAME.fullmatch(name) for name in names)
-    assert names[0] != names[1]
 
 
 def test_a_generated_image_is_named_by_kind_shot_and_variant() -> None:

@@ -22,7 +22,8 @@ class Catalogue:
     key: str
     rows: int
     jobs: list[str] = field(default_factory=list)
-    etag: str = ""  # the uploaded version: its catalogue run is named after key and ETag
+    etag: str = ""
+    version: str = ""  # the uploaded version (its S3 version id, else its ETag): names its run
 
 
 @dataclass

@@ -8,10 +8,13 @@ Exit codes: 0 ok, 1 the job or request failed, 2 usage, 3 still running, 130 Ctr
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -53,9 +56,13 @@ def _submit(args: argparse.Namespace) -> int:
         args.product_id,
         replace=args.replace,
         allow_invalid_rows=args.allow_invalid_rows,
+        force=args.force,
+        dry_run=args.dry_run,
     )
+    if args.dry_run:
+        return _print_quotes(submitted, args)
     expected = Expected(
-        jobs=[j for s in submitted if s.catalogue is None for j in s.job_ids],
+        jobs=[j for s in submitted if s.catalogue is None and s.uploaded for j in s.job_ids],
         catalogues=[s.catalogue for s in submitted if isinstance(s.catalogue, Catalogue)],
         command="submit",
     )
@@ -65,9 +72,19 @@ def _submit(args: argparse.Namespace) -> int:
         return Exit.OK
     out = views.console()
     for item in submitted:
+        if not item.uploaded:  # its work was done: nothing was uploaded
+            job_id = item.job_ids[0]
+            out.print(
+                f"[bold]{escape(item.product_id or item.path)}[/]  unchanged: job [bold]{job_id}[/] "
+                f"({item.already.get(job_id, 'known')}) already made these images from these photos and "
+                "settings; nothing was uploaded or paid (--force generates them again, and pays again)"
+            )
+            continue
         what = item.product_id or item.keys[0]
         where = stack.s3_url(folder_of(item.keys[0]))
         out.print(f"[bold]{escape(what)}[/]  {len(item.keys)} file(s) -> {escape(where)}")
+        if item.quote.get("images") is not None:
+            out.print(f"  {_quote_text(item.quote)}")
         for skipped in item.skipped:
             out.print(f"  [yellow]skipped[/] {escape(skipped.name)}: {escape(skipped.reason)}")
         for text in item.notes:
@@ -76,22 +93,86 @@ def _submit(args: argparse.Namespace) -> int:
             out.print(f"  [red]row {line} will fail[/]: {escape(reason)}")
         if item.catalogue is None:
             for job_id in item.job_ids:
-                already = item.already.get(job_id)
-                if already:
-                    out.print(
-                        f"  job [bold]{job_id}[/] exists already ({already}): these exact files were "
-                        "submitted "
-                        "before; change a photo or product.json to run them again"
-                    )
-                else:
-                    out.print(f"  job [bold]{job_id}[/] starts {escape(item.starts)}")
+                out.print(f"  job [bold]{job_id}[/] starts {escape(item.starts)}")
         else:
-            out.print(f"  {len(item.job_ids)} job(s), ids from the catalogue's key, ETag and line numbers")
+            out.print(
+                f"  {len(item.job_ids)} job(s) to run; the catalogue's check writes its quote to checked.json"
+            )
     if args.watch:
         return _follow(stack, expected, args)
     ids = " ".join(expected.jobs) if len(expected.jobs) <= 3 and not expected.catalogues else ""
     out.print(f"Follow them: [bold]studio watch{(' ' + ids) if ids else ''}[/]")
     return Exit.OK
+
+
+def _quote_text(quote: dict[str, Any]) -> str:
+    """What an upload will pay: ``3 operations, 6 images (up to 4 more for automatic rounds)``."""
+    more = quote.get("may_add_images") or 0
+    extra = f" (up to {more} more if automatic regeneration rounds run)" if more else ""
+    return f"pays for {quote.get('operations', 0)} operation(s), {quote.get('images', 0)} image(s){extra}"
+
+
+def _print_quotes(submitted: list[Any], args: argparse.Namespace) -> int:
+    """``studio submit --dry-run``: each path's quote, and nothing uploaded."""
+    if args.json:
+        views.print_json([s.document() for s in submitted])
+        return Exit.OK
+    out = views.console()
+    for item in submitted:
+        out.print(f"[bold]{escape(item.product_id or item.path)}[/]  (dry run: nothing uploaded)")
+        if item.catalogue is None and item.product_id:
+            outcome = item.quote.get("outcome", "")
+            if item.quote.get("images") is not None:
+                out.print(f"  {escape(outcome)}: {_quote_text(item.quote)}")
+            else:
+                out.print(f"  {escape(outcome)}: job {item.job_ids[0]} did this work; it would pay nothing")
+        else:
+            for text in item.notes:
+                out.print(f"  {escape(text)}")
+            out.print(f"  {_quote_text(item.quote)}")
+            for line, reason in item.invalid_rows.items():
+                out.print(f"  [red]row {line} would fail[/]: {escape(reason)}")
+    return Exit.OK
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from studio_core.steps.ingest.cancels import NotCheckedYet, cancel_catalogue, cancel_job
+
+    stack = stack_of(args)
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    by = who_am_i(stack)
+    target: str = args.target
+    try:
+        if target.lower().endswith((".csv", ".jsonl")):
+            done = cancel_catalogue(stack.storage(), stack.jobs(), target, by=by, at=at)
+        else:
+            done = cancel_job(stack.jobs(), target, by=by, at=at)
+    except NotCheckedYet as exc:
+        raise Refused(str(exc), hint="run the same command again in a few seconds") from None
+    except LookupError as exc:
+        raise NotFound(str(exc).strip("'\""), hint="`studio status` lists the jobs") from None
+    if args.json:
+        views.print_json({**done.document(), "by": by, "at": at})
+        return Exit.OK
+    out = views.console()
+    out.print(f"cancelled [bold]{escape(done.target)}[/] (by {escape(by)})")
+    out.print(f"  {len(done.stopped)} job(s) stopped before anything was paid")
+    if done.finishing:
+        out.print(
+            f"  {len(done.finishing)} job(s) had created operations at Aiuta (paid, Aiuta has no cancel): "
+            "they create nothing more, copy what they paid for and end CANCELLED"
+        )
+    if done.ended:
+        out.print(f"  {len(done.ended)} job(s) had already ended")
+    return Exit.OK
+
+
+def who_am_i(stack: Stack) -> str:
+    """Who a cancel is recorded as: the AWS identity, else the local user."""
+    try:
+        return str(stack.client("sts").get_caller_identity()["Arn"])
+    except Exception:  # no credentials, or a stack without STS: the local user will do
+        return f"{getpass.getuser()} (studio cancel)"
 
 
 def folder_of(key: str) -> str:
@@ -198,7 +279,7 @@ def _regenerate(args: argparse.Namespace) -> int:
     from studio_cli.regenerating import request_regeneration
 
     stack = stack_of(args)
-    requested = request_regeneration(stack, args.job, args.types, args.generations)
+    requested = request_regeneration(stack, args.job, args.types, args.generations, force=args.force)
     expected = Expected(jobs=[requested.job_id], command="regenerate")
     remember(stack.table, expected)
     if args.json and not args.watch:
@@ -534,6 +615,16 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--allow-invalid-rows", action="store_true", help="upload a catalogue even if some rows will fail"
     )
+    submit.add_argument(
+        "--force",
+        action="store_true",
+        help="generate again (and pay again) work a job already did; recorded as forced",
+    )
+    submit.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only say what it would pay: new, changed and unchanged work, operations and images",
+    )
     submit.add_argument("--watch", action="store_true", help="then follow the jobs until they end")
     submit.set_defaults(run=_submit)
 
@@ -576,8 +667,19 @@ def build_parser() -> argparse.ArgumentParser:
     regenerate.add_argument(
         "--generations", type=generations, help="images per type (1-4; default the job's)"
     )
+    regenerate.add_argument(
+        "--force", action="store_true", help="request (and pay for) a round that was requested before"
+    )
     regenerate.add_argument("--watch", action="store_true", help="then follow the new job until it ends")
     regenerate.set_defaults(run=_regenerate)
+
+    cancel = commands.add_parser(
+        "cancel",
+        parents=[reading],
+        help="stop a job, or every job of a catalogue, before it pays for more",
+    )
+    cancel.add_argument("target", help="a job id, or a catalogue (feed.csv, inbox/feed.jsonl)")
+    cancel.set_defaults(run=_cancel)
 
     resume = commands.add_parser(
         "resume",

@@ -21,8 +21,9 @@ from pydantic import ValidationError
 from studio_cli.errors import NotFound, Refused, UsageError
 from studio_cli.stack import Stack
 from studio_core.aiuta.models import FlatLayType
+from studio_core.domain.identity import Novelty, decide, regeneration_identity
 from studio_core.domain.jobs import RegenerationRequest, describe_validation_error
-from studio_core.domain.keys import REGENERATE, job_id_for
+from studio_core.domain.keys import REGENERATE
 from studio_core.domain.record import JobRecord
 from studio_core.domain.vocabulary import Kind
 
@@ -97,28 +98,54 @@ def check_base(record: JobRecord) -> None:
 
 
 def request_regeneration(
-    stack: Stack, job_id: str, image_types: list[str], number_of_generations: int | None = None
+    stack: Stack,
+    job_id: str,
+    image_types: list[str],
+    number_of_generations: int | None = None,
+    *,
+    force: bool = False,
 ) -> RegenerationRequested:
-    """Writes the regeneration request after every check; returns the new job's id and key."""
+    """Writes the regeneration request after every check; returns the new job's id and key.
+
+    A round asked for before (the same job, types and generations) is not asked again: ``Refused``
+    names the job that has it, unless ``force``."""
     request = check_request(image_types, number_of_generations)
     record = stack.jobs().get(job_id)
     if record is None:
         raise NotFound(f"there is no job {job_id!r} in {stack.table}", hint="`studio status` lists the jobs")
+    if record.base_job_id and record.request_kind is not None and record.request_kind.value == "regeneration":
+        # A round of a round is a round of the job it came from (as ingest reads it).
+        record = stack.jobs().get(record.base_job_id) or record
+        job_id = record.job_id
     check_base(record)
-    body: dict[str, Any] = {"job_id": job_id, "image_types": [t.label for t in request.image_types]}
+    labels = [t.label for t in request.image_types]
+    identity = regeneration_identity(record.product_id, job_id, labels, request.number_of_generations)
+    prior = stack.jobs().latest_job_of(identity.job_id)
+    earlier = decide(identity, prior, asked_by="", product_known=True, force=force)
+    if earlier.novelty is Novelty.UNCHANGED:
+        raise Refused(
+            f"job {earlier.job_id} already has this round ({', '.join(labels)}) of job {job_id}: "
+            "nothing was requested",
+            hint="add --force to pay for the same round again",
+        )
+    body: dict[str, Any] = {"job_id": job_id, "image_types": labels}
     if request.number_of_generations is not None:
         body["number_of_generations"] = request.number_of_generations
+    if force:
+        body["force"] = True
     request_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
     key = regeneration_request_key(record.product_id, request_id)
     answer = stack.s3().put_object(
         Bucket=stack.bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json"
     )
-    etag = str(answer.get("ETag", "")).strip('"')
+    version = str(answer.get("VersionId") or str(answer.get("ETag", "")).strip('"'))
+    # The job ingest gives the request (steps/ingest/regeneration_requests).
+    decision = decide(identity, prior, asked_by=f"{key}@{version}", product_known=True, force=force)
     return RegenerationRequested(
         base_job_id=job_id,
         product_id=record.product_id,
         key=key,
-        job_id=job_id_for(record.product_id, key, etag),  # as steps/ingest/regeneration_requests
+        job_id=decision.job_id,
         image_types=body["image_types"],
         number_of_generations=request.number_of_generations,
     )

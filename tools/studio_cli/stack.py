@@ -13,6 +13,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote
@@ -22,8 +23,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from studio_cli.errors import CliError, NotFound
+from studio_core.aws.budget import ImageBudget
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
+from studio_core.domain.budget import budget_day
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.record import JobRecord
 from studio_core.settings import ENV_NAMES, from_env
@@ -179,6 +182,22 @@ class Stack:
             return from_env(JobDefaults, environ)
         except RuntimeError:
             return JobDefaults()
+
+    def image_limits(self) -> tuple[int, int]:
+        """(images per catalogue, images per day) this stack allows (0: no limit; the template's
+        defaults when its parameters are unknown)."""
+
+        def number(parameter: str, default: int) -> int:
+            value = self.parameters.get(parameter, "")
+            return int(value) if value.isdigit() else default
+
+        return number("ImagesPerCatalogueLimit", 1000), number("ImagesPerDayLimit", 2000)
+
+    def image_budget_used(self) -> int:
+        """The images today's budget has given out (UTC day)."""
+        _, per_day = self.image_limits()
+        budget = ImageBudget(self.table, per_day, boto3.resource("dynamodb", config=CLIENT_CONFIG))
+        return budget.used(budget_day(datetime.now(UTC)))
 
     def quiet_seconds(self) -> int | None:
         value = self.parameters.get("InboxQuietSeconds")

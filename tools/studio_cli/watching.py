@@ -33,10 +33,13 @@ from studio_core.domain.record import JobRecord, JobStatus
 WAITING = "waiting"  # not recorded yet
 ROWS_SHOWN = 20
 
-# The Labels of the catalogue state machine's two Maps; a map run's ARN carries its Map's label
-# (arn:aws:states:<region>:<account>:mapRun:<state machine>/<label>:<id>).
+# The Label of the catalogue state machine's job Map (older definitions also had "RecordRows"); a
+# map run's ARN carries its Map's label (arn:aws:states:<region>:<account>:mapRun:<machine>/<label>:<id>).
 CHECK_MAP_LABEL = "RecordRows"
 JOBS_MAP_LABEL = "RunJobs"
+# What each catalogue's check decided, read once per run: rows that run no job (unchanged,
+# rejected, over budget) never appear in the job map.
+_checked: dict[str, dict[str, int]] = {}
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,13 @@ class CatalogueProgress:
 
 def map_run_progress(stack: Stack, catalogue: Catalogue) -> CatalogueProgress | None:
     """The catalogue run's own counts (its Map Run), or None when this stack runs no catalogue runs."""
-    if not stack.catalogue_state_machine_arn or not catalogue.etag:
+    version = catalogue.version or catalogue.etag
+    if not stack.catalogue_state_machine_arn or not version:
         return None
-    from studio_core.steps.catalogue_run import REPORT_NAME
-    from studio_core.steps.ingest.catalogues import catalogue_run_name, report_prefix
+    from studio_core.domain.identity import catalogue_run_name
+    from studio_core.domain.keys import CATALOGUE_REPORT_NAME, catalogue_report_prefix
 
-    name = catalogue_run_name(catalogue.key, catalogue.etag)
+    name = catalogue_run_name(catalogue.key, version)
     execution = f"{stack.catalogue_state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
     sfn = stack.client("stepfunctions")
     try:
@@ -94,15 +98,27 @@ def map_run_progress(stack: Stack, catalogue: Catalogue) -> CatalogueProgress | 
             return CatalogueProgress(catalogue.key, catalogue.rows, ended=False)  # not started yet
         raise
     ended = status != "RUNNING"
-    report = f"{report_prefix(catalogue.key)}{REPORT_NAME}" if ended else None
+    report = f"{catalogue_report_prefix(catalogue.key)}{CATALOGUE_REPORT_NAME}" if ended else None
     labelled = {_map_label(run["mapRunArn"]): run["mapRunArn"] for run in runs}
     # A run of an older definition has one unlabelled map run: its jobs'.
     older = [arn for label, arn in labelled.items() if label not in (CHECK_MAP_LABEL, JOBS_MAP_LABEL)]
     jobs_run = labelled.get(JOBS_MAP_LABEL) or (older[0] if older else None)
     checking = jobs_run is None and CHECK_MAP_LABEL in labelled and not ended
     chosen = jobs_run or labelled.get(CHECK_MAP_LABEL)
+    checked = _checked_counts(stack, catalogue, name) if (jobs_run or ended) else None
+    if checked is not None:  # the rows the check settled: unchanged ones are done, refused ones failed
+        settled_done, settled_failed = (
+            checked.get("unchanged", 0),
+            checked.get("rejected", 0) + checked.get("over_budget", 0),
+        )
+    else:
+        settled_done = settled_failed = 0
     if chosen is None:
-        return CatalogueProgress(catalogue.key, catalogue.rows, ended=ended, report=report)
+        if not ended:
+            return CatalogueProgress(catalogue.key, catalogue.rows, ended=False, checked=0)
+        return CatalogueProgress(
+            catalogue.key, catalogue.rows, done=settled_done, failed=settled_failed, report=report
+        )
     counts = sfn.describe_map_run(mapRunArn=chosen)["itemCounts"]
     failed = sum(int(counts.get(n, 0)) for n in ("failed", "timedOut", "aborted"))
     total = int(counts.get("total") or catalogue.rows)
@@ -111,13 +127,31 @@ def map_run_progress(stack: Stack, catalogue: Catalogue) -> CatalogueProgress | 
         return CatalogueProgress(catalogue.key, total, failed=failed, ended=False, checked=checked)
     return CatalogueProgress(
         catalogue.key,
-        total,
-        done=int(counts.get("succeeded", 0)),
-        failed=failed,
+        max(catalogue.rows, total + settled_done + settled_failed),
+        done=int(counts.get("succeeded", 0)) + settled_done,
+        failed=failed + settled_failed,
         running=int(counts.get("running", 0)),
         ended=ended,
         report=report,
     )
+
+
+def _checked_counts(stack: Stack, catalogue: Catalogue, run_name: str) -> dict[str, int] | None:
+    """The catalogue check's counts by outcome (``checked.json``'s quote), once it is written."""
+    if run_name in _checked:
+        return _checked[run_name]
+    import json
+
+    from studio_core.domain.keys import CATALOGUE_ROWS_NAME, catalogue_run_prefix
+
+    key = catalogue_run_prefix(catalogue.key, run_name) + CATALOGUE_ROWS_NAME
+    try:
+        document = json.loads(stack.storage().read_bytes(key))
+    except ClientError:
+        return None
+    quote = document.get("quote") or {}
+    _checked[run_name] = {name: int(value) for name, value in quote.items() if isinstance(value, int)}
+    return _checked[run_name]
 
 
 def _map_label(map_run_arn: str) -> str:

@@ -101,6 +101,12 @@ class Storage:
         data: bytes = self._s3.get_object(Bucket=self.bucket, Key=key, **_version(version_id))["Body"].read()
         return data
 
+    def read_object(self, key: str, version_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """The object's bytes and its user metadata (``x-amz-meta-*``, names in lower case)."""
+        answer = self._s3.get_object(Bucket=self.bucket, Key=key, **_version(version_id))
+        metadata = {str(k).lower(): str(v) for k, v in (answer.get("Metadata") or {}).items()}
+        return answer["Body"].read(), metadata
+
     def read_head(self, key: str, size: int, version_id: str | None = None) -> tuple[bytes, bool]:
         """The first ``size`` bytes of an object, and whether that is all of it."""
         answer = self._s3.get_object(

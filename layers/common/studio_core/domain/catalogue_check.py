@@ -145,9 +145,11 @@ def decide_rows(
     spellings: Mapping[str, str],
     priors: Mapping[str, JobRecord | None],
     images_per_catalogue: int,
+    force_all: bool = False,
 ) -> list[RowPlan]:
     """Each valid row decided against the work already done; rows past the catalogue's image limit
-    (``images_per_catalogue``, 0: none) are over budget, in file order."""
+    (``images_per_catalogue``, 0: none) are over budget, in file order. ``force_all``: the upload
+    asked for a new generation of every row (``x-amz-meta-force``)."""
     decided: list[RowPlan] = []
     for plan in plans:
         if plan.identity is None or plan.product_id is None:
@@ -158,7 +160,7 @@ def decide_rows(
             reason = f"line {plan.line}: {spelling_conflict(plan.product_id, spelling)}"
             decided.append(_rejected(plan.line, plan.product_id, reason, key, version))
             continue
-        force = bool(plan.spec and plan.spec.force)
+        force = force_all or bool(plan.spec and plan.spec.force)
         prior = priors.get(plan.identity.job_id)
         decision = decide(
             plan.identity, prior, asked_by=version, product_known=spelling is not None, force=force

@@ -84,9 +84,6 @@ class WorkIdentity:
         nonce = _digest("attempt", self.digest, asked_by)[:NONCE_CHARS]
         return f"{self.job_id}-{nonce}"
 
-    def job_id_for(self, *, asked_by: str | None) -> str:
-        return self.attempt_id(asked_by) if asked_by is not None else self.job_id
-
 
 def generation_settings(spec: JobSpec) -> dict[str, Any]:
     """What in a job changes the images Aiuta makes, in a canonical form."""
@@ -212,6 +209,15 @@ class Decision:
     @property
     def starts_work(self) -> bool:
         return self.novelty in (Novelty.NEW, Novelty.CHANGED, Novelty.FORCED, Novelty.RETRY)
+
+
+# Object metadata (``x-amz-meta-force: true``) that asks for a new generation of an upload's work,
+# without changing the store's files: ``studio submit --force`` sets it; any tool can.
+FORCE_METADATA = "force"
+
+
+def forced_by_metadata(metadata: dict[str, str]) -> bool:
+    return metadata.get(FORCE_METADATA, "").strip().lower() in ("true", "yes", "1")
 
 
 def made_its_images(record: JobRecord) -> bool:

@@ -28,7 +28,7 @@ from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable, WorkRecord
 from studio_core.aws.storage import Storage
 from studio_core.domain.budget import budget_day
-from studio_core.domain.catalogue import parse_catalogue
+from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
 from studio_core.domain.catalogue_check import (
     RowOutcome,
     RowPlan,
@@ -38,7 +38,14 @@ from studio_core.domain.catalogue_check import (
     validate_rows,
 )
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.identity import execution_name, product_key, rejection_id, spelling_conflict
+from studio_core.domain.identity import (
+    execution_name,
+    forced_by_metadata,
+    product_key,
+    rejection_id,
+    spelling_conflict,
+)
+from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.keys import (
     CATALOGUE_CHECK_NAME,
     CATALOGUE_REPORT_NAME,
@@ -81,7 +88,7 @@ class CatalogueRun:
 
     storage: Storage
     jobs: JobsTable
-    defaults: Any  # JobDefaults
+    defaults: JobDefaults
     budget: ImageBudget | None = None
     images_per_catalogue: int = 0
     events: JobEvents | None = None
@@ -90,23 +97,20 @@ class CatalogueRun:
 
 def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any]:
     """Checks, decides, quotes and records every row; answers the counts and the run's items."""
-    raw = run.storage.read_bytes(catalogue.key, catalogue.version_id)
+    raw, metadata = run.storage.read_object(catalogue.key, catalogue.version_id)
     try:
         rows = parse_catalogue(raw, catalogue.key)
     except InvalidJob as exc:
         _write_error_report(run, catalogue, str(exc), [])
         return {"rows": 0, "to_run": 0, "error": str(exc)}
-    plans = validate_rows(rows, run.defaults, key=catalogue.key, version=catalogue.version)
-    valid = [plan for plan in plans if plan.identity is not None and plan.product_id is not None]
-    spellings = run.jobs.product_spellings([plan.product_id for plan in valid if plan.product_id])
-    priors = _latest_jobs(run.jobs, [plan.identity.job_id for plan in valid if plan.identity])
-    plans = decide_rows(
-        plans,
+    plans, spellings = plan_rows(
+        rows,
+        jobs=run.jobs,
+        defaults=run.defaults,
         key=catalogue.key,
         version=catalogue.version,
-        spellings=spellings,
-        priors=priors,
         images_per_catalogue=run.images_per_catalogue,
+        force_all=forced_by_metadata(metadata),
     )
     if run.budget is not None and run.budget.limited:
         running = [plan.quote.images for plan in plans if plan.outcome.runs]
@@ -142,6 +146,34 @@ def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any
         "to_run": len(items),
         "run_items": f"{catalogue.run_prefix}{CATALOGUE_RUN_ITEMS_NAME}",
     }
+
+
+def plan_rows(
+    rows: list[CatalogueRow],
+    *,
+    jobs: JobsTable,
+    defaults: JobDefaults,
+    key: str,
+    version: str,
+    images_per_catalogue: int,
+    force_all: bool = False,
+) -> tuple[list[RowPlan], dict[str, str]]:
+    """Every row checked and decided against the table (the check's, and ``studio submit``'s quote);
+    returns the plans and the products' known spellings."""
+    plans = validate_rows(rows, defaults, key=key, version=version)
+    valid = [plan for plan in plans if plan.identity is not None and plan.product_id is not None]
+    spellings = jobs.product_spellings([plan.product_id for plan in valid if plan.product_id])
+    priors = _latest_jobs(jobs, [plan.identity.job_id for plan in valid if plan.identity])
+    decided = decide_rows(
+        plans,
+        key=key,
+        version=version,
+        spellings=spellings,
+        priors=priors,
+        images_per_catalogue=images_per_catalogue,
+        force_all=force_all,
+    )
+    return decided, spellings
 
 
 def _latest_jobs(jobs: JobsTable, first_job_ids: list[str]) -> dict[str, JobRecord | None]:

@@ -15,7 +15,13 @@ from __future__ import annotations
 from studio_core.aws.queue_messages import SettleCheck
 from studio_core.aws.storage import StoredObject
 from studio_core.domain.errors import InvalidJob
-from studio_core.domain.identity import folder_version, job_identity, photo_checksum, rejection_id
+from studio_core.domain.identity import (
+    folder_version,
+    forced_by_metadata,
+    job_identity,
+    photo_checksum,
+    rejection_id,
+)
 from studio_core.domain.jobs import build_job, parse_json_document
 from studio_core.domain.keys import (
     KeyKind,
@@ -81,10 +87,12 @@ def start_folder(
         return Outcome.SKIPPED
     version = folder_version((o.key, o.version) for o in [*images, *([manifest] if manifest else [])])
     source = manifest.key if manifest else trigger
+    forced = False
     try:
         document = None
         if manifest is not None:
-            raw = ctx.storage.read_bytes(manifest.key, manifest.version_id)
+            raw, metadata = ctx.storage.read_object(manifest.key, manifest.version_id)
+            forced = forced_by_metadata(metadata)
             document = parse_json_document(raw, manifest_key(product_id))
         spec = build_job(product_id, document, image_count=len(images), defaults=ctx.defaults)
     except InvalidJob as exc:
@@ -94,7 +102,8 @@ def start_folder(
         return reject_folder(ctx, product_id, source, manifest.version if manifest else "", str(exc))
     checksums = []
     for photo in images:
-        data = ctx.storage.read_bytes(photo.key, photo.version_id)
+        data, metadata = ctx.storage.read_object(photo.key, photo.version_id)
+        forced = forced or forced_by_metadata(metadata)
         if problem := photo_problem(photo.key.rsplit("/", 1)[-1], data):
             message = f"product {product_id!r}: {problem}"
             return reject_folder(ctx, product_id, source, f"{photo.key}@{photo.version}", message)
@@ -111,7 +120,7 @@ def start_folder(
         job_identity(product_id, spec, checksums),
         state,
         asked_by=version,
-        force=bool(spec.force),
+        force=bool(spec.force) or forced,
         quote=job_quote(spec),
         request_kind=RequestKind.FOLDER,
         source_key=source,

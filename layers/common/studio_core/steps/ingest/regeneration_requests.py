@@ -126,6 +126,9 @@ def regeneration_base(ctx: Ingest, product_id: str, job_id: str | None) -> JobRe
     """The job whose latest finished on-figure operation a regeneration builds on."""
     if job_id:
         named = ctx.jobs.get(job_id)
+        if named is not None and named.request_kind is RequestKind.REGENERATION and named.base_job_id:
+            # A round of a round is a round of the job it came from: the same work, counted once.
+            named = ctx.jobs.get(named.base_job_id) or named
         records = [named] if named and named.product_id == product_id else []
         if not records:
             raise InvalidJob(f"cannot regenerate: there is no job {job_id!r} of product {product_id!r}")
