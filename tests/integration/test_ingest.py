@@ -262,9 +262,11 @@ def test_a_catalogue_starts_one_catalogue_execution_that_reads_its_rows() -> Non
             "etag": etag,
             "format": "csv",
             "report_prefix": "inbox/feed.csv.report/",
+            "run_name": run["name"],
         },
         "max_concurrency": 10,
     }
+    assert run["name"].startswith("catalogue-feed-")
     assert executions() == []
 
     # And the same event again starts nothing new

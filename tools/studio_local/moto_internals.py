@@ -24,6 +24,7 @@ from moto.cloudformation.parsing import clean_json, get_model_map
 from moto.core.config import default_user_config
 from moto.core.models import botocore_stubber
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.s3 import notifications as s3_notifications
 from moto.settings import moto_server_port
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
@@ -46,6 +47,7 @@ __all__ = [
     "cache_request_dispatch",
     "cloudformation_types",
     "map_lambda_api_errors_like_aws",
+    "name_object_versions_in_s3_events",
     "resolve_in_stack",
     "route_lambda_invocations",
     "set_step_functions_config",
@@ -136,6 +138,28 @@ def route_lambda_invocations(serve: LambdaServe) -> Callable[[], None]:
 
 
 _ORIGINAL_LAMBDA_TASK_ERROR = StateTaskLambda._from_error
+
+
+_ORIGINAL_S3_EVENT = s3_notifications._get_s3_event
+
+
+def name_object_versions_in_s3_events(enable: bool = True) -> None:
+    """An S3 event of a versioned bucket names the object's ``versionId`` on AWS (ingest reads the
+    object at that version); moto's event leaves it out. This adds it, as AWS writes it."""
+    if not enable:
+        s3_notifications._get_s3_event = _ORIGINAL_S3_EVENT
+        return
+
+    @functools.wraps(_ORIGINAL_S3_EVENT)
+    def _get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event: dict[str, Any] = _ORIGINAL_S3_EVENT(event_name, bucket, key, notification_id)
+        version = getattr(key, "version_id", None)
+        if version and version != "null":
+            for record in event["Records"]:
+                record["s3"]["object"]["versionId"] = version
+        return event
+
+    s3_notifications._get_s3_event = _get_s3_event
 
 
 def map_lambda_api_errors_like_aws(enable: bool = True) -> None:

@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from studio_local.moto_internals import (
     cache_request_dispatch,
+    name_object_versions_in_s3_events,
     set_step_functions_config,
     speed_up_hot_paths,
     step_functions_config,
@@ -104,6 +105,7 @@ def start_moto_server(region: str, host: str = "127.0.0.1", port: int = 0) -> Mo
         werkzeug_logger.setLevel(logging.WARNING)
     cache_request_dispatch()
     speed_up_hot_paths()
+    name_object_versions_in_s3_events()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

@@ -36,6 +36,7 @@ from studio_local.functions import ExternalLayer, local_functions
 from studio_local.gaps import (
     Gap,
     apply_bucket_notifications,
+    apply_bucket_versioning,
     distributed_map_gaps,
     put_api_key,
     recreate_state_machines,
@@ -208,6 +209,7 @@ class LocalStudio:
         self._state_machines, gaps = recreate_state_machines(self._stack, self.client("stepfunctions"))
         self.gaps.extend(gaps)
         self.gaps.extend(distributed_map_gaps(self._stack))
+        self.gaps.extend(apply_bucket_versioning(self._stack, self.client("s3")))
         # Notifications last: from here on an upload reaches the queue, and moto's delivery is off.
         self.gaps.extend(apply_bucket_notifications(self._stack, self.client("s3")))
         for logical_id, arn in template_secrets(self._stack):

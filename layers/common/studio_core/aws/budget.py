@@ -50,15 +50,12 @@ class ImageBudget:
 
     def charge_in_order(self, reservation_id: str, images: list[int], day: str) -> tuple[Fit, int]:
         """Takes what fits of a run's requests, in order (``fit_in_order``), in one charge; returns
-        the fit and the day's images taken before it. Charged again, it answers the same fit."""
+        the fit and the day's images taken before it. Charged again, it answers the same fit. A
+        charge that would pass the limit because others charged meanwhile is fitted again."""
         for _ in range(REFIT_ATTEMPTS):
             used = self.used(day)
             fit = fit_in_order(images, max(0, self.images_per_day - used) if self.limited else None)
-            if (
-                not self.limited
-                or fit.images == 0
-                or self._take(reservation_id, fit.images, day, expected=used)
-            ):
+            if not self.limited or fit.images == 0 or self._take(reservation_id, fit.images, day):
                 return fit, used
             if self._reserved(reservation_id):
                 # Charged before (a retried step): the run took what it took then.
@@ -66,38 +63,26 @@ class ImageBudget:
                 return fit_in_order(images, taken), used
         raise RuntimeError("the image budget kept changing while it was charged; try again")
 
-    def _take(self, reservation_id: str, images: int, day: str, expected: int | None = None) -> bool:
-        if expected is None:
-            condition = "attribute_not_exists(images) OR images <= :room"
-            values: dict[str, Any] = {
-                ":n": {"N": str(images)},
-                ":room": {"N": str(self.images_per_day - images)},
-            }
-        else:  # the figure the fit was computed from must still hold
-            condition = (
-                "attribute_not_exists(images) OR images = :expected"
-                if expected == 0
-                else "images = :expected"
-            )
-            values = {":n": {"N": str(images)}, ":expected": {"N": str(expected)}}
+    def _take(self, reservation_id: str, images: int, day: str) -> bool:
+        """Takes ``images`` in one transaction with the work's reservation, only if the day stays
+        within its limit (whoever else charged meanwhile)."""
+        condition = "attribute_not_exists(images) OR images <= :room"
+        # The resource's client takes plain Python values (it serialises them itself).
+        values: dict[str, Any] = {":n": images, ":room": self.images_per_day - images}
         try:
             self._client.transact_write_items(
                 TransactItems=[
                     {
                         "Put": {
                             "TableName": self._table.name,
-                            "Item": {
-                                **{k: {"S": v} for k, v in _reservation_key(reservation_id).items()},
-                                "images": {"N": str(images)},
-                                "day": {"S": day},
-                            },
+                            "Item": {**_reservation_key(reservation_id), "images": images, "day": day},
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
                     {
                         "Update": {
                             "TableName": self._table.name,
-                            "Key": {k: {"S": v} for k, v in _day_key(day).items()},
+                            "Key": _day_key(day),
                             "UpdateExpression": "ADD images :n",
                             "ConditionExpression": condition,
                             "ExpressionAttributeValues": values,

@@ -109,7 +109,8 @@ def validate_rows(
                 f"line {row.line}: product {product_id} is listed again (first at line {line}{written}); "
                 "a catalogue runs one job per product"
             )
-            plans.append(_rejected(row.line, product_id, reason, key, version))
+            # No record of its own: the product's job is its first row's.
+            plans.append(RowPlan(row.line, product_id, RowOutcome.REJECTED, reason=reason))
             continue
         first_row[product_key(product_id)] = (row.line, product_id)
         try:
