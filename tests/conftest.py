@@ -237,7 +237,10 @@ def pipeline_aws(
     monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server)
     create_jobs_table()
     create_idempotency_table()
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    # Versioned, as the template's bucket is: ingest reads objects at the version events name.
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name=SECRET_NAME, SecretString=json.dumps({"api_key": SIM_API_KEY})
     )

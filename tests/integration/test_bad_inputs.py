@@ -261,27 +261,6 @@ def test_a_bad_folder_disturbs_nothing_else(studio_sim: Any) -> None:
     assert [r["status"] for r in product_records("bad-neighbour")] == ["FAILED"]
 
 
-def test_successive_regeneration_requests_each_get_their_own_key_and_round(studio_sim: Any) -> None:
-    from studio_cli.jobs_view import Stack, request_regeneration
-    from tests.conftest import JOBS_TABLE
-
-    # Given a finished on-figure job
-    base = finished_job("regen-twice")
-    stack = Stack(BUCKET, JOBS_TABLE)
-
-    # When two regenerations are requested in quick succession
-    first = request_regeneration(stack, base, ["back/walking"])
-    second = request_regeneration(stack, base, ["side/sitting"])
-    ingest(s3_message(first), s3_message(second))
-
-    # Then each has its own key and its own job, with its own round of its own types
-    assert first != second and first.startswith("regenerate/regen-twice/")
-    started = sorted(
-        (e["input"]["pending_round"]["image_types"] for e in executions()), key=lambda types: types[0]
-    )
-    assert started == [["back/walking"], ["side/sitting"]]
-
-
 def test_studio_regenerate_refuses_flat_lay_types_before_writing_anything(studio_sim: Any) -> None:
     from studio_cli.jobs_view import Stack, request_regeneration
     from tests.conftest import JOBS_TABLE
@@ -314,94 +293,44 @@ def test_an_input_nobody_foresaw_is_rejected_not_looped(monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize(
-    ("item", "expected", "recorded"),
+    ("row", "expected", "recorded"),
     [
+        ("row 7,https://cdn.example.com/a.jpg,", "line 2: 'row 7' is not a valid product id", False),
         (
-            {"id": "row 7", "image_urls": "https://cdn.example.com/a.jpg"},
-            "row 2: 'row 7' is not a valid product id",
-            False,
-        ),
-        (
-            {"id": "row-8", "image_urls": "https://cdn.example.com/a.jpg", "number_of_generations": "7"},
-            "row 2 (row-8): product 'row-8': the job is invalid: number_of_generations",
+            "row-8,https://cdn.example.com/a.jpg,7",
+            "line 2 (row-8): product 'row-8': the job is invalid: number_of_generations",
             True,
         ),
-        ({"id": "row-9", "image_urls": "ftp://cdn.example.com/a.jpg"}, "not an http(s) URL", True),
+        ("row-9,ftp://cdn.example.com/a.jpg,", "not an http(s) URL", True),
     ],
 )
 def test_a_bad_catalogue_row_fails_alone_with_a_readable_reason(
-    item: dict[str, str], expected: str, recorded: bool
+    row: str, expected: str, recorded: bool
 ) -> None:
     from studio_core import clients
-    from studio_core.domain.errors import InvalidJob
     from studio_core.domain.jobs import JobDefaults
-    from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, record_row
+    from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_catalogue
 
-    # Given one row of a CSV catalogue, as the catalogue state machine's Distributed Map reads it
+    # Given a CSV catalogue of a good row and a bad one
+    put(
+        "inbox/feed.csv",
+        f"id,image_urls,number_of_generations\n{row}\ngood-1,https://cdn.example.com/g.jpg,\n",
+    )
     run = CatalogueRun(storage=clients.storage(), jobs=clients.jobs_table(), defaults=JobDefaults())
     catalogue = CatalogueRef(
         bucket=BUCKET, key="inbox/feed.csv", etag="e1", format="csv", report_prefix="inbox/feed.csv.report/"
     )
 
-    # When the row's job is recorded, then the item fails alone, saying why in words
-    with pytest.raises(InvalidJob) as failure:
-        record_row(run, catalogue, item, 0)
-    assert expected in str(failure.value)
-    readable(str(failure.value))
+    # When the catalogue is checked
+    answer = check_catalogue(run, catalogue)
 
-    # And a row with a product id is one FAILED record (a row without a usable id is in the run's report)
-    records = product_records(item["id"])
-    assert [r["status"] for r in records] == (["FAILED"] if recorded else [])
+    # Then the bad row fails alone, saying why in words, and the good one is to run
+    assert (answer["rows"], answer["to_run"]) == (2, 1)
+    errors = read_json("inbox/feed.csv.error.json")
+    [reason] = errors["details"]
+    assert expected in reason
+    readable(reason)
 
-
-def test_a_rejected_catalogue_row_is_counted_once_though_both_maps_check_it() -> None:
-    from studio_core import clients
-    from studio_core.domain.errors import InvalidJob
-    from studio_core.domain.jobs import JobDefaults
-    from studio_core.observability import metrics
-    from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_row, record_row
-
-    run = CatalogueRun(storage=clients.storage(), jobs=clients.jobs_table(), defaults=JobDefaults())
-    catalogue = CatalogueRef(
-        bucket=BUCKET, key="inbox/feed.csv", etag="e2", format="csv", report_prefix="inbox/feed.csv.report/"
-    )
-    item = {"id": "row-10", "image_urls": "https://cdn.example.com/a.jpg", "on_figure_image_types": "front/x"}
-    metrics.clear_metrics()
-
-    # When the check rejects the row, and the job map reaches it and rejects it again
-    with pytest.raises(InvalidJob):
-        check_row(run, catalogue, item, 0)
-    with pytest.raises(InvalidJob):
-        record_row(run, catalogue, item, 0)
-
-    # Then the dashboard's CatalogueRowsRejected counts it once, and its job is FAILED once
-    assert metrics.metric_set["CatalogueRowsRejected"]["Value"] == [1.0]
-    assert [r["status"] for r in product_records("row-10")] == ["FAILED"]
-    metrics.clear_metrics()
-
-
-def test_a_product_listed_twice_belongs_to_its_first_row_whichever_row_is_checked_first() -> None:
-    from studio_core import clients
-    from studio_core.domain.errors import InvalidJob
-    from studio_core.domain.jobs import JobDefaults
-    from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_row, record_row
-
-    run = CatalogueRun(storage=clients.storage(), jobs=clients.jobs_table(), defaults=JobDefaults())
-    catalogue = CatalogueRef(
-        bucket=BUCKET, key="inbox/feed.csv", etag="e3", format="csv", report_prefix="inbox/feed.csv.report/"
-    )
-    first = {"id": "twice-1", "image_urls": "https://cdn.example.com/a.jpg", "title": "First"}
-    again = {"id": "twice-1", "image_urls": "https://cdn.example.com/b.jpg", "title": "Again"}
-
-    # Given the check reaches the product's later row (index 5: row 7) before its first (row 2)
-    later = check_row(run, catalogue, again, 5)
-    earlier = check_row(run, catalogue, first, 0)
-
-    # Then the first row holds the job, with its own job file
-    assert later["job_id"] == earlier["job_id"]
-    [record] = product_records("twice-1")
-    assert record["catalogue_line"] == 2 and record["job"]["product"]["title"] == "First"
-    # And when the job map reaches them, the first row runs and the later one is rejected, saying why
-    assert record_row(run, catalogue, first, 0)["row"] == 2
-    with pytest.raises(InvalidJob, match=r"row 7: product twice-1 is listed again \(first at row 2\)"):
-        record_row(run, catalogue, again, 5)
+    # And a row with a product id is one FAILED record (a row without a usable id is in the report)
+    product = row.split(",", 1)[0]
+    assert [r["status"] for r in product_records(product)] == (["FAILED"] if recorded else [])

@@ -6,8 +6,8 @@ work already done. Two requests are the same work when they have:
 - **the same product**: product ids compare without case (``Shirt-1`` and ``shirt-1`` are one
   product). The first spelling the pipeline sees is the product's; a request in another spelling
   is refused with the reason, never run as a second product (``product_key``);
-- **the same input content**: the SHA-256 of each photo's bytes, in input order, or the image
-  URLs as written (a renamed photo with the same bytes is the same input);
+- **the same input content**: the SHA-256 of each photo's bytes, whatever the files are called
+  or in which order they are listed, or the image URLs as written, in order;
 - **the same generation settings**: kind, image types, generations, background, size, paddings,
   the model (preset or settings), priority and the planned regeneration rounds, after the
   template's defaults are applied, in a canonical order (the order of kinds or of image types in a

@@ -128,6 +128,7 @@ def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any
     checked = {
         "catalogue": catalogue.key,
         "version": catalogue.version,
+        "run_name": catalogue.run_name,
         "written_at": run.clock().isoformat(),
         "quote": summary,
         "rows": [plan.document() for plan in plans],

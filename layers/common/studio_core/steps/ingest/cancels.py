@@ -119,9 +119,8 @@ def catalogue_jobs(storage: Storage, key: str) -> list[str]:
             raise NotCheckedYet(f"{key} is still being checked; its jobs are known in a moment")
         raise LookupError(f"there is no catalogue {key!r}")
     checked = json.loads(storage.read_bytes(checked_key))
-    run_items = (
-        catalogue_run_prefix(key, catalogue_run_name(key, checked["version"])) + CATALOGUE_RUN_ITEMS_NAME
-    )
+    run_name = checked.get("run_name") or catalogue_run_name(key, checked["version"])
+    run_items = catalogue_run_prefix(key, run_name) + CATALOGUE_RUN_ITEMS_NAME
     return [item["job_id"] for item in json.loads(storage.read_bytes(run_items))]
 
 
