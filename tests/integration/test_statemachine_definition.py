@@ -51,6 +51,7 @@ PARTLY_SUCCEEDED = "Job partly succeeded"
 FAILED_OR_TIMED_OUT = "Failed or timed out?"
 FAILED = "Job failed"
 TIMED_OUT = "Job timed out"
+CANCELLED = "Job cancelled"
 PLAN_CAPACITY = "Plan the wait for capacity"
 CAPACITY_LEFT = "Capacity before the deadline?"
 WAIT_CAPACITY = "Wait for capacity"
@@ -90,7 +91,7 @@ def test_states_are_the_documented_workflow(definition: dict[str, Any]) -> None:
     assert definition["Comment"]
     assert set(definition["States"]) == {
         START, SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, REGENERATE, RECORD_FAILURE,
-        FAILED_OR_TIMED_OUT, SUCCEEDED, PARTLY_SUCCEEDED, FAILED, TIMED_OUT,
+        FAILED_OR_TIMED_OUT, SUCCEEDED, PARTLY_SUCCEEDED, FAILED, TIMED_OUT, CANCELLED,
         PLAN_CAPACITY, CAPACITY_LEFT, WAIT_CAPACITY, BACK_TO_STEP,
     }  # fmt: skip
 
@@ -275,6 +276,7 @@ def test_choices_branch_on_the_step_statuses(definition: dict[str, Any]) -> None
         StepStatus.REGENERATE: REGENERATE,
         StepStatus.SUCCEEDED: SUCCEEDED,
         StepStatus.PARTIAL: PARTLY_SUCCEEDED,
+        StepStatus.CANCELLED: CANCELLED,
     }
     assert another["Default"] == RECORD_FAILURE
 
@@ -286,14 +288,15 @@ def test_failed_and_timed_out_jobs_end_in_fail_states_of_their_own(definition: d
 
     assert states[RECORD_FAILURE]["Next"] == FAILED_OR_TIMED_OUT
     assert choice["Choices"] == [
+        {"Variable": "$.status", "StringEquals": StepStatus.CANCELLED, "Next": CANCELLED},
         {"Variable": "$.status", "StringEquals": StepStatus.TIMED_OUT, "Next": TIMED_OUT},
         {"Variable": "$.status", "StringEquals": StepStatus.PARTIAL, "Next": PARTLY_SUCCEEDED},
     ]
     # A partly succeeded job delivered images: a Succeed state, so nobody re-runs (and pays for) it
     assert states[PARTLY_SUCCEEDED]["Type"] == "Succeed"
     assert choice["Default"] == FAILED
-    assert failed["Type"] == timed_out["Type"] == "Fail"
-    assert failed["ErrorPath"] == "$.failure.error"
+    assert failed["Type"] == timed_out["Type"] == states[CANCELLED]["Type"] == "Fail"
+    assert failed["ErrorPath"] == states[CANCELLED]["ErrorPath"] == "$.failure.error"
     assert failed["CausePath"] == timed_out["CausePath"] == "$.failure.cause"
     # The Fail states' error names are the workflow's own error classes
     assert timed_out["Error"] == errors.JobTimedOut.__name__

@@ -87,6 +87,9 @@ GLOBAL_ENV = {
     "AIUTA_REQUEST_BURST": "AiutaRequestBurst",
     "AIUTA_OPERATIONS_IN_FLIGHT": "AiutaOperationsInFlight",
     "CAPACITY_WAIT_MAX_SECONDS": "CapacityWaitMaxSeconds",
+    "IMAGES_PER_DAY_LIMIT": "ImagesPerDayLimit",
+    "IMAGES_PER_CATALOGUE_LIMIT": "ImagesPerCatalogueLimit",
+    "MAX_REGENERATION_ROUNDS": "MaxRegenerationRounds",
 }
 INGEST_ONLY_ENV = {"STATE_MACHINE_ARN", "INGEST_QUEUE_URL", "CATALOGUE_STATE_MACHINE_ARN"}
 STACK_UUID = "1c2fa620-982a-11e3-aff7-50e2416294e0"
@@ -427,14 +430,14 @@ def test_the_bucket_is_private_encrypted_versioned_and_tls_only(resources: dict[
     ]
 
 
-def test_inbox_and_regenerate_uploads_notify_the_ingest_queue_without_a_cycle(
+def test_inbox_regenerate_and_cancel_uploads_notify_the_ingest_queue_without_a_cycle(
     resources: dict[str, Any],
 ) -> None:
     bucket = resources["StudioBucket"]
     queue_policy = props(resources, "IngestQueuePolicy")
     notifications = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
 
-    # The notifications: every ObjectCreated under inbox/ and regenerate/ goes to the ingest queue
+    # The notifications: every ObjectCreated under inbox/, regenerate/ and cancel/ goes to the ingest queue
     prefixes = set()
     for notification in notifications:
         assert notification["Event"] == "s3:ObjectCreated:*"
@@ -442,7 +445,7 @@ def test_inbox_and_regenerate_uploads_notify_the_ingest_queue_without_a_cycle(
         (rule,) = notification["Filter"]["S3Key"]["Rules"]
         assert rule["Name"] == "prefix"
         prefixes.add(rule["Value"])
-    assert prefixes == {"inbox/", "regenerate/"}
+    assert prefixes == {"inbox/", "regenerate/", "cancel/"}
 
     # S3 may send to the queue only for this bucket and account...
     (allow,) = queue_policy["PolicyDocument"]["Statement"]

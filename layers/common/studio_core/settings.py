@@ -69,8 +69,8 @@ class BudgetSettings(_Settings):
     """The image budget (``domain.budget``): template parameters ``ImagesPerDayLimit`` and
     ``ImagesPerCatalogueLimit``; 0 means no limit."""
 
-    images_per_day_limit: int = Field(default=0, ge=0)
-    images_per_catalogue_limit: int = Field(default=0, ge=0)
+    images_per_day_limit: int = Field(default=2000, ge=0)
+    images_per_catalogue_limit: int = Field(default=1000, ge=0)
 
 
 class IngestSettings(StorageSettings):
