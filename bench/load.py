@@ -47,7 +47,6 @@ sys.path[:0] = [str(REPO / "tools"), str(REPO / "layers" / "common")]
 import requests  # noqa: E402
 
 from studio_cli.samples import product_photo  # noqa: E402
-from studio_cli.watching import CHECK_MAP_LABEL  # noqa: E402
 from studio_local import LocalStudio  # noqa: E402
 from studio_sim.server import AdminClient  # noqa: E402
 from studio_sim.settings import SimSettings  # noqa: E402
@@ -150,6 +149,9 @@ def stack_for(args: argparse.Namespace, simulator: ExternalSimulator) -> LocalSt
             "AiutaFunctionConcurrency": str(args.function_concurrency),
             "PollFirstWaitOnlineSeconds": str(max(1, round(args.median_seconds))),
             "PollMinWaitSeconds": "1",
+            # A load is paid on purpose: no image budget.
+            "ImagesPerDayLimit": "0",
+            "ImagesPerCatalogueLimit": "0",
         },
         # The stack's own simulator gets the same key (it goes into the template's secret) and idles.
         sim_settings=SimSettings(api_key=SIM_KEY),
@@ -248,18 +250,16 @@ def rejected(studio: LocalStudio) -> int:
 
 
 def rows_checked(studio: LocalStudio) -> tuple[int, int] | None:
-    """(rows checked, rows rejected) by the catalogue run's check (its RecordRows map run), or None
-    before it has one. Once the jobs' map run has started, every row was checked."""
-    sfn = studio.client("stepfunctions")
-    machine = studio.output("CatalogueStateMachineArn")
-    for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
-        runs = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
-        for map_run in runs:
-            if f"/{CHECK_MAP_LABEL}:" in map_run["mapRunArn"]:
-                counts = sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["itemCounts"]
-                failed = int(counts.get("failed", 0))
-                return int(counts.get("succeeded", 0)) + failed, failed
-    return None
+    """(rows checked, rows rejected) by the catalogue run's check (its quote, checked.json), or None
+    before it is written: the check records every row's job before it writes the quote."""
+    try:
+        answer = studio.client("s3").get_object(
+            Bucket=studio.bucket, Key="inbox/load-catalogue.csv.report/checked.json"
+        )
+    except studio.client("s3").exceptions.NoSuchKey:
+        return None
+    quote = json.loads(answer["Body"].read())["quote"]
+    return int(quote["rows"]), int(quote["rejected"])
 
 
 def follow(studio: LocalStudio, args: argparse.Namespace, expected: int, dropped: float) -> dict[str, Any]:

@@ -158,6 +158,7 @@ def _facts(stack: Stack, record: JobRecord) -> Table:
     )
     if record.job is not None:
         facts.add_row("Request", request_summary(record))
+    facts.add_row("Work", work_summary(record))
     facts.add_row("Timings", timings(record))
     arn = stack.execution_arn(record)
     if arn:
@@ -172,6 +173,31 @@ def _facts(stack: Stack, record: JobRecord) -> Table:
     if record.cleanup_problems:
         facts.add_row("Cleanup", "; ".join(record.cleanup_problems))
     return facts
+
+
+def work_summary(record: JobRecord) -> str:
+    """Why the job runs, what it was quoted and what it paid: ``new · quoted 2 operations, 3
+    images · paid 1 operation, 2 images · 3 later uploads unchanged``."""
+    parts = [("forced: a new generation asked for on purpose" if record.forced else record.novelty or "new")]
+    if record.retry_of:
+        parts.append(f"runs again the work of {record.retry_of}")
+    if record.quote is not None:
+        more = (
+            f" (+ up to {record.quote.may_add_images} for automatic rounds)"
+            if record.quote.may_add_images
+            else ""
+        )
+        parts.append(f"quoted {record.quote.operations} operation(s), {record.quote.images} image(s){more}")
+    paid = record.paid()
+    parts.append(f"paid {paid.operations} operation(s), {paid.images} image(s)")
+    if record.unchanged_requests:
+        parts.append(
+            f"{record.unchanged_requests} later upload(s) of the same work started nothing "
+            f"(last: {record.last_unchanged_source})"
+        )
+    if record.cancel_requested_at:
+        parts.append(f"cancelled by {record.cancelled_by} at {record.cancel_requested_at}")
+    return " · ".join(parts)
 
 
 def request_summary(record: JobRecord) -> str:

@@ -1,0 +1,129 @@
+"""A catalogue's rows decided and quoted in file order, before anything is paid (pure rules)."""
+
+from __future__ import annotations
+
+from studio_core.domain.budget import fit_in_order
+from studio_core.domain.catalogue import parse_catalogue
+from studio_core.domain.catalogue_check import RowOutcome, decide_rows, quote, validate_rows
+from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.quote import job_quote
+from studio_core.domain.record import JobRecord, JobStatus
+
+KEY, VERSION = "inbox/feed.csv", "v1"
+
+
+def rows(*lines: str) -> list:  # type: ignore[type-arg]
+    return parse_catalogue(("id,image_urls,number_of_generations\n" + "\n".join(lines) + "\n").encode(), KEY)
+
+
+def plans(*lines: str):  # type: ignore[no-untyped-def]
+    return validate_rows(rows(*lines), JobDefaults(), key=KEY, version=VERSION)
+
+
+def done(job_id: str) -> JobRecord:
+    return JobRecord(
+        job_id=job_id,
+        product_id="p",
+        status=JobStatus.SUCCEEDED,
+        created_at="t",
+        updated_at="t",
+        source_version="v0",
+    )
+
+
+def test_a_product_listed_again_belongs_to_its_first_row_whatever_its_case() -> None:
+    checked = plans("Shirt-1,https://x/a.jpg,", "shirt-1,https://x/b.jpg,", "other,https://x/c.jpg,")
+    assert [p.outcome for p in checked] == [RowOutcome.NEW, RowOutcome.REJECTED, RowOutcome.NEW]
+    assert checked[1].reason == (
+        "line 3: product shirt-1 is listed again (first at line 2 as 'Shirt-1'); "
+        "a catalogue runs one job per product"
+    )
+
+
+def test_each_row_is_decided_against_the_work_already_done() -> None:
+    checked = plans("a,https://x/a.jpg,", "b,https://x/b.jpg,", "c,https://x/c.jpg,")
+    a, b, _ = checked
+    assert a.identity is not None and b.identity is not None
+    decided = decide_rows(
+        checked,
+        key=KEY,
+        version=VERSION,
+        spellings={"a": "a", "b": "b"},
+        priors={a.identity.job_id: done(a.identity.job_id)},
+        images_per_catalogue=0,
+    )
+    assert [p.outcome for p in decided] == [RowOutcome.UNCHANGED, RowOutcome.CHANGED, RowOutcome.NEW]
+    assert decided[0].job_id == a.identity.job_id  # the job that made its images
+    summary = quote(decided)
+    assert (summary["unchanged"], summary["changed"], summary["new"], summary["operations"]) == (1, 1, 1, 2)
+
+
+def test_a_known_product_in_another_spelling_is_refused_with_the_product_spelling() -> None:
+    decided = decide_rows(
+        plans("SHIRT-1,https://x/a.jpg,"),
+        key=KEY,
+        version=VERSION,
+        spellings={"shirt-1": "Shirt-1"},
+        priors={},
+        images_per_catalogue=0,
+    )
+    assert decided[0].outcome is RowOutcome.REJECTED
+    assert "already known as 'Shirt-1'" in (decided[0].reason or "")
+
+
+def test_the_catalogue_limit_refuses_rows_in_file_order_and_lets_a_smaller_later_row_fit() -> None:
+    decided = decide_rows(
+        plans("a,https://x/a.jpg,2", "b,https://x/b.jpg,4", "c,https://x/c.jpg,1"),
+        key=KEY,
+        version=VERSION,
+        spellings={},
+        priors={},
+        images_per_catalogue=3,
+    )
+    assert [p.outcome for p in decided] == [RowOutcome.NEW, RowOutcome.OVER_BUDGET, RowOutcome.NEW]
+    assert "ImagesPerCatalogueLimit" in (decided[1].reason or "")
+    assert quote(decided)["images"] == 3
+
+
+def test_force_all_makes_every_done_row_a_new_generation() -> None:
+    checked = plans("a,https://x/a.jpg,")
+    identity = checked[0].identity
+    assert identity is not None
+    decided = decide_rows(
+        checked,
+        key=KEY,
+        version=VERSION,
+        spellings={"a": "a"},
+        priors={identity.job_id: done(identity.job_id)},
+        images_per_catalogue=0,
+        force_all=True,
+    )
+    assert decided[0].outcome is RowOutcome.FORCED and decided[0].job_id != identity.job_id
+
+
+def test_a_job_is_quoted_per_kind_and_planned_round() -> None:
+    spec = build_job(
+        "p",
+        {
+            "kind": "both",
+            "number_of_generations": 2,
+            "image_types": {"on_figure": ["front/standing", "back/walking"], "flat_lay": ["flat/front"]},
+            "regeneration": {
+                "rounds": [{"image_types": ["side/sitting"], "number_of_generations": 1}],
+                "auto_regenerate_failed_checks": True,
+                "max_rounds": 2,
+            },
+            "image_urls": ["https://x/a.jpg"],
+        },
+        image_count=0,
+        defaults=JobDefaults(),
+    )
+    quoted = job_quote(spec)
+    # 2 kinds + 1 planned round; (2 + 1) types x 2 + 1; one spare round of 2 on-figure types x 2
+    assert (quoted.operations, quoted.images, quoted.may_add_images) == (3, 7, 4)
+
+
+def test_a_budget_takes_requests_in_order_while_they_fit() -> None:
+    fit = fit_in_order([2, 5, 1, 1], 4)
+    assert (fit.accepted, fit.refused, fit.images) == ([0, 2, 3], [1], 4)
+    assert fit_in_order([3, 3], None).refused == []
