@@ -387,3 +387,97 @@ def test_the_catalogue_state_machine_labels_its_maps_as_watch_reads_them() -> No
         "Run a job per row": JOBS_MAP_LABEL,
         "Run a job per line": JOBS_MAP_LABEL,
     }
+
+
+def test_keep_following_quotes_each_name_so_the_line_pastes_into_a_shell() -> None:
+    from studio_cli.watching import keep_following
+
+    pasted = keep_following(["bad id-a8c59480deac8793", "ok-1"])
+    assert pasted == "studio watch 'bad id-a8c59480deac8793' ok-1"
+    assert keep_following([f"j{n}" for n in range(7)]).endswith("j4 ...")
+
+
+def test_a_catalogue_reports_rows_ended_by_the_check_and_by_their_jobs() -> None:
+    from studio_cli.watching import REJECTED, row_of_record, rows_of_report
+
+    # Given the check's report and the run's report, as the catalogue run writes them
+    bad_id = {"row": 3, "product_id": "bad id", "reason": "row 3: 'bad id' is not valid"}
+    checked = {"rejected_rows": [bad_id]}
+    report = {"failed_jobs": [{"row": 5, "product_id": "sku-5", "reason": "Aiuta failed it"}]}
+
+    # Then each names its rows: rejected (they never run a job), or failed
+    [rejected] = rows_of_report(checked)
+    [failed] = rows_of_report(report)
+    assert (rejected.line, rejected.outcome, rejected.job_id) == (3, REJECTED, None)
+    assert (failed.line, failed.outcome) == (5, "FAILED")
+    # and a row's job record ends its row (one the check refused has no execution: rejected)
+    done = row_of_record(record(catalogue_line=2))
+    refused = row_of_record(record("FAILED", catalogue_line=4, execution_name=None, error="bad"))
+    assert done is not None and (done.line, done.outcome) == (2, "SUCCEEDED")
+    assert refused is not None and (refused.outcome, refused.reason) == (REJECTED, "bad")
+    assert row_of_record(record("GENERATING", catalogue_line=6)) is None
+
+
+def test_a_catalogue_total_is_the_files_rows_from_the_start() -> None:
+    from studio_cli.watching import map_run_progress
+
+    # Given a map run still reading the file (its own total grows: 10, then 20)
+    catalogue = Catalogue("inbox/feed.csv", rows=20, etag="abc")
+    early = ScriptedMapRuns("RUNNING", [("RecordRows", {"total": 10, "succeeded": 0, "failed": 0})])
+    later = ScriptedMapRuns("RUNNING", [("RecordRows", {"total": 20, "succeeded": 18, "failed": 0})])
+
+    # Then the total shown is the file's row count each time
+    first = map_run_progress(CatalogueStack(early), catalogue)  # type: ignore[arg-type]
+    then = map_run_progress(CatalogueStack(later), catalogue)  # type: ignore[arg-type]
+    assert first is not None and first.line() == "inbox/feed.csv: checking rows, 0 of 20 checked, 0 rejected"
+    assert then is not None and then.line() == "inbox/feed.csv: checking rows, 18 of 20 checked, 0 rejected"
+
+
+def test_a_generating_job_shows_how_long_it_has_been_at_aiuta_and_a_heartbeat() -> None:
+    from rich.console import Console
+
+    from studio_cli.watching import follow
+
+    # Given a job that is GENERATING for a few looks, then succeeds
+    jobs = ScriptedJobs(["GENERATING", "GENERATING", "GENERATING", "SUCCEEDED"])
+    lines: list[str] = []
+
+    # When it is followed in a pipe, with a heartbeat whenever nothing else was said
+    follow(
+        ScriptedStack(jobs),  # type: ignore[arg-type]
+        Expected(jobs=["sku-1-abc"]),
+        Console(),
+        interval_seconds=0.01,
+        live=False,
+        on_change=lines.append,
+        heartbeat_seconds=0,
+    )
+
+    # Then the heartbeat says what runs, since when, and how far it is
+    beats = [line for line in lines if line.startswith("  … ")]
+    assert beats, lines
+    assert "sku-1-abc GENERATING, at Aiuta for" in beats[0]
+    assert "0 of 1 operation(s) finished" not in beats[0]  # the sample's operation has succeeded
+    assert "1 of 1 operation(s) finished" in beats[0]
+
+
+def test_a_job_no_command_announced_is_named_at_once_as_not_existing_yet() -> None:
+    from rich.console import Console
+
+    from studio_cli.watching import follow
+
+    lines: list[str] = []
+    outcome = follow(
+        ScriptedStack(ScriptedJobs([None])),  # type: ignore[arg-type]
+        Expected(jobs=["nope-123"]),
+        Console(),
+        timeout_seconds=0.05,
+        interval_seconds=0.01,
+        live=False,
+        on_change=lines.append,
+        unannounced=["nope-123"],
+    )
+
+    assert lines[0].startswith("  nope-123: no such job (nor catalogue) yet; waiting for it to appear")
+    assert "up to 0.05 s" in lines[0] and "Ctrl-C stops watching" in lines[0]
+    assert outcome.exit_code is Exit.UNFINISHED

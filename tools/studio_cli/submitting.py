@@ -155,6 +155,7 @@ def plan_catalogue(path: Path, defaults: JobDefaults) -> CataloguePlan:
             hint="a CSV needs the columns id,image_urls (README: Catalogues and regeneration requests)",
         ) from None
     problems: dict[int, str] = {}
+    first_row: dict[str, int] = {}  # product -> its first valid row: the catalogue runs one job per product
     for row in rows:
         if row.problem or row.product_id is None:
             problems[row.line] = row.problem or f"line {row.line}: no product id"
@@ -166,6 +167,14 @@ def plan_catalogue(path: Path, defaults: JobDefaults) -> CataloguePlan:
             build_job(row.product_id, row.document, image_count=0, defaults=defaults)
         except InvalidJob as exc:
             problems[row.line] = f"line {row.line}: {exc}"
+            continue
+        if row.product_id in first_row:
+            problems[row.line] = (
+                f"line {row.line}: product {row.product_id} is listed again (first at line "
+                f"{first_row[row.product_id]}); a catalogue runs one job per product"
+            )
+            continue
+        first_row[row.product_id] = row.line
     return CataloguePlan(path, f"{INBOX}{path.name}", rows, problems)
 
 
