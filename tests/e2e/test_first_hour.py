@@ -93,3 +93,65 @@ def test_watch_help_states_the_default_timeout(stack: RunningStack) -> None:
     done = stack.studio("watch", "--help")
 
     assert "(default: 600)" in done.out
+
+
+# --- the sample events ------------------------------------------------------------------------
+
+
+def test_every_sample_event_runs_green_on_a_fresh_stack_and_leaves_it_healthy(tmp_path: Path) -> None:
+    from studio_cli.invoking import REPO_EVENTS, SAMPLE_EVENTS, STATE_MACHINE_INPUTS
+
+    # Given a fresh local stack, and every sample in events/ (each known as a function's event or
+    # a state machine's input)
+    assert {p.name for p in REPO_EVENTS.glob("*.json")} == {*SAMPLE_EVENTS, *STATE_MACHINE_INPUTS}
+    with local_stack(tmp_path) as fresh:
+        # When each function's sample is invoked, in the order a job meets them
+        for name, function in SAMPLE_EVENTS.items():
+            done = fresh.studio("invoke", function, "-e", f"events/{name}", expect=None, timeout=180)
+
+            # Then it ran green: the function returned, nothing raised
+            assert done.code == 0 and " raised " not in done.err, f"{name}:\n{done.out}\n{done.err}"
+            # and whatever the sample names was there, or made first (said on stderr)
+            if name == "submit.json":
+                assert "created the photos samples/sku-123/back.jpg, samples/sku-123/front.jpg" in done.err
+                assert "the job record sku-123-3f9a1c2b7d4e5f60 (QUEUED" in done.err
+            if name == "check_status.json":
+                assert "operation 6f1d2c9e-4b7a-4e35-8a1c-0d9b3e5f7a21 (SUCCESS)" in done.err
+
+        # And the stack is healthy: every record reads as a job, none damaged
+        status = fresh.studio("status")
+        assert "damaged" not in status.text and "sku-123-3f9a1c2b7d4e5f60" in status.out
+        fresh.studio("status", "sku-123-3f9a1c2b7d4e5f60")
+        # and the samples started no folder job of their own (their photos are outside inbox/)
+        listed = fresh.studio("status", "--product", "sku-123", "--json").out
+        assert "inbox/sku-123" not in listed
+
+        # The catalogue run's input is not a function's event: invoke says how to start it
+        refused = fresh.studio("invoke", "CatalogueFunction", "-e", "events/catalogue.json", expect=2)
+        assert "the catalogue state machine's input" in refused.err and "start-execution" in refused.err
+
+
+def test_a_record_the_cli_cannot_read_is_shown_as_damaged_in_one_line(stack: RunningStack) -> None:
+    # Given half a record, as a task invoked on a job that was never recorded used to write
+    table = stack.client("dynamodb")
+    table.put_item(
+        TableName=stack.env["STUDIO_TABLE"],
+        Item={
+            "pk": {"S": "JOB#half-1-0123456789abcdef"},
+            "sk": {"S": "JOB"},
+            "status": {"S": "COPYING"},
+            "updated_at": {"S": "2026-12-01T10:00:00.000+00:00"},
+        },
+    )
+
+    # When the jobs are listed, or that one is asked for
+    listed = stack.studio("status")
+    one = stack.studio("status", "half-1-0123456789abcdef", expect=1)
+
+    # Then it is named damaged, with what is wrong, in one line; never a validation dump
+    for done in (listed, one):
+        assert "half-1-0123456789abcdef" in done.text and "damaged" in done.text
+        assert "it lacks job_id, product_id, created_at" in done.text
+        assert "ValidationError" not in done.text and "a bug in studio" not in done.text
+        assert "aws dynamodb delete-item" in done.text
+    assert len([line for line in one.err.splitlines() if "damaged" in line]) == 1

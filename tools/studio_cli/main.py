@@ -119,17 +119,21 @@ def _status(args: argparse.Namespace) -> int:
     else:
         records = jobs.for_product(args.product) if args.product else jobs.all_jobs()
     records = sorted(records, key=lambda r: r.created_at)[-args.limit :] if args.limit else records
+    damaged = list(jobs.damaged.values())
     if args.json:
         views.print_json([views.job_document(stack, r) for r in records])
+        views.print_damaged(damaged, stack.table, views.console(stderr=True))
         return Exit.OK
     out = views.console()
-    if not records:
+    if not records and not damaged:
         which = " ".join(
             f for f in (args.status and f"{args.status}", args.product and f"of {args.product}") if f
         )
         out.print(f"no jobs{(' ' + which) if which else ''} in {stack.table}")
         return Exit.OK
-    out.print(views.jobs_table(records))
+    if records:
+        out.print(views.jobs_table(records))
+    views.print_damaged(damaged, stack.table, out)
     return Exit.OK
 
 
@@ -364,11 +368,18 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from studio_cli.invoking import invoke, read_event
+    from studio_cli.invoking import invoke, prepare_local_stack, read_event
 
     stack = stack_of(args)
-    invocation = invoke(stack, args.function, read_event(args.event))
+    event = read_event(args.event)
     errors = views.console(stderr=True)
+    made = prepare_local_stack(stack, event)
+    if made:
+        errors.print(
+            "[dim]the local stack lacked what the event names; created " + escape("; ".join(made)) + "[/]",
+            highlight=False,
+        )
+    invocation = invoke(stack, args.function, event)
     if invocation.logs:
         errors.print(
             f"[dim]--- logs of {invocation.function.logical_id} ({escape(invocation.log_source)}) ---[/]"

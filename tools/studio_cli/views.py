@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from studio_cli.stack import Stack
+from studio_cli.stack import Damaged, Stack, repair_hint
 from studio_core.domain.gallery import gallery_key
 from studio_core.domain.keys import result_key
 from studio_core.domain.record import JobRecord, JobStatus
@@ -71,6 +71,14 @@ def jobs_table(records: Sequence[JobRecord], *, title: str | None = None) -> Tab
             note(record),
         )
     return table
+
+
+def print_damaged(damaged: Sequence[Damaged], table: str, out: Console) -> None:
+    """Items that are no job record, each in a line with what is wrong, and how to remove them."""
+    for item in damaged:
+        out.print(f"[red]damaged[/] {escape(item.job_id)}: {escape(item.problem)}", highlight=False)
+    if damaged:
+        out.print(f"  [yellow]→[/] {escape(repair_hint(table, damaged[0].job_id))}", highlight=False)
 
 
 def images_summary(record: JobRecord) -> str:
