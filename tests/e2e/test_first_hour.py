@@ -7,13 +7,24 @@ command runs as a process of its own, and none may end in a traceback (`run_stud
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from studio_cli.samples import product_photo
-from tests.e2e.cli_stack import RunningStack, local_stack
+from tests.e2e.cli_stack import (
+    STUDIO,
+    RunningStack,
+    clean_environment,
+    local_stack,
+    read_env_file,
+    run_studio,
+)
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +166,108 @@ def test_a_record_the_cli_cannot_read_is_shown_as_damaged_in_one_line(stack: Run
         assert "ValidationError" not in done.text and "a bug in studio" not in done.text
         assert "aws dynamodb delete-item" in done.text
     assert len([line for line in one.err.splitlines() if "damaged" in line]) == 1
+
+
+# --- stopping `studio local up` ---------------------------------------------------------------
+
+
+def lambda_workers(parent: int) -> list[int]:
+    """The execution environments (lambda_worker processes) ``parent`` started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"lambda_worker.py" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds:g} s"
+        time.sleep(0.1)
+
+
+def test_a_second_signal_still_stops_cleanly_and_leaves_no_worker_behind(tmp_path: Path) -> None:
+    with local_stack(tmp_path) as up:
+        # Given a stack whose functions have execution environments, one of them busy: its
+        # check waits 30 s for the simulator, so the clean stop would wait as long
+        up.studio("invoke", "IngestFunction", "-e", "events/ingest_s3_test_event.json")
+        simulator = up.env["AIUTA_API_URL"].rsplit("/studio/", 1)[0]
+        requests.post(f"{simulator}/_sim/config", json={"latency_seconds": 30}, timeout=10)
+        busy = subprocess.Popen(  # noqa: S603 - our own command line
+            [*STUDIO, "invoke", "CheckStatusFunction", "-e", "events/check_status.json"],
+            cwd=up.directory,
+            env=up.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+
+            def checking() -> bool:
+                calls = requests.get(f"{simulator}/_sim/calls", timeout=10).json()["calls"]
+                return any(r.startswith("GET ") and "on_figure_operations/" in r for r in calls)
+
+            wait_for(checking, 60, "the check reaching the simulator")
+            workers = lambda_workers(up.process.pid)
+            assert len(workers) >= 2, workers
+
+            # When it gets SIGINT, and SIGTERM while it stops
+            up.process.send_signal(signal.SIGINT)
+            assert up.process.stdout is not None
+            first = up.process.stdout.readline()
+            while "stopping" not in first and first:
+                first = up.process.stdout.readline()
+            up.process.send_signal(signal.SIGTERM)
+            rest, _ = up.process.communicate(timeout=20)
+        finally:
+            busy.kill()
+            busy.wait()
+
+        # Then it said "stopping…" at once, then "stopped"; its env file is gone, and so is
+        # every execution environment it had started (busy or idle)
+        assert first.startswith("stopping…"), first
+        assert "stopped at once: the local stack is down" in rest, rest
+        assert not up.env_file.exists()
+        wait_for(lambda: not any(running(pid) for pid in workers), 10, "the workers ending")
+
+
+def test_a_stale_env_file_is_detected_and_replaced(tmp_path: Path) -> None:
+    # Given the env file of a stack that was killed (its process gone, its port closed)
+    stale = tmp_path / ".local-stack" / "env"
+    stale.parent.mkdir()
+    gone = subprocess.Popen(["true"])  # noqa: S607 - a process number that is surely free now
+    gone.wait()
+    stale.write_text(
+        "export AWS_ENDPOINT_URL=http://127.0.0.1:9\n"
+        "export STUDIO_BUCKET=b\nexport STUDIO_TABLE=t\n"
+        f"export STUDIO_LOCAL_PID={gone.pid}\n"
+    )
+    stale_env = {**clean_environment(), **read_env_file(stale)}
+
+    # Then the CLI names it as a stopped stack, before any AWS call could wait
+    done = run_studio(stale_env, "status", expect=1, timeout=30)
+    assert f"it has stopped (its process {gone.pid} is gone), but its environment is still set" in done.err
+
+    # And the README's wait loop does not take it: it waits for the env file of its own stack
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert 'until grep -qs "^export STUDIO_LOCAL_PID=$!\\$" .local-stack/env' in readme
+
+    # And `studio local up` replaces it
+    with local_stack(tmp_path) as up:
+        assert read_env_file(up.env_file)["STUDIO_LOCAL_PID"] == str(up.process.pid)
+        up.studio("status")
+    assert not stale.exists()

@@ -93,6 +93,7 @@ class Stack:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Stack:
         """The stack the environment names: its values, else ``STUDIO_STACK``'s outputs."""
         environ = os.environ if environ is None else environ
+        refuse_a_stopped_local_stack(environ)
         values = {attr: environ.get(var) or None for attr, var in ENVIRONMENT.items()}
         if values["name"]:
             try:
@@ -210,6 +211,26 @@ class Stack:
 
     def s3_url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+def refuse_a_stopped_local_stack(environ: Mapping[str, str]) -> None:
+    """A sourced env file of a local stack whose process is gone: said before any AWS call waits."""
+    pid = environ.get("STUDIO_LOCAL_PID", "")
+    if not environ.get("AWS_ENDPOINT_URL") or not pid.isdigit():
+        return
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        raise CliError(
+            f"the local stack at {environ['AWS_ENDPOINT_URL']} does not answer: it has stopped "
+            f"(its process {pid} is gone), but its environment is still set",
+            hint=(
+                "start it again (`studio local up`, then `. .local-stack/env`), "
+                "or `unset AWS_ENDPOINT_URL STUDIO_LOCAL_PID` for AWS"
+            ),
+        ) from None
+    except PermissionError:
+        return  # another user's process of that number: alive
 
 
 class DamagedRecord(CliError):
