@@ -481,3 +481,25 @@ def test_a_job_no_command_announced_is_named_at_once_as_not_existing_yet() -> No
     assert lines[0].startswith("  nope-123: no such job (nor catalogue) yet; waiting for it to appear")
     assert "up to 0.05 s" in lines[0] and "Ctrl-C stops watching" in lines[0]
     assert outcome.exit_code is Exit.UNFINISHED
+
+
+def test_a_wrong_flag_shows_its_commands_usage_and_the_flag_it_resembles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as ended:
+        main(["submit", "--wach", "x"])
+
+    err = capsys.readouterr().err
+    assert ended.value.code == Exit.USAGE
+    assert err.startswith("usage: studio submit")
+    assert "studio submit: unrecognized arguments: --wach; did you mean --watch?" in err
+
+
+def test_a_misspelt_command_is_named_with_the_command_it_resembles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["sbumit", "x"])
+
+    err = capsys.readouterr().err
+    assert "invalid choice: 'sbumit'" in err and err.rstrip().endswith("did you mean submit?")

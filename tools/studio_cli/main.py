@@ -8,7 +8,9 @@ Exit codes: 0 ok, 1 the job or request failed, 2 usage, 3 still running, 130 Ctr
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -453,10 +455,33 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 class Parser(argparse.ArgumentParser):
+    """Usage errors name the command they belong to, with its usage, and a close match if any."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            choices = re.findall(r"'([^']*)'", choice.group(2))
+            message += did_you_mean(choice.group(1), choices)
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: {message}\n")
         raise SystemExit(Exit.USAGE)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # The (sub)command whose line it is answers, with its own usage: not the top level's.
+            owner: argparse.ArgumentParser = getattr(parsed, "parser", None) or self
+            hint = did_you_mean(extras[0].split("=", 1)[0], list(owner._option_string_actions))
+            owner.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
+
+
+def did_you_mean(given: str, known: Sequence[str]) -> str:
+    """ "; did you mean --watch?" for a close match (argparse's own suggestions need Python 3.14)."""
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def generations(value: str) -> int:
@@ -694,6 +719,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="the Aiuta Studio API simulator (same flags as studio-sim)")
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="flags passed to studio-sim")
     sim.set_defaults(run=_sim)
+    for command in (
+        up,
+        submit,
+        status,
+        watch,
+        regenerate,
+        resume,
+        redrive,
+        results,
+        presets,
+        invoke,
+        demo,
+        seed,
+    ):
+        command.set_defaults(parser=command)
     return parser
 
 
