@@ -6,6 +6,7 @@ command runs as a process of its own, and none may end in a traceback (`run_stud
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -91,6 +92,18 @@ def test_a_catalogue_with_bad_rows_is_followed_as_it_reports_them_and_ends_with_
     assert "done, not all succeeded: 1 SUCCEEDED, 5 rejected row(s)" in out
     # A few lines, not one per job and status
     assert len(out[out.index("Following") :].splitlines()) <= 15, out
+
+    # And a rejected row's job says what it has and what to do, with times in one precision
+    [rejected] = json.loads(stack.studio("status", "--product", "bad-feed-nourl", "--json").out)
+    assert rejected["result_key"] is None and rejected["gallery_key"] is None
+    detail = stack.studio("status", rejected["job_id"]).out
+    assert "Result" not in detail and "Gallery" not in detail and "submit the folder again" not in detail
+    assert "Error report  s3://" in detail and "inbox/bad-feed.csv.error.json" in detail
+    assert "fix row 5 of inbox/bad-feed.csv and upload the catalogue again: studio submit bad-feed.csv" in (
+        detail
+    )
+    times = re.findall(r"\d{4}-\d\d-\d\d[T ][\d:.]+(?: UTC|[+Z][\d:]*)?", detail)
+    assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", t) for t in times), times
 
 
 def test_a_job_that_never_existed_is_named_and_the_hint_pastes_into_a_shell(stack: RunningStack) -> None:
@@ -271,3 +284,30 @@ def test_a_stale_env_file_is_detected_and_replaced(tmp_path: Path) -> None:
         assert read_env_file(up.env_file)["STUDIO_LOCAL_PID"] == str(up.process.pid)
         up.studio("status")
     assert not stale.exists()
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+def test_the_demo_says_plainly_why_it_uploads_the_product_submit_refuses(
+    stack: RunningStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio_cli.demo import demo_products, submit_samples
+    from studio_cli.stack import Stack
+
+    # Given the demo's broken product, submitted the way the demo does
+    for name, value in stack.env.items():
+        monkeypatch.setenv(name, value)
+    [broken] = [p for p in demo_products() if p.product_id == "broken-tee"]
+    lines: list[str] = []
+
+    expected = submit_samples(Stack.from_env(), [broken], tmp_path, lines.append)
+
+    # Then it says submit refuses it, and that the demo uploads it anyway, and why: no line says
+    # nothing was uploaded and then that files were
+    text = "\n".join(lines)
+    assert "studio submit refuses it:" in lines[0] and "nothing was uploaded" not in text
+    assert "so the demo uploads its 2 files unchecked" in lines[1]
+    assert "to show ingest refusing it too" in text
+    assert "its id comes from" not in text
+    assert list(expected.products) == ["broken-tee"]

@@ -503,3 +503,32 @@ def test_a_misspelt_command_is_named_with_the_command_it_resembles(
 
     err = capsys.readouterr().err
     assert "invalid choice: 'sbumit'" in err and err.rstrip().endswith("did you mean submit?")
+
+
+def test_a_rejected_catalogue_row_says_to_fix_the_row_and_upload_the_catalogue_again() -> None:
+    rejected = record(
+        "FAILED",
+        execution_name=None,
+        operations=[],
+        source_key="inbox/feed.csv",
+        error="row 5 (sku-5): product 'sku-5': the job is invalid: image_urls.0: not an http(s) URL",
+    )
+
+    [step] = next_steps(rejected)
+
+    assert step.startswith(
+        "fix row 5 of inbox/feed.csv and upload the catalogue again: studio submit feed.csv"
+    )
+    assert "folder" not in step
+
+
+def test_every_time_a_view_shows_has_one_precision() -> None:
+    from studio_cli.views import timings, when
+
+    assert when("2026-12-07T04:05:15.212+00:00") == "2026-12-07 04:05:15 UTC"
+    assert when("2026-12-07T04:05:15.212722+00:00") == "2026-12-07 04:05:15 UTC"
+    assert when("2026-12-07T05:05:15+01:00") == "2026-12-07 04:05:15 UTC"
+    mixed = record(created_at="2026-12-01T10:00:00.123+00:00", finished_at="2026-12-01T10:00:09.123456+00:00")
+    assert "created 2026-12-01 10:00:00 UTC" in timings(
+        mixed
+    ) and "finished 2026-12-01 10:00:09 UTC" in timings(mixed)
