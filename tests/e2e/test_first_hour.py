@@ -311,3 +311,44 @@ def test_the_demo_says_plainly_why_it_uploads_the_product_submit_refuses(
     assert "to show ingest refusing it too" in text
     assert "its id comes from" not in text
     assert list(expected.products) == ["broken-tee"]
+
+
+# --- iPhone photos ----------------------------------------------------------------------------
+
+
+def test_iphone_heic_photos_are_accepted_and_given_to_aiuta_as_jpeg(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    import io
+
+    from PIL import Image
+    from pillow_heif import register_heif_opener
+
+    from studio_cli.samples import SampleProduct
+
+    # Given a folder with an iPhone photo (HEIC) beside a JPEG
+    register_heif_opener()
+    buffer = io.BytesIO()
+    Image.new("RGB", (360, 480), (30, 120, 200)).save(buffer, format="HEIF", quality=80)
+    folder = SampleProduct(
+        "iphone-shirt",
+        "tshirt",
+        (30, 120, 200),
+        photos=1,
+        manifest={"product": {"category": "Apparel & Accessories > Clothing"}},
+        extra_files={"IMG_0001.HEIC": buffer.getvalue()},
+    ).write(tmp_path)
+
+    # When it is submitted and followed
+    submitted = stack.studio("submit", str(folder), "--watch", "--timeout", "120", timeout=180)
+
+    # Then the HEIC photo went up as a photo (never "not a photo"), and the job succeeded
+    assert "skipped" not in submitted.out and "not a photo" not in submitted.out
+    assert "3 file(s)" in submitted.out and "done: 1 SUCCEEDED" in submitted.out
+    [job] = json.loads(stack.studio("status", "--product", "iphone-shirt", "--json").out)
+    converted = f"outbox/iphone-shirt/{job['job_id']}/converted/IMG_0001.jpg"
+    # with Aiuta given the JPEG made from it
+    assert job["input_keys"] == [converted, "inbox/iphone-shirt/photo-1.jpg"]
+    body = stack.client("s3").get_object(Bucket=stack.env["STUDIO_BUCKET"], Key=converted)["Body"].read()
+    with Image.open(io.BytesIO(body)) as picture:
+        assert picture.format == "JPEG" and picture.size == (360, 480)

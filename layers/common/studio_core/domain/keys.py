@@ -1,12 +1,13 @@
 """Object keys of the bucket, and the ids derived from them.
 
 ```
-inbox/<product-id>/<image>.jpg|jpeg|png|webp   a product's photos
+inbox/<product-id>/<image>.jpg|jpeg|png|webp   a product's photos (.heic|.heif: converted to JPEG)
 inbox/<product-id>/product.json                its job file (optional)
 inbox/<feed>.csv | inbox/<feed>.jsonl          a catalogue: one job per row
 regenerate/<product-id>/<request>.json         a regeneration request (one key per request)
 regenerate/<product-id>.json                   the same, the older form (one key per product)
 outbox/<product-id>/<job-id>/...               generated images and result.json
+outbox/<product-id>/<job-id>/converted/<image>.jpg   a HEIC photo as the JPEG Aiuta is given
 ```
 Error reports are written next to the input (``<key>.error.json``, or ``_error.json`` in a
 product folder) and are ignored by ingest, so reporting an error never triggers a new job.
@@ -27,7 +28,9 @@ MANIFEST_NAME = "product.json"
 FOLDER_ERROR_NAME = "_error.json"
 FOLDER_ERROR_SUFFIX = ".error.json"
 INVALID_IDS_FOLDER = "_invalid-product-ids"
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+# iPhone photos are HEIC (HEIF): accepted, and converted to JPEG at ingest (Aiuta takes JPEG, PNG, WebP).
+CONVERTED_SUFFIXES = frozenset({".heic", ".heif"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", *CONVERTED_SUFFIXES})
 CATALOGUE_SUFFIXES = frozenset({".csv", ".jsonl"})
 PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 EXECUTION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -173,6 +176,16 @@ def resume_execution_name(job_id: str, attempt: int) -> str:
 
 def job_prefix(product_id: str, job_id: str) -> str:
     return f"{OUTBOX}{product_id}/{job_id}/"
+
+
+def converted_photo_key(product_id: str, job_id: str, photo_key: str) -> str:
+    """Where the JPEG made from a HEIC photo goes: the job's own folder (outside inbox/)."""
+    return f"{job_prefix(product_id, job_id)}converted/{PurePosixPath(photo_key).stem}.jpg"
+
+
+def needs_conversion(key: str) -> bool:
+    """A photo Aiuta cannot take as it is (HEIC), converted to JPEG first."""
+    return PurePosixPath(key).suffix.lower() in CONVERTED_SUFFIXES
 
 
 def output_key(

@@ -24,7 +24,7 @@ from studio_core.domain.record import RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import logger
 from studio_core.steps.ingest.context import Ingest, Outcome, reject, start_job
-from studio_core.steps.ingest.images import first_unreadable_image
+from studio_core.steps.ingest.images import aiuta_inputs, first_unreadable_image
 
 MAX_SETTLE_CHECKS = 50
 
@@ -93,7 +93,8 @@ def start_folder(
     if unreadable:
         message = f"product {product_id!r}: {unreadable}"
         return reject_folder(ctx, product_id, source, manifest.etag if manifest else "", message)
-    state = JobState(job_id=job_id, product_id=product_id, job=spec, input_keys=[o.key for o in images])
+    inputs = aiuta_inputs(ctx.storage, [o.key for o in images], product_id, job_id)
+    state = JobState(job_id=job_id, product_id=product_id, job=spec, input_keys=inputs)
     return start_job(
         ctx,
         state,
