@@ -131,7 +131,10 @@ def local_stack(
     )
     stack = RunningStack(directory, process)
     deadline = time.monotonic() + 90
-    while not stack.env_file.exists():
+    # Its own env file (an earlier, stale one names another process)
+    while f"STUDIO_LOCAL_PID={process.pid}\n" not in (
+        stack.env_file.read_text() if stack.env_file.exists() else ""
+    ):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             output = process.stdout.read() if process.stdout else ""

@@ -114,11 +114,16 @@ def test_invoke_runs_a_function_on_a_sample_event_like_sam_local_invoke(stack: R
     assert "skipping s3:TestEvent" in done.err
 
 
-def test_invoke_reports_a_failing_function_with_exit_1(stack: RunningStack) -> None:
-    done = stack.studio("invoke", "finalize", "-e", "events/finalize.json", expect=1)
+def test_invoke_reports_a_failing_function_with_exit_1(stack: RunningStack, tmp_path: Path) -> None:
+    # Given an event that is no job state (a kind Aiuta does not have)
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "finalize.json").read_text())
+    event["job"]["kind"] = ["portrait"]
+    (tmp_path / "bad.json").write_text(json.dumps(event))
 
-    assert json.loads(done.out)["errorType"] == "AiutaNotFound"
-    assert "FinalizeFunction raised AiutaNotFound" in done.err
+    done = stack.studio("invoke", "finalize", "-e", str(tmp_path / "bad.json"), expect=1)
+
+    assert json.loads(done.out)["errorType"] == "ValidationError"
+    assert "FinalizeFunction raised ValidationError" in done.err
 
 
 def test_invoke_names_the_functions_and_events_it_knows(stack: RunningStack) -> None:

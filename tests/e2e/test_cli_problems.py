@@ -145,7 +145,8 @@ def test_watch_waits_for_a_job_that_is_not_recorded_yet(stack: RunningStack) -> 
     # A job ingest has not recorded yet is waited for, never taken for finished
     done = stack.studio("watch", "later-shirt-0123456789abcdef", "--timeout", "2", expect=3)
 
-    assert "waiting      later-shirt-0123456789abcdef" in done.out
+    # (no command announced it: it is named at once as not existing yet)
+    assert "later-shirt-0123456789abcdef: no such job (nor catalogue) yet; waiting for it" in done.out
     assert "still running after 2 s (1 waiting)" in done.out
 
 

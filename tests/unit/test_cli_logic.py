@@ -369,11 +369,11 @@ def test_watch_shows_a_catalogue_checking_its_rows_then_running_their_jobs() -> 
     older = ScriptedMapRuns("SUCCEEDED", [(None, {"total": 500, "succeeded": 498, "failed": 2})])
     # what the check decided: 15 rows unchanged (done already), 5 refused
     run_name = catalogue_run_name("inbox/feed.csv", "abc")
-    watching._checked[run_name] = {"rows": 500, "unchanged": 15, "rejected": 4, "over_budget": 1}
+    watching._settled[run_name] = {"rows": 500, "unchanged": 15, "rejected": 4, "over_budget": 1}
 
     first = map_run_progress(CatalogueStack(checking), catalogue)  # type: ignore[arg-type]
     then = map_run_progress(CatalogueStack(running), catalogue)  # type: ignore[arg-type]
-    watching._checked.clear()
+    watching._settled.clear()
     old = map_run_progress(CatalogueStack(older), catalogue)  # type: ignore[arg-type]
 
     assert first is not None
@@ -394,3 +394,162 @@ def test_the_catalogue_state_machine_labels_its_job_map_as_watch_reads_it() -> N
     }
 
     assert labels == {"Run a job per row": JOBS_MAP_LABEL}
+
+
+def test_keep_following_quotes_each_name_so_the_line_pastes_into_a_shell() -> None:
+    from studio_cli.watching import keep_following
+
+    pasted = keep_following(["bad id-a8c59480deac8793", "ok-1"])
+    assert pasted == "studio watch 'bad id-a8c59480deac8793' ok-1"
+    assert keep_following([f"j{n}" for n in range(7)]).endswith("j4 ...")
+
+
+def test_a_catalogue_reports_rows_ended_by_the_check_and_by_their_jobs() -> None:
+    from studio_cli.watching import REJECTED, UNCHANGED, row_of_record, rows_of_report
+
+    # Given the check's quote and the run's report, as the catalogue run writes them
+    checked = {
+        "rows": [
+            {"row": 2, "product_id": "sku-2", "outcome": "new", "job_id": "sku-2-a"},
+            {
+                "row": 3,
+                "product_id": "bad id",
+                "outcome": "rejected",
+                "reason": "line 3: 'bad id' is not valid",
+            },
+            {"row": 4, "product_id": "sku-4", "outcome": "unchanged", "job_id": "sku-4-b"},
+        ]
+    }
+    report = {"rows_detail": [{"row": 5, "product_id": "sku-5", "outcome": "new", "status": "FAILED"}]}
+
+    # Then each names its rows: rejected and unchanged at once (they never run a job), or ended
+    rejected, unchanged = rows_of_report(checked)
+    [failed] = rows_of_report(report)
+    assert (rejected.line, rejected.outcome, rejected.job_id) == (3, REJECTED, None)
+    assert (unchanged.line, unchanged.outcome, unchanged.job_id) == (4, UNCHANGED, "sku-4-b")
+    assert (failed.line, failed.outcome) == (5, "FAILED")
+    # and a row's job record ends its row (one the check refused has no execution: rejected)
+    done = row_of_record(record(catalogue_line=2))
+    refused = row_of_record(record("FAILED", catalogue_line=4, execution_name=None, error="bad"))
+    assert done is not None and (done.line, done.outcome) == (2, "SUCCEEDED")
+    assert refused is not None and (refused.outcome, refused.reason) == (REJECTED, "bad")
+    assert row_of_record(record("GENERATING", catalogue_line=6)) is None
+
+
+def test_a_catalogue_total_is_the_files_rows_from_the_start() -> None:
+    from studio_cli.watching import map_run_progress
+
+    # Given a catalogue run still checking its rows, then running its jobs (the map's own total is
+    # only the rows that run)
+    catalogue = Catalogue("inbox/feed.csv", rows=20, etag="abc")
+    early = ScriptedMapRuns("RUNNING", [])
+    later = ScriptedMapRuns(
+        "RUNNING", [("RunJobs", {"total": 12, "succeeded": 2, "failed": 0, "running": 3})]
+    )
+
+    # Then the total shown is the file's row count each time
+    first = map_run_progress(CatalogueStack(early), catalogue)  # type: ignore[arg-type]
+    then = map_run_progress(CatalogueStack(later), catalogue)  # type: ignore[arg-type]
+    assert first is not None and first.line() == "inbox/feed.csv: checking rows, 0 of 20 checked, 0 rejected"
+    assert then is not None and then.line().endswith("of 20")
+
+
+def test_a_generating_job_shows_how_long_it_has_been_at_aiuta_and_a_heartbeat() -> None:
+    from rich.console import Console
+
+    from studio_cli.watching import follow
+
+    # Given a job that is GENERATING for a few looks, then succeeds
+    jobs = ScriptedJobs(["GENERATING", "GENERATING", "GENERATING", "SUCCEEDED"])
+    lines: list[str] = []
+
+    # When it is followed in a pipe, with a heartbeat whenever nothing else was said
+    follow(
+        ScriptedStack(jobs),  # type: ignore[arg-type]
+        Expected(jobs=["sku-1-abc"]),
+        Console(),
+        interval_seconds=0.01,
+        live=False,
+        on_change=lines.append,
+        heartbeat_seconds=0,
+    )
+
+    # Then the heartbeat says what runs, since when, and how far it is
+    beats = [line for line in lines if line.startswith("  … ")]
+    assert beats, lines
+    assert "sku-1-abc GENERATING, at Aiuta for" in beats[0]
+    assert "0 of 1 operation(s) finished" not in beats[0]  # the sample's operation has succeeded
+    assert "1 of 1 operation(s) finished" in beats[0]
+
+
+def test_a_job_no_command_announced_is_named_at_once_as_not_existing_yet() -> None:
+    from rich.console import Console
+
+    from studio_cli.watching import follow
+
+    lines: list[str] = []
+    outcome = follow(
+        ScriptedStack(ScriptedJobs([None])),  # type: ignore[arg-type]
+        Expected(jobs=["nope-123"]),
+        Console(),
+        timeout_seconds=0.05,
+        interval_seconds=0.01,
+        live=False,
+        on_change=lines.append,
+        unannounced=["nope-123"],
+    )
+
+    assert lines[0].startswith("  nope-123: no such job (nor catalogue) yet; waiting for it to appear")
+    assert "up to 0.05 s" in lines[0] and "Ctrl-C stops watching" in lines[0]
+    assert outcome.exit_code is Exit.UNFINISHED
+
+
+def test_a_wrong_flag_shows_its_commands_usage_and_the_flag_it_resembles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as ended:
+        main(["submit", "--wach", "x"])
+
+    err = capsys.readouterr().err
+    assert ended.value.code == Exit.USAGE
+    assert err.startswith("usage: studio submit")
+    assert "studio submit: unrecognized arguments: --wach; did you mean --watch?" in err
+
+
+def test_a_misspelt_command_is_named_with_the_command_it_resembles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["sbumit", "x"])
+
+    err = capsys.readouterr().err
+    assert "invalid choice: 'sbumit'" in err and err.rstrip().endswith("did you mean submit?")
+
+
+def test_a_rejected_catalogue_row_says_to_fix_the_row_and_upload_the_catalogue_again() -> None:
+    rejected = record(
+        "FAILED",
+        execution_name=None,
+        operations=[],
+        source_key="inbox/feed.csv",
+        error="row 5 (sku-5): product 'sku-5': the job is invalid: image_urls.0: not an http(s) URL",
+    )
+
+    [step] = next_steps(rejected)
+
+    assert step.startswith(
+        "fix row 5 of inbox/feed.csv and upload the catalogue again: studio submit feed.csv"
+    )
+    assert "folder" not in step
+
+
+def test_every_time_a_view_shows_has_one_precision() -> None:
+    from studio_cli.views import timings, when
+
+    assert when("2026-12-07T04:05:15.212+00:00") == "2026-12-07 04:05:15 UTC"
+    assert when("2026-12-07T04:05:15.212722+00:00") == "2026-12-07 04:05:15 UTC"
+    assert when("2026-12-07T05:05:15+01:00") == "2026-12-07 04:05:15 UTC"
+    mixed = record(created_at="2026-12-01T10:00:00.123+00:00", finished_at="2026-12-01T10:00:09.123456+00:00")
+    assert "created 2026-12-01 10:00:00 UTC" in timings(
+        mixed
+    ) and "finished 2026-12-01 10:00:09 UTC" in timings(mixed)

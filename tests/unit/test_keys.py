@@ -128,8 +128,8 @@ REGENERATE_FILES_ONLY = "regenerate/ takes <product-id>/<request>.json (or <prod
     ("key", "reason"),
     [
         ("inbox/sku-1/views/front.jpg", "put files directly in inbox/<product-id>/"),
-        ("inbox/sku-1/notes.txt", "not an image (.jpeg, .jpg, .png, .webp) nor product.json"),
-        ("inbox/sku-1/front.gif", "not an image (.jpeg, .jpg, .png, .webp) nor product.json"),
+        ("inbox/sku-1/notes.txt", "not an image (.heic, .heif, .jpeg, .jpg, .png, .webp) nor product.json"),
+        ("inbox/sku-1/front.gif", "not an image (.heic, .heif, .jpeg, .jpg, .png, .webp) nor product.json"),
         ("inbox/photo.jpg", "files directly in inbox/ must be a .csv or .jsonl catalogue"),
         ("inbox/feed.xlsx", "files directly in inbox/ must be a .csv or .jsonl catalogue"),
         ("regenerate/sku-1.txt", REGENERATE_FILES_ONLY),

@@ -105,22 +105,7 @@ def run_demo(
     products = demo_products()
     samples = output / "samples"
     say(f"Submitting {len(products)} sample products (their photos are in {samples}):")
-    expected = Expected()
-    for product in products:
-        folder = product.write(samples)
-        try:
-            submitted = submit_paths(stack, [folder])[0]
-            keys, job_id = submitted.keys, submitted.job_ids[0]
-            expected.jobs.append(job_id)
-        except Refused as exc:
-            # `studio submit` refuses it; upload it as-is to show the pipeline's own check too.
-            say(f"  {product.product_id:<22} studio submit refuses it: {exc.message}")
-            expected.products[product.product_id] = datetime.now(UTC).isoformat(timespec="milliseconds")
-            keys, job_id = upload_unchecked(stack, folder), "(its id comes from ingest's rejection)"
-        say(
-            f"  {product.product_id:<22} {len(keys)} files -> s3://{stack.bucket}/inbox/{product.product_id}/"
-            f"  job {job_id}"
-        )
+    expected = submit_samples(stack, products, samples, say)
     say("Following the jobs (status changes as they happen):")
     outcome = follow(
         stack,
@@ -143,6 +128,30 @@ def run_demo(
     say(f"Results are also in s3://{stack.bucket}/outbox/ (outbox/<product>/<job>/index.html)")
     say(f"Demo finished in {time.monotonic() - started:.1f} s")
     return records
+
+
+def submit_samples(stack: Stack, products: list[SampleProduct], samples: Path, say: Say) -> Expected:
+    """Each sample as `studio submit` uploads it (a refused one uploaded unchecked); what to follow."""
+    expected = Expected()
+    for product in products:
+        folder = product.write(samples)
+        where = f"s3://{stack.bucket}/inbox/{product.product_id}/"
+        try:
+            submitted = submit_paths(stack, [folder])[0]
+        except Refused as exc:
+            # `studio submit` refuses it; the demo uploads it anyway to show the pipeline's own check.
+            reason = exc.message.removesuffix("; nothing was uploaded")
+            say(f"  {product.product_id:<22} studio submit refuses it: {reason}")
+            expected.products[product.product_id] = datetime.now(UTC).isoformat(timespec="milliseconds")
+            keys = upload_unchecked(stack, folder)
+            say(
+                f"  {'':<22} so the demo uploads its {len(keys)} files unchecked -> {where}, to show ingest "
+                "refusing it too (a FAILED job with the same reason)"
+            )
+            continue
+        expected.jobs.append(submitted.job_ids[0])
+        say(f"  {product.product_id:<22} {len(submitted.keys)} files -> {where}  job {submitted.job_ids[0]}")
+    return expected
 
 
 def upload_unchecked(stack: Stack, folder: Path) -> list[str]:

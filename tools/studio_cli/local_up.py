@@ -67,22 +67,67 @@ def output_to_log(log_file: Path | None) -> Iterator[IO[str]]:
             terminal.close()
 
 
-def stack_answers(env_file: Path) -> str | None:
-    """The endpoint of a local stack that an existing env file names and that still answers."""
+@dataclass(frozen=True)
+class EnvFileState:
+    """What an existing env file says: the stack's endpoint and process, and whether both live."""
+
+    endpoint: str | None
+    pid: int | None
+    process_alive: bool
+    port_open: bool
+
+    @property
+    def live(self) -> bool:
+        # An older env file names no process: its open port is all there is to go by.
+        return self.port_open and (self.pid is None or self.process_alive)
+
+    def why_stale(self) -> str:
+        if self.pid is not None and not self.process_alive:
+            return f"its stack (process {self.pid}) has stopped"
+        return f"nothing answers at {self.endpoint}" if self.endpoint else "it names no endpoint"
+
+
+def env_file_state(env_file: Path) -> EnvFileState | None:
+    """The state of the stack an existing env file names; None when there is no env file."""
     try:
         lines = env_file.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
+    values = {}
     for line in lines:
-        if line.startswith("export AWS_ENDPOINT_URL="):
-            url = line.split("=", 1)[1].strip("'\"")
-            where = urlparse(url)
-            with (
-                contextlib.suppress(OSError, ValueError),
-                socket.create_connection((where.hostname or "127.0.0.1", where.port or 80), timeout=0.5),
-            ):
-                return url
-    return None
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if sep:
+            values[name.strip()] = value.strip().strip("'\"")
+    pid = int(values["STUDIO_LOCAL_PID"]) if values.get("STUDIO_LOCAL_PID", "").isdigit() else None
+    endpoint = values.get("AWS_ENDPOINT_URL") or None
+    return EnvFileState(endpoint, pid, pid is not None and process_alive(pid), port_open(endpoint))
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def port_open(url: str | None) -> bool:
+    if not url:
+        return False
+    where = urlparse(url)
+    try:
+        with socket.create_connection((where.hostname or "127.0.0.1", where.port or 80), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def stack_answers(env_file: Path) -> str | None:
+    """The endpoint of a local stack that an existing env file names and that still runs."""
+    state = env_file_state(env_file)
+    return state.endpoint if state is not None and state.live else None
 
 
 def run(options: UpOptions) -> int:
@@ -90,19 +135,25 @@ def run(options: UpOptions) -> int:
     from studio_local.stack import LocalStudio
     from studio_sim.settings import SimSettings
 
-    running = stack_answers(options.env_file)
-    if running:
+    existing = env_file_state(options.env_file)
+    if existing is not None and existing.live:
         raise CliError(
-            f"a local stack already runs at {running} (its env file is {options.env_file})",
+            f"a local stack already runs at {existing.endpoint} (its env file is {options.env_file})",
             hint="stop it first (Ctrl-C where it runs), or give this one another --env-file",
         )
     options.env_file.parent.mkdir(parents=True, exist_ok=True)
+    if existing is not None:
+        # Stale (its stack was killed): gone at once, so nothing waits on it or sources it.
+        with contextlib.suppress(FileNotFoundError):
+            options.env_file.unlink()
     with output_to_log(options.log_file) as terminal:
 
         def say(line: str = "") -> None:
             terminal.write(line + "\n")
             terminal.flush()
 
+        if existing is not None:
+            say(f"removed the stale {options.env_file}: {existing.why_stale()}")
         say("starting the local stack (moto server, Studio simulator, template.yaml)...")
         studio = LocalStudio(
             parameter_overrides=options.parameters or {},
@@ -134,9 +185,13 @@ def run(options: UpOptions) -> int:
                 environment["STUDIO_CATALOGUE_STATE_MACHINE_ARN"] = studio.output("CatalogueStateMachineArn")
             if options.log_file is not None:
                 environment["STUDIO_LOCAL_LOG"] = str(options.log_file.resolve())
+            # Whoever reads the env file can tell a live stack from a stale file by this process.
+            environment["STUDIO_LOCAL_PID"] = str(os.getpid())
             print(studio.summary(), flush=True)  # the whole summary, into the log
             # Last: whoever waits for the env file finds everything else ready.
-            options.env_file.write_text(render_env_file(environment), encoding="utf-8")
+            partial = options.env_file.with_name(options.env_file.name + ".partial")
+            partial.write_text(render_env_file(environment), encoding="utf-8")
+            partial.replace(options.env_file)  # whole or not at all, for whoever polls for it
             say(f"Studio local stack {studio.stack_name!r} is up ({studio.timings.get('total', 0):.1f} s)")
             say(f"  AWS (moto)       {studio.endpoint_url}")
             say(f"  Aiuta simulator  {studio.simulator_url}   (a simulator, not the real API)")
@@ -148,14 +203,31 @@ def run(options: UpOptions) -> int:
                 say(f"  logs             {options.log_file}   (with the full summary of what runs locally)")
             say("ready; Ctrl-C stops everything")
 
+        def stopping() -> None:
+            # First, so whoever waits on the env file stops using the stack now.
+            with contextlib.suppress(FileNotFoundError):
+                options.env_file.unlink()
+            say("stopping… (a second Ctrl-C stops at once)")
+
+        def stopped(how: str) -> str:
+            where = f"; logs kept in {options.log_file}" if options.log_file else ""
+            return (
+                f"stopped{how}: the local stack is down after {time.monotonic() - started:.0f} s, its data "
+                f"gone, {options.env_file} removed{where}"
+            )
+
+        def forced() -> None:
+            # A second signal mid-stop: the functions' processes are killed already; what is left
+            # runs in this process, so ending it ends everything.
+            with contextlib.suppress(FileNotFoundError):
+                options.env_file.unlink()
+            os.write(terminal.fileno(), (stopped(" at once") + "\n").encode())
+            os._exit(130)
+
         try:
-            studio.serve_forever(on_serving=ready)
+            studio.serve_forever(on_serving=ready, on_stopping=stopping, on_forced_stop=forced)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 options.env_file.unlink()
-            where = f"; logs kept in {options.log_file}" if options.log_file else ""
-            say(
-                f"stopped: the local stack is down after {time.monotonic() - started:.0f} s, its data gone, "
-                f"{options.env_file} removed{where}"
-            )
+            say(stopped(""))
     return 0

@@ -8,8 +8,10 @@ Exit codes: 0 ok, 1 the job or request failed, 2 usage, 3 still running, 130 Ctr
 from __future__ import annotations
 
 import argparse
+import difflib
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -200,55 +202,76 @@ def _status(args: argparse.Namespace) -> int:
     else:
         records = jobs.for_product(args.product) if args.product else jobs.all_jobs()
     records = sorted(records, key=lambda r: r.created_at)[-args.limit :] if args.limit else records
+    damaged = list(jobs.damaged.values())
     if args.json:
         views.print_json([views.job_document(stack, r) for r in records])
+        views.print_damaged(damaged, stack.table, views.console(stderr=True))
         return Exit.OK
     out = views.console()
-    if not records:
+    if not records and not damaged:
         which = " ".join(
             f for f in (args.status and f"{args.status}", args.product and f"of {args.product}") if f
         )
         out.print(f"no jobs{(' ' + which) if which else ''} in {stack.table}")
         return Exit.OK
-    out.print(views.jobs_table(records))
+    if records:
+        out.print(views.jobs_table(records))
+    views.print_damaged(damaged, stack.table, out)
     return Exit.OK
 
 
 def _watch(args: argparse.Namespace) -> int:
-    stack = stack_of(args)
-    if args.jobs:
-        expected = Expected(jobs=list(args.jobs), command="watch")
-    else:
-        remembered = recall(stack.table)
-        if remembered is not None and (remembered.jobs or remembered.catalogues):
-            expected = remembered
-        else:
-            from studio_cli.watching import running_now
+    from studio_cli.watching import catalogue_in_bucket, is_catalogue_name, running_now
 
-            expected = running_now(stack)
-            if not expected.jobs:
-                if args.json:
-                    views.print_json({"outcome": "nothing to watch", "jobs": []})
-                else:
-                    views.console().print("nothing is running; `studio status` lists the jobs that ended")
-                return Exit.OK
+    stack = stack_of(args)
+    remembered = recall(stack.table)
+    if args.jobs:
+        announced = set(remembered.jobs) if remembered else set()
+        announced |= {j for c in (remembered.catalogues if remembered else []) for j in c.jobs}
+        expected = Expected(command="watch")
+        for name in dict.fromkeys(args.jobs):
+            if is_catalogue_name(name):
+                expected.catalogues.append(catalogue_in_bucket(stack, name))
+            else:
+                expected.jobs.append(name)
+        return _follow(stack, expected, args, unannounced=[j for j in expected.jobs if j not in announced])
+    if remembered is not None and (remembered.jobs or remembered.catalogues):
+        expected = remembered
+    else:
+        expected = running_now(stack)
+        if not expected.jobs:
+            if args.json:
+                views.print_json({"outcome": "nothing to watch", "jobs": []})
+            else:
+                views.console().print("nothing is running; `studio status` lists the jobs that ended")
+            return Exit.OK
     return _follow(stack, expected, args)
 
 
-def _follow(stack: Stack, expected: Expected, args: argparse.Namespace) -> int:
-    from studio_cli.watching import follow, outcome_document
+def _follow(
+    stack: Stack, expected: Expected, args: argparse.Namespace, unannounced: Sequence[str] = ()
+) -> int:
+    from studio_cli.watching import follow, keep_following, outcome_document
 
     out = views.console(stderr=args.json)
-    count = len(expected.jobs) + sum(c.rows for c in expected.catalogues)
     if not args.json:
         source = (
             f" (from the last {expected.command})"
             if expected.command in ("submit", "regenerate", "resume")
             else ""
         )
-        out.print(f"Following {count} job(s){source}:")
+        what = [f"{len(expected.jobs)} job(s)"] if expected.jobs or not expected.catalogues else []
+        what += [f"{c.key} ({c.rows} rows)" for c in expected.catalogues]
+        out.print(f"Following {' and '.join(what)}{source}:", highlight=False)
     try:
-        outcome = follow(stack, expected, out, timeout_seconds=args.timeout, interval_seconds=args.interval)
+        outcome = follow(
+            stack,
+            expected,
+            out,
+            timeout_seconds=args.timeout,
+            interval_seconds=args.interval,
+            unannounced=unannounced,
+        )
     except KeyboardInterrupt:
         out.print("stopped watching; the jobs carry on (`studio watch` picks them up again)")
         return Exit.INTERRUPTED
@@ -258,20 +281,30 @@ def _follow(stack: Stack, expected: Expected, args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
     code = outcome.exit_code
     if code is Exit.UNFINISHED:
-        unfinished = [j for j, r in outcome.records.items() if r is None or not r.status.is_terminal]
         out.print(
-            f"[yellow]still running after {args.timeout:g} s[/] ({counts}); keep following: "
-            f"studio watch {' '.join(unfinished[:5])}{' ...' if len(unfinished) > 5 else ''}"
+            f"[yellow]still running after {args.timeout:g} s[/] ({escape(counts)}); keep following: "
+            f"{escape(keep_following(outcome.unfinished()))}",
+            highlight=False,
         )
     elif code is Exit.OK:
-        out.print(f"[green]done[/]: {counts}")
+        out.print(f"[green]done[/]: {escape(counts)}", highlight=False)
     else:
-        out.print(f"[red]done, not all succeeded[/]: {counts}")
+        out.print(f"[red]done, not all succeeded[/]: {escape(counts)}", highlight=False)
         for job_id, record in outcome.records.items():
             if record is not None and record.status is not JobStatus.SUCCEEDED:
-                out.print(f"  {job_id} {record.status.value}: {escape(record.error or '')}")
+                out.print(f"  {job_id} {record.status.value}: {escape(record.error or '')}", highlight=False)
                 for step in views.next_steps(record)[:2]:
-                    out.print(f"    {escape(step)}")
+                    out.print(f"    {escape(step)}", highlight=False)
+        for progress in outcome.catalogues:
+            failed = [row for row in outcome.rows.get(progress.key, []) if row.outcome != "SUCCEEDED"]
+            if failed or progress.failed:
+                where = f"; the report: {stack.s3_url(progress.report)}" if progress.report else ""
+                out.print(
+                    f"  {escape(progress.key)}: {max(len(failed), progress.failed)} of {progress.rows} rows "
+                    f"failed or were rejected (each named above){escape(where)}",
+                    highlight=False,
+                )
+                out.print("    fix those rows and upload the catalogue again (a new version is a new run)")
     return code
 
 
@@ -418,11 +451,18 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from studio_cli.invoking import invoke, read_event
+    from studio_cli.invoking import invoke, prepare_local_stack, read_event
 
     stack = stack_of(args)
-    invocation = invoke(stack, args.function, read_event(args.event))
+    event = read_event(args.event)
     errors = views.console(stderr=True)
+    made = prepare_local_stack(stack, event)
+    if made:
+        errors.print(
+            "[dim]the local stack lacked what the event names; created " + escape("; ".join(made)) + "[/]",
+            highlight=False,
+        )
+    invocation = invoke(stack, args.function, event)
     if invocation.logs:
         errors.print(
             f"[dim]--- logs of {invocation.function.logical_id} ({escape(invocation.log_source)}) ---[/]"
@@ -496,10 +536,33 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 class Parser(argparse.ArgumentParser):
+    """Usage errors name the command they belong to, with its usage, and a close match if any."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            choices = re.findall(r"'([^']*)'", choice.group(2))
+            message += did_you_mean(choice.group(1), choices)
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: {message}\n")
         raise SystemExit(Exit.USAGE)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # The (sub)command whose line it is answers, with its own usage: not the top level's.
+            owner: argparse.ArgumentParser = getattr(parsed, "parser", None) or self
+            hint = did_you_mean(extras[0].split("=", 1)[0], list(owner._option_string_actions))
+            owner.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
+
+
+def did_you_mean(given: str, known: Sequence[str]) -> str:
+    """ "; did you mean --watch?" for a close match (argparse's own suggestions need Python 3.14)."""
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def generations(value: str) -> int:
@@ -536,7 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
     reading.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
     following = argparse.ArgumentParser(add_help=False)
     following.add_argument(
-        "--timeout", type=positive_seconds, default=600, help="give up after this many seconds (exit 3)"
+        "--timeout",
+        type=positive_seconds,
+        default=600,
+        metavar="SECONDS",
+        help="give up waiting after this many seconds, exit code 3 (default: 600)",
     )
     following.add_argument("--interval", type=positive_seconds, default=1.0, help="seconds between looks")
 
@@ -641,12 +708,20 @@ def build_parser() -> argparse.ArgumentParser:
         "watch",
         parents=[reading, following],
         help="follow jobs live until they end; the exit code is their outcome",
+        description=(
+            "Follow jobs (and catalogues) until they end, 600 s at most unless --timeout says otherwise. "
+            "A job not recorded yet is waited for: one no command announced is named at once as not "
+            "existing yet. The exit code is the outcome: 0 all succeeded, 1 one did not, 3 still running."
+        ),
     )
     watch.add_argument(
         "jobs",
         nargs="*",
         metavar="JOB",
-        help="job ids (default: those the last submit / regenerate / resume expects, else every running job)",
+        help=(
+            "job ids, or catalogues (inbox/feed.csv); default: what the last submit / regenerate / "
+            "resume expects, else every running job"
+        ),
     )
     watch.set_defaults(run=_watch)
 
@@ -746,6 +821,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="the Aiuta Studio API simulator (same flags as studio-sim)")
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="flags passed to studio-sim")
     sim.set_defaults(run=_sim)
+    for command in (
+        up,
+        submit,
+        status,
+        watch,
+        regenerate,
+        resume,
+        redrive,
+        results,
+        presets,
+        invoke,
+        demo,
+        seed,
+    ):
+        command.set_defaults(parser=command)
     return parser
 
 

@@ -10,10 +10,12 @@ at it. Without either, ``STUDIO_BUCKET`` and ``STUDIO_TABLE`` alone are enough f
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +23,7 @@ from urllib.parse import quote
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from studio_cli.errors import CliError, NotFound
 from studio_core.aws.budget import ImageBudget
@@ -93,6 +96,7 @@ class Stack:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Stack:
         """The stack the environment names: its values, else ``STUDIO_STACK``'s outputs."""
         environ = os.environ if environ is None else environ
+        refuse_a_stopped_local_stack(environ)
         values = {attr: environ.get(var) or None for attr, var in ENVIRONMENT.items()}
         if values["name"]:
             try:
@@ -149,8 +153,8 @@ class Stack:
     def client(self, service: str) -> Any:
         return client(service)
 
-    def jobs(self) -> JobsTable:
-        return JobsTable(self.table, boto3.resource("dynamodb", config=CLIENT_CONFIG))
+    def jobs(self) -> ReadableJobs:
+        return ReadableJobs(self.table, boto3.resource("dynamodb", config=CLIENT_CONFIG))
 
     def storage(self) -> Storage:
         return Storage(self.bucket, self.s3())
@@ -226,6 +230,119 @@ class Stack:
 
     def s3_url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+def refuse_a_stopped_local_stack(environ: Mapping[str, str]) -> None:
+    """A sourced env file of a local stack whose process is gone: said before any AWS call waits."""
+    pid = environ.get("STUDIO_LOCAL_PID", "")
+    if not environ.get("AWS_ENDPOINT_URL") or not pid.isdigit():
+        return
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        raise CliError(
+            f"the local stack at {environ['AWS_ENDPOINT_URL']} does not answer: it has stopped "
+            f"(its process {pid} is gone), but its environment is still set",
+            hint=(
+                "start it again (`studio local up`, then `. .local-stack/env`), "
+                "or `unset AWS_ENDPOINT_URL STUDIO_LOCAL_PID` for AWS"
+            ),
+        ) from None
+    except PermissionError:
+        return  # another user's process of that number: alive
+
+
+class DamagedRecord(CliError):
+    """A job's item that is no job record: named with what is wrong, never a validation dump."""
+
+    def __init__(self, damaged: Damaged, table: str) -> None:
+        super().__init__(
+            f"the record of job {damaged.job_id} is damaged: {damaged.problem}",
+            hint=repair_hint(table, damaged.job_id),
+        )
+        self.damaged = damaged
+
+
+@dataclass(frozen=True)
+class Damaged:
+    job_id: str
+    problem: str  # in one line
+
+
+def repair_hint(table: str, job_id: str) -> str:
+    key = json.dumps({"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}})
+    return (
+        "a step invoked on a job that was never recorded writes such a half record; delete it: "
+        f"aws dynamodb delete-item --table-name {table} --key '{key}'"
+    )
+
+
+def damage_of(job_id: str, error: ValidationError) -> Damaged:
+    """What is wrong with an item, in a line: the fields it lacks, then the first other problems."""
+    missing = [".".join(str(p) for p in e["loc"]) for e in error.errors() if e["type"] == "missing"]
+    others = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'the item'}: {e['msg']}"
+        for e in error.errors()
+        if e["type"] != "missing"
+    ]
+    parts = ([f"it lacks {', '.join(missing)}"] if missing else []) + others[:2]
+    more = f" (and {len(others) - 2} more)" if len(others) > 2 else ""
+    return Damaged(job_id, "; ".join(parts) + more)
+
+
+class ReadableJobs(JobsTable):
+    """The jobs table as the CLI reads it: an item that is no valid job record is reported as
+    damaged (``get`` raises ``DamagedRecord``; lists leave it out and keep it in ``damaged``)."""
+
+    def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
+        super().__init__(table_name, dynamodb_resource)
+        self.table_name = table_name
+        self.damaged: dict[str, Damaged] = {}
+
+    def get(self, job_id: str) -> JobRecord | None:
+        try:
+            return super().get(job_id)
+        except ValidationError as exc:
+            damaged = damage_of(job_id, exc)
+            self.damaged[job_id] = damaged
+            raise DamagedRecord(damaged, self.table_name) from None
+
+    def all_jobs(self) -> list[JobRecord]:
+        return sorted(self._read_all(self._table.scan, {}), key=lambda r: r.created_at)
+
+    def _query(self, index: str, condition: Any) -> list[JobRecord]:
+        return self._read_all(self._table.query, {"IndexName": index, "KeyConditionExpression": condition})
+
+    def _read_all(self, read: Callable[..., dict[str, Any]], kwargs: dict[str, Any]) -> list[JobRecord]:
+        records: list[JobRecord] = []
+        while True:
+            page = read(**kwargs)
+            for item in page.get("Items", []):
+                if item.get("sk") != "JOB":
+                    continue
+                document = _plain({k: v for k, v in item.items() if k not in KEY_ATTRIBUTES})
+                try:
+                    records.append(JobRecord.model_validate(document))
+                except ValidationError as exc:
+                    job_id = str(document.get("job_id") or str(item.get("pk", "")).removeprefix("JOB#"))
+                    self.damaged[job_id] = damage_of(job_id, exc)
+            if "LastEvaluatedKey" not in page:
+                return records
+            kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals as ints and floats."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def client(service: str) -> Any:

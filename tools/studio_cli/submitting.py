@@ -23,7 +23,7 @@ from studio_cli.errors import Refused, UsageError
 from studio_cli.last_jobs import Catalogue
 from studio_cli.stack import Stack
 from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
-from studio_core.domain.catalogue_check import RowOutcome, RowPlan, quote
+from studio_core.domain.catalogue_check import RowOutcome, RowPlan, quote, validate_rows
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.identity import (
     FORCE_METADATA,
@@ -187,19 +187,11 @@ def plan_catalogue(
             f"{exc}; nothing was uploaded",
             hint="a CSV needs the columns id,image_urls (README: Catalogues and regeneration requests)",
         ) from None
-    problems: dict[int, str] = {}
-    for row in rows:
-        if row.problem or row.product_id is None:
-            problems[row.line] = row.problem or f"line {row.line}: no product id"
-            continue
-        if problem := product_id_problem(row.product_id):
-            problems[row.line] = f"line {row.line}: {problem}"
-            continue
-        try:
-            build_job(row.product_id, row.document, image_count=0, defaults=defaults)
-        except InvalidJob as exc:
-            problems[row.line] = f"line {row.line}: {exc}"
-    plan = CataloguePlan(path, f"{INBOX}{path.name}", rows, problems)
+    key = f"{INBOX}{path.name}"
+    # The check's own rules, row by row in file order: a bad row, or a product listed again.
+    checked = validate_rows(rows, defaults, key=key, version="")
+    problems = {row.line: row.reason for row in checked if row.outcome is RowOutcome.REJECTED and row.reason}
+    plan = CataloguePlan(path, key, rows, problems)
     if stack is not None:
         plan.plans = decide_catalogue(stack, plan, version="", defaults=defaults, force=force)
         # A product listed twice, or known in another spelling, fails too (as the check says).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -20,10 +21,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from studio_cli.stack import Stack
+from studio_cli.stack import Damaged, Stack, repair_hint
 from studio_core.domain.gallery import gallery_key
-from studio_core.domain.keys import result_key
-from studio_core.domain.record import JobRecord, JobStatus
+from studio_core.domain.keys import CATALOGUE_SUFFIXES, error_report_key, result_key
+from studio_core.domain.record import JobRecord, JobStatus, RequestKind
 
 STATUS_STYLES = {
     JobStatus.SUCCEEDED: "bold green",
@@ -71,6 +72,14 @@ def jobs_table(records: Sequence[JobRecord], *, title: str | None = None) -> Tab
             note(record),
         )
     return table
+
+
+def print_damaged(damaged: Sequence[Damaged], table: str, out: Console) -> None:
+    """Items that are no job record, each in a line with what is wrong, and how to remove them."""
+    for item in damaged:
+        out.print(f"[red]damaged[/] {escape(item.job_id)}: {escape(item.problem)}", highlight=False)
+    if damaged:
+        out.print(f"  [yellow]→[/] {escape(repair_hint(table, damaged[0].job_id))}", highlight=False)
 
 
 def images_summary(record: JobRecord) -> str:
@@ -150,6 +159,8 @@ def _facts(stack: Stack, record: JobRecord) -> Table:
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column(overflow="fold")
     source = record.request_kind.value if record.request_kind else "job"
+    if record.request_kind is None and is_catalogue_row(record):
+        source = "catalogue row" + (f" {row_number(record)}" if row_number(record) else "")
     where = f" from {record.source_key}" if record.source_key else ""
     line = f" line {record.catalogue_line}" if record.catalogue_line else ""
     facts.add_row(
@@ -168,8 +179,13 @@ def _facts(stack: Stack, record: JobRecord) -> Table:
             "Console",
             url or "(none locally: aws stepfunctions get-execution-history --execution-arn <the ARN above>)",
         )
-    facts.add_row("Result", stack.s3_url(record.result_key or result_key(record.product_id, record.job_id)))
-    facts.add_row("Gallery", stack.s3_url(gallery_key(record.product_id, record.job_id)))
+    # Only the files the job has: a job rejected before it ran has neither result nor gallery.
+    storage = stack.storage()
+    for name, key in where_things_are(record).items():
+        if storage.exists(key):
+            facts.add_row(name, stack.s3_url(key))
+        elif name == "Result" and not record.status.is_terminal:
+            facts.add_row(name, "written when the job ends")
     if record.cleanup_problems:
         facts.add_row("Cleanup", "; ".join(record.cleanup_problems))
     return facts
@@ -200,6 +216,49 @@ def work_summary(record: JobRecord) -> str:
     return " · ".join(parts)
 
 
+def where_things_are(record: JobRecord) -> dict[str, str]:
+    """The keys a job's files have (or will have): its result and gallery once it ran, else the
+    error report of the input it was rejected for."""
+    if ran(record):
+        return {
+            "Result": record.result_key or result_key(record.product_id, record.job_id),
+            "Gallery": gallery_key(record.product_id, record.job_id),
+        }
+    if record.source_key:
+        return {"Error report": error_report_key(record.source_key, record.product_id)}
+    return {}
+
+
+def ran(record: JobRecord) -> bool:
+    """Whether the job had an execution (a job rejected at ingest or by a catalogue's check had none)."""
+    return bool(record.execution_name or record.operations or record.result_key)
+
+
+def is_catalogue_row(record: JobRecord) -> bool:
+    source = (record.source_key or "").lower()
+    return record.request_kind is RequestKind.CATALOGUE or source.endswith(tuple(CATALOGUE_SUFFIXES))
+
+
+def row_number(record: JobRecord) -> int | None:
+    """The catalogue row of a job: recorded, or named by the check's rejection ("row 5 ...")."""
+    if record.catalogue_line:
+        return record.catalogue_line
+    found = re.match(r"(?:row|line) (\d+)\b", record.error or "")
+    return int(found.group(1)) if found else None
+
+
+def when(timestamp: str | None) -> str:
+    """A stored time (whatever its precision) as every view shows one: UTC, to the second."""
+    if not timestamp:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return timestamp
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def request_summary(record: JobRecord) -> str:
     assert record.job is not None
     spec = record.job
@@ -221,7 +280,7 @@ def request_summary(record: JobRecord) -> str:
 
 
 def timings(record: JobRecord) -> str:
-    parts = [f"created {record.created_at}"]
+    parts = [f"created {when(record.created_at)}"]
     submitted = seconds_between(record.created_at, record.submitted_at) if record.submitted_at else None
     if submitted is not None:
         parts.append(f"submitted to Aiuta after {duration(submitted)}")
@@ -229,7 +288,7 @@ def timings(record: JobRecord) -> str:
         parts.append(f"{record.poll_attempts} status check(s)")
     total = seconds_between(record.created_at, record.finished_at)
     if record.finished_at and total is not None:
-        parts.append(f"finished {record.finished_at} ({duration(total)} in all)")
+        parts.append(f"finished {when(record.finished_at)} ({duration(total)} in all)")
     elif total is not None:
         parts.append(f"running for {duration(total)}")
     if record.resumes:
@@ -293,20 +352,34 @@ def next_steps(record: JobRecord) -> list[str]:
         steps.append(f"studio resume {job}   (check the unfinished operations again)")
     if record.finished_on_figure_operations():
         steps.append(f"studio regenerate {job} --type VIEWPOINT/POSE   (more on-figure shots)")
-    if record.status is JobStatus.FAILED and not record.operations:
-        steps.append("fix the input named above and submit the folder again")
+    if record.status is JobStatus.FAILED and not ran(record):
+        if is_catalogue_row(record):
+            row = f"row {row_number(record)}" if row_number(record) else "the row named above"
+            source = record.source_key or "inbox/FILE"
+            steps.append(
+                f"fix {row} of {source} and upload the catalogue again: studio submit "
+                f"{source.rsplit('/', 1)[-1]}   (a new version is a new run)"
+            )
+        elif record.request_kind is RequestKind.REGENERATION:
+            steps.append(
+                "fix the regeneration request named above and drop it again (or `studio regenerate`)"
+            )
+        else:
+            steps.append("fix the input named above and submit the folder again")
     return steps
 
 
 def job_document(stack: Stack, record: JobRecord) -> dict[str, Any]:
     """One job for ``--json``: the typed record plus the links the terminal view shows."""
     arn = stack.execution_arn(record)
+    files = where_things_are(record)
     return {
         **record.model_dump(mode="json", exclude_none=True),
         "execution_arn": arn,
         "console_url": stack.console_url(arn) if arn else None,
-        "result_key": record.result_key or result_key(record.product_id, record.job_id),
-        "gallery_key": gallery_key(record.product_id, record.job_id),
+        # None for a job that never ran: it has neither
+        "result_key": files.get("Result"),
+        "gallery_key": files.get("Gallery"),
         "next": next_steps(record),
     }
 

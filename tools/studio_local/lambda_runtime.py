@@ -136,6 +136,9 @@ class ExecutionEnvironment:
             env=dict(environment),
             stdin=subprocess.DEVNULL,
             pass_fds=(requests_read, answers_write),
+            # A process group of its own: a Ctrl-C at the terminal is the stack's to handle (not
+            # the handler's, mid-invocation), and the stack can kill the group when it must.
+            start_new_session=True,
         )
         os.close(requests_read)
         os.close(answers_write)
@@ -292,6 +295,9 @@ class LocalLambdas:
         self._pools: dict[str, EnvironmentPool] = {}
         self._undo_route: Callable[[], None] | None = None
         self._background: list[threading.Thread] = []
+        # Every environment's process, for kill_all(); replaced, never mutated, so a signal handler
+        # can walk it while another thread starts an environment.
+        self._processes: tuple[subprocess.Popen[bytes], ...] = ()
         self._in_flight = 0
         self._lock = threading.Lock()
 
@@ -434,7 +440,22 @@ class LocalLambdas:
         return self._in_flight
 
     def _start_environment(self, function: LocalFunction) -> ExecutionEnvironment:
-        return ExecutionEnvironment(function, self.environment_for(function))
+        environment = ExecutionEnvironment(function, self.environment_for(function))
+        with self._lock:
+            alive = tuple(p for p in self._processes if p.poll() is None)
+            self._processes = (*alive, environment.process)
+        return environment
+
+    def kill_all(self) -> int:
+        """Kills every execution environment's process group at once (busy ones too); how many
+        were still running. Safe from a signal handler: it takes no lock."""
+        killed = 0
+        for process in self._processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                    killed += 1
+        return killed
 
     def environment_for(self, function: LocalFunction) -> dict[str, str]:
         """The process environment of the function's execution environments."""

@@ -251,6 +251,7 @@ class LocalStudio:
                     self._stop_executions()
             if self._lambdas is not None:
                 self._lambdas.uninstall()
+                self._lambdas.kill_all()  # an environment still mid-invocation outlives nothing
                 map_lambda_api_errors_like_aws(enable=False)
             shape_step_functions_integration_like_aws(enable=False)
             moto_map_run.uninstall()
@@ -285,19 +286,36 @@ class LocalStudio:
         """Ask ``serve_forever`` to return (from any thread or a signal handler); it then stops."""
         self._stop_requested.set()
 
-    def serve_forever(self, on_serving: Callable[[], None] | None = None) -> None:
+    def serve_forever(
+        self,
+        on_serving: Callable[[], None] | None = None,
+        on_stopping: Callable[[], None] | None = None,
+        on_forced_stop: Callable[[], None] | None = None,
+    ) -> None:
         """Block until SIGINT / SIGTERM (or ``request_stop()``), then stop everything and return.
 
         ``on_serving`` runs once the signal handlers are in place: print the banner there, and a
-        Ctrl-C right after it is already a clean stop. The first signal stops cleanly; the
-        handlers are given back at once, so a second Ctrl-C interrupts the clean stop as usual.
+        Ctrl-C right after it is already a clean stop. The first signal calls ``on_stopping`` at
+        once and starts the clean stop. A second signal while it runs kills every execution
+        environment's process group at once, then calls ``on_forced_stop`` (which may end the
+        process: the servers are threads of this one); without it, ``SystemExit`` interrupts the
+        clean stop.
         """
         previous: dict[int, Any] = {}
+        signals: list[int] = []
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-            self._stop_requested.set()
+            signals.append(signum)
+            if len(signals) == 1:
+                self._stop_requested.set()
+                if on_stopping is not None:
+                    on_stopping()
+                return
+            if self._lambdas is not None:
+                self._lambdas.kill_all()
+            if on_forced_stop is not None:
+                on_forced_stop()
+            raise SystemExit(128 + signum)
 
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -307,11 +325,16 @@ class LocalStudio:
                 on_serving()
             while not self._stop_requested.wait(0.5):
                 pass
+            if not signals and on_stopping is not None:
+                on_stopping()  # asked by request_stop()
         finally:
-            if threading.current_thread() is threading.main_thread():
-                for signum, handler in previous.items():
-                    signal.signal(signum, handler)
-            self.stop()
+            try:
+                self.stop()
+            finally:
+                # Only now: a second signal during the clean stop is handled above, not by default.
+                if threading.current_thread() is threading.main_thread():
+                    for signum, handler in previous.items():
+                        signal.signal(signum, handler)
 
     def __enter__(self) -> LocalStudio:
         return self.start()

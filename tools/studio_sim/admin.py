@@ -16,9 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from studio_core.aiuta.models import GenerateFlatLayImagesRequest, GenerateOnFigureImagesRequest
 from studio_sim.api import API_PREFIX, root_url, sim_state
-from studio_sim.state import ImageKind
-from studio_sim.timeline import iso
+from studio_sim.api import _inputs as inputs_of
+from studio_sim.api import _look as look_of
+from studio_sim.settings import Outcome
+from studio_sim.state import ImageKind, OperationKind
+from studio_sim.timeline import Plan, iso
 
 NOTICE = (
     "This is the Aiuta Studio API simulator, not the real Aiuta service. "
@@ -81,6 +85,45 @@ def advance(request: Request, body: Advance) -> dict[str, Any]:
     clock = sim_state(request).clock
     now = clock.advance(body.seconds)
     return {"now": iso(now), "offset_seconds": clock.offset}
+
+
+class SeededOperation(BaseModel):
+    """An operation under an id of the caller's choosing, finished with SUCCESS at once: what a
+    sample event (``events/finalize.json``) refers to. ``request`` is the create request's body."""
+
+    operation_id: str = Field(min_length=1, max_length=200)
+    kind: OperationKind
+    request: dict[str, Any]
+
+
+@admin_router.post("/operations")
+def seed_operation(request: Request, body: SeededOperation) -> dict[str, Any]:
+    """Creates the operation (its inputs fetched as a create fetches them) unless it exists."""
+    state = sim_state(request)
+    if state.operation(body.operation_id, body.kind) is not None:
+        return {"operation_id": body.operation_id, "created": False}
+    model = GenerateOnFigureImagesRequest if body.kind == "on_figure" else GenerateFlatLayImagesRequest
+    try:
+        parsed = model.model_validate(body.request)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [
+                {**error, "loc": ("body", "request", *error["loc"])}
+                for error in exc.errors(include_input=False, include_context=False, include_url=False)
+            ]
+        ) from None
+    input_ids, early_error = inputs_of(state, parsed)
+    state.add_operation(
+        body.kind,
+        look_of(parsed),
+        [image_type.model_dump(mode="json") for image_type in parsed.image_types],
+        parsed.number_of_generations,
+        input_ids,
+        early_error,
+        operation_id=body.operation_id,
+        plan=Plan(outcome=Outcome.SUCCESS, duration=0.0, early_error=early_error),
+    )
+    return {"operation_id": body.operation_id, "created": True}
 
 
 @admin_router.get("/calls")

@@ -185,12 +185,15 @@ class SimState:
         early_error: str | None,
         regenerated_from: str | None = None,
         owner: str = "",
+        operation_id: str | None = None,
+        plan: Plan | None = None,
     ) -> SimOperation:
+        """A new operation; ``operation_id`` and ``plan`` are chosen only for a seeded one (admin)."""
         operation = SimOperation(
-            id=new_id(kind),
+            id=operation_id or new_id(kind),
             kind=kind,
             created_at=self.clock.now(),
-            plan=self._plan(kind, look, early_error),
+            plan=plan or self._plan(kind, look, early_error),
             look=look,
             image_types=image_types,
             number_of_generations=number_of_generations,

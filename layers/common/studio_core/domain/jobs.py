@@ -316,7 +316,7 @@ def _input_problems(image_urls: list[Any] | None, image_count: int) -> list[str]
     count = len(image_urls or []) or image_count
     if count == 0:
         return [
-            "no images: add 1-20 photos (.jpg, .jpeg, .png, .webp) to the folder, "
+            "no images: add 1-20 photos (.jpg, .jpeg, .png, .webp, or iPhone .heic) to the folder, "
             "or image_urls to the job file"
         ]
     if count > MAX_INPUT_IMAGES:

@@ -1,7 +1,7 @@
 """Object keys of the bucket, and the ids derived from them.
 
 ```
-inbox/<product-id>/<image>.jpg|jpeg|png|webp   a product's photos
+inbox/<product-id>/<image>.jpg|jpeg|png|webp   a product's photos (.heic|.heif: converted to JPEG)
 inbox/<product-id>/product.json                its job file (optional)
 inbox/<feed>.csv | inbox/<feed>.jsonl          a catalogue: one job per row
 inbox/<feed>.csv.report/                       its check (checked.json: the quote), its report, and
@@ -10,6 +10,7 @@ cancel/<name>.json                             a cancel request: {"job_id": ...}
 regenerate/<product-id>/<request>.json         a regeneration request (one key per request)
 regenerate/<product-id>.json                   the same, the older form (one key per product)
 outbox/<product-id>/<job-id>/...               generated images and result.json
+outbox/<product-id>/converted/<checksum>.jpg   a HEIC photo as the JPEG Aiuta is given
 ```
 Error reports are written next to the input (``<key>.error.json``, or ``_error.json`` in a
 product folder) and are ignored by ingest, so reporting an error never triggers a new job.
@@ -36,7 +37,9 @@ MANIFEST_NAME = "product.json"
 FOLDER_ERROR_NAME = "_error.json"
 FOLDER_ERROR_SUFFIX = ".error.json"
 INVALID_IDS_FOLDER = "_invalid-product-ids"
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+# iPhone photos are HEIC (HEIF): accepted, and converted to JPEG at ingest (Aiuta takes JPEG, PNG, WebP).
+CONVERTED_SUFFIXES = frozenset({".heic", ".heif"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", *CONVERTED_SUFFIXES})
 CATALOGUE_SUFFIXES = frozenset({".csv", ".jsonl"})
 PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 EXECUTION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -169,6 +172,16 @@ def regeneration_request_key(product_id: str, request_id: str) -> str:
 
 def job_prefix(product_id: str, job_id: str) -> str:
     return f"{OUTBOX}{product_id}/{job_id}/"
+
+
+def converted_photo_key(product_id: str, checksum: str) -> str:
+    """Where the JPEG made from a HEIC photo goes: outside inbox/, named by the photo's content."""
+    return f"{OUTBOX}{product_id}/converted/{checksum[:32]}.jpg"
+
+
+def needs_conversion(key: str) -> bool:
+    """A photo Aiuta cannot take as it is (HEIC), converted to JPEG first."""
+    return PurePosixPath(key).suffix.lower() in CONVERTED_SUFFIXES
 
 
 def output_key(

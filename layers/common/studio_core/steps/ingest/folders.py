@@ -36,6 +36,7 @@ from studio_core.domain.record import RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import logger
 from studio_core.steps.ingest.context import Ingest, Outcome, reject, start_work
+from studio_core.steps.ingest.images import aiuta_input
 
 MAX_SETTLE_CHECKS = 50
 
@@ -100,7 +101,7 @@ def start_folder(
             # The photos may still be uploading: look again once the folder is quiet.
             return schedule_settle_check(ctx, SettleCheck(product_id=product_id), ctx.quiet_seconds)
         return reject_folder(ctx, product_id, source, manifest.version if manifest else "", str(exc))
-    checksums = []
+    checksums, inputs = [], []
     for photo in images:
         data, metadata = ctx.storage.read_object(photo.key, photo.version_id)
         forced = forced or forced_by_metadata(metadata)
@@ -108,12 +109,13 @@ def start_folder(
             message = f"product {product_id!r}: {problem}"
             return reject_folder(ctx, product_id, source, f"{photo.key}@{photo.version}", message)
         checksums.append(photo_checksum(data))
+        inputs.append(aiuta_input(ctx.storage, photo.key, data, product_id, checksums[-1]))
     state = JobState(
         job_id="",
         product_id=product_id,
         job=spec,
-        input_keys=[o.key for o in images],
-        input_versions={o.key: o.version_id for o in images if o.version_id},
+        input_keys=inputs,
+        input_versions={o.key: o.version_id for o in images if o.version_id and o.key in inputs},
     )
     return start_work(
         ctx,
