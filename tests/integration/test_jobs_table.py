@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from boto3.dynamodb.conditions import Key
 
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.jobs import JobDefaults, build_job
@@ -149,3 +150,64 @@ def test_a_job_of_140_images_fits_well_within_an_item(table: JobsTable) -> None:
     assert record is not None and len(record.images) == 140
     size = len(json.dumps(record.model_dump(mode="json")).encode())
     assert size < DYNAMODB_ITEM_LIMIT / 4, size
+
+
+def test_the_largest_job_records_every_round_with_the_longest_product_id(table: JobsTable) -> None:
+    # Given the largest job Aiuta allows, under a 100-character product id: 35 on-figure types x 4
+    # variants in each of six rounds (840 images), each with its key, Aiuta's id and link
+    product = "p" * 100
+    job_id = f"{product}-0123456789abcdef-01234567"
+    labels = [
+        f"{v}/{p}"
+        for v in ("front", "front_angled", "back", "back_angled", "side")
+        for p in (
+            "standing",
+            "walking",
+            "sitting",
+            "leaning",
+            "crouching_or_kneeling",
+            "in_action",
+            "close_up",
+        )
+    ]
+    queue(table, job_id, product_id=product, number_of_generations=4, image_types=labels)
+    types = [image_type_from_label(label) for label in labels]
+    images: list[ImageRecord] = []
+    for r in range(6):
+        images += [
+            ImageRecord(
+                kind=Kind.ON_FIGURE,
+                image_type=t,
+                variant=v,
+                round=r,
+                key=f"outbox/{product}/{job_id}/on_figure/{t.label.replace('/', '-')}-v{v}-r{r}.png",
+                aiuta_image_id="img-" + "y" * 60,
+                source_url="https://cdn.aiuta.example/generated/" + "z" * 120,
+                width=1536,
+                height=2048,
+                error=None if v < 4 else "the image is 1024x1024, not the 1536x2048 asked for",
+            )
+            for t in types
+            for v in range(1, 5)
+        ]
+        # When each round is recorded as it is copied (the job item would outgrow 400 KB by round 3)
+        table.record_round(
+            job_id, images=images, rounds=[RoundRecord(round=n) for n in range(r + 1)], result_key="r"
+        )
+
+    # Then the job reads back whole, and no item is near DynamoDB's limit
+    record = table.get(job_id)
+    assert record is not None and len(record.images) == 840
+    assert record.image_counts() == (840, 0)
+    items = table._table.query(KeyConditionExpression=Key("pk").eq(f"JOB#{job_id}"))["Items"]
+    largest = max(len(json.dumps(item, default=str).encode()) for item in items)
+    assert len(items) == 7 and largest < DYNAMODB_ITEM_LIMIT / 2, largest
+    # and lists of jobs carry the counts
+    [listed] = table.for_product(product)
+    assert listed.image_counts() == (840, 0) and listed.images == []
+
+
+def test_a_job_never_recorded_is_not_half_written(table: JobsTable) -> None:
+    with pytest.raises(LookupError, match="is not recorded"):
+        table.mark_copying("never-recorded")
+    assert table.get("never-recorded") is None

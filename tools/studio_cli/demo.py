@@ -174,7 +174,7 @@ def write_gallery(records: list[JobRecord], gallery: Path) -> Path:
     gallery.mkdir(parents=True, exist_ok=True)
     items = "".join(
         f'<li><a href="{html.escape(r.job_id)}/index.html">{html.escape(r.product_id)}</a> '
-        f"<b>{html.escape(r.status.value)}</b> {sum(1 for i in r.images if i.key)} images"
+        f"<b>{html.escape(r.status.value)}</b> {r.image_counts()[0]} images"
         f"{' - ' + html.escape(r.error) if r.error else ''}</li>"
         for r in records
     )

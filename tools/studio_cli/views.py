@@ -83,8 +83,7 @@ def print_damaged(damaged: Sequence[Damaged], table: str, out: Console) -> None:
 
 
 def images_summary(record: JobRecord) -> str:
-    copied = sum(1 for image in record.images if image.key)
-    missing = len(record.images) - copied
+    copied, missing = record.image_counts()
     return f"{copied}" + (f" (+{missing} missing)" if missing else "")
 
 

@@ -2,7 +2,11 @@
 
 Keys (see the README): ``pk = JOB#<job_id>``, ``sk = JOB``; GSI1 ``gsi1pk = PRODUCT#<product_id>``,
 ``gsi1sk = <created_at>#<job_id>`` (a product's jobs, oldest first); GSI2
-``gsi2pk = STATUS#<status>``, ``gsi2sk = <updated_at>#<job_id>`` (jobs by status).
+``gsi2pk = STATUS#<status>``, ``gsi2sk = <updated_at>#<job_id>`` (jobs by status). A job's images
+are items of their own beside it, one per round (``sk = IMAGES#<round>``), so the largest job Aiuta
+allows (35 types x 4 variants, six rounds, 100-character ids) stays far below DynamoDB's 400 KB
+per item; ``get`` reads them back with the job in one query. The table also keeps the products'
+first spellings (``PRODUCT#<key>``), the image budget (``aws.budget``) and duration estimates.
 
 Each write method is named for what happened to the job; every read returns a ``JobRecord``.
 """
@@ -34,6 +38,7 @@ from studio_core.domain.record import (
 )
 from studio_core.domain.state import OperationRef
 
+IMAGES_PREFIX = "IMAGES#"
 PRODUCT_INDEX = "ByProduct"
 STATUS_INDEX = "ByStatus"
 _KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
@@ -445,8 +450,25 @@ class JobsTable:
     # Reads
 
     def get(self, job_id: str) -> JobRecord | None:
-        item = self._table.get_item(Key=_key(job_id), ConsistentRead=True).get("Item")
-        return _record(item) if item else None
+        """The job, with every image of every round (one query: its item and its rounds' items)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(f"JOB#{job_id}"),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        job = next((item for item in items if item.get("sk") == "JOB"), None)
+        if job is None:
+            return None
+        rounds = sorted((i for i in items if str(i.get("sk", "")).startswith(IMAGES_PREFIX)), key=_round_of)
+        if rounds:
+            job = {**job, "images": [image for item in rounds for image in item.get("images", [])]}
+        return _record(job)
 
     def for_product(self, product_id: str) -> list[JobRecord]:
         """A product's jobs, oldest first."""
@@ -489,19 +511,49 @@ class JobsTable:
         return True
 
     def _set(self, job_id: str, status: JobStatus | None = None, **attributes: Any) -> None:
-        """Sets attributes (and the status with its index keys) on an existing job."""
+        """Sets attributes (and the status with its index keys) on a recorded job; ``images`` go to
+        the job's round items, and the job item keeps their counts. A job that was never recorded
+        is not half-written: ``LookupError``."""
         now = utc_now()
+        images = attributes.pop("images", None)
         values: dict[str, Any] = {"updated_at": now, **attributes}
+        removed = ""
+        if images is not None:
+            self._put_rounds(job_id, images)
+            copied = sum(1 for image in images if image.key)
+            values.update(images_copied=copied, images_missing=len(images) - copied)
+            removed = " REMOVE images"  # a record from before the round items kept them inline
         if status is not None:
             values.update(status=status.value, gsi2pk=f"STATUS#{status.value}", gsi2sk=f"{now}#{job_id}")
         names = {f"#a{i}": name for i, name in enumerate(values)}
         placeholders = {f":v{i}": _to_dynamo(value) for i, value in enumerate(values.values())}
-        self._table.update_item(
-            Key=_key(job_id),
-            UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=placeholders,
-        )
+        try:
+            self._table.update_item(
+                Key=_key(job_id),
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))) + removed,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=placeholders,
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            raise LookupError(f"job {job_id} is not recorded: nothing was written") from None
+
+    def _put_rounds(self, job_id: str, images: Sequence[ImageRecord]) -> None:
+        """Each round's images as the round's item (written whole: a round's images are final)."""
+        by_round: dict[int, list[ImageRecord]] = {}
+        for image in images:
+            by_round.setdefault(image.round, []).append(image)
+        with self._table.batch_writer() as batch:
+            for round_, round_images in sorted(by_round.items()):
+                batch.put_item(
+                    Item=_to_dynamo(
+                        {
+                            "pk": f"JOB#{job_id}",
+                            "sk": f"{IMAGES_PREFIX}{round_:03d}",
+                            "images": [i.model_dump(mode="json", exclude_none=True) for i in round_images],
+                        }
+                    )
+                )
 
     def _query(self, index: str, condition: ConditionBase) -> list[JobRecord]:
         records: list[JobRecord] = []
@@ -520,6 +572,10 @@ def _operations(operations: Sequence[OperationRef]) -> dict[str, Any]:
 
 def _key(job_id: str) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": "JOB"}
+
+
+def _round_of(item: dict[str, Any]) -> int:
+    return int(str(item["sk"]).removeprefix(IMAGES_PREFIX))
 
 
 def _product_key(product_id: str) -> dict[str, str]:

@@ -112,7 +112,11 @@ class JobRecord(BaseModel):
     poll_plan: PollPlan | None = None  # the latest round's schedule and the estimate it came from
     last_checked_at: str | None = None
     poll_attempts: int = 0
+    # Every image of every round; read whole by ``JobsTable.get`` (each round is an item of its own,
+    # so a job of any size fits DynamoDB's 400 KB items). Lists of jobs carry only the counts.
     images: list[ImageRecord] = Field(default_factory=list)
+    images_copied: int = 0
+    images_missing: int = 0
     rounds: list[RoundRecord] = Field(default_factory=list)
     result_key: str | None = None
     error: str | None = None
@@ -137,6 +141,14 @@ class JobRecord(BaseModel):
     regeneration_turn: str | None = None  # the requested regeneration of this job that runs now
     cancel_requested_at: str | None = None
     cancelled_by: str | None = None
+
+    def image_counts(self) -> tuple[int, int]:
+        """(images in the bucket, images that could not be copied), from the images when they were
+        read, else from the counts every job item keeps."""
+        if self.images:
+            copied = sum(1 for image in self.images if image.key)
+            return copied, len(self.images) - copied
+        return self.images_copied, self.images_missing
 
     def paid(self) -> Cost:
         """What the job paid Aiuta for: the operations it created (not those it built on)."""
