@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import math
 
+from studio_core.domain.limits import clip
+
 
 class StudioError(Exception):
-    """Base of every error this project raises on purpose."""
+    """Base of every error this project raises on purpose. Its message is bounded: a Catch puts it
+    in the execution's state, which holds at most 256 KB (an Aiuta error text can be any size)."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(clip(str(message)), *args)
 
 
 class InvalidJob(StudioError):

@@ -30,6 +30,7 @@ from studio_core.aiuta.models import (
     ProductInfo,
 )
 from studio_core.domain.errors import InvalidJob
+from studio_core.domain.limits import MAX_CATEGORY_CHARS, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS
 from studio_core.domain.vocabulary import (
     FlatLayTypeLabels,
     FlatLayTypes,
@@ -74,9 +75,9 @@ class JobDefaults(BaseModel):
 
 class ProductDetails(_Strict):
     id: str | None = None
-    title: str | None = None
-    category: str | None = None
-    description: str | None = None
+    title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
+    category: str | None = Field(default=None, max_length=MAX_CATEGORY_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
 
 
 class RegenerationRound(_Strict):

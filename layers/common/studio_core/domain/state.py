@@ -12,11 +12,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from studio_core.aiuta.models import OperationStatus, StatusValue, known
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
+from studio_core.domain.limits import clip
 from studio_core.domain.quote import Cost
 from studio_core.domain.vocabulary import Kind, LabelledImageType, LabelledOnFigureType
 
@@ -47,6 +48,9 @@ class OperationRef(BaseModel):
     ``copied`` is set once finalize has copied a succeeded operation's images.
     """
 
+    # Assignments are validated too: the check assigns Aiuta's error text, which is cut to a length.
+    model_config = ConfigDict(validate_assignment=True)
+
     kind: Kind
     operation_id: str | None = None
     round: int = 0
@@ -57,6 +61,12 @@ class OperationRef(BaseModel):
     not_found_polls: int = 0
     copied: bool = False
     inherited: bool = False  # a regeneration request's base operation: another job paid for it
+
+    @field_validator("error")
+    @classmethod
+    def _bounded_error(cls, error: str | None) -> str | None:
+        # Aiuta's error text, kept cut to a length: the state holds at most 256 KB.
+        return clip(error) if error else error
 
     @property
     def succeeded(self) -> bool:
@@ -134,6 +144,11 @@ class PendingRound(BaseModel):
     number_of_generations: int | None = None
     reason: str
 
+    @field_validator("reason")
+    @classmethod
+    def _bounded_reason(cls, reason: str) -> str:
+        return clip(reason)  # it quotes the checks' findings, which grow with the job
+
 
 class ResumeRequest(BaseModel):
     """A timed-out (or partly finished) job checked again: ``studio resume``, or the console with
@@ -144,7 +159,7 @@ class ResumeRequest(BaseModel):
 
 
 class JobState(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
     job_id: str
     product_id: str
@@ -164,6 +179,12 @@ class JobState(BaseModel):
     images_copied: int = 0
     resume: ResumeRequest | None = None
     base_job_id: str | None = None  # a regeneration request: the job whose operation it builds on
+
+    @field_validator("failure_reason")
+    @classmethod
+    def _bounded_reason(cls, reason: str | None) -> str | None:
+        # Reasons quote Aiuta's texts: kept cut to a length, as the state holds at most 256 KB.
+        return clip(reason) if reason else reason
 
     def current_operations(self) -> list[OperationRef]:
         """The operations of the round being polled."""
