@@ -39,10 +39,14 @@ Schedules (all with the template's deadlines, 1 h online, 72 h offline, whole-se
 - ``previous``: the schedule shipped before the learned one: first wait 20 s online / 300 s
   offline, then a quarter of it growing 1.5x up to 600 s.
 
-``--rate-pressure P`` replays the learned schedule as if Aiuta's request rate bound at level P
-(0..1, ``learned_polling.rate_pressure_from``); the default run adds a ``learned_rate_bound``
-row (P = 1) per mix and the throughput it buys when requests are the bottleneck: a product costs
-one create plus its checks, so at R requests/s the pipeline finishes R / (1 + checks) products/s.
+Polls that yield to creates: ``--rate-pressure P`` replays the learned schedule as if Aiuta's
+request rate bound at level P (0..1, ``learned_polling.lag_target_under``); the default run adds
+a ``learned_rate_bound`` row (P = 1) per mix, and a catalogue of ``CATALOGUE_PRODUCTS`` online
+products through one request budget of ``CATALOGUE_RATE`` requests/s (``simulate_catalogue``:
+checks that are due take a turn first, then creates while a slot is free; each check runs
+``decide_after_check`` when its turn comes), with 10 and 100 operations in flight, each with and
+without the pressure (``rate_pressure_from``, the creates waiting for a turn): checks and
+requests per product, products per minute, relative lag.
 
 Figures per mix and schedule: checks per operation (mean, p95), absolute lag (mean, p95),
 relative lag = lag / duration (p95; timed-out operations have no lag and are counted apart),
@@ -57,6 +61,8 @@ Built-in mixes (seeded, ``OPERATIONS`` each), chosen to look like what Aiuta ser
 - ``offline``: log-normal, median 67 min, sigma 1.3 (a heavy tail);
 - ``online_shift``: the online mix, with every duration doubled from the middle on.
 
+``--mixes`` picks among them and ``MORE_MIXES`` (other shapes: gamma, tight, a 30 % slow mode,
+outliers, a trend, day/night, uniform offline, interleaved priorities, short operations).
 ``--durations FILE`` replays a trace instead (CSV lines ``priority,seconds`` in arrival order;
 a header line and blank lines are skipped); ``--checks-out FILE`` writes, per operation of the
 input, the seconds after creation at which the shipped code checked it, space-separated.
@@ -90,6 +96,7 @@ from studio_core.domain.learned_polling import (
     DurationObservation,
     check_times,
     initial_estimate,
+    rate_pressure_from,
 )
 from studio_core.domain.polling import PollSettings, plan_from, start_polling
 from studio_core.domain.progress import decide_after_check, poll_after_check
@@ -175,6 +182,41 @@ MIXES: dict[str, Callable[[random.Random, int], list[Operation]]] = {
     "online": online_mix,
     "offline": offline_mix,
     "online_shift": online_shift_mix,
+}
+
+
+def _online(draw: Callable[[random.Random, int], float]) -> Callable[[random.Random, int], list[Operation]]:
+    return lambda rng, n: [Operation("online", draw(rng, i * 1000 // n)) for i in range(n)]
+
+
+# Other shapes, for ``--mixes``: what a trace replayed with ``--durations`` may look like.
+MORE_MIXES: dict[str, Callable[[random.Random, int], list[Operation]]] = {
+    "gamma": _online(lambda rng, _: rng.gammavariate(4, 10)),  # mean 40 s, many short ones
+    "tight": _online(lambda rng, _: rng.lognormvariate(math.log(60), 0.3)),
+    "slow_30pct": _online(
+        lambda rng, _: (
+            rng.lognormvariate(math.log(30), 0.5)
+            if rng.random() < 0.7
+            else rng.lognormvariate(math.log(240), 0.3)
+        )
+    ),
+    "outliers": _online(
+        lambda rng, _: (
+            rng.lognormvariate(math.log(30), 0.5) if rng.random() < 0.99 else rng.uniform(1020, 3480)
+        )
+    ),
+    "trend": _online(lambda rng, permille: rng.lognormvariate(math.log(30 * (1 + permille / 500)), 0.5)),
+    "day_night": _online(
+        lambda rng, permille: rng.lognormvariate(math.log(30 if (permille // 125) % 2 == 0 else 60), 0.5)
+    ),
+    "uniform_offline": lambda rng, n: [Operation("offline", rng.uniform(600, 3 * 3600)) for _ in range(n)],
+    "interleaved": lambda rng, n: [
+        Operation("online", rng.lognormvariate(math.log(30), 0.5))
+        if rng.random() < 0.7
+        else Operation("offline", rng.lognormvariate(math.log(4000), 1.3))
+        for _ in range(n)
+    ],
+    "short": _online(lambda rng, _: rng.lognormvariate(math.log(20), 0.8)),  # whole seconds are coarse
 }
 
 
@@ -268,6 +310,111 @@ def replay_learned(
     for priority, observation in pending:
         learn(priority, observation)
     return replays, estimates
+
+
+# --- a catalogue under a request rate --------------------------------------------------------
+
+CATALOGUE_PRODUCTS = 1000
+CATALOGUE_RATE = 5.0  # requests/s: the load test's plan (bench/load.py --rate 5)
+CATALOGUE_SLOTS = {"slot-bound": 10, "rate-bound": 100}  # AiutaOperationsInFlight (template default 10)
+
+
+def simulate_catalogue(
+    durations: Sequence[float],
+    estimate: DurationEstimate,
+    *,
+    rate: float,
+    slots: int,
+    yield_to_creates: bool,
+    latency: float = LATENCY_SECONDS,
+) -> dict[str, Any]:
+    """A catalogue of online products, all waiting at 0, through one request budget of ``rate``
+    requests/s (one request every 1/rate s) and ``slots`` operations in flight.
+
+    A request turn goes to the oldest check that is due (work already at Aiuta first, as the
+    waiting room does), else to a create when a slot is free. Each create is planned by
+    ``start_polling``, each check runs ``decide_after_check`` at the time its turn came, and the
+    estimate learns what the checks saw. With ``yield_to_creates`` each check is told the rate
+    pressure (``rate_pressure_from``: the creates that have a slot and wait for a request turn);
+    without, it is told none, as today.
+    """
+    from heapq import heappop, heappush
+
+    level = OperationPriority.ONLINE
+    running = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.IN_PROGRESS)]
+    ended = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.SUCCESS)]
+    pending = deque(range(len(durations)))
+    due: list[tuple[float, int]] = []  # (when the next check is due, product)
+    polls = [0] * len(durations)
+    started: dict[int, float] = {}
+    state: dict[int, Any] = {}
+    relative: list[float] = []
+    in_flight, turn, requests, last = 0, 0.0, 0, 0.0
+    while pending or due:
+        if due and due[0][0] <= turn:
+            _, product = heappop(due)
+            begun = started[product]
+            now = CREATED + timedelta(seconds=turn)
+            waiting = min(len(pending), slots - in_flight) if yield_to_creates else 0
+            decision = decide_after_check(
+                ended if durations[product] <= turn - begun else running,
+                state[product],
+                now - timedelta(seconds=begun),
+                level,
+                SETTINGS,
+                rate_pressure=rate_pressure_from(waiting, rate),
+            )
+            polls[product] += 1
+            if decision.status is StepStatus.WAITING:
+                assert decision.wait_seconds is not None
+                state[product] = poll_after_check(state[product], decision, now - timedelta(seconds=begun))
+                heappush(due, (turn + latency + decision.wait_seconds, product))
+            else:
+                in_flight -= 1
+                last = turn + latency
+                relative.append((turn + latency - begun - durations[product]) / durations[product])
+                if decision.observation is not None:
+                    estimate = estimate.learn(decision.observation)
+        elif pending and in_flight < slots:
+            product = pending.popleft()
+            started[product] = turn
+            state[product] = start_polling(level, SETTINGS, CREATED, estimate)
+            heappush(due, (turn + latency + state[product].wait_seconds, product))
+            in_flight += 1
+        else:  # nothing to send: the budget idles until the next check is due
+            turn = max(turn, due[0][0])
+            continue
+        requests += 1
+        turn += 1 / rate
+    products = len(durations)
+    return {
+        "products": products,
+        "checks_per_product": round(sum(polls) / products, 3),
+        "requests_per_product": round(requests / products, 3),
+        "minutes": round(last / 60, 1),
+        "products_per_minute": round(products / last * 60, 2),
+        "relative_lag_p95": round(percentile(relative, 0.95), 4),
+    }
+
+
+def catalogue_report(estimate: DurationEstimate, latency: float) -> dict[str, Any]:
+    """Each regime (slots or rate binding) with and without polls yielding to creates."""
+    rng = random.Random(f"{SEED}-catalogue")
+    durations = [op.seconds for op in online_mix(rng, CATALOGUE_PRODUCTS)]
+    report: dict[str, Any] = {"rate": CATALOGUE_RATE, "products": CATALOGUE_PRODUCTS}
+    for regime, slots in CATALOGUE_SLOTS.items():
+        runs = {
+            name: simulate_catalogue(
+                durations, estimate, rate=CATALOGUE_RATE, slots=slots, yield_to_creates=flag, latency=latency
+            )
+            for name, flag in (("polls_for_lag", False), ("yields_to_creates", True))
+        }
+        runs["slots"] = slots
+        runs["throughput_gain"] = round(
+            runs["yields_to_creates"]["products_per_minute"] / runs["polls_for_lag"]["products_per_minute"], 3
+        )
+        report[regime] = runs
+    return report
 
 
 # --- the optimal schedule --------------------------------------------------------------------
@@ -420,28 +567,51 @@ def late_count(checks: Sequence[float], ordered: Sequence[float], latency: float
     return late
 
 
+@dataclass(frozen=True)
+class Optimal:
+    """The optimal schedule for one priority: its check times, the multiplier of late operations
+    that gives them (inf: the p95 is out of reach), and the fewest expected checks per operation
+    when operations may be split between it and the next cheaper Lagrangian schedule (which
+    alone is late too often): the exact constrained optimum, where the late count jumps."""
+
+    checks: list[float]
+    multiplier: float
+    mixed_checks_mean: float
+
+
 def optimal_schedule(
     durations: Sequence[float], deadline: float, latency: float, min_wait: int = 1
-) -> tuple[list[float], float]:
-    """The fewest expected checks with p95 relative lag <= 0.10 for these durations: the check
-    times, and the multiplier of late operations that gives them."""
+) -> Optimal:
+    """The fewest expected checks with p95 relative lag <= 0.10 for these durations."""
     ordered = sorted(durations)
     finished = sum(1 for d in ordered if d <= deadline)
     allowed = finished - math.ceil((1 - 0.05) * finished)  # late ones a nearest-rank p95 tolerates
     grid = _check_grid(deadline)
     rounded = round(latency / GRID_SECONDS) * GRID_SECONDS
+
+    def checks_mean(checks: Sequence[float]) -> float:
+        return sum(schedule_outcome(checks, d, latency).polls for d in ordered) / len(ordered)
+
     low, high = 1e-3, 1e6
-    best: tuple[list[float], float] | None = None
+    feasible: tuple[list[float], float, int] | None = None
+    cheaper: tuple[list[float], int] | None = None
     for _ in range(36):
         middle = math.sqrt(low * high)
         checks = _optimal_for_multiplier(ordered, grid, rounded, middle, min_wait)
-        if late_count(checks, ordered, latency, GOAL_P95_RELATIVE_LAG) <= allowed:
-            high, best = middle, (checks, middle)
+        late = late_count(checks, ordered, latency, GOAL_P95_RELATIVE_LAG)
+        if late <= allowed:
+            high, feasible = middle, (checks, middle, late)
         else:
-            low = middle
-    if best is None:  # out of reach for whole-second waits: the fewest late operations instead
-        return _optimal_for_multiplier(ordered, grid, rounded, high, min_wait), math.inf
-    return best
+            low, cheaper = middle, (checks, late)
+    if feasible is None:  # out of reach for whole-second waits: the fewest late operations instead
+        checks = _optimal_for_multiplier(ordered, grid, rounded, high, min_wait)
+        return Optimal(checks, math.inf, checks_mean(checks))
+    checks, multiplier, late = feasible
+    mixed = checks_mean(checks)
+    if cheaper is not None and cheaper[1] > late:
+        share = (allowed - late) / (cheaper[1] - late)  # of operations on the cheaper schedule
+        mixed = (1 - share) * mixed + share * checks_mean(cheaper[0])
+    return Optimal(checks, multiplier, mixed)
 
 
 # --- reference schedules ---------------------------------------------------------------------
@@ -569,7 +739,7 @@ def learned_figures(
 
 def run_mix(
     ops: Sequence[Operation], in_flight: int, latency: float, rate_pressure: float
-) -> tuple[dict[str, Any], list[Replay]]:
+) -> tuple[dict[str, Any], list[Replay], dict[str, DurationEstimate]]:
     priorities = sorted({op.priority for op in ops})
     by_priority = {p: [op.seconds for op in ops if op.priority == p] for p in priorities}
     report: dict[str, Any] = {"operations": len(ops)}
@@ -588,18 +758,19 @@ def run_mix(
     learned["final_estimates"] = {p: e.describe() for p, e in estimates.items()}
     schedules["learned"] = learned
 
-    optimal_checks = {p: optimal_schedule(by_priority[p], deadline_of(p), latency) for p in priorities}
+    optimal_by = {p: optimal_schedule(by_priority[p], deadline_of(p), latency) for p in priorities}
     optimal = figures(
-        ops, [schedule_outcome(optimal_checks[op.priority][0], op.seconds, latency) for op in ops]
+        ops, [schedule_outcome(optimal_by[op.priority].checks, op.seconds, latency) for op in ops]
     )
-    optimal["history_events_7d"] = max(len(c) for c, _ in optimal_checks.values()) * HISTORY_EVENTS_PER_CHECK
+    optimal["polls_mean_mixed"] = round(
+        sum(len(by_priority[p]) * o.mixed_checks_mean for p, o in optimal_by.items()) / len(ops), 3
+    )
+    optimal["history_events_7d"] = max(len(o.checks) for o in optimal_by.values()) * HISTORY_EVENTS_PER_CHECK
     optimal["late_multiplier"] = {
-        p: round(m, 2) if m < math.inf else None for p, (_, m) in optimal_checks.items()
+        p: round(o.multiplier, 2) if o.multiplier < math.inf else None for p, o in optimal_by.items()
     }
-    report["p95_in_reach"] = all(m < math.inf for _, m in optimal_checks.values())
-    optimal["first_checks_seconds"] = {
-        p: [round(t, 1) for t in c[:8]] for p, (c, _) in optimal_checks.items()
-    }
+    report["p95_in_reach"] = all(o.multiplier < math.inf for o in optimal_by.values())
+    optimal["first_checks_seconds"] = {p: [round(t, 1) for t in o.checks[:8]] for p, o in optimal_by.items()}
     schedules["optimal"] = optimal
 
     fixed = figures(ops, [fixed_outcome(op.seconds, 60, deadline_of(op.priority), latency) for op in ops])
@@ -653,8 +824,8 @@ def run_mix(
 
     report["schedules"] = schedules
     report["learned_polls_vs_fixed_tuned"] = round(learned["polls_mean"] / tuned["polls_mean"], 3)
-    report["learned_polls_vs_optimal"] = round(learned["polls_mean"] / optimal["polls_mean"], 3)
-    return report, replays
+    report["learned_polls_vs_optimal"] = round(learned["polls_mean"] / optimal["polls_mean_mixed"], 3)
+    return report, replays, estimates
 
 
 def goals_missed(name: str, mix: dict[str, Any]) -> list[str]:
@@ -711,11 +882,34 @@ def table(mixes: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def catalogue_table(catalogue: dict[str, Any]) -> str:
+    columns = ("regime", "slots", "checks", "checks per product", "requests per product")
+    columns += ("products per minute", "minutes", "rel. lag p95")
+    rows = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for regime in CATALOGUE_SLOTS:
+        for name in ("polls_for_lag", "yields_to_creates"):
+            run = catalogue[regime][name]
+            cells = [regime, str(catalogue[regime]["slots"]), name.replace("_", " ")]
+            cells += [f"{run['checks_per_product']:.2f}", f"{run['requests_per_product']:.2f}"]
+            cells += [
+                f"{run['products_per_minute']:.1f}",
+                f"{run['minutes']:.1f}",
+                f"{run['relative_lag_p95']:.3f}",
+            ]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--durations", type=Path, help="CSV of 'priority,seconds' lines in arrival order")
     parser.add_argument("--checks-out", type=Path, help="write each operation's check times, one line each")
     parser.add_argument("--operations", type=int, default=OPERATIONS, help="per built-in mix")
+    parser.add_argument(
+        "--mixes",
+        default=",".join(MIXES),
+        help=f"comma-separated, of {', '.join([*MIXES, *MORE_MIXES])}, or 'all'",
+    )
     parser.add_argument("--in-flight", type=int, default=1, help="operations running at once")
     parser.add_argument("--latency", type=float, default=LATENCY_SECONDS, help="seconds a check loop adds")
     parser.add_argument(
@@ -729,15 +923,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         inputs = {args.durations.stem: read_durations(args.durations)}
         results = args.results or RESULTS.with_name(f"polling-{args.durations.stem}.json")
     else:
-        inputs = {
-            name: make(random.Random(f"{SEED}-{name}"), args.operations) for name, make in MIXES.items()
-        }
-        results = args.results or RESULTS
+        known = {**MIXES, **MORE_MIXES}
+        names = (
+            list(known) if args.mixes == "all" else [n.strip() for n in args.mixes.split(",") if n.strip()]
+        )
+        if unknown := [n for n in names if n not in known]:
+            raise SystemExit(f"unknown mix {', '.join(unknown)}: choose among {', '.join(known)}")
+        inputs = {name: known[name](random.Random(f"{SEED}-{name}"), args.operations) for name in names}
+        results = args.results or (
+            RESULTS if names == list(MIXES) else RESULTS.with_name("polling-mixes.json")
+        )
     mixes: dict[str, dict[str, Any]] = {}
     lines: list[str] = []
+    learned: dict[str, DurationEstimate] = {}
     for name, ops in inputs.items():
-        mixes[name], replays = run_mix(ops, max(1, args.in_flight), args.latency, args.rate_pressure)
+        mixes[name], replays, learned[name] = run_mix(
+            ops, max(1, args.in_flight), args.latency, args.rate_pressure
+        )
         lines.extend(" ".join(f"{t:g}" for t in r.checks) for r in replays)
+    # A catalogue under the plan's rate, planned from what the online mix taught the estimate.
+    catalogue = (
+        catalogue_report(learned["online"]["online"], args.latency)
+        if "online" in learned and args.rate_pressure == 0.0
+        else None
+    )
     if args.checks_out:
         args.checks_out.write_text("".join(line + "\n" for line in lines))
 
@@ -751,10 +960,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             m["schedules"]["learned"]["cold_start_relative_lag_p95"] for m in mixes.values()
         ),
     }
-    if all("rate_bound" in m for m in mixes.values()):
-        summary["rate_bound_throughput_gain"] = min(
-            m["rate_bound"]["throughput_gain"] for m in mixes.values()
-        )
+    if catalogue is not None:
+        summary["catalogue_throughput_gain_rate_bound"] = catalogue["rate-bound"]["throughput_gain"]
+        summary["catalogue_throughput_gain_slot_bound"] = catalogue["slot-bound"]["throughput_gain"]
     report = {
         "command": " ".join([".venv/bin/python bench/polling.py", *(sys.argv[1:] if argv is None else argv)]),
         "in_flight": max(1, args.in_flight),
@@ -763,12 +971,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cost_assumptions": COST,
         "usd_per_poll": USD_PER_POLL,
         "mixes": mixes,
+        "catalogue": catalogue,
         "summary": summary,
         "goals_missed": missed,
     }
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(report, indent=2) + "\n")
     print(table(mixes))
+    if catalogue is not None:
+        print(catalogue_table(catalogue))
     print(f"seconds: {time.perf_counter() - started:.1f}; results in {results}")
     for m in missed:
         print(f"goal missed: {m}")

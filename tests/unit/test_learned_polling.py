@@ -274,13 +274,16 @@ def test_when_the_request_rate_binds_an_operation_is_checked_less() -> None:
 
 
 def test_the_rate_pressure_rule() -> None:
-    # No create waiting: no pressure, the lag target is 10 %
+    # No create waiting, or only what the next second of the rate sends: no pressure, 10 % lag
     assert rate_pressure_from(0, 5) == 0.0
+    assert rate_pressure_from(5, 5) == 0.0
     assert lag_target_under(0.0) == pytest.approx(0.10)
-    # Half a second's worth of the rate waiting: half the pressure; a second's worth or more: full
-    assert rate_pressure_from(2, 4) == pytest.approx(0.5)
+    # A second and a half's worth waiting: half the pressure; two seconds' worth or more: full
+    assert rate_pressure_from(6, 4) == pytest.approx(0.5)
     assert rate_pressure_from(50, 5) == 1.0
     assert lag_target_under(1.0) == pytest.approx(0.50)
+    # At one request a second, one create waiting is nothing, two are the rate binding
+    assert (rate_pressure_from(1, 1), rate_pressure_from(2, 1)) == (0.0, 1.0)
 
 
 def test_waits_are_whole_seconds_of_at_least_one_before_the_deadline() -> None:

@@ -72,11 +72,13 @@ Polls that yield to creates
 ---------------------------
 Every check is a request to Aiuta. When the plan's request rate binds (creates are waiting for a
 request turn), a check that finds the operation still running costs a product its start. The
-rule: ``rate_pressure`` in [0, 1] (``rate_pressure_from``: the creates waiting for a turn, per
-second of the plan's rate ``AiutaRequestsPerSecond``) raises the lag target from ``LAG_TARGET``
-towards ``PRESSED_LAG_TARGET`` (50 %): longer gaps, fewer checks per operation, more creates per
-second; without pressure the schedule polls for a low lag. ``bench/polling.py --rate-pressure``
-measures the trade.
+rule: ``rate_pressure`` in [0, 1] raises the lag target from ``LAG_TARGET`` towards
+``PRESSED_LAG_TARGET`` (50 %): longer gaps, fewer checks per operation, more creates per second;
+without pressure the schedule polls for a low lag. ``rate_pressure_from`` reads it from the
+creates waiting for a request turn: none up to a second's worth of the plan's rate
+(``AiutaRequestsPerSecond``: the next turns take them), full from two seconds' worth. Operations
+in flight (``AiutaOperationsInFlight``) binding instead is no pressure: there a check costs no
+create. ``bench/polling.py`` measures both regimes on a catalogue.
 
 How the pipeline uses it (one item per priority, e.g. ``pk = POLL_ESTIMATE#online``)::
 
@@ -434,11 +436,13 @@ def plan_for(
 
 
 def rate_pressure_from(creates_waiting: int, requests_per_second: float) -> float:
-    """How hard the plan's request rate binds, 0..1: the creates waiting for a request turn, per
-    second of the rate (``AiutaRequestsPerSecond``); 1 once a second's worth of them waits."""
-    if creates_waiting <= 0 or requests_per_second <= 0:
+    """How hard the plan's request rate binds, 0..1, from the creates waiting for a request turn:
+    none while up to a second's worth of the rate (``AiutaRequestsPerSecond``) waits (a create
+    about to go is not held back), rising to full with two seconds' worth."""
+    if requests_per_second <= 0:
         return 0.0
-    return min(1.0, creates_waiting / max(1.0, requests_per_second))
+    second = max(1.0, requests_per_second)
+    return min(1.0, max(0.0, (creates_waiting - second) / second))
 
 
 def lag_target_under(rate_pressure: float, lag_target: float = LAG_TARGET) -> float:
