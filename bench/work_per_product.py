@@ -147,8 +147,8 @@ S3_PUT_CLASS = {
 class TemplatePollDefaults:
     """The template's poll defaults (what ``initial_estimate`` reads) and deadlines."""
 
-    first_wait_online_seconds: int = 20
-    first_wait_offline_seconds: int = 300
+    expected_online_seconds: int = 20
+    expected_offline_seconds: int = 300
     deadline_online_seconds: int = 3600
     deadline_offline_seconds: int = 259_200
 

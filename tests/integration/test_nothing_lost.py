@@ -212,7 +212,7 @@ def test_one_kind_whose_create_is_unconfirmed_does_not_cost_the_other(studio_sim
         storage=clients.storage(),
         jobs=clients.jobs_table(),
         create=create,
-        poll=PollSettings(first_wait_online_seconds=1),
+        poll=PollSettings(expected_online_seconds=1),
         estimates=clients.duration_estimates(),
         url_ttl_seconds=600,
     )
@@ -487,7 +487,7 @@ def test_a_kind_aiuta_refuses_does_not_cost_the_kind_it_accepted(studio_sim: Any
         storage=clients.storage(),
         jobs=clients.jobs_table(),
         create=create,
-        poll=PollSettings(first_wait_online_seconds=1),
+        poll=PollSettings(expected_online_seconds=1),
         estimates=clients.duration_estimates(),
         url_ttl_seconds=600,
     )

@@ -17,8 +17,9 @@ import pytest
 from studio_core.aiuta.models import OperationPriority, OperationStatus
 from studio_core.domain.jobs import JobDefaults, JobSpec, build_job
 from studio_core.domain.keys import output_key
+from studio_core.domain.learned_polling import DurationObservation
 from studio_core.domain.polling import PollSettings, plan_next_check
-from studio_core.domain.progress import decide_after_check
+from studio_core.domain.progress import decide_after_check, poll_after_check
 from studio_core.domain.record import ImageRecord, RoundRecord
 from studio_core.domain.results import summarise_round
 from studio_core.domain.state import OperationRef, PollState, StepStatus
@@ -32,9 +33,13 @@ def op(kind: Kind, status: OperationStatus, error: str | None = None, **fields: 
     return OperationRef(kind=kind, operation_id=f"op-{kind.value}", status=status, error=error, **fields)
 
 
-def poll(attempt: int = 0, deadline_after: float = 3600) -> PollState:
+def poll(attempt: int = 0, deadline_after: float = 3600, checked_after: float | None = None) -> PollState:
     return PollState(
-        wait_seconds=20, attempt=attempt, started_at=START, deadline=START + timedelta(seconds=deadline_after)
+        wait_seconds=20,
+        attempt=attempt,
+        started_at=START,
+        deadline=START + timedelta(seconds=deadline_after),
+        checked_at=None if checked_after is None else START + timedelta(seconds=checked_after),
     )
 
 
@@ -185,6 +190,55 @@ def test_an_unknown_status_counts_as_unfinished_and_is_named_at_the_deadline() -
 def test_a_failure_wins_over_a_passed_deadline_when_everything_ended() -> None:
     decision = decide([op(Kind.ON_FIGURE, OperationStatus.FAILED, "bad input")], after=99999)
     assert decision.status is StepStatus.FAILED
+
+
+def test_a_round_that_ended_is_learned_as_ending_between_the_last_two_checks() -> None:
+    # Given a round last found running at 27.5 s
+    operations = [op(Kind.ON_FIGURE, OperationStatus.SUCCESS)]
+
+    # When the check at 30 s finds it ended
+    decision = decide(operations, after=30, attempt=4, checked_after=27.5)
+
+    # Then what the estimate learns is "ended after 27.5 s, by 30 s", not "took 30 s"
+    assert decision.observation == DurationObservation(27.5, 30.0)
+    assert decision.operation_seconds == 30.0
+
+
+def test_a_round_ended_at_its_first_check_is_learned_as_ending_since_the_create() -> None:
+    decision = decide([op(Kind.ON_FIGURE, OperationStatus.SUCCESS)], after=12)
+
+    assert decision.observation == DurationObservation(0.0, 12.0)
+
+
+def test_a_round_still_running_at_the_deadline_is_learned_as_taking_longer() -> None:
+    # Given a round checked on its deadline and still running (one kind done, one not)
+    operations = [op(Kind.ON_FIGURE, OperationStatus.SUCCESS), op(Kind.FLAT_LAY, OperationStatus.IN_PROGRESS)]
+
+    # When the check decides
+    decision = decide(operations, after=3600, attempt=40, checked_after=3300)
+
+    # Then the estimate learns only that it ran past 3,600 s, never that it took 3,600 s
+    assert decision.observation == DurationObservation(3600.0, None)
+
+
+def test_nothing_is_learned_while_waiting_or_from_a_failure() -> None:
+    assert decide([op(Kind.ON_FIGURE, OperationStatus.IN_PROGRESS)]).observation is None
+    assert decide([op(Kind.ON_FIGURE, OperationStatus.FAILED, "bad")]).observation is None
+
+
+def test_the_next_check_starts_from_this_ones_time() -> None:
+    # Given a check at 30 s that found the round running
+    before = poll(attempt=2, checked_after=25)
+    now = START + timedelta(seconds=30)
+    decision = decide_after_check(
+        [op(Kind.ON_FIGURE, OperationStatus.IN_PROGRESS)], before, now, OperationPriority.ONLINE, SETTINGS
+    )
+
+    # When the schedule is carried to the next check
+    after = poll_after_check(before, decision, now)
+
+    # Then it has this check counted, its wait, and its time (where the next interval starts)
+    assert (after.attempt, after.wait_seconds, after.checked_at) == (3, decision.wait_seconds, now)
 
 
 # summarise_round

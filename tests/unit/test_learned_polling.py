@@ -1,5 +1,8 @@
-"""The learned poll schedule: an estimate of durations that follows change and shrugs off outliers,
-and checks placed from it that never pass the deadline, never leave long gaps and fit one execution."""
+"""The learned poll schedule: an estimate of durations that learns from what checks can see (the
+interval between two checks, or "still running" at the deadline) without bias, follows change and
+shrugs off outliers; and checks placed from it that notice an end within 10 % of the duration,
+never pass the deadline, never leave long gaps, fit one execution, and spread out when the
+request rate binds."""
 
 from __future__ import annotations
 
@@ -20,11 +23,14 @@ from studio_core.domain import learned_polling
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
     DurationEstimate,
+    DurationObservation,
     PollPlan,
     check_times,
     initial_estimate,
+    lag_target_under,
     next_wait,
     plan_for,
+    rate_pressure_from,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,10 +40,10 @@ HISTORY_BUDGET = 5_000  # events for a 7-day operation, far below Step Functions
 
 @dataclass(frozen=True)
 class TemplateDefaults:
-    """The template's first waits, as ``PollSettings`` has them by default."""
+    """The template's expected durations (the prior), as ``PollSettings`` has them by default."""
 
-    first_wait_online_seconds: int = 20
-    first_wait_offline_seconds: int = 300
+    expected_online_seconds: int = 20
+    expected_offline_seconds: int = 300
 
 
 def trained(priority: str, median: float, sigma: float, n: int, seed: int = 1) -> DurationEstimate:
@@ -82,6 +88,57 @@ def test_the_estimate_follows_a_shift_in_durations() -> None:
     assert estimate.quantile(0.04) == pytest.approx(90 * math.exp(-1.75 * 0.3), rel=0.15)
 
 
+def learned_through_checks(
+    durations: list[float], checks: list[float]
+) -> tuple[DurationEstimate, DurationEstimate]:
+    """Two estimates of the same operations, checked at ``checks``: one learns what a check can
+    see (the interval between the last two checks), one the time of the check that saw the end."""
+    from_intervals = from_check_times = initial_estimate("online", TemplateDefaults())
+    for seconds in durations:
+        k = next(i for i, t in enumerate(checks) if t >= seconds)
+        before = checks[k - 1] if k else 0.0
+        from_intervals = from_intervals.learn(DurationObservation(before, checks[k]))
+        from_check_times = from_check_times.observe(checks[k])
+    return from_intervals, from_check_times
+
+
+def test_learning_from_the_interval_between_checks_is_not_biased_late() -> None:
+    # Given operations of about 30 s, checked the way a schedule checks them: at 4 s, then every
+    # 10 % of the time elapsed (so the end is known only to within a gap)
+    rng = random.Random(12)
+    durations = [rng.lognormvariate(math.log(30), 0.5) for _ in range(2000)]
+    checks = [4.0]
+    while checks[-1] < 10_000:
+        checks.append(checks[-1] * 1.1)
+    true = sorted(durations[-600:])  # what the decayed estimate mostly holds
+
+    # When one estimate learns each interval and the other the check that noticed the end
+    from_intervals, from_check_times = learned_through_checks(durations, checks)
+
+    # Then the interval-learned quantiles match the durations, where counting the noticing
+    # check puts the body of the distribution about half a gap (~5 %) late
+    for q in (0.25, 0.5, 0.9):
+        truth = true[int(q * len(true))]
+        assert from_intervals.quantile(q) == pytest.approx(truth, rel=0.03)
+        assert from_check_times.quantile(q) > 1.03 * truth
+
+
+def test_a_timed_out_operation_says_only_that_it_took_longer() -> None:
+    # Given an estimate of online operations of about 30 s, some of which take a day
+    estimate = trained("online", 30, 0.5, 400)
+    estimate = estimate.observe(86_400)
+
+    # When 5 % more operations are still running at a one-hour deadline
+    timed_out = estimate
+    for _ in range(20):
+        timed_out = timed_out.learn(DurationObservation(3600, None))
+
+    # Then they count as longer than the deadline (spread over what was seen beyond it),
+    # not as ending at it, and the quantiles below them are where the finished ones put them
+    assert timed_out.quantile(0.99) > 3600 * 2
+    assert timed_out.quantile(0.5) == pytest.approx(estimate.quantile(0.5), rel=0.1)
+
+
 def test_one_huge_outlier_barely_moves_the_estimate() -> None:
     # Given an estimate that learned online operations of about 30 s
     before = trained("online", 30, 0.5, 1000)
@@ -97,7 +154,7 @@ def test_one_huge_outlier_barely_moves_the_estimate() -> None:
     assert after.quantile(0.99) == pytest.approx(slow.quantile(0.99), rel=1e-9)
 
 
-def test_without_history_the_estimate_is_the_templates_first_wait() -> None:
+def test_without_history_the_estimate_is_the_templates_expected_duration() -> None:
     # Given the template's defaults (20 s online, 300 s offline)
     settings = TemplateDefaults()
 
@@ -164,6 +221,71 @@ def test_no_gap_is_longer_than_the_cap() -> None:
         assert all(gap <= max(600, 0.10 * before) for before, gap in gaps)
 
 
+@pytest.mark.parametrize("latency", [0.0, 0.3, 1.5])
+def test_after_a_check_the_next_notices_an_end_within_a_tenth_of_the_duration(latency: float) -> None:
+    # Given a learned online plan, and checks that take ``latency`` before the next Wait starts
+    plan = plan_for(trained("online", 30, 0.5, 400))
+    # (Before a tenth of the time elapsed covers a one-second wait and two latencies, nothing can.)
+    for tenths in range(math.ceil(100 * (1 + 2 * latency)), 30_000, 7):
+        elapsed = tenths / 10
+
+        # When the next wait is planned after a check at ``elapsed`` (in the dense part)
+        if elapsed >= plan.dense_until_seconds:
+            break
+        wait = next_wait(plan, elapsed, 3, 3600, latency_seconds=latency)
+
+        # Then an operation that ended just after this check, noticed when the next check's
+        # answer is out, is at most 10 % late, but for a whisker (a wait rounded up to a whole
+        # second) of at most 3 % of the gap
+        noticed = elapsed + latency + wait + latency
+        whisker = noticed / 1.1 - elapsed
+        assert whisker <= 0.03 * (wait + latency) + 1e-9
+
+
+def test_the_first_check_waits_for_the_low_quantile_however_long() -> None:
+    # Given offline operations that all take over half an hour, and a 10-minute longest wait
+    estimate = trained("offline", 3 * 3600, 0.3, 400)
+
+    # When the plan's first wait is asked for
+    plan = plan_for(estimate, max_gap_seconds=600)
+    first = next_wait(plan, 0, 0, 259_200)
+
+    # Then it is the learned low quantile (4 %), not a check an hour before anything ends
+    assert first == pytest.approx(estimate.quantile(0.04), abs=1)
+
+
+def test_when_the_request_rate_binds_an_operation_is_checked_less() -> None:
+    # Given a learned online plan and a 5-minute operation
+    plan = plan_for(trained("online", 30, 0.5, 400))
+
+    def checks_under(pressure: float) -> int:
+        elapsed, attempt = 0.0, 0
+        while elapsed < 300:
+            elapsed += next_wait(plan, elapsed, attempt, 3600, rate_pressure=pressure)
+            attempt += 1
+        return attempt
+
+    # When creates are waiting for a request turn (the rate binds) or not
+    free, half, bound = checks_under(0.0), checks_under(0.5), checks_under(1.0)
+
+    # Then it is checked fewer times the harder the rate binds: several times fewer at full pressure
+    assert free > half > bound
+    assert bound * 3 <= free
+
+
+def test_the_rate_pressure_rule() -> None:
+    # No create waiting, or only what the next second of the rate sends: no pressure, 10 % lag
+    assert rate_pressure_from(0, 5) == 0.0
+    assert rate_pressure_from(5, 5) == 0.0
+    assert lag_target_under(0.0) == pytest.approx(0.10)
+    # A second and a half's worth waiting: half the pressure; two seconds' worth or more: full
+    assert rate_pressure_from(6, 4) == pytest.approx(0.5)
+    assert rate_pressure_from(50, 5) == 1.0
+    assert lag_target_under(1.0) == pytest.approx(0.50)
+    # At one request a second, one create waiting is nothing, two are the rate binding
+    assert (rate_pressure_from(1, 1), rate_pressure_from(2, 1)) == (0.0, 1.0)
+
+
 def test_waits_are_whole_seconds_of_at_least_one_before_the_deadline() -> None:
     rng = random.Random(9)
     for estimate in estimates_to_plan():
@@ -227,12 +349,12 @@ def test_the_checks_written_by_the_bench_give_back_its_figures(tmp_path: Path) -
     checks_out, results = tmp_path / "checks.txt", tmp_path / "results.json"
 
     # When the bench replays it, writing every operation's check times
-    load_bench().main(
-        ["--durations", str(durations), "--checks-out", str(checks_out), "--results", str(results)]
-    )
+    bench = load_bench()
+    bench.main(["--durations", str(durations), "--checks-out", str(checks_out), "--results", str(results)])
 
     # Then there is one line per operation, each ending on the check that saw the operation end,
-    # and the polls and relative lag recomputed from the lines are the bench's
+    # and the polls and relative lag recomputed from the lines (the answer is out a check's
+    # latency after it) are the bench's
     lines = checks_out.read_text().splitlines()
     assert len(lines) == len(rows)
     checks = [[float(t) for t in line.split()] for line in lines]
@@ -240,9 +362,23 @@ def test_the_checks_written_by_the_bench_give_back_its_figures(tmp_path: Path) -
         c == sorted(c) and c[-1] >= s > (c[-2] if len(c) > 1 else 0)
         for c, (_, s) in zip(checks, rows, strict=True)
     )
-    relative = sorted((c[-1] - s) / s for c, (_, s) in zip(checks, rows, strict=True))
+    latency = bench.LATENCY_SECONDS
+    relative = sorted((c[-1] + latency - s) / s for c, (_, s) in zip(checks, rows, strict=True))
     learned = json.loads(results.read_text())["mixes"]["trace"]["schedules"]["learned"]
     assert learned["polls_mean"] == pytest.approx(sum(map(len, checks)) / len(checks), abs=1e-3)
     assert learned["relative_lag_p95"] == pytest.approx(
         relative[math.ceil(0.95 * len(relative)) - 1], abs=1e-4
     )
+
+
+def test_the_bench_runs_the_status_checks_own_decision_and_learning() -> None:
+    # Given the bench as a module
+    bench = load_bench()
+
+    # Then what it calls per check and per observation are the production functions themselves
+    from studio_core.domain import polling, progress
+
+    assert bench.decide_after_check is progress.decide_after_check
+    assert bench.poll_after_check is progress.poll_after_check
+    assert bench.start_polling is polling.start_polling
+    assert bench.DurationEstimate.learn is DurationEstimate.learn

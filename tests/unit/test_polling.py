@@ -43,7 +43,7 @@ def run_schedule(
 
 def test_with_no_history_the_first_check_comes_before_the_expected_duration() -> None:
     # Given no operation observed yet and an expected online duration of 30 s
-    settings = PollSettings(first_wait_online_seconds=30)
+    settings = PollSettings(expected_online_seconds=30)
 
     # When a round starts
     poll = start_polling(ONLINE, settings, STARTED)
@@ -105,12 +105,33 @@ def test_the_longest_gap_is_the_templates_max_wait_or_a_tenth_of_the_time_elapse
 
 
 def test_the_minimum_wait_is_the_templates() -> None:
-    settings = PollSettings(first_wait_online_seconds=1, min_wait_seconds=5, max_wait_seconds=600)
+    settings = PollSettings(expected_online_seconds=1, min_wait_seconds=5, max_wait_seconds=600)
 
     checks = run_schedule(ONLINE, settings)
 
     gaps = [(b - a).total_seconds() for a, b in pairwise(checks)]
     assert min(gaps[:-1]) >= 5  # the last wait may be shorter: it lands on the deadline
+
+
+def test_a_slow_check_loop_is_measured_and_the_next_wait_shortened_for_it() -> None:
+    # Given a learned online round (40-140 s) checked at 60 s (a 6 s wait after the check at 53.7 s)
+    settings = PollSettings()
+    estimate = initial_estimate(ONLINE, settings)
+    for i in range(200):
+        estimate = estimate.observe(40 + i % 100)
+    poll = start_polling(ONLINE, settings, STARTED, estimate).model_copy(
+        update={"attempt": 5, "wait_seconds": 6, "checked_at": STARTED + timedelta(seconds=53.7)}
+    )
+
+    # When that loop took 0.3 s beyond its wait, or 2.3 s (a cold Lambda, a slow answer)
+    quick = plan_next_check(poll, STARTED + timedelta(seconds=60.0), 6, ONLINE, settings)
+    slow = plan_next_check(poll, STARTED + timedelta(seconds=62.0), 6, ONLINE, settings)
+
+    # Then the next wait leaves room for the loop's latency twice (before the next check reads,
+    # and before its answer is out), so the end is still noticed within 10 %
+    assert quick.wait_seconds == 5  # 10 % of 60 s, less 2 x 0.3 s
+    assert slow.wait_seconds == 1  # 10 % of 62 s, less 2 x 2.3 s
+    assert 62.0 + 2 * 2.3 + slow.wait_seconds <= 1.1 * 62.0
 
 
 def test_past_the_deadline_the_next_check_is_a_time_out() -> None:

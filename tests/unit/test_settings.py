@@ -126,11 +126,11 @@ def test_every_poll_setting_is_read_from_its_environment_variable() -> None:
     settings = from_env(PollSettings, environ)
 
     # Then each variable lands in its setting, and per priority
-    assert settings.first_wait(OperationPriority.ONLINE) == 15
-    assert settings.first_wait(OperationPriority.OFFLINE) == 120
+    assert settings.expected_seconds(OperationPriority.ONLINE) == 15
+    assert settings.expected_seconds(OperationPriority.OFFLINE) == 120
     assert settings.min_wait_seconds == 3
     assert settings.max_wait_seconds == 900
-    assert settings.backoff_factor == 2.5
+    assert settings.tail_factor == 2.5
     assert settings.deadline_seconds(OperationPriority.ONLINE) == 1800
     assert settings.deadline_seconds(OperationPriority.OFFLINE) == 86400
 
@@ -141,10 +141,10 @@ def test_poll_settings_default_to_a_short_online_and_a_72_hour_offline_job() -> 
     settings = from_env(PollSettings, {})
     blank = from_env(PollSettings, {name: "" for name in variables(PollSettings)})
 
-    # Then the defaults are 20 s / 5 min first waits, 1 h / 72 h deadlines
+    # Then the defaults are 20 s / 5 min expected durations, 1 h / 72 h deadlines
     assert blank == settings
-    assert settings.first_wait(OperationPriority.ONLINE) == 20
-    assert settings.first_wait(OperationPriority.OFFLINE) == 300
+    assert settings.expected_seconds(OperationPriority.ONLINE) == 20
+    assert settings.expected_seconds(OperationPriority.OFFLINE) == 300
     assert settings.deadline_seconds(OperationPriority.ONLINE) == 3600
     assert settings.deadline_seconds(OperationPriority.OFFLINE) == 72 * 3600
 

@@ -1,7 +1,8 @@
 """How long Aiuta's operations take here: one learned ``DurationEstimate`` per priority.
 
 Kept in the jobs table as one item per priority (``pk = POLL_ESTIMATE#<priority>``,
-``sk = ESTIMATE``), read at submit to plan a round's checks and updated when an operation ends.
+``sk = ESTIMATE``), read at submit to plan a round's checks and updated with what the status
+checks saw of a round's end (``DurationObservation``: between two checks, or past the deadline).
 Updates are optimistic (conditional on the sample count read), so concurrent finishes never
 lose an observation; after a few conflicts the observation is dropped with a log line, because
 a schedule is an estimate and must never fail a job.
@@ -15,7 +16,7 @@ from typing import Any
 import boto3
 
 from studio_core.aiuta.models import OperationPriority
-from studio_core.domain.learned_polling import DurationEstimate, initial_estimate
+from studio_core.domain.learned_polling import DurationEstimate, DurationObservation, initial_estimate
 from studio_core.domain.polling import PollSettings
 
 MAX_CONFLICTS = 10  # each conflict is another writer's success; finishes are rate-limited to a few per second
@@ -33,8 +34,10 @@ class DurationEstimates:
             return initial_estimate(priority, settings)
         return DurationEstimate.model_validate_json(str(item["estimate"]))
 
-    def observe(self, priority: OperationPriority, seconds: float, settings: PollSettings) -> None:
-        """Adds one finished operation's duration to the priority's estimate."""
+    def observe(
+        self, priority: OperationPriority, observation: DurationObservation, settings: PollSettings
+    ) -> None:
+        """Adds what the checks saw of one round's end to the priority's estimate."""
         conflict = self._table.meta.client.exceptions.ConditionalCheckFailedException
         for _ in range(MAX_CONFLICTS):
             item = self._table.get_item(Key=_key(priority), ConsistentRead=True).get("Item")
@@ -43,7 +46,7 @@ class DurationEstimates:
                 if item
                 else initial_estimate(priority, settings)
             )
-            after = before.observe(seconds)
+            after = before.learn(observation)
             condition: dict[str, Any] = (
                 {
                     "ConditionExpression": "samples = :seen",

@@ -13,6 +13,13 @@ function of the round's operations (with the statuses Aiuta just gave) and the p
 
 A status this code does not know (Aiuta added one) counts as unfinished: it is polled again,
 counted (``UnknownOperationStatus``) and, if it lasts, named in the deadline's reason.
+
+What the schedule learns from a check is decided here too, from what a check can see: a round
+that ended is known to have ended between the last check that found it running
+(``PollState.checked_at``, or the create) and this one; a round still running at the deadline is
+known only to take longer. ``CheckDecision.observation`` carries that, and ``poll_after_check`` is
+the schedule the next check starts from. The status-check Lambda and ``bench/polling.py`` both
+run exactly these two functions, with a real clock and a simulated one.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from studio_core.aiuta.models import OperationPriority
+from studio_core.domain.learned_polling import DurationObservation
 from studio_core.domain.polling import PollSettings, plan_next_check
 from studio_core.domain.state import OperationRef, PollState, StepStatus
 
@@ -39,6 +47,9 @@ class CheckDecision:
     failure_reason: str | None = None
     operation_seconds: float | None = None  # with READY when every operation ended: how long Aiuta took
     unknown_statuses: list[str] = field(default_factory=list)
+    # What the duration estimate learns: when every operation ended (READY), or that they outlasted
+    # the deadline; None otherwise (still waiting, or FAILED: a failure's time is not a duration).
+    observation: DurationObservation | None = None
 
 
 def describe_status(op: OperationRef) -> str:
@@ -72,9 +83,13 @@ def decide_after_check(
     settings: PollSettings,
     *,
     has_results: bool = False,
+    rate_pressure: float = 0.0,
 ) -> CheckDecision:
-    """The table above; ``has_results``: earlier rounds of the job are already in the bucket."""
+    """The table above; ``has_results``: earlier rounds of the job are already in the bucket;
+    ``rate_pressure`` (0..1): how hard Aiuta's request rate binds (longer waits when it does)."""
     attempt = poll.attempt + 1
+    elapsed = (now - poll.started_at).total_seconds()
+    running_until = (poll.checked_at - poll.started_at).total_seconds() if poll.checked_at else 0.0
     failed = [op for op in operations if op.failed]
     succeeded = [op for op in operations if op.succeeded]
     unfinished = [op for op in operations if not op.finished]
@@ -87,9 +102,10 @@ def decide_after_check(
             StepStatus.READY,
             poll.attempt,
             failure_reason=describe_failure(failed) or None,
-            operation_seconds=(now - poll.started_at).total_seconds(),
+            operation_seconds=elapsed,
+            observation=DurationObservation(running_until, elapsed),
         )
-    plan = plan_next_check(poll, now, attempt, priority, settings)
+    plan = plan_next_check(poll, now, attempt, priority, settings, rate_pressure=rate_pressure)
     if plan.timed_out:
         reason = "; ".join(
             part
@@ -97,7 +113,24 @@ def decide_after_check(
             if part
         )
         status = StepStatus.READY if something_to_keep else StepStatus.TIMED_OUT
-        return CheckDecision(status, poll.attempt, failure_reason=reason, unknown_statuses=unknown)
+        return CheckDecision(
+            status,
+            poll.attempt,
+            failure_reason=reason,
+            unknown_statuses=unknown,
+            observation=DurationObservation(elapsed, None),
+        )
     return CheckDecision(
         StepStatus.WAITING, plan.attempt, wait_seconds=plan.wait_seconds, unknown_statuses=unknown
     )
+
+
+def poll_after_check(poll: PollState, decision: CheckDecision, now: datetime) -> PollState:
+    """The schedule the next check starts from: the checks made, the next wait, and (when the round
+    is still running) this check's time, which the next check's observation and latency need."""
+    update: dict[str, object] = {"attempt": decision.attempt}
+    if decision.wait_seconds is not None:
+        update["wait_seconds"] = decision.wait_seconds
+    if decision.status is StepStatus.WAITING:
+        update["checked_at"] = now
+    return poll.model_copy(update=update)

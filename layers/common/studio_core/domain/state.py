@@ -107,6 +107,9 @@ class PollState(BaseModel):
     started_at: datetime
     deadline: datetime
     plan: PollPlan | None = None  # the round's learned schedule (None in states from before it)
+    # The last check that found the round running: its end lies after it (what the estimate
+    # learns), and the time since it, less the wait, is the loop's own latency.
+    checked_at: datetime | None = None
 
 
 class StepError(BaseModel):

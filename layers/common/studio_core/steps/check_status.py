@@ -16,7 +16,7 @@ from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.errors import AiutaNotFound
 from studio_core.domain.polling import PollSettings, start_polling
-from studio_core.domain.progress import decide_after_check, still_in_not_found_grace
+from studio_core.domain.progress import decide_after_check, poll_after_check, still_in_not_found_grace
 from studio_core.domain.state import JobState, OperationRef, StepStatus
 from studio_core.observability import count, logger, seconds
 
@@ -57,7 +57,14 @@ def check_job(
     poll: PollSettings,
     estimates: DurationEstimates | None = None,
     now: datetime | None = None,
+    rate_pressure: float = 0.0,
 ) -> JobState:
+    """One check of the round: read each unfinished operation, decide, learn what the check saw.
+
+    ``rate_pressure`` (0..1, ``learned_polling.rate_pressure_from``) lengthens the next wait when
+    Aiuta's request rate binds; nothing passes it yet (the capacity table's count of creates
+    waiting is the signal to wire), so checks poll for a low lag.
+    """
     now = now or datetime.now(UTC)
     priority = state.job.operation_priority
     if state.poll is None:
@@ -78,19 +85,19 @@ def check_job(
         priority,
         poll,
         has_results=state.has_copied_results(),
+        rate_pressure=rate_pressure,
     )
     state.status = decision.status
-    state.poll.attempt = decision.attempt
-    if decision.wait_seconds is not None:
-        state.poll.wait_seconds = decision.wait_seconds
+    state.poll = poll_after_check(state.poll, decision, now)
     if decision.failure_reason is not None:
         state.failure_reason = decision.failure_reason
     if decision.status is StepStatus.FAILED:
         count("OperationsFailed")
     if decision.operation_seconds is not None:
         seconds("OperationDuration", decision.operation_seconds)
-        if estimates is not None and state.resume is None:  # a resumed round's time says nothing
-            estimates.observe(priority, decision.operation_seconds, poll)
+    # A resumed round's checks started long after its create: they say nothing of its duration.
+    if decision.observation is not None and estimates is not None and state.resume is None:
+        estimates.observe(priority, decision.observation, poll)
     logger.info(
         "operations checked",
         extra={
