@@ -216,6 +216,25 @@ class JobsTable:
             return False
         return True
 
+    # A folder's one pending settle check
+
+    def claim_settle_check(self, product_id: str, *, until: float, now: float) -> bool:
+        """Takes the folder's one pending settle check (its message due by ``until``, epoch seconds);
+        False while another one is pending (a photo event then has nothing to schedule)."""
+        try:
+            self._table.put_item(
+                Item=_to_dynamo({**_settle_key(product_id), "until": until}),
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues=_to_dynamo({":now": now}),
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_settle_check(self, product_id: str) -> None:
+        self._table.delete_item(Key=_settle_key(product_id))
+
     # Cancelling
 
     def claim_for_submit(self, job_id: str) -> bool:
@@ -576,6 +595,10 @@ def _key(job_id: str) -> dict[str, str]:
 
 def _round_of(item: dict[str, Any]) -> int:
     return int(str(item["sk"]).removeprefix(IMAGES_PREFIX))
+
+
+def _settle_key(product_id: str) -> dict[str, str]:
+    return {"pk": f"SETTLE#{product_key(product_id)}", "sk": "SETTLE"}
 
 
 def _product_key(product_id: str) -> dict[str, str]:

@@ -47,6 +47,14 @@ class StoredObject:
         return self.version_id or self.etag
 
 
+class FileTooLarge(Exception):
+    """An object larger than what its reader accepts; nothing of it was read."""
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        super().__init__(f"{key} is {size} bytes, more than the {limit} accepted")
+        self.key, self.size, self.limit = key, size, limit
+
+
 class DownloadFailed(Exception):
     """A generated image could not be fetched from its (possibly expired) URL."""
 
@@ -75,12 +83,15 @@ class Storage:
                 )
         return found
 
-    def list_latest(self, prefix: str) -> list[StoredObject]:
+    def list_latest(self, prefix: str, limit: int | None = None) -> list[StoredObject]:
         """The objects under ``prefix`` with the version id of each one's current version, so each
-        is read as it was listed even if it is overwritten meanwhile."""
+        is read as it was listed even if it is overwritten meanwhile. With ``limit``, the listing
+        stops once it has found more than ``limit`` objects (the caller refuses such a folder)."""
         paginator = self._s3.get_paginator("list_object_versions")
-        found = []
+        found: list[StoredObject] = []
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            if limit is not None and len(found) > limit:
+                break
             for item in page.get("Versions", []):
                 if not item.get("IsLatest"):
                     continue
@@ -101,9 +112,16 @@ class Storage:
         data: bytes = self._s3.get_object(Bucket=self.bucket, Key=key, **_version(version_id))["Body"].read()
         return data
 
-    def read_object(self, key: str, version_id: str | None = None) -> tuple[bytes, dict[str, str]]:
-        """The object's bytes and its user metadata (``x-amz-meta-*``, names in lower case)."""
+    def read_object(
+        self, key: str, version_id: str | None = None, max_bytes: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The object's bytes and its user metadata (``x-amz-meta-*``, names in lower case). Past
+        ``max_bytes`` nothing is read: ``FileTooLarge`` with the object's size."""
         answer = self._s3.get_object(Bucket=self.bucket, Key=key, **_version(version_id))
+        size = int(answer.get("ContentLength") or 0)
+        if max_bytes is not None and size > max_bytes:
+            answer["Body"].close()
+            raise FileTooLarge(key, size, max_bytes)
         metadata = {str(k).lower(): str(v) for k, v in (answer.get("Metadata") or {}).items()}
         return answer["Body"].read(), metadata
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from studio_core.aws.budget import ImageBudget
 from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable, WorkRecord
-from studio_core.aws.storage import Storage
+from studio_core.aws.storage import FileTooLarge, Storage
 from studio_core.domain.budget import budget_day
 from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
 from studio_core.domain.catalogue_check import (
@@ -54,6 +54,7 @@ from studio_core.domain.keys import (
     catalogue_run_prefix,
     error_report_key,
 )
+from studio_core.domain.limits import MAX_CATALOGUE_BYTES, too_large
 from studio_core.domain.record import JobRecord, RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import count, logger
@@ -97,9 +98,17 @@ class CatalogueRun:
 
 def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any]:
     """Checks, decides, quotes and records every row; answers the counts and the run's items."""
-    raw, metadata = run.storage.read_object(catalogue.key, catalogue.version_id)
     try:
+        raw, metadata = run.storage.read_object(
+            catalogue.key, catalogue.version_id, max_bytes=MAX_CATALOGUE_BYTES
+        )
         rows = parse_catalogue(raw, catalogue.key)
+    except FileTooLarge as exc:
+        problem = (
+            f"{too_large(f'catalogue {catalogue.key}', exc.size, exc.limit)}: split it into several files"
+        )
+        _write_error_report(run, catalogue, problem, [])
+        return {"rows": 0, "to_run": 0, "error": problem}
     except InvalidJob as exc:
         _write_error_report(run, catalogue, str(exc), [])
         return {"rows": 0, "to_run": 0, "error": str(exc)}

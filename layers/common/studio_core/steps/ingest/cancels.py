@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError, model_validator
 
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.queue_messages import S3Object
-from studio_core.aws.storage import Storage
+from studio_core.aws.storage import FileTooLarge, Storage
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.identity import catalogue_run_name
 from studio_core.domain.jobs import describe_validation_error, parse_json_document
@@ -35,6 +35,7 @@ from studio_core.domain.keys import (
     catalogue_report_prefix,
     catalogue_run_prefix,
 )
+from studio_core.domain.limits import MAX_REQUEST_FILE_BYTES, too_large
 from studio_core.domain.record import JobRecord, JobStatus
 from studio_core.observability import count, logger
 from studio_core.steps.ingest.context import Ingest, Outcome, write_report
@@ -138,7 +139,8 @@ def cancel_from_file(ctx: Ingest, key: str, obj: S3Object, principal: str | None
     """``cancel/<name>.json``: the job or catalogue it names is cancelled; a catalogue still being
     checked is looked at again shortly (its jobs are not known yet)."""
     try:
-        request = parse_cancel_request(ctx.storage.read_bytes(key, obj.versionId), key)
+        raw, _ = ctx.storage.read_object(key, obj.versionId, max_bytes=MAX_REQUEST_FILE_BYTES)
+        request = parse_cancel_request(raw, key)
         by = request.by or principal or f"a file {key}"
         at = ctx.clock().isoformat()
         if request.job_id is not None:
@@ -154,6 +156,9 @@ def cancel_from_file(ctx: Ingest, key: str, obj: S3Object, principal: str | None
         return Outcome.WAITING
     except (InvalidJob, LookupError) as exc:
         write_report(ctx, key, None, str(exc).strip("'\""), [])
+        return Outcome.REJECTED
+    except FileTooLarge as exc:
+        write_report(ctx, key, None, too_large(key, exc.size, exc.limit) or "too large", [])
         return Outcome.REJECTED
     ctx.storage.put_json(f"{key}{CANCEL_ANSWER_SUFFIX}", {**done.document(), "by": by, "at": at})
     return Outcome.STARTED

@@ -15,6 +15,7 @@ from studio_core.domain.catalogue import HEAD_BYTES, catalogue_format, check_cat
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.identity import catalogue_run_name
 from studio_core.domain.keys import catalogue_report_prefix
+from studio_core.domain.limits import MAX_CATALOGUE_BYTES, too_large
 from studio_core.observability import count, logger
 from studio_core.steps.ingest.context import Ingest, Outcome, write_report
 
@@ -22,6 +23,8 @@ from studio_core.steps.ingest.context import Ingest, Outcome, write_report
 def start_catalogue(ctx: Ingest, key: str, obj: S3Object) -> list[Outcome]:
     head, whole_file = ctx.storage.read_head(key, HEAD_BYTES, obj.versionId)
     try:
+        if problem := too_large(f"catalogue {key}", obj.size or 0, MAX_CATALOGUE_BYTES):
+            raise InvalidJob(f"{problem}: split it into several files")
         check_catalogue_head(head, key, whole_file=whole_file)
     except InvalidJob as exc:
         write_report(ctx, key, None, str(exc), [])

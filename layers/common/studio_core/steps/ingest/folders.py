@@ -24,12 +24,14 @@ from studio_core.domain.identity import (
 )
 from studio_core.domain.jobs import build_job, parse_json_document
 from studio_core.domain.keys import (
+    MANIFEST_NAME,
     KeyKind,
     classify_key,
     manifest_key,
     product_folder,
     product_id_problem,
 )
+from studio_core.domain.limits import MAX_FOLDER_FILES, MAX_JOB_FILE_BYTES, MAX_PHOTO_BYTES, too_large
 from studio_core.domain.photos import photo_problem
 from studio_core.domain.quote import job_quote
 from studio_core.domain.record import RequestKind
@@ -39,21 +41,33 @@ from studio_core.steps.ingest.context import Ingest, Outcome, reject, start_work
 from studio_core.steps.ingest.images import aiuta_input
 
 MAX_SETTLE_CHECKS = 50
+# A pending settle check whose message is this late is taken for lost: the next photo schedules one.
+SETTLE_GRACE_SECONDS = 120
 
 
 def schedule_settle_check(ctx: Ingest, check: SettleCheck, delay_seconds: float) -> Outcome:
+    """One pending settle check per folder, however many photos arrive: a photo's event schedules
+    one only if none is pending (2,000 photos are one check, not 2,000 listings of the folder)."""
     if ctx.queue is None or check.attempt > MAX_SETTLE_CHECKS:
         return start_folder(ctx, check.product_id, trigger=product_folder(check.product_id))
+    now = ctx.clock().timestamp()
+    if not ctx.jobs.claim_settle_check(
+        check.product_id, until=now + delay_seconds + SETTLE_GRACE_SECONDS, now=now
+    ):
+        logger.debug("a settle check is pending for the folder", extra={"product_id": check.product_id})
+        return Outcome.WAITING
     ctx.queue.send_later({"settle_check": check.model_dump()}, int(delay_seconds) + 1)
     return Outcome.WAITING
 
 
 def settle_check(ctx: Ingest, check: SettleCheck) -> Outcome:
-    objects = ctx.storage.list_latest(product_folder(check.product_id))
+    # Released before the folder is listed: a photo arriving after the listing schedules a check of its own.
+    ctx.jobs.release_settle_check(check.product_id)
+    objects = ctx.storage.list_latest(product_folder(check.product_id), limit=MAX_FOLDER_FILES)
     if not objects:
         return Outcome.SKIPPED
     age = (ctx.clock() - max(o.last_modified for o in objects)).total_seconds()
-    if age < ctx.quiet_seconds:
+    if age < ctx.quiet_seconds and len(objects) <= MAX_FOLDER_FILES:
         again = SettleCheck(product_id=check.product_id, attempt=check.attempt + 1)
         return schedule_settle_check(ctx, again, ctx.quiet_seconds - age)
     # The folder was listed a moment ago to see it is quiet: start from that listing, not a second LIST.
@@ -77,7 +91,16 @@ def start_folder(
     if problem := product_id_problem(product_id, folder=True):
         return reject_invalid_id(ctx, product_id, trigger, problem)
     if objects is None:
-        objects = ctx.storage.list_latest(product_folder(product_id))
+        objects = ctx.storage.list_latest(product_folder(product_id), limit=MAX_FOLDER_FILES)
+    if len(objects) > MAX_FOLDER_FILES:
+        message = (
+            f"product {product_id!r}: the folder holds more than {MAX_FOLDER_FILES} files; a product "
+            "takes 1-20 photos and its product.json (move the rest out of the folder and upload "
+            "product.json again)"
+        )
+        return reject(
+            ctx, product_id, trigger, "", message, job_id=rejection_id(product_id, "too many files")
+        )
     classified = [(classify_key(o.key), o) for o in objects]
     images = sorted((o for c, o in classified if c.kind is KeyKind.IMAGE), key=lambda o: o.key)
     manifest = next((o for c, o in classified if c.kind is KeyKind.MANIFEST), None)
@@ -92,6 +115,8 @@ def start_folder(
     try:
         document = None
         if manifest is not None:
+            if problem := too_large(MANIFEST_NAME, manifest.size, MAX_JOB_FILE_BYTES):
+                raise InvalidJob(f"product {product_id!r}: {problem}")
             raw, metadata = ctx.storage.read_object(manifest.key, manifest.version_id)
             forced = forced_by_metadata(metadata)
             document = parse_json_document(raw, manifest_key(product_id))
@@ -103,6 +128,9 @@ def start_folder(
         return reject_folder(ctx, product_id, source, manifest.version if manifest else "", str(exc))
     checksums, inputs = [], []
     for photo in images:
+        if problem := too_large(photo.key.rsplit("/", 1)[-1], photo.size, MAX_PHOTO_BYTES):
+            message = f"product {product_id!r}: {problem} (a photo's size, not read)"
+            return reject_folder(ctx, product_id, source, f"{photo.key}@{photo.version}", message)
         data, metadata = ctx.storage.read_object(photo.key, photo.version_id)
         forced = forced or forced_by_metadata(metadata)
         if problem := photo_problem(photo.key.rsplit("/", 1)[-1], data):

@@ -13,9 +13,11 @@ again, so each is counted (and charged) after the one before it.
 from __future__ import annotations
 
 from studio_core.aws.queue_messages import RegenerationTurn, S3Object
+from studio_core.aws.storage import FileTooLarge
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.identity import Decision, regeneration_identity, rejection_id
 from studio_core.domain.jobs import parse_regeneration_request
+from studio_core.domain.limits import MAX_REQUEST_FILE_BYTES, too_large
 from studio_core.domain.quote import Quote, round_cost
 from studio_core.domain.record import JobRecord, RequestKind
 from studio_core.domain.state import JobState, PendingRound
@@ -34,8 +36,14 @@ def start_regeneration(ctx: Ingest, product_id: str, key: str, obj: S3Object, at
         logger.info("the regeneration request is gone since its event; nothing to start", extra={"key": key})
         return Outcome.SKIPPED
     try:
-        request = parse_regeneration_request(ctx.storage.read_bytes(key, obj.versionId), product_id, key)
+        raw, _ = ctx.storage.read_object(key, obj.versionId, max_bytes=MAX_REQUEST_FILE_BYTES)
+        request = parse_regeneration_request(raw, product_id, key)
         base = regeneration_base(ctx, product_id, request.job_id)
+    except FileTooLarge as exc:
+        message = f"regeneration request {key}: " + (too_large("it", exc.size, exc.limit) or "too large")
+        return reject(
+            ctx, product_id, key, obj.version, message, job_id=rejection_id(product_id, key, obj.version)
+        )
     except InvalidJob as exc:
         return reject(
             ctx, product_id, key, obj.version, str(exc), job_id=rejection_id(product_id, key, obj.version)
