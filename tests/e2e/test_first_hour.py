@@ -79,7 +79,7 @@ def test_a_catalogue_with_bad_rows_is_followed_as_it_reports_them_and_ends_with_
     # Then each row ended in one line: the rejected ones with the catalogue's reason
     rows = [line for line in out.splitlines() if line.startswith("  inbox/bad-feed.csv row ")]
     assert len(rows) == 6, out
-    assert any(line.startswith("  inbox/bad-feed.csv row 3 bad id rejected: line 3:") for line in rows)
+    assert any(line.startswith("  inbox/bad-feed.csv row 3 bad id rejected: line 3:") for line in rows), out
     assert any("row 4 bad-feed-ok rejected" in line and "listed again" in line for line in rows)
     assert any("row 2 bad-feed-ok SUCCEEDED bad-feed-ok-" in line for line in rows)
     # with the file's 6 rows as the total from the first line to the last

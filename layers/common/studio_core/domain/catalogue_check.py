@@ -99,7 +99,10 @@ def validate_rows(
             continue
         product_id = row.product_id
         if problem := product_id_problem(product_id):
-            plans.append(_rejected(row.line, None, f"line {row.line}: {problem}", key, version))
+            # Named as written in the report; no record (an id that is no product id names none).
+            plans.append(
+                RowPlan(row.line, product_id, RowOutcome.REJECTED, reason=f"line {row.line}: {problem}")
+            )
             continue
         earlier = first_row.get(product_key(product_id))
         if earlier is not None:
