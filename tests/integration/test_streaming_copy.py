@@ -15,7 +15,7 @@ import boto3
 import pytest
 from PIL import Image
 
-from studio_core.aiuta.models import AiutaImage
+from studio_core.aiuta.answers import AiutaImage
 from studio_core.aws import storage as storage_module
 from studio_core.aws.storage import DownloadFailed, Storage
 from studio_core.domain.vocabulary import Kind, on_figure_type

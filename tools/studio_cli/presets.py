@@ -16,8 +16,9 @@ from rich.table import Table
 
 from studio_cli.errors import CliError
 from studio_cli.stack import Stack
+from studio_core.aiuta.answers import OnFigureModelPreset
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import DEFAULT_BASE_URL, OnFigureModelPreset
+from studio_core.aiuta.requests import DEFAULT_BASE_URL
 from studio_core.domain.errors import AiutaError
 
 PLACEHOLDER_KEY = "replace-me"  # what template.yaml's secret holds until the real key is put in

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from studio_core.aiuta.models import DEFAULT_BASE_URL
+from studio_core.aiuta.requests import DEFAULT_BASE_URL
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.polling import PollSettings
 

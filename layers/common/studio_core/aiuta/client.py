@@ -26,16 +26,18 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from studio_core.aiuta.models import (
-    DEFAULT_BASE_URL,
+from studio_core.aiuta.answers import (
     AiutaImage,
     CreateOperationResponse,
     FlatLayOperation,
-    GenerateFlatLayImagesRequest,
-    GenerateOnFigureImagesRequest,
     HTTPValidationError,
     OnFigureModelPreset,
     OnFigureOperation,
+)
+from studio_core.aiuta.requests import (
+    DEFAULT_BASE_URL,
+    GenerateFlatLayImagesRequest,
+    GenerateOnFigureImagesRequest,
     RegenerateOnFigureImagesRequest,
 )
 from studio_core.domain.errors import (

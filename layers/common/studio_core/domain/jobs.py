@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from studio_core.aiuta.models import (
+from studio_core.aiuta.requests import (
     MAX_INPUT_IMAGES,
     BackgroundSettings,
     FlatLayImageType,

@@ -17,8 +17,8 @@ from typing import Any, cast
 
 import requests
 
+from studio_core.aiuta.answers import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.operations import fetch_operation
 from studio_core.aws.events import JobEvents
 from studio_core.aws.gallery import publish_gallery
