@@ -60,6 +60,7 @@ GLOBAL_ENV = {
     "AIUTA_API_KEY_SECRET": None,
     "AIUTA_RETRY_ATTEMPTS": "AiutaRetryAttempts",
     "AIUTA_RETRY_BACKOFF_FACTOR": "AiutaRetryBackoffFactor",
+    "ALLOW_LOOPBACK_URLS": "AllowLoopbackUrls",
     "DEFAULT_KIND": "DefaultKind",
     "DEFAULT_ON_FIGURE_IMAGE_TYPES": "DefaultOnFigureImageTypes",
     "DEFAULT_FLAT_LAY_IMAGE_TYPES": "DefaultFlatLayImageTypes",

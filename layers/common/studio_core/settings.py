@@ -13,11 +13,12 @@ import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from studio_core.aiuta.requests import DEFAULT_BASE_URL
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.polling import PollSettings
+from studio_core.domain.urls import api_url_problem
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -63,6 +64,16 @@ class AiutaSettings(_Settings):
     aiuta_retry_attempts: int = Field(default=3, ge=0, le=10)
     aiuta_retry_backoff_factor: float = Field(default=0.5, ge=0)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
+    # Only the local stack sets it: the API may then be http on 127.0.0.1 (the simulator), and
+    # finalize may copy images from there. On AWS nothing of ours listens on loopback.
+    allow_loopback_urls: bool = False
+
+    @model_validator(mode="after")
+    def _key_stays_on_https(self) -> AiutaSettings:
+        problem = api_url_problem(self.aiuta_api_url, allow_loopback_http=self.allow_loopback_urls)
+        if problem:
+            raise ValueError(f"AIUTA_API_URL: {problem}")
+        return self
 
 
 class IngestSettings(StorageSettings):
@@ -112,6 +123,7 @@ _AIUTA = {
     "aiuta_api_key_secret": "AIUTA_API_KEY_SECRET",
     "aiuta_retry_attempts": "AIUTA_RETRY_ATTEMPTS",
     "aiuta_retry_backoff_factor": "AIUTA_RETRY_BACKOFF_FACTOR",
+    "allow_loopback_urls": "ALLOW_LOOPBACK_URLS",
 }
 _IDEMPOTENCY = {"idempotency_table": "IDEMPOTENCY_TABLE"}
 ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
