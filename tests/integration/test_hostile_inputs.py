@@ -6,17 +6,32 @@ would, and record what reached them.
 
 from __future__ import annotations
 
+import io
+import socket
+import struct
 import threading
+import time
+import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import boto3
 import pytest
+from PIL import Image
 
+from studio_core.aiuta.answers import AiutaImage
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
+from studio_core.aws.downloads import MIB, DownloadLimits
+from studio_core.aws.storage import Storage
 from studio_core.domain.errors import AiutaError
+from studio_core.domain.image_check import PNG_SIGNATURE
+from studio_core.domain.record import ImageRecord
+from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.settings import AiutaSettings, from_env
+from studio_core.steps.finalize import CopyOrder, copy_one
+from tests.conftest import BUCKET, REGION
 
 FAST_RETRIES = RetryPolicy(attempts=0, backoff_factor=0.0, jitter=0.0, max_retry_after=0.0)
 API_KEY = "sk-secret-aiuta-key"
@@ -74,7 +89,7 @@ def local_host() -> Iterator[Callable[[], LocalHost]]:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(host))
         server.daemon_threads = True
         host.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return host
 
@@ -103,6 +118,13 @@ def json_answer(body: bytes) -> Callable[[BaseHTTPRequestHandler], None]:
         handler.wfile.write(body)
 
     return answer
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.01)
 
 
 # ---------------------------------------------------------------- the Aiuta key stays home
@@ -152,3 +174,256 @@ def test_a_deployed_function_refuses_a_plain_http_api_url_even_on_loopback() -> 
     assert from_env(AiutaSettings, {**environ, "ALLOW_LOOPBACK_URLS": "true"}).allow_loopback_urls
     https = from_env(AiutaSettings, {**environ, "AIUTA_API_URL": "https://api.aiuta.com/studio/v1"})
     assert https.aiuta_api_url == "https://api.aiuta.com/studio/v1"
+
+
+# ---------------------------------------------------------------- copying Aiuta's result links
+
+LOCAL = DownloadLimits(allow_loopback=True)  # the local hosts here are on 127.0.0.1, like the simulator
+RESULT_KEY = "outbox/p/j/on_figure/front-standing-v1.png"
+
+
+def png(size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 40).convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 40).convert("RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/steal?c="+document.cookie)</script></svg>'
+
+
+def png_stream_head(width: int, height: int) -> bytes:
+    """A valid PNG of a grey picture up to the first bytes of its image data: an IDAT chunk that
+    claims 2 GiB, the zlib header, and the start of an uncompressed ("stored") block of 65535
+    bytes. Zero bytes continue it validly (each scanline's filter type 0, its pixels black)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = struct.pack(">I", 2**31 - 1) + b"IDAT"
+    return PNG_SIGNATURE + chunk(b"IHDR", ihdr) + idat + b"\x78\x01" + stored_block_header()
+
+
+def stored_block_header(length: int = 65535) -> bytes:
+    return b"\x00" + struct.pack("<HH", length, length ^ 0xFFFF)
+
+
+# One more stored block of black pixels: a stream of them is valid image data that never ends.
+STORED_BLOCK = b"\0" * 65535 + stored_block_header()
+
+
+def body(data: bytes, content_type: str) -> Callable[[BaseHTTPRequestHandler], None]:
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    return answer
+
+
+@dataclass
+class Stream:
+    """An answer without Content-Length that sends ``head``, then ``piece`` after piece, until
+    the client goes away (or ``limit`` bytes), every ``pause`` seconds; counts what it sent."""
+
+    head: bytes
+    piece: bytes
+    pause: float = 0.0
+    limit: int = 2**40
+    sent: int = 0
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/png")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        stop = threading.Event()
+        try:
+            handler.wfile.write(self.head)
+            self.sent += len(self.head)
+            while self.sent < self.limit:
+                handler.wfile.write(self.piece)
+                handler.wfile.flush()
+                self.sent += len(self.piece)
+                if self.pause:
+                    stop.wait(self.pause)
+        except OSError:
+            pass  # the copy hung up: what the test wants
+
+
+def copy(url: str, limits: DownloadLimits = LOCAL) -> ImageRecord:
+    image = AiutaImage(id="gen-1", url=url + "?X-Amz-Signature=secret")
+    order = CopyOrder(Kind.ON_FIGURE, on_figure_type("front/standing"), 1, image, RESULT_KEY, 0)
+    return copy_one(order, Storage(BUCKET), limits=limits)
+
+
+def stored() -> dict[str, Any] | None:
+    s3 = boto3.client("s3", region_name=REGION)
+    try:
+        head = s3.head_object(Bucket=BUCKET, Key=RESULT_KEY)
+    except s3.exceptions.ClientError:
+        return None
+    return {"content_type": head["ContentType"], "size": head["ContentLength"]}
+
+
+@pytest.mark.usefixtures("pipeline_aws")
+class TestCopyingResultLinks:
+    def test_an_image_is_stored_with_the_type_its_bytes_show_not_the_servers_claim(
+        self, local_host: Callable[[], LocalHost]
+    ) -> None:
+        host = local_host()
+        picture = jpeg()
+        record = copy(host.route("/a.png", body(picture, "image/svg+xml")))
+
+        assert (record.key, record.error, record.width) == (RESULT_KEY, None, 64)
+        assert stored() == {"content_type": "image/jpeg", "size": len(picture)}
+
+    def test_an_svg_with_a_script_is_refused_and_nothing_is_stored(
+        self, local_host: Callable[[], LocalHost]
+    ) -> None:
+        # Given a link that serves an SVG with a script, claiming to be a PNG
+        host = local_host()
+        record = copy(host.route("/a.png", body(SVG, "image/png")))
+
+        # Then nothing is stored next to the gallery, and the reason says what the file was
+        assert stored() is None
+        assert record.key is None
+        assert record.error == (
+            "not a decodable image: the file is not a JPEG, PNG or WebP image "
+            "(it is SVG or XML text, which can carry scripts); nothing was stored"
+        )
+
+    def test_a_large_body_that_is_no_image_stops_at_its_first_bytes(
+        self, local_host: Callable[[], LocalHost]
+    ) -> None:
+        # Given a link that would send 64 MiB of bytes that are no image
+        host = local_host()
+        noise = Stream(head=b"\0" * 1024, piece=b"\0" * 65536, limit=64 * MIB)
+        record = copy(host.route("/noise.png", noise))
+
+        # Then the copy refuses it at once, stores nothing, and hung up long before 64 MiB
+        assert (record.error or "").startswith("not a decodable image: the file is not a JPEG, PNG or WebP")
+        assert stored() is None
+        wait_for(lambda: noise.sent > 0)
+        assert noise.sent < 64 * MIB
+
+    def test_an_image_larger_than_the_cap_stops_at_the_cap(self, local_host: Callable[[], LocalHost]) -> None:
+        # Given a valid PNG stream of a large picture (no Content-Length), and a 1 MiB cap
+        host = local_host()
+        stream = Stream(head=png_stream_head(8000, 8000), piece=STORED_BLOCK, limit=64 * MIB)
+        record = copy(host.route("/big.png", stream), replace(LOCAL, max_bytes=MIB))
+
+        assert record.error == (
+            f"could not download: {host.url}/big.png sent more than the 1 MiB an image may have; "
+            "the copy stopped there"
+        )
+        assert stored() is None
+        assert stream.sent < 64 * MIB
+
+    def test_a_declared_length_above_the_cap_is_refused_before_reading(
+        self, local_host: Callable[[], LocalHost]
+    ) -> None:
+        host = local_host()
+        picture = png((800, 800))
+        record = copy(host.route("/declared.png", body(picture, "image/png")), replace(LOCAL, max_bytes=1000))
+
+        assert f"announces {len(picture) / MIB:.1f} MiB, more than the" in (record.error or "")
+        assert stored() is None
+
+    def test_an_endless_slow_body_stops_at_the_time_limit(self, local_host: Callable[[], LocalHost]) -> None:
+        # Given a valid PNG that trickles a few bytes at a time forever (each read well within
+        # the read timeout), and one second for the whole image
+        host = local_host()
+        trickle = Stream(head=png_stream_head(4000, 4000), piece=b"\0" * 16, pause=0.05)
+        record = copy(host.route("/slow.png", trickle), replace(LOCAL, max_seconds=1))
+
+        assert "was still sending after 1 s" in (record.error or "")
+        assert "an image must arrive within that time" in (record.error or "")
+        assert stored() is None
+
+    @pytest.mark.parametrize(
+        ("target", "reason"),
+        [
+            ("http://169.254.169.254/latest/meta-data/iam/", "cloud metadata service"),
+            ("http://[fd00:ec2::254]/latest/meta-data/", "cloud metadata service"),
+            ("http://10.0.0.7/x.png", "private or reserved address"),
+            ("http://0x7f000001:{port}/x.png", None),  # loopback, allowed here: the local stack's setting
+            ("http://192.168.1.1/x.png", "private or reserved address"),
+            ("file:///etc/passwd", "not a plain http(s) URL"),
+        ],
+    )
+    def test_a_redirect_to_an_internal_address_is_refused_before_connecting(
+        self, local_host: Callable[[], LocalHost], target: str, reason: str | None
+    ) -> None:
+        host = local_host()
+        host.route("/x.png", body(png(), "image/png"))
+        port = host.url.rsplit(":", 1)[1]
+        record = copy(host.route("/r.png", redirect_to(target.format(port=port))))
+
+        if reason is None:
+            assert record.error is None and record.key == RESULT_KEY
+        else:
+            assert reason in (record.error or ""), record.error
+            assert "secret" not in (record.error or "")
+            assert stored() is None
+
+    def test_a_name_that_resolves_to_a_private_address_is_refused(
+        self, local_host: Callable[[], LocalHost], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a public-looking name whose DNS answer is a private address (hand-made: neither
+        # moto nor the simulator serves DNS)
+        real = socket.getaddrinfo
+
+        def resolver(host: str, *args: Any, **kwargs: Any) -> Any:
+            if host == "images.cdn-attacker.example":
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 80))]
+            return real(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolver)
+        host = local_host()
+        record = copy(host.route("/r.png", redirect_to("http://images.cdn-attacker.example/x.png")))
+
+        assert "refused to connect to images.cdn-attacker.example (10.1.2.3)" in (record.error or "")
+        assert stored() is None
+
+    def test_a_name_that_resolves_again_to_loopback_is_caught_at_the_connection(
+        self, local_host: Callable[[], LocalHost], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a name that resolves to a public address when checked, then to this machine when
+        # connected to (DNS rebinding), and the default limits (loopback not allowed)
+        host = local_host()
+        target = host.route("/x.png", body(png(), "image/png"))
+        port = int(host.url.rsplit(":", 1)[1])
+        real = socket.getaddrinfo
+        answers = iter(["93.184.215.14"])
+
+        def resolver(name: str, *args: Any, **kwargs: Any) -> Any:
+            if name == "rebind.example":
+                address = next(answers, "127.0.0.1")
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+            return real(name, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolver)
+        record = copy(target.replace("127.0.0.1", "rebind.example"), DownloadLimits())
+
+        assert "refused to connect to rebind.example (127.0.0.1)" in (record.error or "")
+        assert host.seen == []
+        assert stored() is None
+
+    def test_without_the_local_stacks_setting_loopback_links_are_refused(
+        self, local_host: Callable[[], LocalHost]
+    ) -> None:
+        host = local_host()
+        record = copy(host.route("/x.png", body(png(), "image/png")), DownloadLimits())
+
+        assert "refused to connect to 127.0.0.1: 127.0.0.1 is this machine (loopback)" in (record.error or "")
+        assert host.seen == []

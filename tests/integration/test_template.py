@@ -77,6 +77,8 @@ GLOBAL_ENV = {
     "JOB_DEADLINE_OFFLINE_SECONDS": "JobDeadlineOfflineSeconds",
     "INBOX_QUIET_SECONDS": "InboxQuietSeconds",
     "PRESIGNED_URL_TTL_SECONDS": "PresignedUrlTtlSeconds",
+    "RESULT_IMAGE_MAX_MEGABYTES": "ResultImageMaxMegabytes",
+    "RESULT_IMAGE_COPY_SECONDS": "ResultImageCopySeconds",
     "POWERTOOLS_LOG_LEVEL": "LogLevel",
     "STUDIO_BUCKET": None,
     "JOBS_TABLE": None,

@@ -105,6 +105,10 @@ class CheckStatusSettings(StorageSettings, AiutaSettings):
 class FinalizeSettings(StorageSettings, AiutaSettings):
     delete_at_aiuta_after_copy: bool = False
     event_bus_name: str = ""  # empty: no job events (see aws/events.py)
+    # One generated image: at most this large, and fetched within this time (a 40 MiB image at a
+    # slow 1 MB/s takes 42 s); past either the copy stops and stores nothing.
+    result_image_max_megabytes: int = Field(default=40, ge=1, le=500)
+    result_image_copy_seconds: int = Field(default=120, ge=5, le=280)
 
 
 class RegenerateSettings(StorageSettings, AiutaSettings):
@@ -176,6 +180,8 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         **_AIUTA,
         "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
         "event_bus_name": "EVENT_BUS_NAME",
+        "result_image_max_megabytes": "RESULT_IMAGE_MAX_MEGABYTES",
+        "result_image_copy_seconds": "RESULT_IMAGE_COPY_SECONDS",
     },
     RegenerateSettings: {**_STORAGE, **_AIUTA, **_IDEMPOTENCY},
     RecordFailureSettings: {**_STORAGE, "event_bus_name": "EVENT_BUS_NAME"},

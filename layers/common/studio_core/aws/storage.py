@@ -1,7 +1,7 @@
 """S3 access for the studio bucket: read inputs, presign them, stream generated images in.
 
-A generated image goes from its link to the bucket in one pass (``open_download`` then
-``Storage.upload_stream``): up to ``PART_BYTES`` it is one PUT, past that a multipart upload
+A generated image goes from its link to the bucket in one pass (``aws.downloads.open_download``
+then ``Storage.upload_stream``): up to ``PART_BYTES`` it is one PUT, past that a multipart upload
 whose parts leave as they fill. A copy holds one part at a time, and only its first
 ``PART_IN_MEMORY_BYTES`` in memory (the rest waits in /tmp), so eight copies of 20 MB images
 take about the memory of eight copies of 1 MB ones.
@@ -12,23 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
-
-if TYPE_CHECKING:  # only finalize downloads: ingest and record failure never load requests
-    import requests
 
 # S3's smallest part is 5 MiB (except the last); 8 MiB is what the AWS CLI and s3transfer use.
 PART_BYTES = 8 * 1024 * 1024
 # Most generated images (1-2 MB) stay in memory; a bigger part continues in /tmp.
 PART_IN_MEMORY_BYTES = 2 * 1024 * 1024
-DOWNLOAD_CHUNK_BYTES = 256 * 1024
-DOWNLOAD_TIMEOUT = (3.05, 60.0)
 # Enough connections for finalize's copy workers and the calls around them.
 S3_MAX_POOL_CONNECTIONS = 32
 
@@ -39,10 +34,6 @@ class StoredObject:
     etag: str
     size: int
     last_modified: datetime
-
-
-class DownloadFailed(Exception):
-    """A generated image could not be fetched from its (possibly expired) URL."""
 
 
 class Storage:
@@ -155,54 +146,3 @@ class Storage:
 
 def _part_spool() -> IO[bytes]:
     return tempfile.SpooledTemporaryFile(max_size=PART_IN_MEMORY_BYTES)
-
-
-def download_session(connections: int) -> requests.Session:
-    """A session for ``connections`` downloads at once, each keeping its connection between images."""
-    import requests
-
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=connections, pool_maxsize=connections)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-@dataclass
-class Download:
-    """An answered download: its content type, and its bytes as they arrive (read them once)."""
-
-    content_type: str
-    chunks: Iterator[bytes]
-
-
-@contextlib.contextmanager
-def open_download(url: str, session: requests.Session | None = None) -> Iterator[Download]:
-    """Starts downloading ``url``; raises ``DownloadFailed`` (here or from ``chunks``) if it cannot."""
-    import requests
-
-    http = session or requests
-    try:
-        response = http.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT)
-    except requests.RequestException as exc:
-        raise DownloadFailed(f"{type(exc).__name__} while fetching {_without_query(url)}") from None
-    with response:
-        if response.status_code != 200:
-            raise DownloadFailed(f"HTTP {response.status_code} from {_without_query(url)}")
-        content_type = response.headers.get("Content-Type", "application/octet-stream")
-        yield Download(content_type, _chunks(response, url))
-
-
-def _chunks(response: requests.Response, url: str) -> Iterator[bytes]:
-    # A connection that breaks, or a body shorter than its Content-Length, is a failed download.
-    import requests
-
-    try:
-        yield from response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES)
-    except requests.RequestException as exc:
-        raise DownloadFailed(f"{type(exc).__name__} while fetching {_without_query(url)}") from None
-
-
-def _without_query(url: str) -> str:
-    # Presigned or signed URLs carry credentials in the query string: keep them out of messages.
-    return url.split("?", 1)[0]

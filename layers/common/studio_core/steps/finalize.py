@@ -6,10 +6,16 @@ by the deadline: the job then ends PARTIAL, its reason naming what is missing.
 Copies run in parallel, because Aiuta's links expire (``expires_at``) and a job can have 140
 images (35 on-figure types x 4). Each streams from its link into S3 in one pass, checked on the
 way (``image_check``): a copy holds a bounded piece of its image, whatever the image's size.
+
+A link is an answer from the internet: the fetch is bounded (``aws.downloads``: public addresses
+only, a size cap, a time limit per image) and only a whole JPEG, PNG or WebP is stored, with the
+content type its bytes show. Anything else stops at the first failed check and stores nothing.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,12 +26,13 @@ import requests
 from studio_core.aiuta.answers import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.operations import fetch_operation
+from studio_core.aws.downloads import DownloadFailed, DownloadLimits, download_session, open_download
 from studio_core.aws.events import JobEvents
 from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
-from studio_core.aws.storage import DownloadFailed, Storage, download_session, open_download
+from studio_core.aws.storage import Storage
 from studio_core.domain.errors import AiutaError
-from studio_core.domain.image_check import ImageCheck
+from studio_core.domain.image_check import ImageCheck, NotAnImage
 from studio_core.domain.keys import output_key, result_key
 from studio_core.domain.record import ImageRecord, JobStatus
 from studio_core.domain.results import RoundSummary, shortfall, summarise_round
@@ -62,11 +69,16 @@ def plan_copies(
     return orders
 
 
-def copy_one(order: CopyOrder, storage: Storage, session: requests.Session | None = None) -> ImageRecord:
+def copy_one(
+    order: CopyOrder,
+    storage: Storage,
+    session: requests.Session | None = None,
+    limits: DownloadLimits | None = None,
+) -> ImageRecord:
     """Streams one image into the bucket, checking it on the way.
 
-    A failed download is recorded with its reason, not raised, and writes nothing. An undecodable
-    file is still kept, with the reason: a person may want to look at what Aiuta sent.
+    A failed download, or bytes that are not a whole JPEG, PNG or WebP, are recorded with the
+    reason, not raised, and write nothing (the check stops the stream at its first failure).
     """
     record = ImageRecord(
         kind=order.kind,
@@ -79,28 +91,43 @@ def copy_one(order: CopyOrder, storage: Storage, session: requests.Session | Non
     )
     check = ImageCheck()
     try:
-        with open_download(order.image.url, session) as download:
-            content_type = download.content_type
-            storage.upload_stream(
-                order.key,
-                check.passing(download.chunks),
-                content_type if content_type.startswith("image/") else "image/png",
-            )
+        with open_download(order.image.url, session, limits) as download:
+            content_type, chunks = _sniffed(check.passing(download.chunks), check)
+            storage.upload_stream(order.key, chunks, content_type)
     except DownloadFailed as exc:
         check.close()
         return record.model_copy(update={"error": f"could not download: {exc}"})
+    except NotAnImage as exc:
+        check.close()
+        return record.model_copy(update={"error": f"{exc}; nothing was stored"})
     checked = check.finish()
-    return record.model_copy(
-        update={"key": order.key, "width": checked.width, "height": checked.height, "error": checked.error}
-    )
+    return record.model_copy(update={"key": order.key, "width": checked.width, "height": checked.height})
 
 
-def copy_round(state: JobState, *, client: AiutaStudioClient, storage: Storage) -> list[ImageRecord]:
+def _sniffed(chunks: Iterator[bytes], check: ImageCheck) -> tuple[str, Iterator[bytes]]:
+    """The content type the first bytes show (read ahead until they do), and all the bytes.
+
+    ``chunks`` raises ``NotAnImage`` when the first bytes are not an image's."""
+    head = []
+    for chunk in chunks:
+        head.append(chunk)
+        if check.content_type is not None:
+            return check.content_type, itertools.chain(head, chunks)
+    raise NotAnImage("not a decodable image: the file ends before its format shows")  # ``chunks`` says first
+
+
+def copy_round(
+    state: JobState, *, client: AiutaStudioClient, storage: Storage, limits: DownloadLimits | None = None
+) -> list[ImageRecord]:
     orders: list[CopyOrder] = []
     for op in state.current_operations():
         orders.extend(plan_copies(state, op, fetch_operation(client, op)))
-    with download_session(COPY_WORKERS) as session, ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
-        return list(pool.map(lambda order: copy_one(order, storage, session), orders))
+    limits = limits or DownloadLimits()
+    with (
+        download_session(COPY_WORKERS, limits) as session,
+        ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool,
+    ):
+        return list(pool.map(lambda order: copy_one(order, storage, session, limits), orders))
 
 
 def delete_at_aiuta(state: JobState, images: list[ImageRecord], client: AiutaStudioClient) -> list[str]:
@@ -162,6 +189,7 @@ def finalize_job(
     delete_after_copy_default: bool = False,
     events: JobEvents | None = None,
     now: datetime | None = None,
+    limits: DownloadLimits | None = None,
 ) -> JobState:
     """Copies the round's succeeded operations not copied yet, then ends the job or plans a round.
 
@@ -176,7 +204,12 @@ def finalize_job(
     to_copy = [op for op in round_ops if op.succeeded and not op.copied]
     copied = (
         name_expired_links(
-            copy_round(state.model_copy(update={"operations": to_copy}), client=client, storage=storage)
+            copy_round(
+                state.model_copy(update={"operations": to_copy}),
+                client=client,
+                storage=storage,
+                limits=limits,
+            )
         )
         if to_copy
         else []
