@@ -150,6 +150,8 @@ def stack_for(args: argparse.Namespace, simulator: ExternalSimulator) -> LocalSt
             "AiutaFunctionConcurrency": str(args.function_concurrency),
             "PollFirstWaitOnlineSeconds": str(max(1, round(args.median_seconds))),
             "PollMinWaitSeconds": "1",
+            # The products' photo is hosted on the local moto server (loopback).
+            "AllowPrivateImageUrls": "true",
         },
         # The stack's own simulator gets the same key (it goes into the template's secret) and idles.
         sim_settings=SimSettings(api_key=SIM_KEY),

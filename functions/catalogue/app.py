@@ -23,6 +23,7 @@ RUN = CatalogueRun(
     storage=clients.storage(SETTINGS.studio_bucket),
     jobs=clients.jobs_table(SETTINGS.jobs_table),
     defaults=SETTINGS.defaults,
+    allow_private_image_urls=SETTINGS.allow_private_image_urls,
 )
 
 

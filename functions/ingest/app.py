@@ -25,6 +25,7 @@ INGEST = Ingest(
     quiet_seconds=SETTINGS.inbox_quiet_seconds,
     catalogues=Executions(SETTINGS.catalogue_state_machine_arn),
     catalogue_concurrency=SETTINGS.catalogue_concurrency,
+    allow_private_image_urls=SETTINGS.allow_private_image_urls,
 )
 
 

@@ -7,6 +7,7 @@ would, and record what reached them.
 from __future__ import annotations
 
 import io
+import json
 import socket
 import struct
 import threading
@@ -15,23 +16,28 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from PIL import Image
 
+from studio_cli.errors import Refused
+from studio_cli.submitting import plan_catalogue, plan_folder
 from studio_core.aiuta.answers import AiutaImage
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
 from studio_core.aws.downloads import MIB, DownloadLimits
 from studio_core.aws.storage import Storage
 from studio_core.domain.errors import AiutaError
 from studio_core.domain.image_check import PNG_SIGNATURE
+from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.record import ImageRecord
 from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.settings import AiutaSettings, from_env
 from studio_core.steps.finalize import CopyOrder, copy_one
-from tests.conftest import BUCKET, REGION
+from tests.conftest import BUCKET, REGION, load_handler, product_records
+from tests.integration.test_ingest import executions, ingest, put, s3_message
 
 FAST_RETRIES = RetryPolicy(attempts=0, backoff_factor=0.0, jitter=0.0, max_retry_after=0.0)
 API_KEY = "sk-secret-aiuta-key"
@@ -427,3 +433,93 @@ class TestCopyingResultLinks:
 
         assert "refused to connect to 127.0.0.1: 127.0.0.1 is this machine (loopback)" in (record.error or "")
         assert host.seen == []
+
+
+# ---------------------------------------------------------------- image_urls a job may name
+
+DANGEROUS_URLS = {
+    "cloud metadata": ("http://169.254.169.254/latest/meta-data/iam/", "cloud metadata service"),
+    "metadata by name": ("http://metadata.google.internal/computeMetadata/v1/", "cloud metadata service"),
+    "metadata, IPv4 in IPv6": ("http://[::ffff:169.254.169.254]/latest/", "cloud metadata service"),
+    "loopback": ("http://127.0.0.1:8080/a.jpg", "this machine (loopback)"),
+    "loopback, decimal": ("http://2130706433/a.jpg", "this machine (loopback)"),
+    "loopback, IPv6": ("http://[::1]/a.jpg", "this machine (loopback)"),
+    "localhost": ("http://localhost/a.jpg", "a name inside a private network or this machine"),
+    "private 10/8": ("http://10.0.0.5/a.jpg", "private or reserved address"),
+    "private 172.16/12": ("http://172.20.1.1/a.jpg", "private or reserved address"),
+    "private 192.168/16": ("https://192.168.1.20/a.jpg", "private or reserved address"),
+    "private fc00::/7": ("http://[fd12:3456::1]/a.jpg", "private or reserved address"),
+    "link-local": ("http://169.254.10.10/a.jpg", "link-local"),
+    "*.internal": ("http://build.corp.internal/a.jpg", "a name inside a private network"),
+    "no domain": ("http://fileserver/a.jpg", "has no domain"),
+    "credentials": ("https://shop:hunter2@cdn.example.com/a.jpg", "carries a user name or password"),
+    "gopher": ("gopher://cdn.example.com/a.jpg", "not an http(s) URL"),
+}  # fmt: skip
+
+
+@pytest.mark.usefixtures("pipeline_aws")
+class TestImageUrls:
+    @pytest.mark.parametrize(("url", "reason"), list(DANGEROUS_URLS.values()), ids=list(DANGEROUS_URLS))
+    def test_ingest_refuses_a_dangerous_image_url_with_the_reason(
+        self, studio_sim: Any, url: str, reason: str
+    ) -> None:
+        # Given a product.json whose image_urls names an internal or dangerous link
+        key = "inbox/sku-url/product.json"
+        put(key, {"image_urls": ["https://cdn.example.com/front.jpg", url]})
+
+        # When ingest handles its event
+        assert ingest(s3_message(key)) == {"batchItemFailures": []}
+
+        # Then the job is FAILED with the reason, nothing started, Aiuta never called
+        [record] = product_records("sku-url")
+        assert record["status"] == "FAILED"
+        assert reason in record["error"], record["error"]
+        assert "hunter2" not in record["error"]
+        assert executions() == []
+        assert studio_sim.admin.calls()["total"] == 0
+
+    def test_a_local_image_host_needs_the_explicit_parameter_and_metadata_never_passes(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given ingest on a stack with AllowPrivateImageUrls (a test's local image host)
+        monkeypatch.setenv("ALLOW_PRIVATE_IMAGE_URLS", "true")
+        load_handler("ingest", cold_start=True)
+        try:
+            put("inbox/sku-local/product.json", {"image_urls": ["http://127.0.0.1:8080/front.jpg"]})
+            put("inbox/sku-meta/product.json", {"image_urls": ["http://169.254.169.254/latest/"]})
+
+            ingest(s3_message("inbox/sku-local/product.json"), s3_message("inbox/sku-meta/product.json"))
+        finally:
+            monkeypatch.delenv("ALLOW_PRIVATE_IMAGE_URLS")
+            load_handler("ingest", cold_start=True)
+
+        # Then the loopback link starts its job, and the metadata one is still refused
+        assert [r["status"] for r in product_records("sku-local")] == ["QUEUED"]
+        [meta] = product_records("sku-meta")
+        assert meta["status"] == "FAILED" and "cloud metadata service" in meta["error"]
+        assert len(executions()) == 1
+
+
+@pytest.mark.parametrize(("url", "reason"), list(DANGEROUS_URLS.values()), ids=list(DANGEROUS_URLS))
+def test_studio_submit_refuses_a_dangerous_image_url_before_uploading(
+    tmp_path: Path, url: str, reason: str
+) -> None:
+    folder = tmp_path / "sku-url"
+    folder.mkdir()
+    (folder / "product.json").write_text(json.dumps({"image_urls": [url]}))
+
+    with pytest.raises(Refused) as refused:
+        plan_folder(folder, None, JobDefaults())
+
+    assert reason in str(refused.value) and "nothing was uploaded" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_studio_submit_refuses_a_catalogue_row_with_a_dangerous_url(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text("id,image_urls\nsku-1,https://cdn.example.com/a.jpg\nsku-2,http://169.254.169.254/x\n")
+
+    plan = plan_catalogue(feed, JobDefaults())
+
+    assert list(plan.problems) == [3]
+    assert "cloud metadata service" in plan.problems[3]

@@ -79,6 +79,7 @@ GLOBAL_ENV = {
     "PRESIGNED_URL_TTL_SECONDS": "PresignedUrlTtlSeconds",
     "RESULT_IMAGE_MAX_MEGABYTES": "ResultImageMaxMegabytes",
     "RESULT_IMAGE_COPY_SECONDS": "ResultImageCopySeconds",
+    "ALLOW_PRIVATE_IMAGE_URLS": "AllowPrivateImageUrls",
     "POWERTOOLS_LOG_LEVEL": "LogLevel",
     "STUDIO_BUCKET": None,
     "JOBS_TABLE": None,

@@ -6,7 +6,13 @@ import ipaddress
 
 import pytest
 
-from studio_core.domain.urls import address_problem, api_url_problem, literal_address
+from studio_core.domain.urls import (
+    address_problem,
+    api_url_problem,
+    image_url_problem,
+    literal_address,
+    shown_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +84,31 @@ def test_a_copy_reaches_only_public_addresses_or_loopback_when_allowed(
         assert problem is None
     else:
         assert problem is not None and expected in problem
+
+
+@pytest.mark.parametrize(
+    ("url", "refused", "refused_with_private_allowed"),
+    [
+        ("https://cdn.example.com/a.jpg", False, False),
+        ("http://cdn.example.com:8080/a.jpg", False, False),
+        ("http://127.0.0.1:9000/a.jpg", True, False),
+        ("http://localhost/a.jpg", True, False),
+        ("http://10.1.2.3/a.jpg", True, False),
+        ("http://169.254.169.254/latest/", True, True),
+        ("http://metadata.google.internal/", True, True),
+        ("http://169.254.3.3/a.jpg", True, True),
+        ("https://u:p@cdn.example.com/a.jpg", True, True),
+        ("file:///etc/passwd", True, True),
+        ("http://cdn.example.com:99999/a.jpg", True, True),
+    ],
+)
+def test_image_urls_are_judged_by_what_they_say_without_dns(
+    url: str, refused: bool, refused_with_private_allowed: bool
+) -> None:
+    assert (image_url_problem(url) is not None) is refused
+    assert (image_url_problem(url, allow_private=True) is not None) is refused_with_private_allowed
+
+
+def test_a_shown_url_keeps_credentials_and_signatures_out() -> None:
+    shown = shown_url("https://shop:hunter2@cdn.example.com:8443/p/a.jpg?X-Amz-Signature=abc")
+    assert shown == "https://cdn.example.com:8443/p/a.jpg"

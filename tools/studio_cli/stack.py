@@ -180,6 +180,10 @@ class Stack:
         except RuntimeError:
             return JobDefaults()
 
+    def allow_private_image_urls(self) -> bool:
+        """Whether ingest on this stack accepts image URLs on loopback or private hosts."""
+        return self.parameters.get("AllowPrivateImageUrls") == "true"
+
     def quiet_seconds(self) -> int | None:
         value = self.parameters.get("InboxQuietSeconds")
         return int(value) if value and value.isdigit() else None

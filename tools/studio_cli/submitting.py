@@ -101,7 +101,9 @@ class Submitted:
 # --- checking ---------------------------------------------------------------------------------
 
 
-def plan_folder(folder: Path, product_id: str | None, defaults: JobDefaults) -> FolderPlan:
+def plan_folder(
+    folder: Path, product_id: str | None, defaults: JobDefaults, *, allow_private_image_urls: bool = False
+) -> FolderPlan:
     """What ``folder`` would upload, and its job as ingest will build it; ``Refused`` if it cannot run."""
     product_id = product_id or folder.name
     if problem := product_id_problem(product_id, folder=product_id == folder.name):
@@ -130,7 +132,13 @@ def plan_folder(folder: Path, product_id: str | None, defaults: JobDefaults) -> 
         except InvalidJob as exc:
             raise Refused(f"{exc}; nothing was uploaded") from None
     try:
-        spec = build_job(product_id, document, image_count=len(photos), defaults=defaults)
+        spec = build_job(
+            product_id,
+            document,
+            image_count=len(photos),
+            defaults=defaults,
+            allow_private_image_urls=allow_private_image_urls,
+        )
     except InvalidJob as exc:
         raise Refused(f"{exc}; nothing was uploaded", hint=_job_file_hint(manifest)) from None
     if photo_problem is not None:
@@ -145,7 +153,9 @@ def _job_file_hint(manifest: Path | None) -> str:
     return f"{where}; the job file's fields are in the README (The job file)"
 
 
-def plan_catalogue(path: Path, defaults: JobDefaults) -> CataloguePlan:
+def plan_catalogue(
+    path: Path, defaults: JobDefaults, *, allow_private_image_urls: bool = False
+) -> CataloguePlan:
     """A catalogue's rows and which of them will fail; ``Refused`` if the file itself cannot run."""
     try:
         rows = parse_catalogue(path.read_bytes(), path.name)
@@ -163,7 +173,13 @@ def plan_catalogue(path: Path, defaults: JobDefaults) -> CataloguePlan:
             problems[row.line] = f"line {row.line}: {problem}"
             continue
         try:
-            build_job(row.product_id, row.document, image_count=0, defaults=defaults)
+            build_job(
+                row.product_id,
+                row.document,
+                image_count=0,
+                defaults=defaults,
+                allow_private_image_urls=allow_private_image_urls,
+            )
         except InvalidJob as exc:
             problems[row.line] = f"line {row.line}: {exc}"
     return CataloguePlan(path, f"{INBOX}{path.name}", rows, problems)
@@ -188,12 +204,14 @@ def submit_paths(
             hint="submit one folder with --product-id, or name the folders after their products",
         )
     defaults = stack.job_defaults()
+    # Refused here exactly as ingest on this stack would refuse it (AllowPrivateImageUrls).
+    private = stack.allow_private_image_urls()
     plans: list[FolderPlan | CataloguePlan] = []
     for path in paths:
         if path.is_file() and path.suffix.lower() in CATALOGUE_SUFFIXES:
-            plans.append(plan_catalogue(path, defaults))
+            plans.append(plan_catalogue(path, defaults, allow_private_image_urls=private))
         elif path.is_dir():
-            plans.append(plan_folder(path, product_id, defaults))
+            plans.append(plan_folder(path, product_id, defaults, allow_private_image_urls=private))
         elif path.exists():
             raise UsageError(f"{path} is neither a product folder nor a .csv / .jsonl catalogue")
         else:

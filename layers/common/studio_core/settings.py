@@ -84,12 +84,15 @@ class IngestSettings(StorageSettings):
     catalogue_concurrency: int = Field(default=10, ge=1, le=10000)
     inbox_quiet_seconds: int = Field(default=60, ge=0)
     defaults: JobDefaults = Field(default_factory=JobDefaults)
+    # A job's image_urls may name loopback or private hosts: a test's local image host only.
+    allow_private_image_urls: bool = False
 
 
 class CatalogueSettings(StorageSettings):
     """The catalogue state machine's tasks: each row becomes a job file with the template's defaults."""
 
     defaults: JobDefaults = Field(default_factory=JobDefaults)
+    allow_private_image_urls: bool = False
 
 
 class SubmitSettings(StorageSettings, AiutaSettings):
@@ -158,7 +161,7 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "aiuta_operations_in_flight": "AIUTA_OPERATIONS_IN_FLIGHT",
     },
     CapacityWaitSettings: {"capacity_wait_max_seconds": "CAPACITY_WAIT_MAX_SECONDS"},
-    CatalogueSettings: _STORAGE,
+    CatalogueSettings: {**_STORAGE, "allow_private_image_urls": "ALLOW_PRIVATE_IMAGE_URLS"},
     AiutaSettings: _AIUTA,
     IngestSettings: {
         **_STORAGE,
@@ -167,6 +170,7 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "catalogue_state_machine_arn": "CATALOGUE_STATE_MACHINE_ARN",
         "catalogue_concurrency": "AIUTA_OPERATIONS_IN_FLIGHT",
         "inbox_quiet_seconds": "INBOX_QUIET_SECONDS",
+        "allow_private_image_urls": "ALLOW_PRIVATE_IMAGE_URLS",
     },
     SubmitSettings: {
         **_STORAGE,

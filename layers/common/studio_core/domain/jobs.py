@@ -30,6 +30,7 @@ from studio_core.aiuta.requests import (
     ProductInfo,
 )
 from studio_core.domain.errors import InvalidJob
+from studio_core.domain.urls import image_url_problem, shown_url
 from studio_core.domain.vocabulary import (
     FlatLayTypeLabels,
     FlatLayTypes,
@@ -248,8 +249,13 @@ def build_job(
     *,
     image_count: int,
     defaults: JobDefaults,
+    allow_private_image_urls: bool = False,
 ) -> JobSpec:
-    """The job for one product: its file (or nothing) + defaults, checked against Aiuta's rules."""
+    """The job for one product: its file (or nothing) + defaults, checked against Aiuta's rules.
+
+    ``image_urls`` must be public http(s) links without credentials (``domain.urls``); loopback
+    and private hosts only with ``allow_private_image_urls`` (a test's local image host).
+    """
     if document is not None and not isinstance(document, dict):
         raise InvalidJob('the job file must be a JSON object, like {"kind": "on_figure"}')
     document = dict(document or {})
@@ -267,6 +273,7 @@ def build_job(
             problems.extend(_input_problems(urls if isinstance(urls, list) else None, image_count))
         raise InvalidJob(_summary(product_id, problems)) from None
     spec.product.id = product_id
+    problems.extend(image_url_problems(spec.image_urls or [], allow_private=allow_private_image_urls))
     problems.extend(_input_problems(spec.image_urls, image_count))
     problems.extend(_request_problems(spec, image_count))
     if problems:
@@ -304,6 +311,16 @@ def _with_defaults(document: dict[str, Any], defaults: JobDefaults) -> dict[str,
     ):
         merged["on_figure_model_settings"] = {"gender": defaults.model_gender.value}
     return merged
+
+
+def image_url_problems(urls: list[str], *, allow_private: bool = False) -> list[str]:
+    """One line per refused image URL: Aiuta fetches them, and the gallery shows them to every viewer."""
+    problems = []
+    for index, url in enumerate(urls):
+        problem = image_url_problem(url, allow_private=allow_private)
+        if problem:
+            problems.append(f"image_urls.{index} ({shown_url(url)}) is refused: {problem}")
+    return problems
 
 
 def _input_problems(image_urls: list[Any] | None, image_count: int) -> list[str]:

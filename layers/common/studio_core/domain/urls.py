@@ -101,13 +101,24 @@ def image_url_problem(url: str, *, allow_private: bool = False) -> str | None:
         return f"it has {scheme}; only http:// and https:// links can be fetched"
     if parts.username is not None or parts.password is not None:
         return (
-            "it carries a user name or password (user:pass@host); Aiuta and every viewer of the "
-            "gallery would see them: use a link that needs none, such as a presigned URL"
+            "it carries a user name or password (user:pass@host), which Aiuta and every viewer of "
+            "the gallery would see: use a link that needs none, such as a presigned URL"
         )
     del port  # read only to refuse a malformed port
-    host = _host(parts)
-    problem = host_problem(host, allow_private=allow_private)
-    return None if problem is None else f"it points at {problem}"
+    return host_problem(_host(parts), allow_private=allow_private)
+
+
+def shown_url(url: str, limit: int = 100) -> str:
+    """``url`` as a message may show it: no user name, password or query (a signature)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return url.split("?", 1)[0].rpartition("@")[2][:limit]
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    text = f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else url.split("?", 1)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def api_url_problem(url: str, *, allow_loopback_http: bool = False) -> str | None:

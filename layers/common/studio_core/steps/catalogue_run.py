@@ -58,6 +58,7 @@ class CatalogueRun:
     jobs: JobsTable
     defaults: JobDefaults
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    allow_private_image_urls: bool = False
 
 
 def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int) -> dict[str, Any]:
@@ -72,7 +73,13 @@ def record_row(run: CatalogueRun, catalogue: CatalogueRef, item: Any, index: int
         raise InvalidJob(f"row {row.line}: {problem}")
     job_id = catalogue_job_id(product_id, catalogue.key, catalogue.etag)
     try:
-        spec = build_job(product_id, row.document, image_count=0, defaults=run.defaults)
+        spec = build_job(
+            product_id,
+            row.document,
+            image_count=0,
+            defaults=run.defaults,
+            allow_private_image_urls=run.allow_private_image_urls,
+        )
     except InvalidJob as exc:
         reason = f"row {row.line} ({product_id}): {exc}"
         run.jobs.record_rejection(

@@ -81,7 +81,13 @@ def start_folder(
         document = None
         if manifest is not None:
             document = parse_json_document(ctx.storage.read_bytes(manifest.key), manifest_key(product_id))
-        spec = build_job(product_id, document, image_count=len(images), defaults=ctx.defaults)
+        spec = build_job(
+            product_id,
+            document,
+            image_count=len(images),
+            defaults=ctx.defaults,
+            allow_private_image_urls=ctx.allow_private_image_urls,
+        )
     except InvalidJob as exc:
         if from_manifest and not images and "no images" in str(exc):
             # The photos may still be uploading: look again once the folder is quiet.
