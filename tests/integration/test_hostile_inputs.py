@@ -29,6 +29,7 @@ from studio_core.aiuta.answers import AiutaImage
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
 from studio_core.aws.downloads import MIB, DownloadLimits
 from studio_core.aws.storage import Storage
+from studio_core.domain.catalogue import parse_catalogue
 from studio_core.domain.errors import AiutaError
 from studio_core.domain.image_check import PNG_SIGNATURE
 from studio_core.domain.jobs import JobDefaults
@@ -37,7 +38,7 @@ from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.settings import AiutaSettings, from_env
 from studio_core.steps.finalize import CopyOrder, copy_one
 from tests.conftest import BUCKET, REGION, load_handler, product_records
-from tests.integration.test_ingest import executions, ingest, put, s3_message
+from tests.integration.test_ingest import executions, finished_job, ingest, put, s3_message
 
 FAST_RETRIES = RetryPolicy(attempts=0, backoff_factor=0.0, jitter=0.0, max_retry_after=0.0)
 API_KEY = "sk-secret-aiuta-key"
@@ -523,3 +524,46 @@ def test_studio_submit_refuses_a_catalogue_row_with_a_dangerous_url(tmp_path: Pa
 
     assert list(plan.problems) == [3]
     assert "cloud metadata service" in plan.problems[3]
+
+
+# ---------------------------------------------------------------- JSON nested 100,000 deep
+
+NESTED = "[" * 100_000
+
+
+@pytest.mark.usefixtures("pipeline_aws")
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        ("inbox/sku-deep/product.json", NESTED),
+        ("inbox/sku-deep/product.json", '{"product": ' * 40 + "{}" + "}" * 40),
+        ("regenerate/sku-deep/r1.json", NESTED),
+    ],
+    ids=["product.json of 100,000 [", "product.json 41 objects deep", "regeneration request"],
+)
+def test_json_nested_too_deeply_is_bad_input_not_a_bug(studio_sim: Any, key: str, body: str) -> None:
+    if key.startswith("regenerate/"):
+        finished_job("sku-deep")
+    put(key, body)
+
+    assert ingest(s3_message(key)) == {"batchItemFailures": []}
+
+    [record] = [r for r in product_records("sku-deep") if r["job_id"] != "sku-deep-done"]
+    assert record["status"] == "FAILED"
+    assert f"{key.removeprefix('inbox/')} is nested too deeply (more than 32 levels" in record["error"]
+    assert "bug" not in record["error"]
+    assert executions() == []
+
+
+def test_a_catalogue_line_nested_too_deeply_fails_alone() -> None:
+    rows = parse_catalogue(
+        (
+            NESTED + "\n" + '{"product": {"id": "sku-1"}, "image_urls": ["https://cdn.example.com/a.jpg"]}\n'
+        ).encode(),
+        "feed.jsonl",
+    )
+
+    assert [(row.line, row.product_id, row.problem) for row in rows] == [
+        (1, None, "line 1 is nested too deeply (more than 32 levels of [ or {)"),
+        (2, "sku-1", None),
+    ]

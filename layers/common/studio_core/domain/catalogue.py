@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio_core.domain.errors import InvalidJob
+from studio_core.domain.jobs import JsonTooDeep, load_json_text
 from studio_core.domain.keys import job_id_for
 
 REQUIRED_COLUMNS = ("id", "image_urls")
@@ -106,9 +107,12 @@ def _jsonl_rows(text: str) -> list[CatalogueRow]:
         if not content.strip():
             continue
         try:
-            document = json.loads(content)
+            document = load_json_text(content)
         except json.JSONDecodeError as exc:
             rows.append(CatalogueRow(line, None, None, f"line {line}: not valid JSON ({exc.msg})"))
+            continue
+        except JsonTooDeep as exc:
+            rows.append(CatalogueRow(line, None, None, f"line {line} {exc}"))
             continue
         product = document.get("product") if isinstance(document, dict) else None
         product_id = product.get("id") if isinstance(product, dict) else None

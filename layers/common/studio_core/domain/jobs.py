@@ -44,6 +44,9 @@ from studio_core.domain.vocabulary import (
 )
 
 MAX_REGENERATION_ROUNDS = 5
+# The job file is 4 levels deep (image_types.on_figure[0].viewpoint); 32 leaves room for any
+# honest document and none for a parser's recursion.
+MAX_JSON_DEPTH = 32
 # Only used to run Aiuta's request rules before we know the real URLs or uploaded ids.
 _PLACEHOLDER_URL = "https://placeholder.invalid/image.jpg"
 
@@ -195,16 +198,50 @@ class JobSpec(_Strict):
         }
 
 
+class JsonTooDeep(ValueError):
+    """A JSON text nested deeper than ``MAX_JSON_DEPTH``: bad input, not a bug."""
+
+    def __init__(self) -> None:
+        super().__init__(f"is nested too deeply (more than {MAX_JSON_DEPTH} levels of [ or {{)")
+
+
+def load_json_text(text: str) -> Any:
+    """``json.loads`` for text a user wrote: nesting past ``MAX_JSON_DEPTH`` raises ``JsonTooDeep``
+    (100,000 ``[`` would otherwise end in a RecursionError, here or in whatever reads it next)."""
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise JsonTooDeep from None
+    if _depth(document) > MAX_JSON_DEPTH:
+        raise JsonTooDeep
+    return document
+
+
+def _depth(document: Any) -> int:
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                pending.extend(
+                    (item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)
+                )
+    return deepest
+
+
 def parse_json_document(raw: bytes, what: str) -> Any:
     """JSON from a user's file, with the line and column of a syntax error."""
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        return load_json_text(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InvalidJob(f"{what} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise InvalidJob(
             f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except JsonTooDeep as exc:
+        raise InvalidJob(f"{what} {exc}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> list[str]:
