@@ -37,7 +37,15 @@ from studio_core.domain.record import ImageRecord
 from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.settings import AiutaSettings, from_env
 from studio_core.steps.finalize import CopyOrder, copy_one
-from tests.conftest import BUCKET, REGION, load_handler, product_records
+from tests.conftest import (
+    BUCKET,
+    REGION,
+    FakeLambdaContext,
+    job_record,
+    load_handler,
+    product_records,
+    queued_job,
+)
 from tests.integration.test_ingest import executions, finished_job, ingest, put, s3_message
 
 FAST_RETRIES = RetryPolicy(attempts=0, backoff_factor=0.0, jitter=0.0, max_retry_after=0.0)
@@ -267,10 +275,12 @@ class Stream:
             pass  # the copy hung up: what the test wants
 
 
-def copy(url: str, limits: DownloadLimits = LOCAL) -> ImageRecord:
-    image = AiutaImage(id="gen-1", url=url + "?X-Amz-Signature=secret")
+def copy(
+    url: str, limits: DownloadLimits = LOCAL, present: frozenset[str] = frozenset(), image_id: str = "gen-1"
+) -> ImageRecord:
+    image = AiutaImage(id=image_id, url=url + "?X-Amz-Signature=secret")
     order = CopyOrder(Kind.ON_FIGURE, on_figure_type("front/standing"), 1, image, RESULT_KEY, 0)
-    return copy_one(order, Storage(BUCKET), limits=limits)
+    return copy_one(order, Storage(BUCKET), limits=limits, present=present)
 
 
 def stored() -> dict[str, Any] | None:
@@ -426,6 +436,23 @@ class TestCopyingResultLinks:
         assert host.seen == []
         assert stored() is None
 
+    def test_an_image_already_copied_from_the_same_aiuta_image_is_not_fetched_again(
+        self, local_host: Callable[[], LocalHost]
+    ) -> None:
+        # Given an image copied once (a Lambda that timed out after copying part of a round)
+        host = local_host()
+        url = host.route("/a.png", body(png(), "image/png"))
+        first = copy(url)
+        fetched = len(host.seen)
+
+        # When the retried copy finds it at its key, from the same Aiuta image, it records it as is
+        again = copy(url, present=frozenset({RESULT_KEY}))
+        assert again == first and len(host.seen) == fetched
+
+        # But an object at the key from another Aiuta image is copied over
+        other = copy(url, present=frozenset({RESULT_KEY}), image_id="gen-2")
+        assert other.key == RESULT_KEY and len(host.seen) == fetched + 1
+
     def test_without_the_local_stacks_setting_loopback_links_are_refused(
         self, local_host: Callable[[], LocalHost]
     ) -> None:
@@ -567,3 +594,39 @@ def test_a_catalogue_line_nested_too_deeply_fails_alone() -> None:
         (1, None, "line 1 is nested too deeply (more than 32 levels of [ or {)"),
         (2, "sku-1", None),
     ]
+
+
+# ---------------------------------------------------------------- a replayed "Copy results"
+
+
+def run_step(function: str, state: dict[str, Any]) -> dict[str, Any]:
+    handler = load_handler(function).lambda_handler
+    return handler(json.loads(json.dumps(state)), FakeLambdaContext(function))
+
+
+@pytest.mark.usefixtures("pipeline_aws")
+def test_a_replayed_copy_after_deleting_at_aiuta_leaves_the_job_as_it_ended(studio_sim: Any) -> None:
+    # Given a job that deletes its images at Aiuta once they are copied, copied once
+    state = run_step("submit", queued_job(number_of_generations=2, delete_at_aiuta_after_copy=True))
+    studio_sim.admin.advance(120)
+    ready = run_step("check_status", state)
+    first = run_step("finalize", ready)
+    ended = job_record(ready["job_id"])
+    assert first["status"] == "SUCCEEDED" and ended["deleted_at_aiuta"] is True
+    calls_before = studio_sim.admin.calls()["calls"]
+
+    # When Step Functions replays "Copy results" with the same input (the images are gone at Aiuta)
+    again = run_step("finalize", ready)
+
+    # Then the job is still SUCCEEDED with the same images, keys and sizes, and no error
+    assert again["status"] == "SUCCEEDED"
+    replayed = job_record(ready["job_id"])
+    assert replayed["status"] == "SUCCEEDED" and replayed.get("error") is None
+    assert replayed["images"] == ended["images"]
+    assert all(image["key"] for image in replayed["images"])
+    assert replayed["finished_at"] == ended["finished_at"]
+    # And nothing was fetched or deleted again: the images were found in the bucket
+    calls_after = studio_sim.admin.calls()["calls"]
+    again_calls = {route: n - calls_before.get(route, 0) for route, n in calls_after.items()}
+    assert {route for route, n in again_calls.items() if n and "DELETE" in route} == set()
+    assert {route for route, n in again_calls.items() if n and "/files/" in route} == set()

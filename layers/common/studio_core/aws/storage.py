@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -71,6 +71,17 @@ class Storage:
         total = str(answer.get("ContentRange", "")).rpartition("/")[2]
         return data, (int(total) <= size) if total.isdigit() else len(data) < size
 
+    def metadata(self, key: str) -> dict[str, str] | None:
+        """An object's user metadata (``x-amz-meta-*``), or None when there is no such object."""
+        try:
+            answer = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except self._s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        found: dict[str, str] = answer.get("Metadata", {})
+        return found
+
     def exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)
@@ -96,11 +107,19 @@ class Storage:
     def upload_file(self, key: str, body: IO[bytes], content_type: str) -> None:
         self._s3.upload_fileobj(body, self.bucket, key, ExtraArgs={"ContentType": content_type})
 
-    def upload_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> int:
+    def upload_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        content_type: str,
+        metadata: Callable[[], Mapping[str, str]] | None = None,
+    ) -> int:
         """Writes the bytes of ``chunks`` to ``key`` as they come; returns how many there were.
 
         If ``chunks`` raises, nothing is written (a multipart upload under way is aborted) and the
-        error goes on: the key keeps what it had, a half-copied image never appears.
+        error goes on: the key keeps what it had, a half-copied image never appears. ``metadata``
+        is asked for the object's user metadata when the upload begins (after the last chunk for
+        a single PUT, after the first part for a multipart upload).
         """
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
@@ -113,14 +132,16 @@ class Storage:
                 if part.tell() >= PART_BYTES:
                     if upload_id is None:
                         upload_id = self._s3.create_multipart_upload(
-                            Bucket=self.bucket, Key=key, ContentType=content_type
+                            Bucket=self.bucket, Key=key, ContentType=content_type, **_meta(metadata)
                         )["UploadId"]
                     parts.append(self._upload_part(key, upload_id, len(parts) + 1, part))
                     part.close()
                     part = _part_spool()
             if upload_id is None:
                 part.seek(0)
-                self._s3.put_object(Bucket=self.bucket, Key=key, Body=part, ContentType=content_type)
+                self._s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=part, ContentType=content_type, **_meta(metadata)
+                )
             else:
                 if part.tell():
                     parts.append(self._upload_part(key, upload_id, len(parts) + 1, part))
@@ -142,6 +163,10 @@ class Storage:
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
+
+
+def _meta(metadata: Callable[[], Mapping[str, str]] | None) -> dict[str, Any]:
+    return {"Metadata": dict(metadata())} if metadata is not None else {}
 
 
 def _part_spool() -> IO[bytes]:

@@ -83,6 +83,11 @@ class ImageCheck:
         self._head = bytearray()
 
     @property
+    def size(self) -> tuple[int, int] | None:
+        """The picture's width and height, once its header (a PNG's) or its decode (others) is in."""
+        return self._size
+
+    @property
     def content_type(self) -> str | None:
         """The content type the bytes show (``image/png``...), once their first bytes are in."""
         return CONTENT_TYPES.get(self._format or "")
