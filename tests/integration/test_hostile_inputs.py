@@ -24,21 +24,26 @@ import pytest
 from PIL import Image
 
 from studio_cli.errors import Refused
+from studio_cli.printable import printable
+from studio_cli.results import local_path
 from studio_cli.submitting import plan_catalogue, plan_folder
 from studio_core.aiuta.answers import AiutaImage
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
 from studio_core.aws.downloads import MIB, DownloadLimits
+from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.domain.catalogue import parse_catalogue
 from studio_core.domain.errors import AiutaError
 from studio_core.domain.image_check import PNG_SIGNATURE
-from studio_core.domain.jobs import JobDefaults
-from studio_core.domain.record import ImageRecord
+from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.record import ImageRecord, RequestKind
+from studio_core.domain.state import OperationRef
 from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.settings import AiutaSettings, from_env
 from studio_core.steps.finalize import CopyOrder, copy_one
 from tests.conftest import (
     BUCKET,
+    JOBS_TABLE,
     REGION,
     FakeLambdaContext,
     job_record,
@@ -630,3 +635,142 @@ def test_a_replayed_copy_after_deleting_at_aiuta_leaves_the_job_as_it_ended(stud
     again_calls = {route: n - calls_before.get(route, 0) for route, n in calls_after.items()}
     assert {route for route, n in again_calls.items() if n and "DELETE" in route} == set()
     assert {route for route, n in again_calls.items() if n and "/files/" in route} == set()
+
+
+# ---------------------------------------------------------------- the operator's machine
+
+HOSTILE_TEXT = "Shirt\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x9b2J\u202eevil[link=https://evil.example]x[/link]"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[int, str]]:
+    """``studio ...`` run in this process against the moto stack; returns (exit code, output)."""
+    from studio_cli.main import main
+
+    monkeypatch.setenv("STUDIO_BUCKET", BUCKET)
+    monkeypatch.setenv("STUDIO_TABLE", JOBS_TABLE)
+    monkeypatch.setenv("STUDIO_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("STUDIO_STACK", raising=False)
+
+    def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    return run
+
+
+def hostile_job() -> str:
+    """A SUCCEEDED job whose title, error texts and ids from Aiuta carry terminal escapes, with
+    planted keys in its outbox folder that point outside any download directory."""
+    job_id = "sku-hostile-1"
+    spec = build_job(
+        "sku-hostile",
+        {"product": {"title": HOSTILE_TEXT}, "image_urls": ["https://cdn.example.com/x.jpg"]},
+        image_count=0,
+        defaults=JobDefaults(),
+    )
+    jobs = JobsTable(JOBS_TABLE)
+    jobs.create_queued(
+        job_id=job_id,
+        product_id="sku-hostile",
+        spec=spec,
+        request_kind=RequestKind.FOLDER,
+        source_key="inbox/sku-hostile/product.json",
+        execution_name=job_id,
+    )
+    operation = OperationRef(
+        kind=Kind.ON_FIGURE, operation_id="op\x1b[2J-1", status="FAILED", error=f"Aiuta says {HOSTILE_TEXT}"
+    )
+    jobs.mark_partial(
+        job_id,
+        error=f"the operation failed: {HOSTILE_TEXT}",
+        finished_at="2026-12-01T10:00:00+00:00",
+        operations=[operation],
+        result_key=f"outbox/sku-hostile/{job_id}/result.json",
+    )
+    s3 = boto3.client("s3", region_name=REGION)
+    prefix = f"outbox/sku-hostile/{job_id}/"
+    for key in (
+        f"{prefix}result.json",
+        f"{prefix}on_figure/front-standing-v1.png",
+        f"{prefix}../../x",
+        f"{prefix}..//escaped.txt",
+        f"{prefix}//tmp/studio-hostile-absolute.txt",
+        f"{prefix}inputs/../../../y",
+        f"{prefix}a\x1b[2Jb.png",
+    ):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    return job_id
+
+
+def assert_printable(output: str) -> None:
+    for bad in ("\x1b", "\x07", "\x9b", "\u202e", "]8;", "pwned\x07"):
+        assert bad not in output, f"{bad!r} reached the terminal: {output!r}"
+
+
+@pytest.mark.usefixtures("pipeline_aws")
+class TestOperatorsMachine:
+    def test_status_watch_and_results_print_no_terminal_escapes(
+        self, cli: Callable[..., tuple[int, str]], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        job_id = hostile_job()
+
+        for args in (
+            ("status", job_id),
+            ("status",),
+            ("status", "--product", "sku-hostile"),
+            ("watch", job_id, "--timeout", "5"),
+            ("results", job_id, "--download", str(tmp_path / "out")),
+        ):
+            code, output = cli(capsys, *args)
+            assert code in (0, 1), (args, output)
+            assert_printable(output)
+            assert "Shirt" in output or args[0] != "status" or len(args) > 2
+
+    def test_a_download_never_writes_outside_its_directory(
+        self, cli: Callable[..., tuple[int, str]], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        job_id = hostile_job()
+        target = tmp_path / "deep" / "out"
+        target.mkdir(parents=True)
+        before = {p for p in tmp_path.rglob("*")}
+
+        _, output = cli(capsys, "results", job_id, "--download", str(target))
+
+        # Then only the two honest files are written, under DIR/<job-id>/, and each other key is named
+        written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
+        assert written <= set((target / job_id).rglob("*")) | {target / job_id / "index.html"}
+        assert (target / job_id / "on_figure" / "front-standing-v1.png").is_file()
+        assert not Path("/tmp/studio-hostile-absolute.txt").exists()
+        assert not (tmp_path / "deep" / "x").exists() and not (tmp_path / "y").exists()
+        assert output.count("skipped") == 5
+        assert "not a plain path inside" in output
+        assert_printable(output)
+
+    def test_keys_that_leave_the_directory_are_refused_however_spelled(self, tmp_path: Path) -> None:
+        directory = tmp_path / "job"
+        assert (
+            local_path(directory, "on_figure/front-standing-v1.png")
+            == directory / "on_figure/front-standing-v1.png"
+        )
+        for key in (
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "/",
+            "a//b",
+            "./a",
+            "a\\..\\x",
+            "a\x00b",
+            "a/\x1b[2J",
+        ):
+            assert local_path(directory, key) is None, key
+
+
+def test_printable_removes_escape_sequences_and_control_characters() -> None:
+    assert printable("Linen shirt, 100 % (white)") == "Linen shirt, 100 % (white)"
+    assert printable("a\x1b]0;title\x07b\x1b]8;;https://evil\x1b\\c") == "abc"
+    assert printable("a\x1b[2Jb\x1b[31mc\x9b2Kd") == "abcd"
+    assert printable("line 1\nline 2\ttab") == "line 1 line 2 tab"
+    assert printable("a\x00b\x7fc\u202ed") == "a\ufffdb\ufffdc\ufffdd"

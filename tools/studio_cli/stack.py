@@ -22,10 +22,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from studio_cli.errors import CliError, NotFound
+from studio_cli.printable import printable_record
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.domain.jobs import JobDefaults
-from studio_core.domain.record import JobRecord
+from studio_core.domain.record import JobRecord, JobStatus
 from studio_core.settings import ENV_NAMES, from_env
 
 # Fail fast when the stack is gone: a stopped local stack answers nothing, and botocore's
@@ -147,7 +148,7 @@ class Stack:
         return client(service)
 
     def jobs(self) -> JobsTable:
-        return JobsTable(self.table, boto3.resource("dynamodb", config=CLIENT_CONFIG))
+        return PrintableJobs(self.table, boto3.resource("dynamodb", config=CLIENT_CONFIG))
 
     def storage(self) -> Storage:
         return Storage(self.bucket, self.s3())
@@ -211,6 +212,24 @@ class Stack:
 
     def s3_url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+class PrintableJobs(JobsTable):
+    """The jobs table as the CLI reads it: every text of every record safe to print (a title or
+    an error text from Aiuta can carry terminal escape sequences; see ``printable``)."""
+
+    def get(self, job_id: str) -> JobRecord | None:
+        record = super().get(job_id)
+        return printable_record(record) if record is not None else None
+
+    def for_product(self, product_id: str) -> list[JobRecord]:
+        return [printable_record(r) for r in super().for_product(product_id)]
+
+    def with_status(self, status: JobStatus) -> list[JobRecord]:
+        return [printable_record(r) for r in super().with_status(status)]
+
+    def all_jobs(self) -> list[JobRecord]:
+        return [printable_record(r) for r in super().all_jobs()]
 
 
 def client(service: str) -> Any:
