@@ -97,7 +97,8 @@ class CatalogueSettings(StorageSettings):
 
 class SubmitSettings(StorageSettings, AiutaSettings):
     idempotency_table: str = Field(min_length=1)
-    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # Signed with the role's temporary credentials: never valid longer than they are (about 12 h).
+    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=12 * 3600)
     poll: PollSettings = Field(default_factory=PollSettings)
 
 

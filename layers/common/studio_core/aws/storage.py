@@ -72,7 +72,8 @@ class Storage:
         return data, (int(total) <= size) if total.isdigit() else len(data) < size
 
     def metadata(self, key: str) -> dict[str, str] | None:
-        """An object's user metadata (``x-amz-meta-*``), or None when there is no such object."""
+        """An object's user metadata (``x-amz-meta-*``), or None when there is no such object
+        (for a key just listed: a role that may list only some prefixes gets 403 for a missing key)."""
         try:
             answer = self._s3.head_object(Bucket=self.bucket, Key=key)
         except self._s3.exceptions.ClientError as exc:
@@ -83,13 +84,10 @@ class Storage:
         return found
 
     def exists(self, key: str) -> bool:
-        try:
-            self._s3.head_object(Bucket=self.bucket, Key=key)
-        except self._s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
+        # A listing, not a HEAD: a role may list only its own prefixes, and S3 answers a HEAD of
+        # a missing key 403 (not 404) to a role that may not list the whole bucket.
+        answer = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        return any(item["Key"] == key for item in answer.get("Contents", []))
 
     def put_json(self, key: str, document: Any) -> None:
         body = json.dumps(document, indent=2, default=str).encode()
