@@ -91,6 +91,7 @@ CHILD_ENV = {
 def child(order: dict[str, Any]) -> None:
     """Runs one copy and prints its figures as JSON (``--child``)."""
     from studio_core.aiuta.client import AiutaStudioClient
+    from studio_core.aws.downloads import DownloadLimits
     from studio_core.aws.storage import Storage
     from studio_core.domain.jobs import JobDefaults, build_job
     from studio_core.domain.state import JobState
@@ -120,7 +121,9 @@ def child(order: dict[str, Any]) -> None:
         finalize.copy_one = previous_copy_one  # type: ignore[assignment]
     rss_before, cpu_before = _status_kib("VmRSS"), _cpu_seconds()
     started = time.perf_counter()
-    outcomes = finalize.copy_round(state, client=client, storage=storage)
+    # The simulator serves its images from 127.0.0.1, as on the local stack.
+    limits = DownloadLimits(allow_loopback=True)
+    outcomes = finalize.copy_round(state, client=client, storage=storage, limits=limits)
     seconds = time.perf_counter() - started
     figures = {
         "seconds": seconds,
@@ -159,7 +162,7 @@ PREVIOUS_SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
 def previous_copy_one(order: Any, storage: Any, session: Any = None) -> Any:
     from PIL import Image, UnidentifiedImageError
 
-    from studio_core.aws.storage import DownloadFailed
+    from studio_core.aws.downloads import DownloadFailed
     from studio_core.domain.record import ImageRecord
 
     record = ImageRecord(
@@ -192,10 +195,12 @@ def previous_copy_one(order: Any, storage: Any, session: Any = None) -> Any:
 
 
 def _previous_download_to_spool(url: str) -> tuple[IO[bytes], str]:
-    from studio_core.aws.storage import DOWNLOAD_TIMEOUT, DownloadFailed
+    from studio_core.aws.downloads import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, DownloadFailed
 
     try:
-        with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
+        with requests.get(
+            url, stream=True, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+        ) as response:
             if response.status_code != 200:
                 raise DownloadFailed(f"HTTP {response.status_code}")
             spool = tempfile.SpooledTemporaryFile(max_size=PREVIOUS_SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115

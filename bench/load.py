@@ -152,6 +152,8 @@ def stack_for(args: argparse.Namespace, simulator: ExternalSimulator) -> LocalSt
             # A load is paid on purpose: no image budget.
             "ImagesPerDayLimit": "0",
             "ImagesPerCatalogueLimit": "0",
+            # The products' photo is hosted on the local moto server (loopback).
+            "AllowPrivateImageUrls": "true",
         },
         # The stack's own simulator gets the same key (it goes into the template's secret) and idles.
         sim_settings=SimSettings(api_key=SIM_KEY),

@@ -89,7 +89,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from studio_core.aiuta.models import OperationPriority, OperationStatus
+from studio_core.aiuta.answers import OperationStatus
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
     DurationEstimate,

@@ -263,6 +263,7 @@ def pipeline_aws(
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         "AIUTA_API_KEY_SECRET": secret["Name"],
         "AIUTA_API_URL": studio_sim.base_url,
+        "ALLOW_LOOPBACK_URLS": "true",  # the simulator listens on 127.0.0.1, as on the local stack
         "STATE_MACHINE_ARN": machine["stateMachineArn"],
         "CATALOGUE_STATE_MACHINE_ARN": catalogues["stateMachineArn"],
         "INGEST_QUEUE_URL": queue_url,

@@ -20,6 +20,7 @@ RUN = CatalogueRun(
     budget=clients.image_budget(SETTINGS.jobs_table, SETTINGS.budget.images_per_day_limit),
     images_per_catalogue=SETTINGS.budget.images_per_catalogue_limit,
     events=JobEvents(SETTINGS.event_bus_name),
+    allow_private_image_urls=SETTINGS.allow_private_image_urls,
 )
 
 

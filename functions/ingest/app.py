@@ -27,6 +27,7 @@ INGEST = Ingest(
     catalogue_concurrency=SETTINGS.catalogue_concurrency,
     budget=clients.image_budget(SETTINGS.jobs_table, SETTINGS.budget.images_per_day_limit),
     regeneration_rounds_ceiling=SETTINGS.max_regeneration_rounds,
+    allow_private_image_urls=SETTINGS.allow_private_image_urls,
 )
 
 

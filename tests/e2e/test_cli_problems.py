@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from studio_cli.samples import SampleProduct, product_photo
-from tests.e2e.cli_stack import STUDIO, RunningStack, clean_environment, local_stack, run_studio
+from tests.e2e.cli_stack import QUICK, STUDIO, RunningStack, clean_environment, local_stack, run_studio
 
 CATEGORY = "Apparel & Accessories > Clothing"
 
@@ -27,7 +27,11 @@ CATEGORY = "Apparel & Accessories > Clothing"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     # The README's command, in a directory where .local-stack/ does not exist yet
-    with local_stack(tmp_path_factory.mktemp("readme"), args=("--env-file", ".local-stack/env")) as running:
+    # The catalogue tests host their photos on the local moto server: a loopback address, which
+    # ingest (and `studio submit`) accept only with AllowPrivateImageUrls.
+    parameters = {**QUICK, "AllowPrivateImageUrls": "true"}
+    directory = tmp_path_factory.mktemp("readme")
+    with local_stack(directory, parameters, args=("--env-file", ".local-stack/env")) as running:
         yield running
 
 

@@ -28,6 +28,8 @@ PARAMETERS = {
     "PollMaxWaitSeconds": "2",
     "InboxQuietSeconds": "2",
     "JobDeadlineOfflineSeconds": "6",
+    # The catalogue test hosts its photos on the local moto server (loopback).
+    "AllowPrivateImageUrls": "true",
 }
 TERMINAL = {"SUCCEEDED", "PARTIAL", "FAILED", "TIMED_OUT"}
 

@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from studio_cli.samples import product_photo
+from studio_core.aiuta.answers import OperationStatus
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
-from studio_core.aiuta.models import (
+from studio_core.aiuta.requests import (
     FlatLayImageType,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
     OnFigureImageType,
-    OperationStatus,
     ProductInfo,
     RegenerateOnFigureImagesRequest,
 )

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from studio_cli.samples import product_photo
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
-from studio_core.aiuta.models import GenerateFlatLayImagesRequest, ProductInfo
+from studio_core.aiuta.requests import GenerateFlatLayImagesRequest, ProductInfo
 from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
 from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable

@@ -24,6 +24,8 @@ PARAMETERS = {
     "AiutaOperationsInFlight": "2",
     "AiutaRequestsPerSecond": "20",
     "AiutaRequestBurst": "5",
+    # The rows' photos are hosted on the local moto server (loopback).
+    "AllowPrivateImageUrls": "true",
 }
 
 

@@ -1,6 +1,7 @@
 """The project's models and the simulator's answers against the Aiuta OpenAPI reference.
 
-* The enums, limits, defaults and field names in ``studio_core.aiuta.models`` equal the spec's.
+* The enums, limits, defaults and field names in ``studio_core.aiuta.requests`` and
+  ``studio_core.aiuta.answers`` equal the spec's.
 * Every answer the simulator gives on a full tour (all endpoints, every operation status, the
   error shapes) validates against the spec's component schemas with ``jsonschema``.
 """
@@ -14,7 +15,8 @@ import pytest
 import requests
 from pydantic import BaseModel
 
-from studio_core.aiuta import models
+from studio_core.aiuta import answers
+from studio_core.aiuta import requests as request_models
 from tests.conftest import SpecCheckedSession, check_against_spec
 from tests.integration.test_simulator_api import (
     FLAT_LAY,
@@ -28,35 +30,35 @@ from tests.integration.test_simulator_api import (
 pytestmark = pytest.mark.contract
 
 ENUMS: dict[str, type[StrEnum]] = {
-    "AgeGroupType": models.AgeGroup,
-    "BackgroundType": models.BackgroundType,
-    "BodyShapeType": models.BodyShape,
-    "EthnicityType": models.Ethnicity,
-    "FlatLayType": models.FlatLayType,
-    "FlatLayViewpointType": models.FlatLayViewpoint,
-    "Gender": models.Gender,
-    "HairColorType": models.HairColor,
-    "HairLengthType": models.HairLength,
-    "HairStyleType": models.HairStyle,
-    "HeightType": models.Height,
-    "OnFigurePoseType": models.OnFigurePose,
-    "OnFigureViewpointType": models.OnFigureViewpoint,
-    "OperationPriority": models.OperationPriority,
-    "OperationStatus": models.OperationStatus,
-    "OwnerType": models.OwnerType,
-    "SkinToneType": models.SkinTone,
+    "AgeGroupType": request_models.AgeGroup,
+    "BackgroundType": request_models.BackgroundType,
+    "BodyShapeType": request_models.BodyShape,
+    "EthnicityType": request_models.Ethnicity,
+    "FlatLayType": request_models.FlatLayType,
+    "FlatLayViewpointType": request_models.FlatLayViewpoint,
+    "Gender": request_models.Gender,
+    "HairColorType": request_models.HairColor,
+    "HairLengthType": request_models.HairLength,
+    "HairStyleType": request_models.HairStyle,
+    "HeightType": request_models.Height,
+    "OnFigurePoseType": request_models.OnFigurePose,
+    "OnFigureViewpointType": request_models.OnFigureViewpoint,
+    "OperationPriority": request_models.OperationPriority,
+    "OperationStatus": answers.OperationStatus,
+    "OwnerType": answers.OwnerType,
+    "SkinToneType": request_models.SkinTone,
 }
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "GenerateOnFigureImagesRequest": models.GenerateOnFigureImagesRequest,
-    "GenerateFlatLayImagesRequest": models.GenerateFlatLayImagesRequest,
-    "RegenerateOnFigureImagesRequest": models.RegenerateOnFigureImagesRequest,
-    "ProductInfo": models.ProductInfo,
-    "OnFigureModelSettings": models.OnFigureModelSettings,
-    "BackgroundSettings": models.BackgroundSettings,
-    "ImageSize": models.ImageSize,
-    "ImagePaddings": models.ImagePaddings,
-    "OnFigureImageType": models.OnFigureImageType,
-    "FlatLayImageType": models.FlatLayImageType,
+    "GenerateOnFigureImagesRequest": request_models.GenerateOnFigureImagesRequest,
+    "GenerateFlatLayImagesRequest": request_models.GenerateFlatLayImagesRequest,
+    "RegenerateOnFigureImagesRequest": request_models.RegenerateOnFigureImagesRequest,
+    "ProductInfo": request_models.ProductInfo,
+    "OnFigureModelSettings": request_models.OnFigureModelSettings,
+    "BackgroundSettings": request_models.BackgroundSettings,
+    "ImageSize": request_models.ImageSize,
+    "ImagePaddings": request_models.ImagePaddings,
+    "OnFigureImageType": request_models.OnFigureImageType,
+    "FlatLayImageType": request_models.FlatLayImageType,
 }
 
 
@@ -101,9 +103,9 @@ class TestModelsMatchTheSpec:
     @pytest.mark.parametrize(
         ("name", "limit"),
         [
-            ("GenerateOnFigureImagesRequest", models.MAX_ON_FIGURE_IMAGE_TYPES),
-            ("RegenerateOnFigureImagesRequest", models.MAX_ON_FIGURE_IMAGE_TYPES),
-            ("GenerateFlatLayImagesRequest", models.MAX_FLAT_LAY_IMAGE_TYPES),
+            ("GenerateOnFigureImagesRequest", request_models.MAX_ON_FIGURE_IMAGE_TYPES),
+            ("RegenerateOnFigureImagesRequest", request_models.MAX_ON_FIGURE_IMAGE_TYPES),
+            ("GenerateFlatLayImagesRequest", request_models.MAX_FLAT_LAY_IMAGE_TYPES),
         ],
     )
     def test_image_type_limits(self, spec: dict[str, Any], name: str, limit: int) -> None:
@@ -112,7 +114,7 @@ class TestModelsMatchTheSpec:
 
         assert (in_spec["minItems"], in_spec["maxItems"]) == (1, limit)
         assert (in_model["minItems"], in_model["maxItems"]) == (1, limit)
-        assert (models.MAX_ON_FIGURE_IMAGE_TYPES, models.MAX_FLAT_LAY_IMAGE_TYPES) == (35, 6)
+        assert (request_models.MAX_ON_FIGURE_IMAGE_TYPES, request_models.MAX_FLAT_LAY_IMAGE_TYPES) == (35, 6)
 
     @pytest.mark.parametrize(
         "name",
@@ -124,7 +126,9 @@ class TestModelsMatchTheSpec:
             REQUEST_MODELS[name].model_json_schema()["properties"]["number_of_generations"]
         )
 
-        assert in_spec == in_model == (models.MIN_GENERATIONS, models.MAX_GENERATIONS) == (1, 4)
+        assert (
+            in_spec == in_model == (request_models.MIN_GENERATIONS, request_models.MAX_GENERATIONS) == (1, 4)
+        )
 
     def test_defaults_match(self, spec: dict[str, Any]) -> None:
         for name in ("GenerateOnFigureImagesRequest", "GenerateFlatLayImagesRequest"):
@@ -137,14 +141,16 @@ class TestModelsMatchTheSpec:
     def test_url_length_and_image_count_limits(self, spec: dict[str, Any]) -> None:
         image_urls = schemas(spec)["ProductInfo"]["properties"]["image_urls"]
         url_item = next(branch["items"] for branch in image_urls["anyOf"] if branch.get("type") == "array")
-        model_item = models.ProductInfo.model_json_schema()["properties"]["image_urls"]["anyOf"][0]["items"]
+        model_item = request_models.ProductInfo.model_json_schema()["properties"]["image_urls"]["anyOf"][0][
+            "items"
+        ]
 
-        assert url_item["maxLength"] == model_item["maxLength"] == models.MAX_URL_LENGTH == 2083
+        assert url_item["maxLength"] == model_item["maxLength"] == request_models.MAX_URL_LENGTH == 2083
         assert url_item["minLength"] == model_item["minLength"] == 1
         # The 20-image limit lives only in the spec's prose.
         assert "up to 20" in image_urls["description"]
         assert "1 to 20" in schemas(spec)["ProductInfo"]["properties"]["uploaded_image_ids"]["description"]
-        assert models.MAX_INPUT_IMAGES == 20
+        assert request_models.MAX_INPUT_IMAGES == 20
 
 
 class TestSimulatorAnswersMatchTheSpec:

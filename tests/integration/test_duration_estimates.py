@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from studio_core.aiuta.models import OperationPriority
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.learned_polling import DurationObservation, initial_estimate

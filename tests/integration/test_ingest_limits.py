@@ -104,7 +104,8 @@ def test_many_photos_in_one_folder_are_one_pending_check_and_other_products_do_n
 
     # And another product's product.json, arriving meanwhile, starts at once
     other = [
-        put(f"inbox/calm/{n}.jpg", product_photo("tshirt", (90, 40, 160), angle=i)) for i, n in enumerate("ab")
+        put(f"inbox/calm/{n}.jpg", product_photo("tshirt", (90, 40, 160), angle=i))
+        for i, n in enumerate("ab")
     ]
     assert handle_body(ctx, event(put("inbox/calm/product.json", {}))) == ["started"]
     assert other and executions() == 1

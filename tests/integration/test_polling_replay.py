@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from studio_core import clients
-from studio_core.aiuta.models import OperationPriority
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.learned_polling import DurationEstimate
 from studio_core.domain.state import JobState, StepStatus
 from studio_core.settings import CheckStatusSettings, from_env

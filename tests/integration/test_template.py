@@ -60,6 +60,7 @@ GLOBAL_ENV = {
     "AIUTA_API_KEY_SECRET": None,
     "AIUTA_RETRY_ATTEMPTS": "AiutaRetryAttempts",
     "AIUTA_RETRY_BACKOFF_FACTOR": "AiutaRetryBackoffFactor",
+    "ALLOW_LOOPBACK_URLS": "AllowLoopbackUrls",
     "DEFAULT_KIND": "DefaultKind",
     "DEFAULT_ON_FIGURE_IMAGE_TYPES": "DefaultOnFigureImageTypes",
     "DEFAULT_FLAT_LAY_IMAGE_TYPES": "DefaultFlatLayImageTypes",
@@ -76,6 +77,9 @@ GLOBAL_ENV = {
     "JOB_DEADLINE_OFFLINE_SECONDS": "JobDeadlineOfflineSeconds",
     "INBOX_QUIET_SECONDS": "InboxQuietSeconds",
     "PRESIGNED_URL_TTL_SECONDS": "PresignedUrlTtlSeconds",
+    "RESULT_IMAGE_MAX_MEGABYTES": "ResultImageMaxMegabytes",
+    "RESULT_IMAGE_COPY_SECONDS": "ResultImageCopySeconds",
+    "ALLOW_PRIVATE_IMAGE_URLS": "AllowPrivateImageUrls",
     "POWERTOOLS_LOG_LEVEL": "LogLevel",
     "STUDIO_BUCKET": None,
     "JOBS_TABLE": None,
@@ -512,7 +516,7 @@ def test_tables_have_the_keys_and_indexes_the_code_queries(resources: dict[str, 
 # ---------------------------------------------------------------- permissions
 
 
-def test_functions_use_policy_templates_only(resources: dict[str, Any]) -> None:
+def test_functions_use_policy_templates_or_scoped_s3_statements(resources: dict[str, Any]) -> None:
     import samtranslator
 
     templates_file = Path(samtranslator.__file__).parent / "policy_templates_data" / "policy_templates.json"
@@ -520,8 +524,81 @@ def test_functions_use_policy_templates_only(resources: dict[str, Any]) -> None:
     for name in FUNCTIONS:
         for policy in props(resources, name).get("Policies", []):
             assert isinstance(policy, dict), f"{name}: {policy!r} is not a policy template"
+            if "Statement" in policy:
+                # An inline statement is for S3 prefixes (no policy template scopes to a prefix).
+                for statement in policy["Statement"]:
+                    actions = as_list(statement["Action"])
+                    assert all(a.startswith("s3:") for a in actions), f"{name}: {actions}"
+                continue
             (template_name,) = policy
             assert template_name in known, f"{name}: {template_name} is not a SAM policy template"
+            assert not template_name.startswith("S3"), f"{name}: {template_name} covers the whole bucket"
+
+
+# What each function may do in the bucket: (action, object ARN after the bucket) pairs, and the
+# prefixes it may list. Read from the code (steps/, aws/gallery.py, domain/keys.py).
+S3_ACCESS = {
+    "IngestFunction": (
+        {
+            ("s3:GetObject", "inbox/*"),
+            ("s3:GetObject", "regenerate/*"),
+            ("s3:PutObject", "inbox/*.error.json"),
+            ("s3:PutObject", "inbox/*/_error.json"),
+            ("s3:PutObject", "regenerate/*.error.json"),
+        },
+        {"inbox/*", "regenerate/*"},
+    ),
+    "SubmitFunction": ({("s3:GetObject", "inbox/*")}, set()),
+    "CheckStatusFunction": (set(), set()),
+    "RegenerateFunction": (set(), set()),
+    "PlanCapacityWaitFunction": (set(), set()),
+    "FinalizeFunction": (
+        {
+            ("s3:GetObject", "outbox/*"),
+            ("s3:PutObject", "outbox/*"),
+            ("s3:AbortMultipartUpload", "outbox/*"),
+            ("s3:GetObject", "inbox/*"),
+        },
+        {"outbox/*"},
+    ),
+    "RecordFailureFunction": (
+        {("s3:GetObject", "outbox/*"), ("s3:PutObject", "outbox/*"), ("s3:GetObject", "inbox/*")},
+        {"outbox/*"},
+    ),
+    "CatalogueFunction": (
+        {
+            ("s3:GetObject", "inbox/*.report/*"),
+            ("s3:PutObject", "inbox/*.report/*"),
+            ("s3:PutObject", "inbox/*.error.json"),
+        },
+        set(),
+    ),
+}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_function_reaches_only_its_prefixes(resources: dict[str, Any], function: str) -> None:
+    objects: set[tuple[str, str]] = set()
+    listed: set[str] = set()
+    bucket = "arn:${AWS::Partition}:s3:::${StudioBucket}"
+    for policy in props(resources, function).get("Policies", []):
+        for statement in policy.get("Statement", []):
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                for arn in as_list(statement["Resource"]):
+                    text = arn["Fn::Sub"]
+                    if action == "s3:ListBucket":
+                        assert text == bucket
+                        prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
+                        listed |= set(as_list(prefixes))
+                    else:
+                        assert text.startswith(bucket + "/"), text
+                        objects.add((action, text.removeprefix(bucket + "/")))
+    assert (objects, listed) == S3_ACCESS[function]
 
 
 def iam_statements(translated: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -32,7 +32,7 @@ def done(job_id: str) -> JobRecord:
 
 
 def test_a_product_listed_again_belongs_to_its_first_row_whatever_its_case() -> None:
-    checked = plans("Shirt-1,https://x/a.jpg,", "shirt-1,https://x/b.jpg,", "other,https://x/c.jpg,")
+    checked = plans("Shirt-1,https://cdn.example.com/a.jpg,", "shirt-1,https://cdn.example.com/b.jpg,", "other,https://cdn.example.com/c.jpg,")
     assert [p.outcome for p in checked] == [RowOutcome.NEW, RowOutcome.REJECTED, RowOutcome.NEW]
     assert checked[1].reason == (
         "line 3: product shirt-1 is listed again (first at line 2 as 'Shirt-1'); "
@@ -41,7 +41,7 @@ def test_a_product_listed_again_belongs_to_its_first_row_whatever_its_case() -> 
 
 
 def test_each_row_is_decided_against_the_work_already_done() -> None:
-    checked = plans("a,https://x/a.jpg,", "b,https://x/b.jpg,", "c,https://x/c.jpg,")
+    checked = plans("a,https://cdn.example.com/a.jpg,", "b,https://cdn.example.com/b.jpg,", "c,https://cdn.example.com/c.jpg,")
     a, b, _ = checked
     assert a.identity is not None and b.identity is not None
     decided = decide_rows(
@@ -60,7 +60,7 @@ def test_each_row_is_decided_against_the_work_already_done() -> None:
 
 def test_a_known_product_in_another_spelling_is_refused_with_the_product_spelling() -> None:
     decided = decide_rows(
-        plans("SHIRT-1,https://x/a.jpg,"),
+        plans("SHIRT-1,https://cdn.example.com/a.jpg,"),
         key=KEY,
         version=VERSION,
         spellings={"shirt-1": "Shirt-1"},
@@ -73,7 +73,7 @@ def test_a_known_product_in_another_spelling_is_refused_with_the_product_spellin
 
 def test_the_catalogue_limit_refuses_rows_in_file_order_and_lets_a_smaller_later_row_fit() -> None:
     decided = decide_rows(
-        plans("a,https://x/a.jpg,2", "b,https://x/b.jpg,4", "c,https://x/c.jpg,1"),
+        plans("a,https://cdn.example.com/a.jpg,2", "b,https://cdn.example.com/b.jpg,4", "c,https://cdn.example.com/c.jpg,1"),
         key=KEY,
         version=VERSION,
         spellings={},
@@ -86,7 +86,7 @@ def test_the_catalogue_limit_refuses_rows_in_file_order_and_lets_a_smaller_later
 
 
 def test_force_all_makes_every_done_row_a_new_generation() -> None:
-    checked = plans("a,https://x/a.jpg,")
+    checked = plans("a,https://cdn.example.com/a.jpg,")
     identity = checked[0].identity
     assert identity is not None
     decided = decide_rows(
@@ -113,7 +113,7 @@ def test_a_job_is_quoted_per_kind_and_planned_round() -> None:
                 "auto_regenerate_failed_checks": True,
                 "max_rounds": 2,
             },
-            "image_urls": ["https://x/a.jpg"],
+            "image_urls": ["https://cdn.example.com/a.jpg"],
         },
         image_count=0,
         defaults=JobDefaults(),

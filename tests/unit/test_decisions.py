@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from studio_core.aiuta.models import OperationPriority, OperationStatus
+from studio_core.aiuta.answers import OperationStatus
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.jobs import JobDefaults, JobSpec, build_job
 from studio_core.domain.keys import output_key
 from studio_core.domain.learned_polling import DurationObservation

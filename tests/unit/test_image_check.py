@@ -13,7 +13,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from studio_core.domain.image_check import ImageCheck, check_image
+from studio_core.domain.image_check import ImageCheck, NotAnImage, check_image
 
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -156,6 +156,54 @@ def test_other_formats_are_decoded_and_broken_ones_fail() -> None:
     assert (check_image(b"not an image at all").error or "").startswith("not a decodable image")
     assert check_image(b"").error == "not a decodable image: the file is empty"
     assert check_image(b"\x89PNG").error is not None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "SVG or XML text"),
+        (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML or other markup"),
+        (b"GIF89a\x01\x00\x01\x00", "it is a GIF"),
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "gzip-compressed data"),
+        (b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b", "it starts with the bytes 00 01 02 03"),
+    ],
+)
+def test_anything_but_jpeg_png_or_webp_fails_at_its_first_bytes(data: bytes, reason: str) -> None:
+    # Given a check fed the first bytes of a file, then a long tail
+    check = ImageCheck()
+    check.feed(data)
+    check.feed(b"x" * 100_000)
+
+    # Then it has failed already, named what the file is, and held none of the tail
+    error = check.finish().error or ""
+    assert error.startswith("not a decodable image: the file is not a JPEG, PNG or WebP image (")
+    assert reason in error
+
+
+def test_the_content_type_comes_from_the_bytes() -> None:
+    for name, data in (("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, format=name)
+        check = ImageCheck()
+        for byte in buffer.getvalue()[:12]:  # one byte at a time: undecided, then known
+            check.feed(bytes([byte]))
+        assert check.content_type == data
+
+
+def test_passing_stops_at_the_first_failed_check() -> None:
+    pieces = iter([b"<svg>", b"x" * 1000, b"y" * 1000])
+    check = ImageCheck()
+    passing = check.passing(pieces)
+    with pytest.raises(NotAnImage, match="SVG or XML text"):
+        next(passing)
+    assert next(pieces) == b"x" * 1000  # it read no piece past the first
+
+
+def test_a_damaged_jpeg_is_named_in_words_without_pythons_object_names() -> None:
+    error = check_image(b"\xff\xd8\xff" + b"\x00" * 500).error or ""
+
+    assert error == "not a decodable image: the JPEG file could not be read (its header is damaged)"
+    assert "object at 0x" not in error
 
 
 def test_memory_stays_small_for_a_picture_that_inflates_to_48_mib() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from studio_core.aiuta.models import OperationPriority, ProductInfo
+from studio_core.aiuta.requests import OperationPriority, ProductInfo
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.jobs import (
     JobDefaults,

@@ -7,15 +7,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from studio_core.aiuta.models import (
+from studio_core.aiuta.answers import FieldError, FlatLayOperation, OnFigureOperation, OperationStatus
+from studio_core.aiuta.requests import (
     BackgroundSettings,
-    FieldError,
-    FlatLayOperation,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
     OnFigureImageType,
-    OnFigureOperation,
-    OperationStatus,
     ProductInfo,
     RegenerateOnFigureImagesRequest,
 )

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from studio_core.aiuta.models import OperationPriority
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.learned_polling import initial_estimate
 from studio_core.domain.polling import (
     HISTORY_EVENTS_PER_CHECK,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio_core.aiuta.models import OperationPriority
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.polling import PollSettings
 from studio_core.domain.vocabulary import InputMode, Kind

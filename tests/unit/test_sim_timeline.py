@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio_core.aiuta.models import OperationStatus as S
+from studio_core.aiuta.answers import OperationStatus as S
 from studio_sim.settings import Outcome
 from studio_sim.timeline import Plan, SimClock, outcome_from_description
 

@@ -222,7 +222,7 @@ def seed_operation(stack: Stack, admin: str, state: Any, operation: Any) -> bool
     """The operation under its id at the simulator, finished; True when it had to be created."""
     import requests
 
-    from studio_core.aiuta.models import ProductInfo
+    from studio_core.aiuta.requests import ProductInfo
     from studio_core.domain.vocabulary import Kind
 
     spec = state.job

@@ -30,6 +30,7 @@ from rich.markup import escape
 from studio_cli import views
 from studio_cli.errors import CliError, Exit, NotFound, Refused, UsageError
 from studio_cli.last_jobs import Expected, recall, remember
+from studio_cli.printable import printable
 from studio_cli.stack import Stack
 from studio_core.domain.record import JobStatus
 
@@ -421,8 +422,13 @@ def _results(args: argparse.Namespace) -> int:
     out = views.console()
     if record.status is not JobStatus.SUCCEEDED:
         out.print(
-            f"job {record.job_id} [red]{record.status.value}[/]: "
+            f"job {escape(record.job_id)} [red]{record.status.value}[/]: "
             f"{escape(record.error or 'no reason recorded')}"
+        )
+    for key in saved.skipped:
+        out.print(
+            f"[yellow]skipped[/] {escape(printable(key))}: not a plain path inside "
+            f"{escape(str(saved.directory))} ('..', '//', a leading '/' or a control character)"
         )
     if saved.images:
         out.print(f"saved {saved.images} image(s), result.json and the gallery to {saved.directory}")

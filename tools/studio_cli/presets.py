@@ -16,8 +16,10 @@ from rich.table import Table
 
 from studio_cli.errors import CliError
 from studio_cli.stack import Stack
+from studio_cli.views import plain
+from studio_core.aiuta.answers import OnFigureModelPreset
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import DEFAULT_BASE_URL, OnFigureModelPreset
+from studio_core.aiuta.requests import DEFAULT_BASE_URL
 from studio_core.domain.errors import AiutaError
 
 PLACEHOLDER_KEY = "replace-me"  # what template.yaml's secret holds until the real key is put in
@@ -98,7 +100,7 @@ def presets_table(presets: list[OnFigureModelPreset]) -> Table:
     table.add_column("SETTINGS", overflow="fold")
     table.add_column("SAMPLE IMAGE", overflow="fold")
     for preset in presets:
-        table.add_row(preset.preset_id, settings_text(preset), preset.sample_image or "")
+        table.add_row(plain(preset.preset_id), plain(settings_text(preset)), plain(preset.sample_image or ""))
     return table
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from studio_cli.errors import NotFound, Refused, UsageError
 from studio_cli.stack import Stack
-from studio_core.aiuta.models import FlatLayType
+from studio_core.aiuta.requests import FlatLayType
 from studio_core.domain.identity import Novelty, decide, regeneration_identity
 from studio_core.domain.jobs import RegenerationRequest, describe_validation_error
 from studio_core.domain.keys import REGENERATE

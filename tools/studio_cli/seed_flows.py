@@ -17,15 +17,12 @@ from pathlib import Path
 import requests
 
 from studio_cli.samples import SampleProduct
+from studio_core.aiuta.answers import FlatLayOperation, OnFigureOperation, OperationStatus, known
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import (
-    FlatLayOperation,
+from studio_core.aiuta.requests import (
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
-    OnFigureOperation,
-    OperationStatus,
     RegenerateOnFigureImagesRequest,
-    known,
 )
 from studio_sim.server import run_in_thread
 from studio_sim.settings import SimSettings

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from studio_cli.errors import CliError, NotFound
+from studio_cli.printable import printable_record
 from studio_core.aws.budget import ImageBudget
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
@@ -203,6 +204,10 @@ class Stack:
         budget = ImageBudget(self.table, per_day, boto3.resource("dynamodb", config=CLIENT_CONFIG))
         return budget.used(budget_day(datetime.now(UTC)))
 
+    def allow_private_image_urls(self) -> bool:
+        """Whether ingest on this stack accepts image URLs on loopback or private hosts."""
+        return self.parameters.get("AllowPrivateImageUrls") == "true"
+
     def quiet_seconds(self) -> int | None:
         value = self.parameters.get("InboxQuietSeconds")
         return int(value) if value and value.isdigit() else None
@@ -292,7 +297,9 @@ def damage_of(job_id: str, error: ValidationError) -> Damaged:
 
 class ReadableJobs(JobsTable):
     """The jobs table as the CLI reads it: an item that is no valid job record is reported as
-    damaged (``get`` raises ``DamagedRecord``; lists leave it out and keep it in ``damaged``)."""
+    damaged (``get`` raises ``DamagedRecord``; lists leave it out and keep it in ``damaged``), and
+    every text of every record is safe to print (a title or an error text from Aiuta can carry
+    terminal escape sequences; see ``printable``)."""
 
     def __init__(self, table_name: str, dynamodb_resource: Any | None = None) -> None:
         super().__init__(table_name, dynamodb_resource)
@@ -301,11 +308,12 @@ class ReadableJobs(JobsTable):
 
     def get(self, job_id: str) -> JobRecord | None:
         try:
-            return super().get(job_id)
+            record = super().get(job_id)
         except ValidationError as exc:
             damaged = damage_of(job_id, exc)
             self.damaged[job_id] = damaged
             raise DamagedRecord(damaged, self.table_name) from None
+        return printable_record(record) if record is not None else None
 
     def all_jobs(self) -> list[JobRecord]:
         return sorted(self._read_all(self._table.scan, {}), key=lambda r: r.created_at)
@@ -322,7 +330,7 @@ class ReadableJobs(JobsTable):
                     continue
                 document = _plain({k: v for k, v in item.items() if k not in KEY_ATTRIBUTES})
                 try:
-                    records.append(JobRecord.model_validate(document))
+                    records.append(printable_record(JobRecord.model_validate(document)))
                 except ValidationError as exc:
                     job_id = str(document.get("job_id") or str(item.get("pk", "")).removeprefix("JOB#"))
                     self.damaged[job_id] = damage_of(job_id, exc)

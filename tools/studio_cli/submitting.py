@@ -127,7 +127,9 @@ class Submitted:
 # --- checking ---------------------------------------------------------------------------------
 
 
-def plan_folder(folder: Path, product_id: str | None, defaults: JobDefaults) -> FolderPlan:
+def plan_folder(
+    folder: Path, product_id: str | None, defaults: JobDefaults, *, allow_private_image_urls: bool = False
+) -> FolderPlan:
     """What ``folder`` would upload, and its job as ingest will build it; ``Refused`` if it cannot run."""
     product_id = product_id or folder.name
     if problem := product_id_problem(product_id, folder=product_id == folder.name):
@@ -156,7 +158,13 @@ def plan_folder(folder: Path, product_id: str | None, defaults: JobDefaults) -> 
         except InvalidJob as exc:
             raise Refused(f"{exc}; nothing was uploaded") from None
     try:
-        spec = build_job(product_id, document, image_count=len(photos), defaults=defaults)
+        spec = build_job(
+            product_id,
+            document,
+            image_count=len(photos),
+            defaults=defaults,
+            allow_private_image_urls=allow_private_image_urls,
+        )
     except InvalidJob as exc:
         raise Refused(f"{exc}; nothing was uploaded", hint=_job_file_hint(manifest)) from None
     checksums = []
@@ -176,7 +184,12 @@ def _job_file_hint(manifest: Path | None) -> str:
 
 
 def plan_catalogue(
-    path: Path, defaults: JobDefaults, stack: Stack | None = None, *, force: bool = False
+    path: Path,
+    defaults: JobDefaults,
+    stack: Stack | None = None,
+    *,
+    force: bool = False,
+    allow_private_image_urls: bool = False,
 ) -> CataloguePlan:
     """A catalogue's rows, which of them will fail, and (with ``stack``) each row decided against the
     stack's jobs as its check will decide it; ``Refused`` if the file itself cannot run."""
@@ -189,7 +202,9 @@ def plan_catalogue(
         ) from None
     key = f"{INBOX}{path.name}"
     # The check's own rules, row by row in file order: a bad row, or a product listed again.
-    checked = validate_rows(rows, defaults, key=key, version="")
+    checked = validate_rows(
+        rows, defaults, key=key, version="", allow_private_image_urls=allow_private_image_urls
+    )
     problems = {row.line: row.reason for row in checked if row.outcome is RowOutcome.REJECTED and row.reason}
     plan = CataloguePlan(path, key, rows, problems)
     if stack is not None:
@@ -214,6 +229,7 @@ def decide_catalogue(
         version=version,
         images_per_catalogue=per_catalogue,
         force_all=force,
+        allow_private_image_urls=stack.allow_private_image_urls(),
     )
     return plans
 
@@ -240,12 +256,14 @@ def submit_paths(
             hint="submit one folder with --product-id, or name the folders after their products",
         )
     defaults = stack.job_defaults()
+    # Refused here exactly as ingest on this stack would refuse it (AllowPrivateImageUrls).
+    private = stack.allow_private_image_urls()
     plans: list[FolderPlan | CataloguePlan] = []
     for path in paths:
         if path.is_file() and path.suffix.lower() in CATALOGUE_SUFFIXES:
-            plans.append(plan_catalogue(path, defaults, stack, force=force))
+            plans.append(plan_catalogue(path, defaults, stack, force=force, allow_private_image_urls=private))
         elif path.is_dir():
-            plans.append(plan_folder(path, product_id, defaults))
+            plans.append(plan_folder(path, product_id, defaults, allow_private_image_urls=private))
         elif path.exists():
             raise UsageError(f"{path} is neither a product folder nor a .csv / .jsonl catalogue")
         else:

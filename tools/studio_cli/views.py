@@ -2,7 +2,9 @@
 
 A job is shown as a person reads it: operations with their status and error, images with their
 keys, rounds and what their checks found, timings and the execution's console link; never the
-raw DynamoDB item.
+raw DynamoDB item. Text that comes from the record (ids, titles, errors, keys) goes into tables as
+``plain`` text: control characters removed (``printable``), and never read as rich markup (an
+error text ``[link=...]`` would otherwise become a clickable link).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from studio_cli.printable import printable
 from studio_cli.stack import Damaged, Stack, repair_hint
 from studio_core.domain.gallery import gallery_key
 from studio_core.domain.keys import CATALOGUE_SUFFIXES, error_report_key, result_key
@@ -42,10 +45,15 @@ def console(stderr: bool = False) -> Console:
     return Console(file=stream, width=width, soft_wrap=False, highlight=False)
 
 
+def plain(value: object, style: str = "") -> Text:
+    """Text from the bucket, the table or Aiuta, as a cell: printable, and no markup."""
+    return Text(printable(str(value)), style=style)
+
+
 def status_text(status: JobStatus | str) -> Text:
     value = JobStatus(status) if status in JobStatus.__members__.values() else None
     style = STATUS_STYLES.get(value, RUNNING_STYLE) if value else RUNNING_STYLE
-    return Text(str(getattr(status, "value", status)), style=style)
+    return plain(getattr(status, "value", status), style=style)
 
 
 def print_json(document: Any) -> None:
@@ -63,13 +71,13 @@ def jobs_table(records: Sequence[JobRecord], *, title: str | None = None) -> Tab
     for record in records:
         kinds = ",".join(k.value for k in record.job.kind) if record.job else "-"
         table.add_row(
-            record.job_id,
-            record.product_id,
+            plain(record.job_id),
+            plain(record.product_id),
             status_text(record.status),
             kinds,
             images_summary(record),
             elapsed(record),
-            note(record),
+            plain(note(record)),
         )
     return table
 
@@ -127,7 +135,7 @@ def job_detail(stack: Stack, record: JobRecord) -> RenderableType:
     """Everything about one job, in the order a person asks: what, how it went, where things are."""
     parts: list[RenderableType] = [_headline(record)]
     if record.error:
-        parts.append(Text(f"  {record.error}", style=STATUS_STYLES.get(record.status, "red")))
+        parts.append(plain(f"  {record.error}", style=STATUS_STYLES.get(record.status, "red")))
     parts.append(_facts(stack, record))
     if record.operations:
         parts.append(_operations(record))
@@ -137,17 +145,17 @@ def job_detail(stack: Stack, record: JobRecord) -> RenderableType:
         parts.append(_rounds(record))
     hints = next_steps(record)
     if hints:
-        parts.append(Text.assemble(("Next  ", "bold"), "\n      ".join(hints)))
+        parts.append(Text.assemble(("Next  ", "bold"), "\n      ".join(printable(h) for h in hints)))
     return Group(*parts)
 
 
 def _headline(record: JobRecord) -> Text:
     title = record.job.product.title if record.job and record.job.product.title else None
     return Text.assemble(
-        (record.product_id, "bold"),
-        (f" ({title})" if title else ""),
+        (printable(record.product_id), "bold"),
+        (f" ({printable(title)})" if title else ""),
         "  job ",
-        (record.job_id, "bold"),
+        (printable(record.job_id), "bold"),
         "  ",
         status_text(record.status),
     )
@@ -164,29 +172,34 @@ def _facts(stack: Stack, record: JobRecord) -> Table:
     line = f" line {record.catalogue_line}" if record.catalogue_line else ""
     facts.add_row(
         "Input",
-        f"{source}{where}{line}" + (f", regenerating {record.base_job_id}" if record.base_job_id else ""),
+        plain(
+            f"{source}{where}{line}" + (f", regenerating {record.base_job_id}" if record.base_job_id else "")
+        ),
     )
     if record.job is not None:
-        facts.add_row("Request", request_summary(record))
-    facts.add_row("Work", work_summary(record))
-    facts.add_row("Timings", timings(record))
+        facts.add_row("Request", plain(request_summary(record)))
+    facts.add_row("Work", plain(work_summary(record)))
+    facts.add_row("Timings", plain(timings(record)))
     arn = stack.execution_arn(record)
     if arn:
-        facts.add_row("Execution", arn)
+        facts.add_row("Execution", plain(arn))
         url = stack.console_url(arn)
         facts.add_row(
             "Console",
-            url or "(none locally: aws stepfunctions get-execution-history --execution-arn <the ARN above>)",
+            plain(
+                url
+                or "(none locally: aws stepfunctions get-execution-history --execution-arn <the ARN above>)"
+            ),
         )
     # Only the files the job has: a job rejected before it ran has neither result nor gallery.
     storage = stack.storage()
     for name, key in where_things_are(record).items():
         if storage.exists(key):
-            facts.add_row(name, stack.s3_url(key))
+            facts.add_row(name, plain(stack.s3_url(key)))
         elif name == "Result" and not record.status.is_terminal:
             facts.add_row(name, "written when the job ends")
     if record.cleanup_problems:
-        facts.add_row("Cleanup", "; ".join(record.cleanup_problems))
+        facts.add_row("Cleanup", plain("; ".join(record.cleanup_problems)))
     return facts
 
 
@@ -304,10 +317,10 @@ def _operations(record: JobRecord) -> Table:
         table.add_row(
             op.kind.value,
             str(op.round),
-            op.operation_id or "(not created)",
-            Text(str(op.status), style=style),
-            ", ".join(t.label for t in op.image_types),
-            op.error or "",
+            plain(op.operation_id or "(not created)"),
+            plain(op.status, style=style),
+            plain(", ".join(t.label for t in op.image_types)),
+            plain(op.error or ""),
         )
     return table
 
@@ -320,12 +333,12 @@ def _images(record: JobRecord) -> Table:
         size = f"{image.width}x{image.height}" if image.width and image.height else ""
         table.add_row(
             image.kind.value,
-            image.image_type.label,
+            plain(image.image_type.label),
             str(image.variant),
             str(image.round),
-            image.key or Text("not copied", style="red"),
+            plain(image.key) if image.key else Text("not copied", style="red"),
             size,
-            Text(image.error or "", style="red"),
+            plain(image.error or "", style="red"),
         )
     return table
 
@@ -335,7 +348,7 @@ def _rounds(record: JobRecord) -> Table:
     table.add_column("ROUND")
     table.add_column("CHECKS", overflow="fold")
     for entry in record.rounds:
-        table.add_row(str(entry.round), "; ".join(entry.findings) or "every image arrived as asked")
+        table.add_row(str(entry.round), plain("; ".join(entry.findings) or "every image arrived as asked"))
     return table
 
 
@@ -385,5 +398,8 @@ def job_document(stack: Stack, record: JobRecord) -> dict[str, Any]:
 
 def panel(title: str, lines: Iterable[str], style: str = "cyan") -> Panel:
     return Panel(
-        "\n".join(escape(line) for line in lines), title=title, title_align="left", border_style=style
+        "\n".join(escape(printable(line)) for line in lines),
+        title=title,
+        title_align="left",
+        border_style=style,
     )

@@ -37,8 +37,9 @@ from rich.text import Text
 
 from studio_cli.errors import Exit
 from studio_cli.last_jobs import Catalogue, Expected
+from studio_cli.printable import printable
 from studio_cli.stack import Stack
-from studio_cli.views import duration, elapsed, images_summary, note, seconds_between, status_text
+from studio_cli.views import duration, elapsed, images_summary, note, plain, seconds_between, status_text
 from studio_core.domain.record import JobRecord, JobStatus
 
 WAITING = "waiting"  # not recorded yet
@@ -463,7 +464,7 @@ def render(
         bar = Table.grid(padding=(0, 1))
         if progress.checked is not None:
             bar.add_row(
-                Text(progress.key, style="bold"),
+                plain(progress.key, style="bold"),
                 ProgressBar(total=max(progress.rows, 1), completed=progress.checked, width=30),
                 Text.assemble(
                     f"checking rows: {progress.checked} of {progress.rows} checked",
@@ -495,11 +496,11 @@ def render(
         for job_id in sorted(shown, key=lambda j: _ended(records.get(j)))[:ROWS_SHOWN]:
             record = records.get(job_id)
             table.add_row(
-                record.product_id if record else "?",
-                job_id,
+                plain(record.product_id if record else "?"),
+                plain(job_id),
                 status_text(record.status) if record else Text(WAITING, style="dim"),
                 elapsed(record) if record else "-",
-                progress_text(record, quiet_seconds),
+                plain(progress_text(record, quiet_seconds)),
             )
         if len(shown) > ROWS_SHOWN:
             table.caption = f"and {len(shown) - ROWS_SHOWN} more"
@@ -548,7 +549,7 @@ def follow(
     started = time.monotonic()
     deadline = started + timeout_seconds
     interval = max(interval_seconds, 0.02 * (len(job_ids) + len(catalogue_jobs)))
-    say = on_change or (lambda line: out.print(line, highlight=False, markup=False))
+    say = on_change or (lambda line: out.print(printable(line), highlight=False, markup=False))
     shown: dict[str, str] = {}
     last_said = [started]
     use_live = out.is_terminal if live is None else live

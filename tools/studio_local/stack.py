@@ -66,6 +66,9 @@ OUTPUT_JOBS_TABLE = "JobsTableName"
 OUTPUT_QUEUE = "IngestQueueUrl"
 OUTPUT_CATALOGUES = "CatalogueStateMachineArn"
 SIMULATOR_URL_PARAMETER = "AiutaApiUrl"
+# The simulator listens on 127.0.0.1: its API and its images' links are loopback URLs, which a
+# stack on AWS refuses.
+LOOPBACK_PARAMETER = "AllowLoopbackUrls"
 
 
 def default_template_path() -> Path:
@@ -154,7 +157,11 @@ class LocalStudio:
         self._simulator = run_in_thread(self.sim_settings, host=self.host, port=self.sim_port)
         self.timings["servers"] = time.monotonic() - started
 
-        overrides = {SIMULATOR_URL_PARAMETER: self._simulator.base_url, **self.parameter_overrides}
+        overrides = {
+            SIMULATOR_URL_PARAMETER: self._simulator.base_url,
+            LOOPBACK_PARAMETER: "true",
+            **self.parameter_overrides,
+        }
         self._stack = deploy_template(
             self.client, self.template_path, self.stack_name, self.region, overrides
         )

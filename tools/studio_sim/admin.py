@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from studio_core.aiuta.models import GenerateFlatLayImagesRequest, GenerateOnFigureImagesRequest
+from studio_core.aiuta.requests import GenerateFlatLayImagesRequest, GenerateOnFigureImagesRequest
 from studio_sim.api import API_PREFIX, root_url, sim_state
 from studio_sim.api import _inputs as inputs_of
 from studio_sim.api import _look as look_of

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 
-from studio_core.aiuta.models import (
+from studio_core.aiuta.requests import (
     BackgroundType,
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,

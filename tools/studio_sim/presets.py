@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio_core.aiuta.models import OnFigureModelSettings
+from studio_core.aiuta.requests import OnFigureModelSettings
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio_core.aiuta.models import OperationStatus
+from studio_core.aiuta.answers import OperationStatus
 
 EXTRA_FIELD = "sim_extra"
 EXTRA_VALUE = "a field the API contract does not define, added by the simulator's extra_answer_fields"

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from studio_core.aiuta.models import OperationStatus
+from studio_core.aiuta.answers import OperationStatus
 from studio_sim.images import RenderSpec, render, render_preset_sample
 from studio_sim.limits import RateLimiter, TooManyUnfinished, retry_after
 from studio_sim.presets import PRESETS

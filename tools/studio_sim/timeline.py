@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from studio_core.aiuta.models import OperationPriority, OperationStatus
+from studio_core.aiuta.answers import OperationStatus
+from studio_core.aiuta.requests import OperationPriority
 from studio_sim.settings import DurationDistribution, Outcome, SimSettings
 
 CREATED_SHARE = 0.1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio_core.aiuta.models import OperationStatus, OwnerType
+from studio_core.aiuta.answers import OperationStatus, OwnerType
 from studio_sim.state import SimOperation, SimState, StoredImage
 from studio_sim.timeline import iso
 

@@ -13,11 +13,12 @@ import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from studio_core.aiuta.models import DEFAULT_BASE_URL
+from studio_core.aiuta.requests import DEFAULT_BASE_URL
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.polling import PollSettings
+from studio_core.domain.urls import api_url_problem
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -63,6 +64,16 @@ class AiutaSettings(_Settings):
     aiuta_retry_attempts: int = Field(default=3, ge=0, le=10)
     aiuta_retry_backoff_factor: float = Field(default=0.5, ge=0)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
+    # Only the local stack sets it: the API may then be http on 127.0.0.1 (the simulator), and
+    # finalize may copy images from there. On AWS nothing of ours listens on loopback.
+    allow_loopback_urls: bool = False
+
+    @model_validator(mode="after")
+    def _key_stays_on_https(self) -> AiutaSettings:
+        problem = api_url_problem(self.aiuta_api_url, allow_loopback_http=self.allow_loopback_urls)
+        if problem:
+            raise ValueError(f"AIUTA_API_URL: {problem}")
+        return self
 
 
 class BudgetSettings(_Settings):
@@ -84,6 +95,8 @@ class IngestSettings(StorageSettings):
     max_regeneration_rounds: int = Field(default=5, ge=0, le=20)
     defaults: JobDefaults = Field(default_factory=JobDefaults)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    # A job's image_urls may name loopback or private hosts: a test's local image host only.
+    allow_private_image_urls: bool = False
 
 
 class CatalogueSettings(StorageSettings):
@@ -92,11 +105,13 @@ class CatalogueSettings(StorageSettings):
     defaults: JobDefaults = Field(default_factory=JobDefaults)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     event_bus_name: str = ""  # empty: no catalogue events (see aws/events.py)
+    allow_private_image_urls: bool = False
 
 
 class SubmitSettings(StorageSettings, AiutaSettings):
     idempotency_table: str = Field(min_length=1)
-    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # Signed with the role's temporary credentials: never valid longer than they are (about 12 h).
+    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=12 * 3600)
     poll: PollSettings = Field(default_factory=PollSettings)
 
 
@@ -108,6 +123,10 @@ class FinalizeSettings(StorageSettings, AiutaSettings):
     delete_at_aiuta_after_copy: bool = False
     event_bus_name: str = ""  # empty: no job events (see aws/events.py)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)  # automatic regeneration rounds
+    # One generated image: at most this large, and fetched within this time (a 40 MiB image at a
+    # slow 1 MB/s takes 42 s); past either the copy stops and stores nothing.
+    result_image_max_megabytes: int = Field(default=40, ge=1, le=500)
+    result_image_copy_seconds: int = Field(default=120, ge=5, le=280)
 
 
 class RegenerateSettings(StorageSettings, AiutaSettings):
@@ -126,6 +145,7 @@ _AIUTA = {
     "aiuta_api_key_secret": "AIUTA_API_KEY_SECRET",
     "aiuta_retry_attempts": "AIUTA_RETRY_ATTEMPTS",
     "aiuta_retry_backoff_factor": "AIUTA_RETRY_BACKOFF_FACTOR",
+    "allow_loopback_urls": "ALLOW_LOOPBACK_URLS",
 }
 _IDEMPOTENCY = {"idempotency_table": "IDEMPOTENCY_TABLE"}
 ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
@@ -160,7 +180,11 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "images_per_day_limit": "IMAGES_PER_DAY_LIMIT",
         "images_per_catalogue_limit": "IMAGES_PER_CATALOGUE_LIMIT",
     },
-    CatalogueSettings: {**_STORAGE, "event_bus_name": "EVENT_BUS_NAME"},
+    CatalogueSettings: {
+        **_STORAGE,
+        "event_bus_name": "EVENT_BUS_NAME",
+        "allow_private_image_urls": "ALLOW_PRIVATE_IMAGE_URLS",
+    },
     AiutaSettings: _AIUTA,
     IngestSettings: {
         **_STORAGE,
@@ -170,6 +194,7 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "catalogue_concurrency": "AIUTA_OPERATIONS_IN_FLIGHT",
         "inbox_quiet_seconds": "INBOX_QUIET_SECONDS",
         "max_regeneration_rounds": "MAX_REGENERATION_ROUNDS",
+        "allow_private_image_urls": "ALLOW_PRIVATE_IMAGE_URLS",
     },
     SubmitSettings: {
         **_STORAGE,
@@ -183,6 +208,8 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         **_AIUTA,
         "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
         "event_bus_name": "EVENT_BUS_NAME",
+        "result_image_max_megabytes": "RESULT_IMAGE_MAX_MEGABYTES",
+        "result_image_copy_seconds": "RESULT_IMAGE_COPY_SECONDS",
     },
     RegenerateSettings: {**_STORAGE, **_AIUTA, **_IDEMPOTENCY},
     RecordFailureSettings: {**_STORAGE, "event_bus_name": "EVENT_BUS_NAME"},

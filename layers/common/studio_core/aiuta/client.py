@@ -10,6 +10,11 @@ every request (each retry of a GET or DELETE included) first takes a turn in the
 budget, every create holds an operation lease while it is in flight, and a read that finds an
 operation finished gives its lease back. So every Lambda and every call path stays within the
 account's configured rate and operations in flight.
+
+The key goes to the configured API's host and nowhere else: the base URL must be https (http
+only on this machine's loopback, where the local stack's simulator listens), and no redirect is
+followed (requests keeps a session's ``x-api-key`` on a redirect to another host; it strips only
+``Authorization``). A redirect from the API is an error that says so.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -26,16 +31,18 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from studio_core.aiuta.models import (
-    DEFAULT_BASE_URL,
+from studio_core.aiuta.answers import (
     AiutaImage,
     CreateOperationResponse,
     FlatLayOperation,
-    GenerateFlatLayImagesRequest,
-    GenerateOnFigureImagesRequest,
     HTTPValidationError,
     OnFigureModelPreset,
     OnFigureOperation,
+)
+from studio_core.aiuta.requests import (
+    DEFAULT_BASE_URL,
+    GenerateFlatLayImagesRequest,
+    GenerateOnFigureImagesRequest,
     RegenerateOnFigureImagesRequest,
 )
 from studio_core.domain.errors import (
@@ -48,6 +55,7 @@ from studio_core.domain.errors import (
     AiutaRejectedRequest,
     AiutaServerError,
 )
+from studio_core.domain.urls import api_url_problem
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 FINISHED_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED", "ABORTED"})
@@ -141,6 +149,11 @@ class AiutaStudioClient:
     ) -> None:
         if not api_key:
             raise ValueError("an Aiuta API key is required")
+        # The key is never sent in clear off this machine (settings restrict loopback http to the
+        # local stack).
+        problem = api_url_problem(base_url, allow_loopback_http=True)
+        if problem:
+            raise ValueError(problem)
         self.base_url = base_url.rstrip("/")
         self._timeout = (connect_timeout, read_timeout)
         self._session = session or requests.Session()
@@ -245,10 +258,17 @@ class AiutaStudioClient:
             self._capacity.requests.take()
         try:
             response = self._session.request(
-                method, self.base_url + path, json=json, files=files, timeout=self._timeout
+                method,
+                self.base_url + path,
+                json=json,
+                files=files,
+                timeout=self._timeout,
+                allow_redirects=False,  # a redirect would take the key to whatever host it names
             )
         except requests.exceptions.RequestException as exc:
             raise _transport_error(where, method, exc) from None
+        if response.is_redirect or 300 <= response.status_code < 400:
+            raise _redirect_error(where, method, response)
         if response.status_code >= 400:
             raise _http_error(where, method, response)
         if answer_type is None:
@@ -339,6 +359,18 @@ def _http_error(where: str, method: str, response: requests.Response) -> AiutaEr
         f"{where}: unexpected answer {status}: {_detail(response)}",
         status_code=status,
         may_have_reached_server=False,
+    )
+
+
+def _redirect_error(where: str, method: str, response: requests.Response) -> AiutaError:
+    target = urlsplit(response.headers.get("Location", ""))
+    elsewhere = f" to {target.scheme}://{target.hostname}" if target.hostname else ""
+    return AiutaError(
+        f"{where}: Aiuta answered {response.status_code}, a redirect{elsewhere}; it is not followed, "
+        "so the API key is never sent to another host: check the AiutaApiUrl parameter",
+        status_code=response.status_code,
+        # A create answered with a redirect may have been acted on.
+        may_have_reached_server=method == "POST",
     )
 
 

@@ -29,12 +29,11 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from studio_core.aiuta.answers import FlatLayOperation, OnFigureOperation
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import (
-    FlatLayOperation,
+from studio_core.aiuta.requests import (
     GenerateFlatLayImagesRequest,
     GenerateOnFigureImagesRequest,
-    OnFigureOperation,
     RegenerateOnFigureImagesRequest,
 )
 from studio_core.domain.errors import AiutaOutcomeUnknown, AiutaServerError

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from studio_core.aiuta.models import OperationPriority
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.learned_polling import DurationEstimate, DurationObservation, initial_estimate
 from studio_core.domain.polling import PollSettings
 

@@ -1,7 +1,7 @@
 """S3 access for the studio bucket: read inputs, presign them, stream generated images in.
 
-A generated image goes from its link to the bucket in one pass (``open_download`` then
-``Storage.upload_stream``): up to ``PART_BYTES`` it is one PUT, past that a multipart upload
+A generated image goes from its link to the bucket in one pass (``aws.downloads.open_download``
+then ``Storage.upload_stream``): up to ``PART_BYTES`` it is one PUT, past that a multipart upload
 whose parts leave as they fill. A copy holds one part at a time, and only its first
 ``PART_IN_MEMORY_BYTES`` in memory (the rest waits in /tmp), so eight copies of 20 MB images
 take about the memory of eight copies of 1 MB ones.
@@ -12,23 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
-
-if TYPE_CHECKING:  # only finalize downloads: ingest and record failure never load requests
-    import requests
 
 # S3's smallest part is 5 MiB (except the last); 8 MiB is what the AWS CLI and s3transfer use.
 PART_BYTES = 8 * 1024 * 1024
 # Most generated images (1-2 MB) stay in memory; a bigger part continues in /tmp.
 PART_IN_MEMORY_BYTES = 2 * 1024 * 1024
-DOWNLOAD_CHUNK_BYTES = 256 * 1024
-DOWNLOAD_TIMEOUT = (3.05, 60.0)
 # Enough connections for finalize's copy workers and the calls around them.
 S3_MAX_POOL_CONNECTIONS = 32
 
@@ -53,10 +48,6 @@ class FileTooLarge(Exception):
     def __init__(self, key: str, size: int, limit: int) -> None:
         super().__init__(f"{key} is {size} bytes, more than the {limit} accepted")
         self.key, self.size, self.limit = key, size, limit
-
-
-class DownloadFailed(Exception):
-    """A generated image could not be fetched from its (possibly expired) URL."""
 
 
 class Storage:
@@ -134,20 +125,32 @@ class Storage:
         total = str(answer.get("ContentRange", "")).rpartition("/")[2]
         return data, (int(total) <= size) if total.isdigit() else len(data) < size
 
-    def exists(self, key: str, version_id: str | None = None) -> bool:
+    def metadata(self, key: str) -> dict[str, str] | None:
+        """An object's user metadata (``x-amz-meta-*``), or None when there is no such object
+        (for a key just listed: a role that may list only some prefixes gets 403 for a missing key)."""
         try:
-            self._s3.head_object(Bucket=self.bucket, Key=key, **_version(version_id))
+            answer = self._s3.head_object(Bucket=self.bucket, Key=key)
         except self._s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in (
-                "404",
-                "NoSuchKey",
-                "NotFound",
-                "NoSuchVersion",
-                "400",
-            ):
-                return False
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
             raise
-        return True
+        found: dict[str, str] = answer.get("Metadata", {})
+        return found
+
+    def exists(self, key: str, version_id: str | None = None) -> bool:
+        """Whether the object (that version of it, when given) is there.
+
+        A listing, not a HEAD: a role may list only its own prefixes, and S3 answers a HEAD of a
+        missing key 403 (not 404) to a role that may not list the whole bucket."""
+        if version_id is None:
+            answer = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+            return any(item["Key"] == key for item in answer.get("Contents", []))
+        paginator = self._s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+            for item in page.get("Versions", []):
+                if item["Key"] == key and item.get("VersionId") == version_id:
+                    return True
+        return False
 
     def put_json(self, key: str, document: Any) -> None:
         body = json.dumps(document, indent=2, default=str).encode()
@@ -167,11 +170,19 @@ class Storage:
     def upload_file(self, key: str, body: IO[bytes], content_type: str) -> None:
         self._s3.upload_fileobj(body, self.bucket, key, ExtraArgs={"ContentType": content_type})
 
-    def upload_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> int:
+    def upload_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        content_type: str,
+        metadata: Callable[[], Mapping[str, str]] | None = None,
+    ) -> int:
         """Writes the bytes of ``chunks`` to ``key`` as they come; returns how many there were.
 
         If ``chunks`` raises, nothing is written (a multipart upload under way is aborted) and the
-        error goes on: the key keeps what it had, a half-copied image never appears.
+        error goes on: the key keeps what it had, a half-copied image never appears. ``metadata``
+        is asked for the object's user metadata when the upload begins (after the last chunk for
+        a single PUT, after the first part for a multipart upload).
         """
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
@@ -184,14 +195,16 @@ class Storage:
                 if part.tell() >= PART_BYTES:
                     if upload_id is None:
                         upload_id = self._s3.create_multipart_upload(
-                            Bucket=self.bucket, Key=key, ContentType=content_type
+                            Bucket=self.bucket, Key=key, ContentType=content_type, **_meta(metadata)
                         )["UploadId"]
                     parts.append(self._upload_part(key, upload_id, len(parts) + 1, part))
                     part.close()
                     part = _part_spool()
             if upload_id is None:
                 part.seek(0)
-                self._s3.put_object(Bucket=self.bucket, Key=key, Body=part, ContentType=content_type)
+                self._s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=part, ContentType=content_type, **_meta(metadata)
+                )
             else:
                 if part.tell():
                     parts.append(self._upload_part(key, upload_id, len(parts) + 1, part))
@@ -219,56 +232,9 @@ def _version(version_id: str | None) -> dict[str, str]:
     return {"VersionId": version_id} if version_id else {}
 
 
+def _meta(metadata: Callable[[], Mapping[str, str]] | None) -> dict[str, Any]:
+    return {"Metadata": dict(metadata())} if metadata is not None else {}
+
+
 def _part_spool() -> IO[bytes]:
     return tempfile.SpooledTemporaryFile(max_size=PART_IN_MEMORY_BYTES)
-
-
-def download_session(connections: int) -> requests.Session:
-    """A session for ``connections`` downloads at once, each keeping its connection between images."""
-    import requests
-
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=connections, pool_maxsize=connections)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-@dataclass
-class Download:
-    """An answered download: its content type, and its bytes as they arrive (read them once)."""
-
-    content_type: str
-    chunks: Iterator[bytes]
-
-
-@contextlib.contextmanager
-def open_download(url: str, session: requests.Session | None = None) -> Iterator[Download]:
-    """Starts downloading ``url``; raises ``DownloadFailed`` (here or from ``chunks``) if it cannot."""
-    import requests
-
-    http = session or requests
-    try:
-        response = http.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT)
-    except requests.RequestException as exc:
-        raise DownloadFailed(f"{type(exc).__name__} while fetching {_without_query(url)}") from None
-    with response:
-        if response.status_code != 200:
-            raise DownloadFailed(f"HTTP {response.status_code} from {_without_query(url)}")
-        content_type = response.headers.get("Content-Type", "application/octet-stream")
-        yield Download(content_type, _chunks(response, url))
-
-
-def _chunks(response: requests.Response, url: str) -> Iterator[bytes]:
-    # A connection that breaks, or a body shorter than its Content-Length, is a failed download.
-    import requests
-
-    try:
-        yield from response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES)
-    except requests.RequestException as exc:
-        raise DownloadFailed(f"{type(exc).__name__} while fetching {_without_query(url)}") from None
-
-
-def _without_query(url: str) -> str:
-    # Presigned or signed URLs carry credentials in the query string: keep them out of messages.
-    return url.split("?", 1)[0]

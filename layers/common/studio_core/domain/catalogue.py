@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio_core.domain.errors import InvalidJob
+from studio_core.domain.jobs import JsonTooDeep, load_json_text
 
 REQUIRED_COLUMNS = ("id", "image_urls")
 PRODUCT_COLUMNS = ("title", "category", "description")
@@ -116,12 +117,12 @@ def _jsonl_rows(text: str) -> list[CatalogueRow]:
         if not content.strip():
             continue
         try:
-            document = json.loads(content)
+            document = load_json_text(content)
         except json.JSONDecodeError as exc:
             rows.append(CatalogueRow(line, None, None, f"line {line}: not valid JSON ({exc.msg})"))
             continue
-        except RecursionError:
-            rows.append(CatalogueRow(line, None, None, f"line {line}: the JSON is nested too deeply"))
+        except JsonTooDeep as exc:
+            rows.append(CatalogueRow(line, None, None, f"line {line}: the JSON {exc}"))
             continue
         if not isinstance(document, dict):
             rows.append(CatalogueRow(line, None, None, f"line {line}: not a job file (a JSON object)"))

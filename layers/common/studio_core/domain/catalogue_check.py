@@ -84,7 +84,12 @@ class RowPlan:
 
 
 def validate_rows(
-    rows: Sequence[CatalogueRow], defaults: JobDefaults, *, key: str, version: str
+    rows: Sequence[CatalogueRow],
+    defaults: JobDefaults,
+    *,
+    key: str,
+    version: str,
+    allow_private_image_urls: bool = False,
 ) -> list[RowPlan]:
     """Each row as a job with its work's identity, or rejected; a product's later rows rejected."""
     plans: list[RowPlan] = []
@@ -117,7 +122,13 @@ def validate_rows(
             continue
         first_row[product_key(product_id)] = (row.line, product_id)
         try:
-            spec = build_job(product_id, row.document, image_count=0, defaults=defaults)
+            spec = build_job(
+                product_id,
+                row.document,
+                image_count=0,
+                defaults=defaults,
+                allow_private_image_urls=allow_private_image_urls,
+            )
         except InvalidJob as exc:
             plans.append(
                 _rejected(row.line, product_id, f"line {row.line} ({product_id}): {exc}", key, version)

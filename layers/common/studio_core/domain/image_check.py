@@ -8,13 +8,18 @@ full decode adds is arithmetic that cannot fail (unfiltering, expanding pixels).
 inflated piece (``INFLATE_PIECE_BYTES``) whatever the picture's size, where a full decode of a
 3072x4096 RGBA PNG holds 48 MiB, per image being copied.
 
-Any other format is spooled (memory, then /tmp) and decoded with Pillow once it has arrived, a
-JPEG at 1/8 scale (every coefficient is still read), at most ``FULL_DECODES_AT_ONCE`` at a time.
+Only JPEG, PNG and WebP are images here, told by their first bytes (never by what a server
+claims): anything else (an SVG with a script, an HTML page, 64 MiB of noise) fails at its first
+bytes. A JPEG or WebP is spooled (memory, then /tmp) and decoded with Pillow once it has arrived,
+a JPEG at 1/8 scale (every coefficient is still read), at most ``FULL_DECODES_AT_ONCE`` at a time.
+``passing`` stops the stream at the first failed check (``NotAnImage``), so a caller that
+uploads what passes stores nothing of a file that is not a whole image.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import struct
 import tempfile
 import threading
@@ -24,6 +29,9 @@ from dataclasses import dataclass
 from typing import IO
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The formats a copy stores, by their first bytes, and the content type each is stored with.
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_SIGNATURES = {"png": (0, PNG_SIGNATURE), "jpeg": (0, b"\xff\xd8\xff")}
 INFLATE_PIECE_BYTES = 256 * 1024
 # Pillow refuses pictures past twice its MAX_IMAGE_PIXELS (DecompressionBombError); so does this.
 MAX_PIXELS = 2 * 89_478_485
@@ -58,23 +66,45 @@ class _Broken(Exception):
     """The first problem found; the check stops there."""
 
 
+class NotAnImage(Exception):
+    """Raised by ``ImageCheck.passing`` at the first failed check: the file is not a whole image."""
+
+
 class ImageCheck:
     """Feed it an image's bytes in order (``feed`` or ``passing``), then ask ``finish()``."""
 
     def __init__(self) -> None:
         self._size: tuple[int, int] | None = None
         self._error: str | None = None
-        self._format: str | None = None  # "png", "other"; None until the signature is in
+        self._format: str | None = None  # "png", "jpeg", "webp"; None until the signature is in
         self._received = 0
         self._png: _PngStream | None = None
         self._other: IO[bytes] | None = None
         self._head = bytearray()
 
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """The picture's width and height, once its header (a PNG's) or its decode (others) is in."""
+        return self._size
+
+    @property
+    def content_type(self) -> str | None:
+        """The content type the bytes show (``image/png``...), once their first bytes are in."""
+        return CONTENT_TYPES.get(self._format or "")
+
     def passing(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """``chunks`` unchanged, each one checked on its way through."""
+        """``chunks`` unchanged, each one checked on its way through; raises ``NotAnImage`` at the
+        first failed check, and after the last chunk unless the whole file is a good image (so a
+        caller's upload of what passes never completes with a bad file)."""
         for chunk in chunks:
             self.feed(chunk)
+            if self._error is not None:
+                self.close()
+                raise NotAnImage(f"not a decodable image: {self._error}")
             yield chunk
+        verdict = self.finish()
+        if verdict.error is not None:
+            raise NotAnImage(verdict.error)
 
     def feed(self, data: bytes) -> None:
         self._received += len(data)
@@ -82,14 +112,18 @@ class ImageCheck:
             return
         if self._format is None:
             self._head += data
-            if len(self._head) < len(PNG_SIGNATURE) and PNG_SIGNATURE.startswith(bytes(self._head)):
+            found = sniff_format(bytes(self._head))
+            if found is _UNDECIDED:
                 return
             data, self._head = bytes(self._head), bytearray()
-            if data.startswith(PNG_SIGNATURE):
-                self._format, self._png = "png", _PngStream()
+            if found is None:
+                self._error = f"the file is not a JPEG, PNG or WebP image ({describe_start(data)})"
+                return
+            self._format = found
+            if found == "png":
+                self._png = _PngStream()
                 data = data[len(PNG_SIGNATURE) :]
             else:
-                self._format = "other"
                 self._other = tempfile.SpooledTemporaryFile(max_size=OTHER_FORMAT_IN_MEMORY_BYTES)  # noqa: SIM115
         if self._png is not None:
             try:
@@ -110,9 +144,9 @@ class ImageCheck:
                 except _Broken as exc:
                     self._error = str(exc)
             elif self._other is not None:
-                self._size, self._error = _decode_with_pillow(self._other)
+                self._size, self._error = _decode_with_pillow(self._other, self._format or "")
             else:
-                self._error = f"the file ends after {self._received} bytes"
+                self._error = f"the file ends after {self._received} bytes, before its format shows"
         self.close()
         width, height = self._size or (None, None)
         return CheckedImage(
@@ -315,18 +349,71 @@ def _row_offsets(layout: list[tuple[int, int]]) -> Iterator[int]:
             offset += stride
 
 
-def _decode_with_pillow(spool: IO[bytes]) -> tuple[tuple[int, int] | None, str | None]:
-    """Size and problem of a non-PNG file, decoded in full (a JPEG at 1/8 scale)."""
+_UNDECIDED = "undecided"
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``png``, ``jpeg`` or ``webp`` from a file's first bytes; None when it is none of them;
+    ``_UNDECIDED`` while too few bytes are in to tell."""
+    could_be = False
+    for name, (offset, signature) in _SIGNATURES.items():
+        if head[offset : offset + len(signature)] == signature:
+            return name
+        if len(head) < offset + len(signature) and signature.startswith(head[offset:]):
+            could_be = True
+    # WebP: "RIFF", four bytes of length, "WEBP".
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if len(head) < 12 and b"RIFF".startswith(head[:4]) and b"WEBP".startswith(head[8:12]):
+        could_be = True
+    return _UNDECIDED if could_be else None
+
+
+def describe_start(data: bytes) -> str:
+    """What a file that is not an image looks like, in words (for the reason of a refused copy)."""
+    text = data[:64].lstrip()
+    lowered = text.lower()
+    if lowered.startswith((b"<svg", b"<?xml")) or b"<svg" in lowered:
+        return "it is SVG or XML text, which can carry scripts"
+    if lowered.startswith((b"<!doctype", b"<html", b"<")):
+        return "it is HTML or other markup"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "it is a GIF"
+    if data.startswith(b"\x1f\x8b"):
+        return "it is gzip-compressed data"
+    if data.startswith(b"%PDF"):
+        return "it is a PDF"
+    if lowered.startswith((b"{", b"[")):
+        return "it is JSON text"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:32]):
+        return "it is plain text"
+    return "it starts with the bytes " + " ".join(f"{b:02x}" for b in data[:8])
+
+
+# Pillow's messages name the file object it read ("<tempfile.SpooledTemporaryFile object at 0x...>").
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>")
+
+
+def _decode_with_pillow(spool: IO[bytes], format_name: str) -> tuple[tuple[int, int] | None, str | None]:
+    """Size and problem of a JPEG or WebP file, decoded in full (a JPEG at 1/8 scale)."""
     from PIL import Image, UnidentifiedImageError  # only for formats other than PNG
 
+    label = format_name.upper() if format_name != "webp" else "WebP"
     spool.seek(0)
     size = None
     try:
         with _FULL_DECODES, Image.open(spool) as picture:
             size = picture.size
+            if picture.format != label.upper():
+                return size, f"the file starts like a {label} but reads as {picture.format}"
             if picture.format == "JPEG":
                 picture.draft(picture.mode, (math.ceil(size[0] / 8), math.ceil(size[1] / 8)))
             picture.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        return size, str(exc) or type(exc).__name__
+    except UnidentifiedImageError:
+        return size, f"the {label} file could not be read (its header is damaged)"
+    except Image.DecompressionBombError:
+        return size, "the picture is too large to decode"
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = _OBJECT_REPR.sub("", str(exc)).strip() or type(exc).__name__
+        return size, f"the {label} file is damaged ({reason})"
     return size, None

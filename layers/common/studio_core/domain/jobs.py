@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from studio_core.aiuta.models import (
+from studio_core.aiuta.requests import (
     MAX_INPUT_IMAGES,
     BackgroundSettings,
     FlatLayImageType,
@@ -31,6 +31,7 @@ from studio_core.aiuta.models import (
 )
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.limits import MAX_CATEGORY_CHARS, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS
+from studio_core.domain.urls import image_url_problem, shown_url
 from studio_core.domain.vocabulary import (
     FlatLayTypeLabels,
     FlatLayTypes,
@@ -44,6 +45,9 @@ from studio_core.domain.vocabulary import (
 )
 
 MAX_REGENERATION_ROUNDS = 5
+# The job file is 4 levels deep (image_types.on_figure[0].viewpoint); 32 leaves room for any
+# honest document and none for a parser's recursion.
+MAX_JSON_DEPTH = 32
 # Only used to run Aiuta's request rules before we know the real URLs or uploaded ids.
 _PLACEHOLDER_URL = "https://placeholder.invalid/image.jpg"
 
@@ -197,16 +201,50 @@ class JobSpec(_Strict):
         }
 
 
+class JsonTooDeep(ValueError):
+    """A JSON text nested deeper than ``MAX_JSON_DEPTH``: bad input, not a bug."""
+
+    def __init__(self) -> None:
+        super().__init__(f"is nested too deeply (more than {MAX_JSON_DEPTH} levels of [ or {{)")
+
+
+def load_json_text(text: str) -> Any:
+    """``json.loads`` for text a user wrote: nesting past ``MAX_JSON_DEPTH`` raises ``JsonTooDeep``
+    (100,000 ``[`` would otherwise end in a RecursionError, here or in whatever reads it next)."""
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise JsonTooDeep from None
+    if _depth(document) > MAX_JSON_DEPTH:
+        raise JsonTooDeep
+    return document
+
+
+def _depth(document: Any) -> int:
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                pending.extend(
+                    (item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)
+                )
+    return deepest
+
+
 def parse_json_document(raw: bytes, what: str) -> Any:
     """JSON from a user's file, with the line and column of a syntax error."""
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        return load_json_text(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InvalidJob(f"{what} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise InvalidJob(
             f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except JsonTooDeep as exc:
+        raise InvalidJob(f"{what} {exc}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> list[str]:
@@ -251,8 +289,13 @@ def build_job(
     *,
     image_count: int,
     defaults: JobDefaults,
+    allow_private_image_urls: bool = False,
 ) -> JobSpec:
-    """The job for one product: its file (or nothing) + defaults, checked against Aiuta's rules."""
+    """The job for one product: its file (or nothing) + defaults, checked against Aiuta's rules.
+
+    ``image_urls`` must be public http(s) links without credentials (``domain.urls``); loopback
+    and private hosts only with ``allow_private_image_urls`` (a test's local image host).
+    """
     if document is not None and not isinstance(document, dict):
         raise InvalidJob('the job file must be a JSON object, like {"kind": "on_figure"}')
     document = dict(document or {})
@@ -270,6 +313,7 @@ def build_job(
             problems.extend(_input_problems(urls if isinstance(urls, list) else None, image_count))
         raise InvalidJob(_summary(product_id, problems)) from None
     spec.product.id = product_id
+    problems.extend(image_url_problems(spec.image_urls or [], allow_private=allow_private_image_urls))
     problems.extend(_input_problems(spec.image_urls, image_count))
     problems.extend(_request_problems(spec, image_count))
     if problems:
@@ -307,6 +351,16 @@ def _with_defaults(document: dict[str, Any], defaults: JobDefaults) -> dict[str,
     ):
         merged["on_figure_model_settings"] = {"gender": defaults.model_gender.value}
     return merged
+
+
+def image_url_problems(urls: list[str], *, allow_private: bool = False) -> list[str]:
+    """One line per refused image URL: Aiuta fetches them, and the gallery shows them to every viewer."""
+    problems = []
+    for index, url in enumerate(urls):
+        problem = image_url_problem(url, allow_private=allow_private)
+        if problem:
+            problems.append(f"image_urls.{index} ({shown_url(url)}) is refused: {problem}")
+    return problems
 
 
 def _input_problems(image_urls: list[Any] | None, image_count: int) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from studio_core.aiuta.models import OperationPriority
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
     DurationEstimate,

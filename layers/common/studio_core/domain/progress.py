@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from studio_core.aiuta.models import OperationPriority
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.learned_polling import DurationObservation
 from studio_core.domain.polling import PollSettings, plan_next_check
 from studio_core.domain.state import OperationRef, PollState, StepStatus

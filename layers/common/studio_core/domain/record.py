@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from studio_core.aiuta.models import OwnerType, OwnerTypeValue
+from studio_core.aiuta.answers import OwnerType, OwnerTypeValue
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.quote import Cost, Quote

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from studio_core.aiuta.models import OnFigureImageType
+from studio_core.aiuta.requests import OnFigureImageType
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.progress import describe_failure, describe_status
 from studio_core.domain.record import ImageRecord, RoundRecord

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from studio_core.aiuta.models import OperationStatus, StatusValue, known
+from studio_core.aiuta.answers import OperationStatus, StatusValue, known
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.limits import clip

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
-from studio_core.aiuta.models import FlatLayImageType, FlatLayType, OnFigureImageType
+from studio_core.aiuta.requests import FlatLayImageType, FlatLayType, OnFigureImageType
 
 ImageType = OnFigureImageType | FlatLayImageType
 

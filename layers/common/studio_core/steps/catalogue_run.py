@@ -94,6 +94,7 @@ class CatalogueRun:
     images_per_catalogue: int = 0
     events: JobEvents | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    allow_private_image_urls: bool = False
 
 
 def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any]:
@@ -120,6 +121,7 @@ def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any
         version=catalogue.version,
         images_per_catalogue=run.images_per_catalogue,
         force_all=forced_by_metadata(metadata),
+        allow_private_image_urls=run.allow_private_image_urls,
     )
     if run.budget is not None and run.budget.limited:
         running = [plan.quote.images for plan in plans if plan.outcome.runs]
@@ -167,10 +169,13 @@ def plan_rows(
     version: str,
     images_per_catalogue: int,
     force_all: bool = False,
+    allow_private_image_urls: bool = False,
 ) -> tuple[list[RowPlan], dict[str, str]]:
     """Every row checked and decided against the table (the check's, and ``studio submit``'s quote);
     returns the plans and the products' known spellings."""
-    plans = validate_rows(rows, defaults, key=key, version=version)
+    plans = validate_rows(
+        rows, defaults, key=key, version=version, allow_private_image_urls=allow_private_image_urls
+    )
     valid = [plan for plan in plans if plan.identity is not None and plan.product_id is not None]
     spellings = jobs.product_spellings([plan.product_id for plan in valid if plan.product_id])
     priors = _latest_jobs(jobs, [plan.identity.job_id for plan in valid if plan.identity])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from studio_core.aiuta.answers import OperationStatus
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import OperationStatus
 from studio_core.aiuta.operations import fetch_operation
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable

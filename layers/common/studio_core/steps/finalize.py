@@ -6,30 +6,43 @@ by the deadline: the job then ends PARTIAL, its reason naming what is missing.
 Copies run in parallel, because Aiuta's links expire (``expires_at``) and a job can have 140
 images (35 on-figure types x 4). Each streams from its link into S3 in one pass, checked on the
 way (``image_check``): a copy holds a bounded piece of its image, whatever the image's size.
+
+A replayed copy (Step Functions retries a Lambda error that can arrive after the function did its
+work) finds its images already in the bucket, each tagged with the Aiuta image it came from, and
+records them again without fetching them: nothing at Aiuta is needed twice (it may have deleted
+them after the first copy), and a job that ended stays as it ended.
+
+A link is an answer from the internet: the fetch is bounded (``aws.downloads``: public addresses
+only, a size cap, a time limit per image) and only a whole JPEG, PNG or WebP is stored, with the
+content type its bytes show. Anything else stops at the first failed check and stores nothing.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 import requests
 
+from studio_core.aiuta.answers import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.operations import fetch_operation
 from studio_core.aws.budget import ImageBudget
+from studio_core.aws.downloads import DownloadFailed, DownloadLimits, download_session, open_download
 from studio_core.aws.events import JobEvents
 from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
-from studio_core.aws.storage import DownloadFailed, Storage, download_session, open_download
+from studio_core.aws.storage import Storage
 from studio_core.domain.budget import budget_day
-from studio_core.domain.errors import AiutaError, JobCancelled
-from studio_core.domain.image_check import ImageCheck
-from studio_core.domain.keys import output_key, result_key
-from studio_core.domain.record import ImageRecord, JobStatus
+from studio_core.domain.errors import AiutaError, AiutaNotFound, JobCancelled
+from studio_core.domain.image_check import ImageCheck, NotAnImage
+from studio_core.domain.keys import job_prefix, output_key, result_key
+from studio_core.domain.record import ImageRecord, JobRecord, JobStatus
 from studio_core.domain.results import RoundPlan, RoundSummary, shortfall, summarise_round
 from studio_core.domain.state import JobFailure, JobState, OperationRef, PendingRound, StepStatus, paid_for
 from studio_core.domain.vocabulary import ImageType, Kind
@@ -64,11 +77,23 @@ def plan_copies(
     return orders
 
 
-def copy_one(order: CopyOrder, storage: Storage, session: requests.Session | None = None) -> ImageRecord:
+# The object's user metadata: which Aiuta image it is, and its size (a replay records it from there).
+SOURCE_ID = "aiuta-image-id"
+
+
+def copy_one(
+    order: CopyOrder,
+    storage: Storage,
+    session: requests.Session | None = None,
+    limits: DownloadLimits | None = None,
+    present: frozenset[str] = frozenset(),
+) -> ImageRecord:
     """Streams one image into the bucket, checking it on the way.
 
-    A failed download is recorded with its reason, not raised, and writes nothing. An undecodable
-    file is still kept, with the reason: a person may want to look at what Aiuta sent.
+    A failed download, or bytes that are not a whole JPEG, PNG or WebP, are recorded with the
+    reason, not raised, and write nothing (the check stops the stream at its first failure).
+    An image already in the bucket (its key in ``present``, copied from the same Aiuta image) is
+    recorded as it is, and not fetched again.
     """
     record = ImageRecord(
         kind=order.kind,
@@ -79,38 +104,78 @@ def copy_one(order: CopyOrder, storage: Storage, session: requests.Session | Non
         source_url=order.image.url.split("?", 1)[0],
         owner_type=order.image.owner_type,
     )
+    if order.key in present:
+        copied_before = _copied_before(order, storage)
+        if copied_before is not None:
+            width, height = copied_before
+            return record.model_copy(update={"key": order.key, "width": width, "height": height})
     check = ImageCheck()
+
+    def metadata() -> dict[str, str]:
+        size = {"width": str(check.size[0]), "height": str(check.size[1])} if check.size else {}
+        return {SOURCE_ID: quote(order.image.id, safe=""), **size}
+
     try:
-        with open_download(order.image.url, session) as download:
-            content_type = download.content_type
-            storage.upload_stream(
-                order.key,
-                check.passing(download.chunks),
-                content_type if content_type.startswith("image/") else "image/png",
-            )
+        with open_download(order.image.url, session, limits) as download:
+            content_type, chunks = _sniffed(check.passing(download.chunks), check)
+            storage.upload_stream(order.key, chunks, content_type, metadata)
     except DownloadFailed as exc:
         check.close()
         return record.model_copy(update={"error": f"could not download: {exc}"})
+    except NotAnImage as exc:
+        check.close()
+        return record.model_copy(update={"error": f"{exc}; nothing was stored"})
     checked = check.finish()
-    return record.model_copy(
-        update={"key": order.key, "width": checked.width, "height": checked.height, "error": checked.error}
-    )
+    return record.model_copy(update={"key": order.key, "width": checked.width, "height": checked.height})
 
 
-def copy_round(state: JobState, *, client: AiutaStudioClient, storage: Storage) -> list[ImageRecord]:
+def _copied_before(order: CopyOrder, storage: Storage) -> tuple[int, int] | None:
+    """The size of ``order``'s image when an earlier copy stored it whole at its key, else None."""
+    found = storage.metadata(order.key)
+    if not found or found.get(SOURCE_ID) != quote(order.image.id, safe=""):
+        return None
+    width, height = found.get("width", ""), found.get("height", "")
+    return (int(width), int(height)) if width.isdigit() and height.isdigit() else None
+
+
+def _sniffed(chunks: Iterator[bytes], check: ImageCheck) -> tuple[str, Iterator[bytes]]:
+    """The content type the first bytes show (read ahead until they do), and all the bytes.
+
+    ``chunks`` raises ``NotAnImage`` when the first bytes are not an image's."""
+    head = []
+    for chunk in chunks:
+        head.append(chunk)
+        if check.content_type is not None:
+            return check.content_type, itertools.chain(head, chunks)
+    raise NotAnImage("not a decodable image: the file ends before its format shows")  # ``chunks`` says first
+
+
+def copy_round(
+    state: JobState, *, client: AiutaStudioClient, storage: Storage, limits: DownloadLimits | None = None
+) -> list[ImageRecord]:
     orders: list[CopyOrder] = []
     for op in state.current_operations():
         orders.extend(plan_copies(state, op, fetch_operation(client, op)))
-    with download_session(COPY_WORKERS) as session, ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
-        return list(pool.map(lambda order: copy_one(order, storage, session), orders))
+    limits = limits or DownloadLimits()
+    # One listing finds what an earlier run of this copy stored already (none on a first run).
+    present = frozenset(o.key for o in storage.list_objects(job_prefix(state.product_id, state.job_id)))
+    with (
+        download_session(COPY_WORKERS, limits) as session,
+        ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool,
+    ):
+        return list(pool.map(lambda order: copy_one(order, storage, session, limits, present), orders))
 
 
 def delete_at_aiuta(state: JobState, images: list[ImageRecord], client: AiutaStudioClient) -> list[str]:
-    """Deletes the job's inputs and generated images at Aiuta; returns what could not be deleted."""
+    """Deletes the job's inputs and generated images at Aiuta; returns what could not be deleted.
+
+    An image Aiuta no longer has is deleted already (a replayed copy deletes twice)."""
     problems = []
     for image_id in state.uploaded_image_ids:
         try:
             client.delete_uploaded_image(image_id)
+        except AiutaNotFound:
+            pass
         except AiutaError as exc:
             problems.append(str(exc))
     for image in images:
@@ -118,6 +183,8 @@ def delete_at_aiuta(state: JobState, images: list[ImageRecord], client: AiutaStu
             continue
         try:
             client.delete_generated_image(image.aiuta_image_id)
+        except AiutaNotFound:
+            pass
         except AiutaError as exc:
             problems.append(str(exc))
     return problems
@@ -165,6 +232,15 @@ def name_expired_links(images: list[ImageRecord]) -> list[ImageRecord]:
     return named
 
 
+def _already_ended_by_this_copy(record: JobRecord | None, to_copy: list[OperationRef]) -> bool:
+    """Whether this is a replay of a copy that ended the job: the record ended (SUCCEEDED or
+    PARTIAL) with every operation to copy here already copied."""
+    if record is None or record.status not in (JobStatus.SUCCEEDED, JobStatus.PARTIAL) or not to_copy:
+        return False
+    copied = {op.operation_id for op in record.operations if op.copied}
+    return all(op.operation_id in copied for op in to_copy)
+
+
 def finalize_job(
     state: JobState,
     *,
@@ -175,6 +251,7 @@ def finalize_job(
     events: JobEvents | None = None,
     budget: ImageBudget | None = None,
     now: datetime | None = None,
+    limits: DownloadLimits | None = None,
 ) -> JobState:
     """Copies the round's succeeded operations not copied yet, then ends the job or plans a round.
 
@@ -186,19 +263,28 @@ def finalize_job(
     ends CANCELLED once what it paid for is copied.
     """
     now = now or datetime.now(UTC)
-    jobs.mark_copying(state.job_id)
     round_ops = state.current_operations()
     to_copy = [op for op in round_ops if op.succeeded and not op.copied]
+    record = jobs.get(state.job_id)
+    replayed = _already_ended_by_this_copy(record, to_copy)
+    if replayed and record is not None and record.finished_at:
+        now = datetime.fromisoformat(record.finished_at)  # the job ended then: the replay changes nothing
+    else:
+        jobs.mark_copying(state.job_id)
     copied = (
         name_expired_links(
-            copy_round(state.model_copy(update={"operations": to_copy}), client=client, storage=storage)
+            copy_round(
+                state.model_copy(update={"operations": to_copy}),
+                client=client,
+                storage=storage,
+                limits=limits,
+            )
         )
         if to_copy
         else []
     )
     for op in to_copy:
         op.copied = True
-    record = jobs.get(state.job_id)
     summary = summarise_round(
         state.job,
         state.round,
@@ -262,7 +348,10 @@ def finalize_job(
             should_delete = delete_after_copy_default
         # Never while an operation may still finish: it reads the uploaded inputs.
         should_delete = should_delete and all(op.finished for op in state.operations)
-        problems = delete_at_aiuta(state, summary.images, client) if should_delete else []
+        if replayed and record is not None:
+            problems = list(record.cleanup_problems)  # deleted (or tried) the first time
+        else:
+            problems = delete_at_aiuta(state, summary.images, client) if should_delete else []
         ending: dict[str, Any] = {
             "images": summary.images,
             "rounds": summary.rounds,
@@ -294,7 +383,7 @@ def finalize_job(
     ended = jobs.get(state.job_id)
     if ended is not None:
         publish_gallery(storage, jobs, ended)
-        if plan is None and events is not None:
+        if plan is None and events is not None and not replayed:
             events.job_finished(ended, storage.bucket)
     logger.info(
         "round copied",

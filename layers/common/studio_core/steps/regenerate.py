@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from studio_core.aiuta.models import RegenerateOnFigureImagesRequest
 from studio_core.aiuta.operations import REGENERATE, Creator
+from studio_core.aiuta.requests import RegenerateOnFigureImagesRequest
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.errors import InvalidJob, JobCancelled

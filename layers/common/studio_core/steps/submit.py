@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
+from studio_core.aiuta.answers import OperationStatus
 from studio_core.aiuta.client import AiutaStudioClient
-from studio_core.aiuta.models import OperationStatus, ProductInfo
 from studio_core.aiuta.operations import Creator
+from studio_core.aiuta.requests import ProductInfo
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage

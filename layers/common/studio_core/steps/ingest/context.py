@@ -59,6 +59,8 @@ class Ingest:
     # Catalogues run on their own state machine (statemachine/catalogue.asl.json), this many rows at once.
     catalogues: Executions | None = None
     catalogue_concurrency: int = 10
+    # A job's image_urls may name loopback or private hosts (template parameter AllowPrivateImageUrls).
+    allow_private_image_urls: bool = False
     # The day's image budget (ImagesPerDayLimit); None: no limit.
     budget: ImageBudget | None = None
     # On-demand regeneration rounds a job may have, whatever its own max_rounds says.

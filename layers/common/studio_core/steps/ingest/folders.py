@@ -120,7 +120,13 @@ def start_folder(
             raw, metadata = ctx.storage.read_object(manifest.key, manifest.version_id)
             forced = forced_by_metadata(metadata)
             document = parse_json_document(raw, manifest_key(product_id))
-        spec = build_job(product_id, document, image_count=len(images), defaults=ctx.defaults)
+        spec = build_job(
+            product_id,
+            document,
+            image_count=len(images),
+            defaults=ctx.defaults,
+            allow_private_image_urls=ctx.allow_private_image_urls,
+        )
     except InvalidJob as exc:
         if from_manifest and not images and "no images" in str(exc):
             # The photos may still be uploading: look again once the folder is quiet.
