@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from studio_cli.samples import SampleProduct, product_photo
-from tests.e2e.cli_stack import STUDIO, RunningStack, clean_environment, local_stack, run_studio
+from tests.support.cli_stack import STUDIO, RunningStack, clean_environment, local_stack, run_studio
 
 CATEGORY = "Apparel & Accessories > Clothing"
 

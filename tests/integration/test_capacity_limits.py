@@ -23,7 +23,7 @@ from studio_core.aiuta.models import GenerateFlatLayImagesRequest, ProductInfo
 from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
 from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable
-from tests.conftest import REGION, create_table_from_template
+from tests.support.aws import REGION, create_table_from_template
 
 TABLE = "studio-test-capacity"
 

@@ -31,7 +31,7 @@ from studio_local.moto_internals import (
     map_lambda_api_errors_like_aws,
     route_lambda_invocations,
 )
-from tests.stepfunctions_helpers import (
+from tests.support.stepfunctions import (
     create_state_machine,
     create_task_functions,
     entered_states,

@@ -15,10 +15,11 @@ import requests
 from pydantic import BaseModel
 
 from studio_core.aiuta import models
-from tests.conftest import SpecCheckedSession, check_against_spec
-from tests.integration.test_simulator_api import (
+from tests.support.simulator import (
     FLAT_LAY,
     ON_FIGURE,
+    SpecCheckedSession,
+    check_against_spec,
     create,
     flat_lay_body,
     on_figure_body,

@@ -29,7 +29,7 @@ from studio_core.domain.vocabulary import Kind
 from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_catalogue
 from studio_core.steps.ingest import Ingest, handle_body
 from studio_core.steps.ingest.cancels import cancel_catalogue
-from tests.conftest import BUCKET, REGION, product_records
+from tests.support.aws import BUCKET, REGION, product_records
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 

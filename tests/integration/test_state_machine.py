@@ -20,8 +20,9 @@ from studio_core import clients
 from studio_core.domain.errors import AiutaServerError
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.record import RequestKind
-from tests.conftest import BUCKET, REGION, job_record, load_handler, queued_job
-from tests.stepfunctions_helpers import (
+from tests.support.aws import BUCKET, REGION, job_record, queued_job
+from tests.support.lambdas import load_handler
+from tests.support.stepfunctions import (
     TASK_FUNCTIONS,
     create_state_machine,
     create_task_functions,
