@@ -20,6 +20,7 @@ import pytest
 
 from studio_cli.samples import SampleProduct, product_photo
 from tests.support.cli_stack import STUDIO, RunningStack, clean_environment, local_stack, run_studio
+from tests.support.waiting import next_line
 
 CATEGORY = "Apparel & Accessories > Clothing"
 
@@ -234,7 +235,7 @@ def test_ctrl_c_on_watch_stops_watching_without_a_traceback(stack: RunningStack,
     ready, _, _ = select.select([process.stdout], [], [], 60)
     first = process.stdout.readline() if ready else ""
     assert first.startswith("Following 1 job"), first
-    time.sleep(0.5)
+    next_line(process.stdout, what="watch's first status line (then it is following)")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
 
