@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-import requests
-from moto import mock_aws
 
-# Powertools reads these when studio_core.observability is first imported (at collection).
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "StudioPipelineTests")
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "studio-pipeline")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-
-from studio_core.clients import reset_clients
 from tests.support import REPO_ROOT
 from tests.support.aws import (
     BUCKET,
@@ -31,7 +23,25 @@ from tests.support.aws import (
     create_jobs_table,
 )
 from tests.support.lambdas import FakeLambdaContext
-from tests.support.simulator import SIM_API_KEY, SpecCheckedSession, openapi_spec_path
+from tests.support.simulator import SIM_API_KEY, openapi_spec_path
+
+if TYPE_CHECKING:
+    from tests.support.simulator import SpecCheckedSession
+
+# Powertools reads these when studio_core.observability is first imported (at collection).
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "StudioPipelineTests")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "studio-pipeline")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+# moto, boto3, requests and studio_core.clients (boto3, the X-Ray SDK) are imported inside the
+# fixtures that use them: the unit tests never do, and `make unit` should not pay for them.
+
+
+def reset_clients() -> None:
+    """Forget the cached AWS adapters, if a test loaded them (the unit tests do not)."""
+    clients = sys.modules.get("studio_core.clients")
+    if clients is not None:
+        clients.reset_clients()
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +60,8 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
+    from moto import mock_aws
+
     with mock_aws():
         yield
 
@@ -57,6 +69,8 @@ def aws() -> Iterator[None]:
 @pytest.fixture
 def studio_aws(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The bucket, tables and secret the Lambdas use, in moto, with the environment set."""
+    import boto3
+
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
     create_jobs_table()
     create_idempotency_table()
@@ -116,6 +130,8 @@ def sim_http(
     studio_sim: Any, sim_api_key: str, studio_openapi: dict[str, Any] | None
 ) -> Iterator[SpecCheckedSession]:
     """``requests`` to the simulator with the key set, each answer checked against the spec if present."""
+    from tests.support.simulator import SpecCheckedSession
+
     with SpecCheckedSession(studio_sim.base_url, sim_api_key, studio_openapi) as session:
         yield session
 
@@ -149,6 +165,9 @@ def pipeline_aws(
 ) -> Iterator[dict[str, str]]:
     """Bucket, tables, secret, queue and a (non-executing) state machine in a fresh moto server,
     with the environment the Lambdas read set, and the Aiuta URL pointing at the simulator."""
+    import boto3
+    import requests
+
     requests.post(f"{_moto_server}/moto-api/reset", timeout=10).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", _moto_server)
     create_jobs_table()

@@ -89,6 +89,7 @@ def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table
     assert clock.slept == [1.0, 2.0]
 
 
+@pytest.mark.slow
 def test_concurrent_callers_never_exceed_rate_plus_burst_in_any_second(table: str) -> None:
     # Given 8 threads (Lambdas) each sending 6 requests through a budget of 20/s with bursts of 2
     sent: list[float] = []
@@ -236,6 +237,7 @@ def flat_lay_request(uploaded_id: str) -> GenerateFlatLayImagesRequest:
     )
 
 
+@pytest.mark.slow
 def test_every_call_of_every_client_stays_within_the_rate_the_simulator_enforces(
     capacity: AccountCapacity, studio_sim: Any, sim_api_key: str
 ) -> None:

@@ -45,6 +45,7 @@ def aws() -> Iterator[None]:
         speed_up_hot_paths(enable=False)
 
 
+@pytest.mark.slow
 def test_executions_sharing_one_parsed_definition_keep_their_own_retry_counts(aws: None) -> None:
     attempts: Counter[str] = Counter()
     lock = threading.Lock()

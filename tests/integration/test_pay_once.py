@@ -240,6 +240,7 @@ def test_each_photo_is_read_and_sent_at_the_version_ingest_checked() -> None:
 # ---------------------------------------------------------------- regeneration requests
 
 
+@pytest.mark.slow
 def test_a_storm_of_identical_regeneration_requests_is_one_round() -> None:
     # Given a finished job, and 100 identical requests for it
     base = finished_job("storm-1")

@@ -659,6 +659,7 @@ def run_tool(*command: str | Path, env: dict[str, str] | None = None) -> subproc
 
 
 @needs_tools
+@pytest.mark.slow
 def test_sam_validate_lint_passes() -> None:
     result = run_tool(TOOLS_BIN / "sam", "validate", "--lint", "--template", TEMPLATE_PATH)
 
@@ -666,6 +667,7 @@ def test_sam_validate_lint_passes() -> None:
 
 
 @needs_tools
+@pytest.mark.slow
 def test_cfn_lint_has_no_findings() -> None:
     result = run_tool(TOOLS_BIN / "cfn-lint", TEMPLATE_PATH)
 

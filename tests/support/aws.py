@@ -1,10 +1,11 @@
-"""The names the tests give the pipeline's AWS resources, and builders for its tables and records."""
+"""The names the tests give the pipeline's AWS resources, and builders for its tables and records.
+
+boto3 is imported where it is used: tests/conftest.py imports the names, and the unit tests need no boto3.
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-import boto3
 
 from tests.support import REPO_ROOT
 
@@ -19,6 +20,8 @@ CATALOGUE_STATE_MACHINE_NAME = "studio-test-catalogue"
 
 def create_table_from_template(logical_id: str, name: str) -> None:
     """A table with the keys and indexes `template.yaml` gives `logical_id` (one source of truth)."""
+    import boto3
+
     from studio_local.cfn_yaml import load_template
 
     properties = load_template(REPO_ROOT / "template.yaml")["Resources"][logical_id]["Properties"]
@@ -55,6 +58,8 @@ def queued_job(product_id: str = "sku-1", images: int = 2, **document: Any) -> d
 
     Needs ``pipeline_aws``. ``document`` is the job file's content (empty: the defaults).
     """
+    import boto3
+
     from studio_cli.samples import product_photo
     from studio_core import clients
     from studio_core.domain.jobs import JobDefaults, build_job
