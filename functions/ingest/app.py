@@ -24,7 +24,7 @@ INGEST = Ingest(
     defaults=SETTINGS.defaults,
     quiet_seconds=SETTINGS.inbox_quiet_seconds,
     catalogues=Executions(SETTINGS.catalogue_state_machine_arn),
-    catalogue_concurrency=SETTINGS.catalogue_concurrency,
+    catalogue_concurrency=SETTINGS.aiuta_operations_in_flight,
     budget=clients.image_budget(SETTINGS.jobs_table, SETTINGS.budget.images_per_day_limit),
     regeneration_rounds_ceiling=SETTINGS.max_regeneration_rounds,
 )
