@@ -20,7 +20,10 @@ from moto import mock_aws
 from studio_cli.samples import product_photo
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
 from studio_core.aiuta.models import GenerateFlatLayImagesRequest, ProductInfo
-from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
+from studio_core.aws.capacity import AccountCapacity
+from studio_core.aws.operation_slots import OperationSlots
+from studio_core.aws.request_budget import RequestBudget
+from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable
 from tests.support.aws import REGION, create_table_from_template
