@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench install lint typecheck format test unit integration e2e demo sim clean tools infra-check checkov browser
+.PHONY: bench install lint typecheck format test unit check integration e2e demo sim clean tools infra-check checkov browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,16 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The fast loop: pure logic only, in seconds. `make test` is what CI runs: everything.
+# Three lanes (times in README's "Tests and benchmarks"). `make unit`: pure logic only, in
+# seconds; no unit test uses schemathesis, hypothesis or anyio, so their pytest plugins stay unloaded.
+UNIT_PLUGINS := -p no:schemathesis -p no:hypothesispytest -p no:anyio
 unit: install
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q $(UNIT_PLUGINS) tests/unit
+
+# Before each commit: lint, types, unit and integration tests without the ones marked slow or
+# local_stack (pyproject.toml's markers), in a few minutes. `make test` is what CI runs: everything.
+check: lint typecheck
+	$(BIN)/pytest -q tests/unit tests/integration -m "not slow and not local_stack"
 
 integration: install
 	$(BIN)/pytest tests/integration

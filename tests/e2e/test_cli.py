@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from studio_cli.samples import SampleProduct
-from tests.e2e.cli_stack import RunningStack, local_stack, stop
+from tests.support.cli_stack import RunningStack, local_stack, stop
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_the_same_commands_work_on_a_stack_named_by_its_cloudformation_outputs(s
     aws_only = {k: v for k, v in stack.env.items() if not k.startswith(("STUDIO_", "AIUTA_"))}
 
     # When a command names the stack, it finds the bucket and table from the stack's outputs
-    from tests.e2e.cli_stack import run_studio
+    from tests.support.cli_stack import run_studio
 
     listed = json.loads(run_studio(aws_only, "--stack", "studio-local", "status", "--json").out)
     assert {job["product_id"] for job in listed} >= {"cli-shirt"}

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from studio_cli.samples import SampleProduct
-from tests.e2e.cli_stack import RunningStack, local_stack
+from tests.support.cli_stack import RunningStack, local_stack
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CATEGORY = "Apparel & Accessories > Clothing"

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from studio_cli.samples import SampleProduct, product_photo
-from tests.e2e.cli_stack import QUICK, STUDIO, RunningStack, clean_environment, local_stack, run_studio
+from tests.support.cli_stack import QUICK, STUDIO, RunningStack, clean_environment, local_stack, run_studio
+from tests.support.waiting import next_line
 
 CATEGORY = "Apparel & Accessories > Clothing"
 
@@ -238,7 +239,7 @@ def test_ctrl_c_on_watch_stops_watching_without_a_traceback(stack: RunningStack,
     ready, _, _ = select.select([process.stdout], [], [], 60)
     first = process.stdout.readline() if ready else ""
     assert first.startswith("Following 1 job"), first
-    time.sleep(0.5)
+    next_line(process.stdout, what="watch's first status line (then it is following)")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from studio_cli.samples import product_photo
-from tests.e2e.cli_stack import (
+from tests.support.cli_stack import (
     STUDIO,
     RunningStack,
     clean_environment,

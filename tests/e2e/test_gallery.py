@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import pytest
 
 from studio_cli.samples import SampleProduct
-from tests.e2e.cli_stack import RunningStack, local_stack
+from tests.support.cli_stack import RunningStack, local_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

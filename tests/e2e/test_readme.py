@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from studio_cli.demo import demo_products
-from tests.e2e.cli_stack import clean_environment
+from tests.support.cli_stack import clean_environment
 
 REPO = Path(__file__).resolve().parents[2]
 MARKER = "<!-- run: tests/e2e/test_readme.py -->"

@@ -24,8 +24,9 @@ from PIL import Image
 from studio_cli.samples import product_photo
 from studio_core.domain.keys import error_report_key
 from studio_core.steps.ingest import Ingest, SettleCheck, handle_body
-from tests.conftest import BUCKET, REGION, load_handler, product_records
-from tests.integration.test_ingest import executions, finished_job, ingest, put, s3_message
+from tests.support.aws import BUCKET, REGION, product_records
+from tests.support.ingest import executions, finished_job, ingest, put, s3_message
+from tests.support.lambdas import load_handler
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 
@@ -263,7 +264,7 @@ def test_a_bad_folder_disturbs_nothing_else(studio_sim: Any) -> None:
 
 def test_studio_regenerate_refuses_flat_lay_types_before_writing_anything(studio_sim: Any) -> None:
     from studio_cli.jobs_view import Stack, request_regeneration
-    from tests.conftest import JOBS_TABLE
+    from tests.support.aws import JOBS_TABLE
 
     base = finished_job("regen-cli-flat")
     with pytest.raises(ValueError, match="regeneration is on-figure only: 'ghost_mannequin/front'"):

@@ -20,10 +20,13 @@ from moto import mock_aws
 from studio_cli.samples import product_photo
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
 from studio_core.aiuta.requests import GenerateFlatLayImagesRequest, ProductInfo
-from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
+from studio_core.aws.capacity import AccountCapacity
+from studio_core.aws.operation_slots import OperationSlots
+from studio_core.aws.request_budget import RequestBudget
+from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable
-from tests.conftest import REGION, create_table_from_template
+from tests.support.aws import REGION, create_table_from_template
 
 TABLE = "studio-test-capacity"
 
@@ -89,6 +92,7 @@ def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table
     assert clock.slept == [1.0, 2.0]
 
 
+@pytest.mark.slow
 def test_concurrent_callers_never_exceed_rate_plus_burst_in_any_second(table: str) -> None:
     # Given 8 threads (Lambdas) each sending 6 requests through a budget of 20/s with bursts of 2
     sent: list[float] = []
@@ -236,6 +240,7 @@ def flat_lay_request(uploaded_id: str) -> GenerateFlatLayImagesRequest:
     )
 
 
+@pytest.mark.slow
 def test_every_call_of_every_client_stays_within_the_rate_the_simulator_enforces(
     capacity: AccountCapacity, studio_sim: Any, sim_api_key: str
 ) -> None:

@@ -31,7 +31,7 @@ from studio_local.moto_internals import (
     map_lambda_api_errors_like_aws,
     route_lambda_invocations,
 )
-from tests.stepfunctions_helpers import (
+from tests.support.stepfunctions import (
     create_state_machine,
     create_task_functions,
     entered_states,
@@ -141,6 +141,7 @@ def run(substitutions: dict[str, str], tasks: Tasks) -> tuple[dict[str, Any], li
 FAST = CapacityWaitSettings(capacity_wait_max_seconds=1)
 
 
+@pytest.mark.slow
 def test_a_429_at_submit_waits_for_capacity_and_the_job_goes_on(substitutions: dict[str, str]) -> None:
     # Given Aiuta answers the create 429 twice (it did nothing: the job must not fail for it)
     limited = AiutaRateLimited("POST /on_figure_operations: rate limited by Aiuta; retry after 1 s")
@@ -180,6 +181,7 @@ def test_a_throttled_status_check_waits_and_checks_again(substitutions: dict[str
     assert caught["Error"] == "Lambda.TooManyRequestsException"
 
 
+@pytest.mark.slow
 def test_no_capacity_until_the_deadline_ends_the_job_timed_out_with_the_reason(
     substitutions: dict[str, str],
 ) -> None:
@@ -202,6 +204,7 @@ def test_no_capacity_until_the_deadline_ends_the_job_timed_out_with_the_reason(
     assert "operations are in flight" in described["cause"]
 
 
+@pytest.mark.slow
 def test_a_planner_that_runs_out_of_time_is_run_again_and_the_job_goes_on(
     substitutions: dict[str, str],
 ) -> None:

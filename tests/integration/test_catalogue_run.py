@@ -17,6 +17,8 @@ from studio_cli.samples import product_photo
 from studio_local import LocalStudio
 from studio_sim.settings import SimSettings
 
+pytestmark = pytest.mark.local_stack
+
 PARAMETERS = {
     "PollFirstWaitOnlineSeconds": "1",
     "PollMinWaitSeconds": "1",

@@ -100,6 +100,7 @@ def test_functions_calling_aiuta_or_checking_catalogues_reserve_concurrency_othe
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="no .venv-checkov (make checkov creates it)")
+@pytest.mark.slow
 def test_checkov_fails_nothing_and_every_metadata_skip_is_used() -> None:
     command = [str(CHECKOV), "-f", str(TEMPLATE_PATH), "--framework", "cloudformation", "--compact"]
     command += ["--skip-download", "--output", "json"]

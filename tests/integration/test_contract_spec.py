@@ -17,10 +17,11 @@ from pydantic import BaseModel
 
 from studio_core.aiuta import answers
 from studio_core.aiuta import requests as request_models
-from tests.conftest import SpecCheckedSession, check_against_spec
-from tests.integration.test_simulator_api import (
+from tests.support.simulator import (
     FLAT_LAY,
     ON_FIGURE,
+    SpecCheckedSession,
+    check_against_spec,
     create,
     flat_lay_body,
     on_figure_body,

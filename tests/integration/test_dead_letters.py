@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from studio_core.aws.dead_letters import redrive, waiting_in_dead_letter_queue
-from tests.conftest import REGION
+from tests.support.aws import REGION
 
 
 @pytest.fixture

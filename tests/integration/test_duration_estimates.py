@@ -13,7 +13,7 @@ from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.learned_polling import DurationObservation, initial_estimate
 from studio_core.domain.polling import PollSettings
-from tests.conftest import JOBS_TABLE
+from tests.support.aws import JOBS_TABLE
 
 ONLINE, OFFLINE = OperationPriority.ONLINE, OperationPriority.OFFLINE
 SETTINGS = PollSettings()

@@ -13,8 +13,8 @@ from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.domain.record import JobRecord, RequestKind
-from tests.conftest import BUCKET, JOBS_TABLE, REGION
-from tests.unit.test_gallery_page import PREFIX, record
+from tests.support.aws import BUCKET, JOBS_TABLE, REGION
+from tests.support.records import PREFIX, record
 
 BUS = "studio-test-bus"
 

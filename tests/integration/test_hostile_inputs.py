@@ -41,17 +41,9 @@ from studio_core.domain.state import OperationRef
 from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.settings import AiutaSettings, from_env
 from studio_core.steps.finalize import CopyOrder, copy_one
-from tests.conftest import (
-    BUCKET,
-    JOBS_TABLE,
-    REGION,
-    FakeLambdaContext,
-    job_record,
-    load_handler,
-    product_records,
-    queued_job,
-)
-from tests.integration.test_ingest import executions, finished_job, ingest, put, s3_message
+from tests.support.aws import BUCKET, JOBS_TABLE, REGION, job_record, product_records, queued_job
+from tests.support.ingest import executions, finished_job, ingest, put, s3_message
+from tests.support.lambdas import FakeLambdaContext, load_handler
 
 FAST_RETRIES = RetryPolicy(attempts=0, backoff_factor=0.0, jitter=0.0, max_retry_after=0.0)
 API_KEY = "sk-secret-aiuta-key"

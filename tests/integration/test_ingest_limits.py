@@ -21,7 +21,7 @@ from studio_core.aws.storage import Storage
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.limits import MAX_CATALOGUE_BYTES, MAX_PHOTO_BYTES
 from studio_core.steps.ingest import Ingest, handle_body
-from tests.conftest import BUCKET, REGION, product_records
+from tests.support.aws import BUCKET, REGION, product_records
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 

@@ -12,7 +12,7 @@ from studio_core.domain.jobs import JobDefaults, build_job
 from studio_core.domain.record import ImageRecord, JobStatus, RequestKind, RoundRecord
 from studio_core.domain.state import OperationRef
 from studio_core.domain.vocabulary import Kind, image_type_from_label
-from tests.conftest import JOBS_TABLE
+from tests.support.aws import JOBS_TABLE
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 

@@ -8,7 +8,6 @@ import os
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from studio_local.lambda_runtime import LocalFunction, LocalLambdas, Throttled
+from tests.support.waiting import wait_until
 
 HANDLER = """
 import os
@@ -159,6 +159,8 @@ STARTED = time.time()
 
 
 def lambda_handler(event, context):
+    if event.get("started_file"):
+        open(event["started_file"], "w").close()
     if event.get("set"):
         os.environ["LEFT_BEHIND"] = event["set"]
     time.sleep(event.get("sleep", 0))
@@ -199,15 +201,18 @@ def test_concurrent_invocations_run_in_separate_environments(function: LocalFunc
         runtime.uninstall()
 
 
-def test_a_call_beyond_reserved_concurrency_is_throttled(function: LocalFunction) -> None:
+def test_a_call_beyond_reserved_concurrency_is_throttled(function: LocalFunction, tmp_path: Path) -> None:
     # Given a function with one reserved environment, busy with a slow invocation
     runtime = LocalLambdas("http://127.0.0.1:5999", "us-east-1")
     runtime.register(slow_function(function, reserved=1))
-    busy = threading.Thread(target=runtime.invoke, args=(function.name, {"sleep": 1.5}))
+    started = tmp_path / "busy-handler-started"
+    busy = threading.Thread(
+        target=runtime.invoke, args=(function.name, {"sleep": 1.5, "started_file": str(started)})
+    )
     try:
         runtime.invoke(function.name, {})  # warm
         busy.start()
-        time.sleep(0.5)
+        wait_until(started.exists, what="the slow invocation to be running in the one environment")
         # When a second call arrives, it is throttled, as Lambda throttles
         with pytest.raises(Throttled, match="reserved concurrency"):
             runtime.invoke(function.name, {})

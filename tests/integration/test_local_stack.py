@@ -27,6 +27,8 @@ from studio_local import LocalStudio, UnsupportedResourceError
 from studio_local.cfn_yaml import load_template
 from studio_sim.settings import SimSettings
 
+pytestmark = pytest.mark.local_stack
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 FIXTURE = Path(__file__).resolve().parent / "fixtures_local"

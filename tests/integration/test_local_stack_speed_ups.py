@@ -18,7 +18,7 @@ import pytest
 from moto import mock_aws
 
 from studio_local.moto_internals import route_lambda_invocations, speed_up_hot_paths
-from tests.stepfunctions_helpers import REGION, create_state_machine, create_task_functions
+from tests.support.stepfunctions import REGION, create_state_machine, create_task_functions
 
 # A Task that fails as many times as its input says, retried twice: an execution that fails twice
 # succeeds on its third attempt; one that fails three times runs out of retries.
@@ -45,6 +45,7 @@ def aws() -> Iterator[None]:
         speed_up_hot_paths(enable=False)
 
 
+@pytest.mark.slow
 def test_executions_sharing_one_parsed_definition_keep_their_own_retry_counts(aws: None) -> None:
     attempts: Counter[str] = Counter()
     lock = threading.Lock()

@@ -22,16 +22,12 @@ from studio_core.domain.polling import PollSettings
 from studio_core.domain.state import JobState
 from studio_core.steps.resume import resume_job
 from studio_core.steps.submit import submit_job
-from tests.conftest import BUCKET, IDEMPOTENCY_TABLE, REGION, SIM_API_KEY, job_record, queued_job
-from tests.integration.test_steps import (
-    _answers_carry_unknown_fields,  # noqa: F401 - autouse: every answer carries unknown fields
-    calls,
-    finish_operations,
-    outbox_keys,
-    run,
-)
+from tests.support.aws import BUCKET, IDEMPOTENCY_TABLE, REGION, job_record, queued_job
+from tests.support.simulator import SIM_API_KEY
+from tests.support.steps import calls, finish_operations, outbox_keys, run
 
-pytestmark = pytest.mark.usefixtures("pipeline_aws")
+# Tolerant reading: every answer has fields and enum values the contract does not define.
+pytestmark = pytest.mark.usefixtures("pipeline_aws", "answers_carry_unknown_fields")
 
 
 def result_json(state: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from studio_core.domain.vocabulary import Kind
 from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_catalogue
 from studio_core.steps.ingest import Ingest, handle_body
 from studio_core.steps.ingest.cancels import cancel_catalogue
-from tests.conftest import BUCKET, REGION, product_records
+from tests.support.aws import BUCKET, REGION, product_records
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 
@@ -240,6 +240,7 @@ def test_each_photo_is_read_and_sent_at_the_version_ingest_checked() -> None:
 # ---------------------------------------------------------------- regeneration requests
 
 
+@pytest.mark.slow
 def test_a_storm_of_identical_regeneration_requests_is_one_round() -> None:
     # Given a finished job, and 100 identical requests for it
     base = finished_job("storm-1")

@@ -22,7 +22,9 @@ from studio_core.domain.learned_polling import DurationEstimate
 from studio_core.domain.state import JobState, StepStatus
 from studio_core.settings import CheckStatusSettings, from_env
 from studio_core.steps.check_status import check_job
-from tests.conftest import REPO_ROOT, FakeLambdaContext, load_handler, queued_job
+from tests.support import REPO_ROOT
+from tests.support.aws import queued_job
+from tests.support.lambdas import FakeLambdaContext, load_handler
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 

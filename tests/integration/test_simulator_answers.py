@@ -14,16 +14,16 @@ import pytest
 import requests
 
 from studio_sim.probe import EXTRA_FIELD, EXTRA_VALUE, UNKNOWN_HAIR_COLOR, UNKNOWN_STATUS
-from tests.conftest import SpecCheckedSession
-from tests.integration.test_simulator_api import (
+from tests.support.simulator import (
     FLAT_LAY,
     ON_FIGURE,
+    SpecCheckedSession,
     create,
     flat_lay_body,
     on_figure_body,
+    status_of,
     upload,
 )
-from tests.integration.test_simulator_lifecycle import status_of
 
 REGENERATE = f"{ON_FIGURE}/regenerate"
 PRESETS = "/on_figure_model_presets"

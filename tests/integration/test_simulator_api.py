@@ -11,45 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from studio_cli.samples import product_photo
-
-ON_FIGURE = "/on_figure_operations"
-FLAT_LAY = "/flat_lay_operations"
-
-
-def upload(http: requests.Session, data: bytes | None = None, name: str = "shirt.jpg") -> dict[str, Any]:
-    photo = data if data is not None else product_photo("tshirt", (30, 90, 160))
-    response = http.post("/uploaded_images", files={"image_data": (name, photo, "image/jpeg")})
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def on_figure_body(image_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "product_info": {"uploaded_image_ids": [image_id], "title": "Shirt", "description": "Relaxed fit"},
-        "image_types": [{"viewpoint": "front", "pose": "standing"}, {"viewpoint": "back", "pose": "walking"}],
-        "on_figure_model_settings": {"gender": "female", "age_group": "young_adult"},
-        "number_of_generations": 2,
-        "output_image_size": {"width": 120, "height": 160},
-    }
-    body.update(overrides)
-    return body
-
-
-def flat_lay_body(image_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "product_info": {"uploaded_image_ids": [image_id]},
-        "image_types": [{"flat_lay_type": "ghost_mannequin", "viewpoint": "front"}],
-        "output_image_size": {"width": 120, "height": 160},
-    }
-    body.update(overrides)
-    return body
-
-
-def create(http: requests.Session, path: str, body: dict[str, Any]) -> str:
-    response = http.post(path, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()["operation_id"]
+from tests.support.simulator import FLAT_LAY, ON_FIGURE, create, flat_lay_body, on_figure_body, upload
 
 
 def detail_messages(response: requests.Response) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.test_simulator_api import (
+from tests.support.simulator import (
     FLAT_LAY,
     ON_FIGURE,
     create,

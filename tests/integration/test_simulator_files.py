@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.integration.test_simulator_api import ON_FIGURE, create, on_figure_body, upload
+from tests.support.simulator import ON_FIGURE, create, on_figure_body, upload
 
 
 @pytest.fixture

@@ -16,12 +16,13 @@ import requests
 from PIL import Image, ImageChops
 
 from studio_cli.samples import product_photo
-from tests.integration.test_simulator_api import (
+from tests.support.simulator import (
     FLAT_LAY,
     ON_FIGURE,
     create,
     flat_lay_body,
     on_figure_body,
+    status_of,
     upload,
 )
 
@@ -62,10 +63,6 @@ def image_host() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-def status_of(http: requests.Session, path: str, operation_id: str) -> dict[str, Any]:
-    return http.get(f"{path}/{operation_id}").json()
 
 
 def fetch_picture(url: str) -> Image.Image:

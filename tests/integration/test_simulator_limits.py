@@ -15,16 +15,16 @@ import pytest
 import requests
 
 from studio_sim.limits import RateLimiter
-from tests.conftest import SpecCheckedSession
-from tests.integration.test_simulator_api import (
+from tests.support.clock import FakeClock
+from tests.support.simulator import (
     FLAT_LAY,
     ON_FIGURE,
+    SpecCheckedSession,
     create,
     flat_lay_body,
     on_figure_body,
     upload,
 )
-from tests.unit.test_sim_limits import FakeClock
 
 PRESETS = "/on_figure_model_presets"
 REGENERATE = f"{ON_FIGURE}/regenerate"

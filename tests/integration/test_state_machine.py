@@ -20,8 +20,9 @@ from studio_core import clients
 from studio_core.domain.errors import AiutaServerError
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.record import RequestKind
-from tests.conftest import BUCKET, REGION, job_record, load_handler, queued_job
-from tests.stepfunctions_helpers import (
+from tests.support.aws import BUCKET, REGION, job_record, queued_job
+from tests.support.lambdas import load_handler
+from tests.support.stepfunctions import (
     TASK_FUNCTIONS,
     create_state_machine,
     create_task_functions,
@@ -90,6 +91,7 @@ def test_an_on_figure_job_with_url_inputs_succeeds(machine: str) -> None:
     assert json.loads(run["output"])["images_copied"] == 2
 
 
+@pytest.mark.slow
 def test_a_job_of_both_kinds_with_uploaded_bytes_succeeds(machine: str, studio_sim: Any) -> None:
     run = execute(machine, queued_job(kind="both", input_mode="upload", number_of_generations=2))
     assert run["status"] == "SUCCEEDED"
@@ -127,6 +129,7 @@ def test_a_job_whose_flat_lay_failed_ends_partly_succeeded_with_the_on_figure_im
     assert "the flat_lay operation" in run["record"]["error"]
 
 
+@pytest.mark.slow
 def test_a_paused_operation_is_polled_until_it_succeeds(machine: str, studio_sim: Any) -> None:
     studio_sim.admin.configure(forced_outcome="PAUSED", paused_seconds=1.5)
     run = execute(machine, queued_job())
@@ -135,6 +138,7 @@ def test_a_paused_operation_is_polled_until_it_succeeds(machine: str, studio_sim
     assert "PAUSED" in json.dumps(run["record"]) or run["states"].count("Wait for Aiuta") >= 2
 
 
+@pytest.mark.slow
 def test_an_operation_that_never_finishes_times_out_at_the_deadline(
     machine: str, studio_sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,6 +162,7 @@ def test_an_operation_that_never_finishes_times_out_at_the_deadline(
     assert "deadline" in run["record"]["error"]
 
 
+@pytest.mark.slow
 def test_a_passing_aiuta_fault_is_retried_and_the_job_succeeds(machine: str) -> None:
     # Given a status check that fails once with a server error, then works
     real_check = load_handler("check_status").lambda_handler
@@ -176,6 +181,7 @@ def test_a_passing_aiuta_fault_is_retried_and_the_job_succeeds(machine: str) -> 
     assert run["invocations"].count("check_status") >= 2
 
 
+@pytest.mark.slow
 def test_a_lasting_aiuta_outage_is_caught_and_recorded(machine: str, studio_sim: Any) -> None:
     # Given Aiuta answers 500 to every status check (after the operation was created)
     handlers = real_handlers()
@@ -195,6 +201,7 @@ def test_a_lasting_aiuta_outage_is_caught_and_recorded(machine: str, studio_sim:
     assert run["invocations"].count("check_status") > 1
 
 
+@pytest.mark.slow
 def test_a_planned_regeneration_round_runs_through_the_same_loop(machine: str, studio_sim: Any) -> None:
     run = execute(machine, queued_job(regeneration={"rounds": [{"image_types": ["side/sitting"]}]}))
     assert run["status"] == "SUCCEEDED"
@@ -206,6 +213,7 @@ def test_a_planned_regeneration_round_runs_through_the_same_loop(machine: str, s
     assert [r["round"] for r in run["record"]["rounds"]] == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_regeneration_request_starts_at_its_round(machine: str) -> None:
     # Given a product whose first job succeeded
     first = execute(machine, queued_job())

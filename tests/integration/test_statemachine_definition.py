@@ -2,7 +2,7 @@
 
 The structural tests read ``statemachine/studio_job.asl.json`` as data. The execution tests run it in
 moto (``execute_state_machine``) with scripted stand-ins for the five task Lambdas, served in-process
-by ``tests/stepfunctions_helpers.serve_lambdas``; they prove the interpreter takes every path the
+by ``tests/support/stepfunctions.serve_lambdas``; they prove the interpreter takes every path the
 workflow promises: polling, regeneration, retries, and every failure ending in "Record failure".
 """
 
@@ -25,7 +25,7 @@ from studio_core.domain.vocabulary import Kind
 from studio_core.settings import CapacityWaitSettings
 from studio_core.steps.capacity_wait import plan_wait
 from studio_core.steps.record_failure import failure_of
-from tests.stepfunctions_helpers import (
+from tests.support.stepfunctions import (
     DEFINITION_PATH,
     TASK_FUNCTIONS,
     LambdaServer,

@@ -15,44 +15,11 @@ import pytest
 from PIL import Image
 
 from studio_core.domain.errors import AiutaOutcomeUnknown, AiutaServerError, InvalidJob
-from tests.conftest import (
-    BUCKET,
-    REGION,
-    FakeLambdaContext,
-    job_record,
-    load_handler,
-    queued_job,
-)
+from tests.support.aws import BUCKET, REGION, job_record, queued_job
+from tests.support.steps import calls, finish_operations, outbox_keys, run
 
-pytestmark = pytest.mark.usefixtures("pipeline_aws")
-
-
-@pytest.fixture(autouse=True)
-def _answers_carry_unknown_fields(studio_sim: Any) -> None:
-    """Tolerant reading: every answer has fields and enum values the contract does not define."""
-    studio_sim.admin.configure(extra_answer_fields=True)
-
-
-def run(function: str, state: dict[str, Any]) -> dict[str, Any]:
-    handler = load_handler(function).lambda_handler
-    return handler(json.loads(json.dumps(state)), FakeLambdaContext(function))
-
-
-def calls(sim: Any, route: str) -> int:
-    """How often the simulator served ``"POST /on_figure_operations"`` (paths as in the API docs)."""
-    method, path = route.split(" ", 1)
-    return sim.admin.calls()["calls"].get(f"{method} /studio/v1{path}", 0)
-
-
-def finish_operations(sim: Any) -> None:
-    sim.admin.advance(120)
-
-
-def outbox_keys(product_id: str = "sku-1") -> list[str]:
-    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
-        Bucket=BUCKET, Prefix=f"outbox/{product_id}/"
-    )
-    return sorted(item["Key"] for item in listed.get("Contents", []))
+# Tolerant reading: every answer has fields and enum values the contract does not define.
+pytestmark = pytest.mark.usefixtures("pipeline_aws", "answers_carry_unknown_fields")
 
 
 def read_image(key: str) -> Image.Image:

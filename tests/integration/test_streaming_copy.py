@@ -21,7 +21,7 @@ from studio_core.aws.downloads import DownloadFailed, DownloadLimits
 from studio_core.aws.storage import Storage
 from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.steps.finalize import CopyOrder, copy_one
-from tests.conftest import BUCKET, REGION
+from tests.support.aws import BUCKET, REGION
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 

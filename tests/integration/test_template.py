@@ -9,7 +9,6 @@ to check the IAM roles SAM generates. The last ones run the real tools from ``.v
 from __future__ import annotations
 
 import ast
-import copy
 import hashlib
 import json
 import os
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from studio_core.aiuta.client import DEFAULT_BASE_URL
 from studio_core.domain.jobs import JobDefaults
@@ -38,6 +36,7 @@ from studio_core.settings import (
     from_env,
     variables,
 )
+from tests.support.template import load_template, props
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -102,38 +101,6 @@ STACK_UUID = "1c2fa620-982a-11e3-aff7-50e2416294e0"
 # ---------------------------------------------------------------- reading the template
 
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (``!Ref X`` -> ``{"Ref": "X"}``, ``!Sub`` -> ``Fn::Sub``...)."""
-
-
-def _construct_tag(name: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        value: Any
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        if name == "Fn::GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-        return {name: value}
-
-    return construct
-
-
-for _tag in ("Ref", "Condition"):
-    CloudFormationLoader.add_constructor(f"!{_tag}", _construct_tag(_tag))
-for _fn in ("And", "Base64", "Cidr", "Equals", "FindInMap", "GetAtt", "GetAZs", "If", "ImportValue"):
-    CloudFormationLoader.add_constructor(f"!{_fn}", _construct_tag(f"Fn::{_fn}"))
-for _fn in ("Join", "Not", "Or", "Select", "Split", "Sub", "Transform"):
-    CloudFormationLoader.add_constructor(f"!{_fn}", _construct_tag(f"Fn::{_fn}"))
-
-
-def load_template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE_PATH.read_text(), Loader=CloudFormationLoader)  # noqa: S506 (a SafeLoader)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     return load_template()
@@ -142,10 +109,6 @@ def template() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def resources(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]
-
-
-def props(resources: dict[str, Any], name: str) -> dict[str, Any]:
-    return resources[name]["Properties"]
 
 
 def walk(value: Any) -> Iterator[Any]:
@@ -178,37 +141,6 @@ def references(value: Any) -> set[str]:
 
 def global_env(template: dict[str, Any]) -> dict[str, Any]:
     return template["Globals"]["Function"]["Environment"]["Variables"]
-
-
-# ---------------------------------------------------------------- translating it as sam deploy does
-
-
-class BundledManagedPolicies:
-    """A managed-policy loader answering from the map aws-sam-translator ships (no IAM call)."""
-
-    def load(self) -> dict[str, str]:
-        import samtranslator
-
-        data = Path(samtranslator.__file__).parent / "internal" / "data" / "aws_managed_policies.json"
-        return json.loads(data.read_text())["aws"]
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-
-    sam = copy.deepcopy(load_template())
-    for name, resource in sam["Resources"].items():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if key in properties:
-                properties[key] = f"s3://studio-artifacts/{name}.zip"
-        if "DefinitionUri" in properties:
-            properties["DefinitionUri"] = {"Bucket": "studio-artifacts", "Key": f"{name}.asl.json"}
-    with pytest.MonkeyPatch.context() as env:
-        # The translator fills AWS::Region from boto3's session; no credentials or calls are needed.
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(sam, {}, BundledManagedPolicies())
 
 
 # ---------------------------------------------------------------- functions and settings
@@ -804,6 +736,7 @@ def run_tool(*command: str | Path, env: dict[str, str] | None = None) -> subproc
 
 
 @needs_tools
+@pytest.mark.slow
 def test_sam_validate_lint_passes() -> None:
     result = run_tool(TOOLS_BIN / "sam", "validate", "--lint", "--template", TEMPLATE_PATH)
 
@@ -811,6 +744,7 @@ def test_sam_validate_lint_passes() -> None:
 
 
 @needs_tools
+@pytest.mark.slow
 def test_cfn_lint_has_no_findings() -> None:
     result = run_tool(TOOLS_BIN / "cfn-lint", TEMPLATE_PATH)
 
@@ -819,7 +753,7 @@ def test_cfn_lint_has_no_findings() -> None:
 
 @needs_tools
 def test_statelint_accepts_the_definition_with_substitutions_applied(tmp_path: Path) -> None:
-    from tests.stepfunctions_helpers import TASK_FUNCTIONS, render_definition
+    from tests.support.stepfunctions import TASK_FUNCTIONS, render_definition
 
     arns = {
         key: f"arn:aws:lambda:us-east-1:123456789012:function:{name}" for key, name in TASK_FUNCTIONS.items()

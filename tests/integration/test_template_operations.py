@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_template import load_template, props, translated  # noqa: F401 (fixture)
+from tests.support.template import load_template, props
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_every_function_knows_the_job_event_bus(template: dict[str, Any], resour
 
 @pytest.mark.parametrize("function", ["FinalizeFunction", "RecordFailureFunction"])
 def test_the_tasks_that_end_a_job_may_put_its_event_and_write_its_gallery(
-    translated: dict[str, Any],  # noqa: F811 (the fixture)
+    translated: dict[str, Any],
     function: str,
 ) -> None:
     role = translated["Resources"][f"{function}Role"]["Properties"]

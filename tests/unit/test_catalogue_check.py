@@ -32,7 +32,11 @@ def done(job_id: str) -> JobRecord:
 
 
 def test_a_product_listed_again_belongs_to_its_first_row_whatever_its_case() -> None:
-    checked = plans("Shirt-1,https://cdn.example.com/a.jpg,", "shirt-1,https://cdn.example.com/b.jpg,", "other,https://cdn.example.com/c.jpg,")
+    checked = plans(
+        "Shirt-1,https://cdn.example.com/a.jpg,",
+        "shirt-1,https://cdn.example.com/b.jpg,",
+        "other,https://cdn.example.com/c.jpg,",
+    )
     assert [p.outcome for p in checked] == [RowOutcome.NEW, RowOutcome.REJECTED, RowOutcome.NEW]
     assert checked[1].reason == (
         "line 3: product shirt-1 is listed again (first at line 2 as 'Shirt-1'); "
@@ -41,7 +45,11 @@ def test_a_product_listed_again_belongs_to_its_first_row_whatever_its_case() -> 
 
 
 def test_each_row_is_decided_against_the_work_already_done() -> None:
-    checked = plans("a,https://cdn.example.com/a.jpg,", "b,https://cdn.example.com/b.jpg,", "c,https://cdn.example.com/c.jpg,")
+    checked = plans(
+        "a,https://cdn.example.com/a.jpg,",
+        "b,https://cdn.example.com/b.jpg,",
+        "c,https://cdn.example.com/c.jpg,",
+    )
     a, b, _ = checked
     assert a.identity is not None and b.identity is not None
     decided = decide_rows(
@@ -73,7 +81,11 @@ def test_a_known_product_in_another_spelling_is_refused_with_the_product_spellin
 
 def test_the_catalogue_limit_refuses_rows_in_file_order_and_lets_a_smaller_later_row_fit() -> None:
     decided = decide_rows(
-        plans("a,https://cdn.example.com/a.jpg,2", "b,https://cdn.example.com/b.jpg,4", "c,https://cdn.example.com/c.jpg,1"),
+        plans(
+            "a,https://cdn.example.com/a.jpg,2",
+            "b,https://cdn.example.com/b.jpg,4",
+            "c,https://cdn.example.com/c.jpg,1",
+        ),
         key=KEY,
         version=VERSION,
         spellings={},

@@ -9,7 +9,7 @@ from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.polling import PollSettings
 from studio_core.domain.vocabulary import InputMode, Kind
-from studio_core.settings import from_env, variables
+from studio_core.settings import IngestSettings, SubmitSettings, from_env, variables
 
 
 def test_every_job_default_is_read_from_its_environment_variable() -> None:
@@ -210,3 +210,73 @@ def test_settings_are_read_from_the_process_environment_by_default(monkeypatch: 
     # Then they come from os.environ
     assert defaults.kind == [Kind.FLAT_LAY]
     assert poll.deadline_seconds(OperationPriority.ONLINE) == 600
+
+
+REQUIRED_FOR_INGEST = {
+    "STUDIO_BUCKET": "studio-bucket",
+    "JOBS_TABLE": "studio-jobs",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:jobs",
+    "INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ingest",
+    "CATALOGUE_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:catalogues",
+}
+
+
+def test_a_missing_variable_stops_the_cold_start_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given ingest's environment without STATE_MACHINE_ARN
+    for name, value in REQUIRED_FOR_INGEST.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("STATE_MACHINE_ARN")
+
+    # When its settings are read at cold start
+    with pytest.raises(RuntimeError) as exc:
+        from_env(IngestSettings)
+
+    # Then the error names the variable, and only it
+    assert str(exc.value) == "invalid settings in the environment: STATE_MACHINE_ARN: is not set"
+
+
+def test_a_setting_is_the_field_named_for_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given ingest's environment with AIUTA_OPERATIONS_IN_FLIGHT and a default kind
+    for name, value in REQUIRED_FOR_INGEST.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIUTA_OPERATIONS_IN_FLIGHT", "3")
+    monkeypatch.setenv("DEFAULT_KIND", "both")
+
+    # When the settings are read
+    settings = from_env(IngestSettings)
+
+    # Then each lands in the field of its name (a catalogue runs that many jobs at once)
+    assert settings.aiuta_operations_in_flight == 3
+    assert settings.state_machine_arn == REQUIRED_FOR_INGEST["STATE_MACHINE_ARN"]
+    assert settings.defaults.kind == [Kind.ON_FIGURE, Kind.FLAT_LAY]
+    assert {"AIUTA_OPERATIONS_IN_FLIGHT", "STATE_MACHINE_ARN", "DEFAULT_KIND"} <= variables(IngestSettings)
+
+
+def test_a_wrong_poll_variable_stops_a_function_that_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given submit's environment with a negative minimum wait
+    for name, value in {
+        "STUDIO_BUCKET": "b",
+        "JOBS_TABLE": "t",
+        "IDEMPOTENCY_TABLE": "i",
+        "AIUTA_API_KEY_SECRET": "s",
+        "POLL_MIN_WAIT_SECONDS": "-5",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    # When submit's settings are read at cold start
+    with pytest.raises(RuntimeError) as exc:
+        from_env(SubmitSettings)
+
+    # Then the error names the poll variable
+    assert "POLL_MIN_WAIT_SECONDS: Input should be greater than or equal to 0" in str(exc.value)
+
+
+def test_a_given_mapping_is_read_instead_of_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a process environment with a default kind (the studio CLI's shell, say)
+    monkeypatch.setenv("DEFAULT_KIND", "flat_lay")
+
+    # When a stack's parameters are read as ingest would read them
+    defaults = from_env(JobDefaults, {"DEFAULT_NUMBER_OF_GENERATIONS": "2"})
+
+    # Then only the mapping counts
+    assert defaults == JobDefaults(number_of_generations=2)

@@ -8,19 +8,7 @@ import pytest
 
 from studio_sim.limits import RateLimiter, TokenBucket, TooManyUnfinished, key_id, retry_after
 from studio_sim.stats import Stats
-
-
-class FakeClock:
-    """A clock that moves only when told, standing in for ``time.monotonic`` or ``time.time``."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.clock import FakeClock
 
 
 def test_a_full_bucket_lets_a_burst_through_then_refuses() -> None:

@@ -33,7 +33,7 @@ from studio_core.aws.storage import Storage
 from studio_core.domain.budget import budget_day
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.record import JobRecord
-from studio_core.settings import ENV_NAMES, from_env
+from studio_core.settings import from_env, variables
 
 # Fail fast when the stack is gone: a stopped local stack answers nothing, and botocore's
 # default of several retries with backoff would keep a person waiting half a minute.
@@ -182,7 +182,7 @@ class Stack:
             for parameter, variable in DEFAULT_PARAMETERS.items()
             if self.parameters.get(parameter)
         }
-        assert set(environ) <= set(ENV_NAMES[JobDefaults].values())
+        assert set(environ) <= variables(JobDefaults)
         try:
             return from_env(JobDefaults, environ)
         except RuntimeError:

@@ -15,11 +15,14 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
 from studio_core.aws.budget import ImageBudget
-from studio_core.aws.capacity import AccountCapacity, OperationSlots, RequestBudget, WaitingRoom
+from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable
+from studio_core.aws.operation_slots import OperationSlots
+from studio_core.aws.request_budget import RequestBudget
 from studio_core.aws.storage import Storage
+from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.polling import PollSettings
 from studio_core.settings import AiutaSettings, CapacitySettings, StorageSettings, from_env
 

@@ -59,7 +59,7 @@ class _Strict(BaseModel):
 class JobDefaults(BaseModel):
     """What a job gets when its ``product.json`` (or the whole file) leaves a field out.
 
-    The template's parameters set them (see ``settings.ENV_NAMES``).
+    The template's parameters set them (``DEFAULT_<FIELD>``, see ``studio_core.settings``).
     """
 
     kind: Kinds = Field(default_factory=lambda: [Kind.ON_FIGURE], min_length=1)

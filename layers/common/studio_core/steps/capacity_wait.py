@@ -1,7 +1,7 @@
 """Task "Plan the wait for capacity": how long a job waits before the step that found no capacity
 runs again (``Wait for capacity``), or that its deadline has come (TIMED_OUT, through Record failure).
 
-Jobs waiting for capacity take turns in the waiting room (``aws.capacity.WaitingRoom``), so they
+Jobs waiting for capacity take turns in the waiting room (``aws.waiting_room.WaitingRoom``), so they
 come back at the pace Aiuta can serve them, oldest first; a running job's checks never queue
 behind new jobs (``domain.capacity.WaitingQueue``).
 The step's Catch put the error under ``$.capacity_error.<task>`` (``domain.capacity.CapacityTask``):
@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from studio_core.aws.capacity import WaitingRoom
+from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import (
     CapacityTask,
     CapacityWait,

@@ -49,7 +49,7 @@ import boto3
 
 from studio_local.moto_internals import route_lambda_invocations
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITION_PATH = REPO_ROOT / "statemachine" / "studio_job.asl.json"
 REGION = "us-east-1"
 

@@ -1,0 +1,177 @@
+"""The request budget: ``rate`` requests/s with bursts of ``burst``, shared through one item of
+the capacity table (``pk = aiuta#requests``, ``tat_ms``; see ``domain.capacity.reserve_request``).
+
+Every call to Aiuta reserves a send time with one atomic conditional update while the budget is
+busy (``tat_ms`` moves on by one interval and says which turn was taken: no read, no conflicts,
+however many Lambdas ask at once) and sleeps until then, if that is soon (``max_wait_seconds``, a
+Lambda should not idle); otherwise it raises ``CapacityUnavailable`` with the time until the budget
+has room, and the job waits in its state machine instead. A caller that wakes too late for its
+turn takes another, so late requests do not bunch up.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from studio_core.aws.capacity import REQUESTS_KEY, aws_error, conditional_failure
+from studio_core.domain.errors import CapacityUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Optimistic updates lost to another Lambda before giving up on one reservation.
+MAX_CONFLICTS = 25
+
+
+class RequestBudget:
+    """``rate`` requests/s with bursts of ``burst``, shared through one DynamoDB item."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        rate: float,
+        burst: int,
+        max_wait_seconds: float = 5.0,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        key: str = REQUESTS_KEY,
+    ) -> None:
+        self.table_name = table_name
+        self.key = key
+        self.rate = rate
+        self.burst = burst
+        self.max_wait_seconds = max_wait_seconds
+        self._dynamodb = client or boto3.client("dynamodb")
+        self._clock = clock
+        self._sleep = sleep
+        self.waited_seconds = 0.0
+        # How late after its turn a request may still go: half a turn, at most a quarter second.
+        self.late_seconds = min(0.25, 0.5 / rate)
+
+    def take(self) -> float:
+        """Blocks until this caller may send one request and returns that turn (epoch seconds);
+        ``CapacityUnavailable`` if it is far off."""
+        missed = False
+        while True:
+            now = self._clock()
+            try:
+                turn = self._reserve(now, latest=now + self.max_wait_seconds)
+            except (BotoCoreError, ClientError) as exc:
+                # Nothing was sent to Aiuta yet: the job waits for capacity, it does not fail.
+                raise CapacityUnavailable(
+                    f"the capacity table did not answer ({aws_error(exc)})", retry_after=1
+                ) from None
+            if isinstance(turn, _TooFar):
+                raise CapacityUnavailable(
+                    f"the pipeline's Aiuta budget of {self.rate:g} requests/s is taken for the next "
+                    f"{turn.seconds:.1f} s (AiutaRequestsPerSecond)",
+                    retry_after=turn.seconds,
+                )
+            wait = turn - now
+            if wait > 0:
+                self.waited_seconds += wait
+                self._sleep(wait)
+            late = self._clock() - turn
+            if late > self.late_seconds and not missed:
+                # Woken long after the turn (a busy host): sending now could bunch with the next
+                # turns, so the missed one is given up and one new one taken (only one: on a host
+                # that keeps waking late, retaking would only burn the turns of others).
+                logger.info("a request turn was missed; taking another", extra={"late_seconds": late})
+                missed = True
+                continue
+            return turn
+
+    def reserve(self, latest: float) -> float | None:
+        """Reserves the next turn, without waiting for it, if it comes by ``latest`` (epoch seconds)."""
+        turn = self._reserve(self._clock(), latest)
+        return None if isinstance(turn, _TooFar) else turn
+
+    def _reserve(self, now: float, latest: float) -> float | _TooFar:
+        """The next turn, reserved, if it comes by ``latest``.
+
+        A busy budget (its theoretical arrival time ``tat`` ahead of now) takes one atomic update:
+        ``tat`` moves on by one interval if it is not too far ahead, and the new value says which
+        turn was taken, so any number of callers at once get their turns without conflicts. An
+        idle one is set to now (conditional on still being idle). ``domain.capacity.reserve_request``
+        is the same rule, in arithmetic.
+        """
+        interval_ms = 1000.0 / self.rate
+        tolerance_ms = (self.burst - 1) * interval_ms
+        for _ in range(MAX_CONFLICTS):
+            now_ms = int(now * 1000)
+            limit_ms = int(latest * 1000 + tolerance_ms)
+            moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms))
+            if moved is not None:
+                return max(now_ms, moved - math.ceil(interval_ms) - tolerance_ms) / 1000
+            tat = self._read_tat()
+            if tat is not None and tat >= now_ms:
+                if tat > limit_ms:
+                    return _TooFar(max(0.0, (tat - tolerance_ms - now_ms) / 1000))
+                continue  # it moved on meanwhile: try the atomic step again
+            if self._restart(tat, now_ms + math.ceil(interval_ms)):
+                return now_ms / 1000
+            now = self._clock()
+        raise CapacityUnavailable(
+            f"the request budget is contended by too many callers ({MAX_CONFLICTS} conflicts)", retry_after=1
+        )
+
+    def _advance(self, now_ms: int, limit_ms: int, interval_ms: int) -> int | None:
+        """``tat += interval`` if ``now <= tat <= limit``; the new ``tat``, or None."""
+        try:
+            answer = self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET tat_ms = tat_ms + :interval",
+                ConditionExpression="tat_ms BETWEEN :now AND :limit",
+                ExpressionAttributeValues={
+                    ":interval": {"N": str(interval_ms)},
+                    ":now": {"N": str(now_ms)},
+                    ":limit": {"N": str(limit_ms)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return None
+            raise
+        return int(answer["Attributes"]["tat_ms"]["N"])
+
+    def _read_tat(self) -> int | None:
+        item = self._dynamodb.get_item(
+            TableName=self.table_name, Key={"pk": {"S": self.key}}, ConsistentRead=True
+        ).get("Item")
+        return int(item["tat_ms"]["N"]) if item and "tat_ms" in item else None
+
+    def _restart(self, expected: int | None, new: int) -> bool:
+        """An idle budget (``tat`` in the past, or never used) starts again from now."""
+        condition = "attribute_not_exists(tat_ms)" if expected is None else "tat_ms = :old"
+        values: dict[str, Any] = {":new": {"N": str(new)}}
+        if expected is not None:
+            values[":old"] = {"N": str(expected)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET tat_ms = :new",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            raise
+        return True
+
+
+@dataclass(frozen=True)
+class _TooFar:
+    seconds: float
