@@ -139,3 +139,48 @@ def test_a_budget_takes_requests_in_order_while_they_fit() -> None:
     fit = fit_in_order([2, 5, 1, 1], 4)
     assert (fit.accepted, fit.refused, fit.images) == ([0, 2, 3], [1], 4)
     assert fit_in_order([3, 3], None).refused == []
+
+
+def test_the_report_counts_rows_by_outcome_and_jobs_by_status_with_what_was_paid() -> None:
+    from studio_core.domain.catalogue_report import summarise
+    from studio_core.domain.state import OperationRef
+    from studio_core.domain.vocabulary import Kind, image_type_from_label
+
+    def job(job_id: str, status: JobStatus, paid: int) -> JobRecord:
+        ops = [
+            OperationRef(
+                kind=Kind.ON_FIGURE,
+                operation_id=f"op-{n}",
+                image_types=[image_type_from_label("front/standing")],
+            )
+            for n in range(paid)
+        ]
+        return JobRecord(
+            job_id=job_id, product_id="p", status=status, created_at="t", updated_at="t", operations=ops
+        )
+
+    rows = [
+        {"row": 2, "product_id": "a", "outcome": "new", "job_id": "a-1", "operations": 1, "images": 1},
+        {"row": 3, "product_id": "b", "outcome": "changed", "job_id": "b-1", "operations": 1, "images": 1},
+        {"row": 4, "product_id": "c", "outcome": "unchanged", "job_id": "c-0"},
+        {"row": 5, "product_id": "d", "outcome": "rejected", "reason": "line 5: bad"},
+    ]
+    records = {
+        "a-1": job("a-1", JobStatus.SUCCEEDED, 1),
+        "b-1": job("b-1", JobStatus.CANCELLED, 0),
+        "c-0": job("c-0", JobStatus.SUCCEEDED, 1),
+    }
+
+    report = summarise(rows, records, {"operations": 2, "images": 2})
+
+    assert {k: report[k] for k in ("rows", "new", "changed", "unchanged", "rejected")} == {
+        "rows": 4,
+        "new": 1,
+        "changed": 1,
+        "unchanged": 1,
+        "rejected": 1,
+    }
+    assert (report["succeeded"], report["cancelled"], report["unfinished"]) == (1, 1, 0)
+    # What the unchanged row's old job paid is not this upload's
+    assert (report["quoted_operations"], report["paid_operations"], report["paid_images"]) == (2, 1, 1)
+    assert report["rows_detail"][2]["status"] == "SUCCEEDED" and "paid_images" not in report["rows_detail"][2]

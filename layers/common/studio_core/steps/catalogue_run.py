@@ -37,6 +37,7 @@ from studio_core.domain.catalogue_check import (
     refuse_over_budget,
     validate_rows,
 )
+from studio_core.domain.catalogue_report import error_text, summarise
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.identity import (
     execution_name,
@@ -278,7 +279,7 @@ def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str
     checked = _read_json(run.storage, f"{catalogue.run_prefix}{CATALOGUE_ROWS_NAME}")
     error = execution.get("error") or (execution.get("checked") or {}).get("error")
     if checked is None:
-        reason = _error_text(error) if error else "the catalogue was never checked"
+        reason = error_text(error) if error else "the catalogue was never checked"
         report |= {"error": f"the catalogue could not be read: {reason}", "rows": 0}
         _write_error_report(run, catalogue, report["error"], [])
     else:
@@ -286,7 +287,7 @@ def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str
         records = run.jobs.get_many([row["job_id"] for row in rows if row.get("job_id")])
         report |= summarise(rows, records, checked["quote"])
         if error:
-            report["error"] = f"the job map stopped early: {_error_text(error)}"
+            report["error"] = f"the job map stopped early: {error_text(error)}"
     key = f"{catalogue.report_prefix}{CATALOGUE_REPORT_NAME}"
     run.storage.put_json(key, report)
     counts = {
@@ -300,51 +301,6 @@ def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str
         "report": key,
         **{name: report.get(name) for name in ("rows", "succeeded", "failed", "rejected", "unchanged")},
     }
-
-
-def summarise(
-    rows: list[dict[str, Any]], records: dict[str, JobRecord], quoted: dict[str, Any]
-) -> dict[str, Any]:
-    """The report's figures: each row with its job's status, counts by outcome and by status, and
-    the operations and images paid (from the jobs' operations) against the quote."""
-    ended: list[dict[str, Any]] = []
-    statuses: dict[str, int] = {}
-    paid_operations = paid_images = 0
-    for row in rows:
-        record = records.get(row.get("job_id") or "")
-        entry = dict(row)
-        if record is not None and row["outcome"] not in (RowOutcome.REJECTED, RowOutcome.OVER_BUDGET):
-            entry["status"] = record.status.value
-            if record.error and record.status.value != "SUCCEEDED":
-                entry["reason"] = record.error
-            if RowOutcome(row["outcome"]).runs:
-                statuses[record.status.value] = statuses.get(record.status.value, 0) + 1
-                paid = record.paid()
-                entry["paid_operations"], entry["paid_images"] = paid.operations, paid.images
-                paid_operations += paid.operations
-                paid_images += paid.images
-        ended.append(entry)
-    outcome_counts = {
-        outcome.value: sum(1 for row in rows if row["outcome"] == outcome) for outcome in RowOutcome
-    }
-    return {
-        "rows": len(rows),
-        **outcome_counts,
-        "succeeded": statuses.get("SUCCEEDED", 0),
-        "partial": statuses.get("PARTIAL", 0),
-        "failed": statuses.get("FAILED", 0),
-        "timed_out": statuses.get("TIMED_OUT", 0),
-        "cancelled": statuses.get("CANCELLED", 0),
-        "unfinished": sum(n for status, n in statuses.items() if status not in _ENDED),
-        "quoted_operations": quoted.get("operations", 0),
-        "quoted_images": quoted.get("images", 0),
-        "paid_operations": paid_operations,
-        "paid_images": paid_images,
-        "rows_detail": ended,
-    }
-
-
-_ENDED = frozenset({"SUCCEEDED", "PARTIAL", "FAILED", "TIMED_OUT", "CANCELLED"})
 
 
 def _report_refused_rows(run: CatalogueRun, catalogue: CatalogueRef, plans: Iterable[RowPlan]) -> None:
@@ -374,17 +330,3 @@ def _read_json(storage: Storage, key: str) -> Any:
     if not storage.exists(key):
         return None
     return json.loads(storage.read_bytes(key))
-
-
-def _error_text(error: Any) -> str:
-    """What a person reads of a caught error: a Lambda's errorMessage, else the cause as is."""
-    if isinstance(error, str):
-        return error
-    cause = str(error.get("Cause") or error.get("Error") or "an unknown error")
-    try:
-        document = json.loads(cause)
-    except ValueError:
-        return cause
-    if isinstance(document, dict) and document.get("errorMessage"):
-        return str(document["errorMessage"])
-    return cause
