@@ -312,6 +312,67 @@ class Bench:
             time.sleep(0.2)
         return None
 
+    def put(self, key: str, body: bytes) -> None:
+        self.studio.client("s3").put_object(Bucket=self.studio.bucket, Key=key, Body=body)
+
+    def padded_photo(self) -> tuple[str, str]:
+        product_id = "hostile-padded"
+        self.put(f"inbox/{product_id}/front.png", png((320, 400)) + b"\0" * (26 * MIB))
+        self.put(f"inbox/{product_id}/product.json", b"{}")
+        record = self.wait_for_record(product_id)
+        if record is None or "more than the 25 MiB accepted" not in (record.error or ""):
+            return "FAILED", f"{record and record.status.value}: {record and record.error}"
+        return "refused", short(record.error)
+
+    def many_files(self, files: int) -> tuple[str, str]:
+        """``files`` photos in one folder, their events all delivered; meanwhile another product's
+        product.json must start at once, not behind the folder's checks."""
+        photo = png((320, 400))
+        started = time.monotonic()
+        with contextlib.suppress(Exception):
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda i: self.put(f"inbox/hostile-flood/p{i:05d}.png", photo), range(files)))
+        self.put("inbox/hostile-calm/front.png", png((320, 400)))
+        calm_dropped = time.monotonic()
+        self.put("inbox/hostile-calm/product.json", b"{}")
+        calm = self.wait_for_record("hostile-calm", terminal=False)
+        calm_seconds = time.monotonic() - calm_dropped
+        flood = self.wait_for_record("hostile-flood", timeout=60)
+        if calm is None or flood is None or "more than 100 files" not in (flood.error or ""):
+            return "FAILED", f"calm: {calm and calm.status.value}; flood: {flood and flood.error}"
+        return (
+            "refused",
+            f"{files} files uploaded in {calm_dropped - started:.0f} s; the folder refused "
+            f"({short(flood.error, 60)}); another product recorded {calm_seconds:.1f} s after its drop",
+        )
+
+    def jsonl_line(self) -> tuple[str, str]:
+        good = json.dumps(
+            {"product": {"id": "hostile-jsonl-ok"}, "image_urls": ["https://cdn.example.com/a.jpg"]}
+        )
+        self.put("inbox/hostile-lines.jsonl", (good + "\n{oops\n").encode())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                report = json.loads(
+                    self.studio.client("s3")
+                    .get_object(
+                        Bucket=self.studio.bucket, Key="inbox/hostile-lines.jsonl.report/checked.json"
+                    )["Body"]
+                    .read()
+                )
+                outcomes = {row["row"]: row for row in report["rows"]}
+                if (
+                    outcomes.get(1, {}).get("outcome") == "new"
+                    and outcomes.get(2, {}).get("outcome") == "rejected"
+                ):
+                    return "refused", f"line 1 runs; {short(outcomes[2]['reason'], 60)}"
+                return "FAILED", json.dumps(report["quote"])
+            time.sleep(0.5)
+        return "FAILED", "the catalogue was not checked"
+
     # A replayed "Copy results"
 
     def replayed_copy(self) -> tuple[str, str]:
@@ -433,7 +494,7 @@ def _dynamodb(studio: LocalStudio) -> Any:
     )
 
 
-def run(say: Callable[[str], None] = print) -> dict[str, Any]:
+def run(say: Callable[[str], None] = print, files: int = 2000) -> dict[str, Any]:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     started = time.monotonic()
     parameters = {
@@ -503,6 +564,14 @@ def run(say: Callable[[str], None] = print) -> dict[str, Any]:
                 "product.json 100,000 [",
                 bench.ingest_refuses("hostile-nested", "[" * 100_000, "nested too deeply"),
             )
+            description = json.dumps({"product": {"description": "d" * 390_000}})
+            bench.case(
+                "description of 390 KB",
+                bench.ingest_refuses("hostile-long-text", description, "at most 5000 characters"),
+            )
+            bench.case("photo padded past 25 MiB", bench.padded_photo)
+            bench.case(f"{files:,} files in one folder", lambda: bench.many_files(files))
+            bench.case("a JSONL line that is not JSON", bench.jsonl_line)
             bench.case("replayed Copy results", bench.replayed_copy)
             job_id = bench.planted_job()
             bench.case("download outside DIR", lambda: bench.download_outside(job_id))
@@ -528,7 +597,11 @@ def run(say: Callable[[str], None] = print) -> dict[str, Any]:
 
 
 def main() -> int:
-    figures = run()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=2000, help="photos dropped into one folder")
+    figures = run(files=parser.parse_args().files)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     summary = " ".join(
