@@ -468,19 +468,33 @@ def test_functions_use_policy_templates_or_scoped_s3_statements(resources: dict[
 
 
 # What each function may do in the bucket: (action, object ARN after the bucket) pairs, and the
-# prefixes it may list. Read from the code (steps/, aws/gallery.py, domain/keys.py).
+# prefixes it may list. Read from the code (steps/, aws/gallery.py, domain/keys.py). An object read
+# because of an event is read at the event's version: GetObjectVersion with GetObject.
+READ_VERSIONS = ("s3:GetObject", "s3:GetObjectVersion")
 S3_ACCESS = {
     "IngestFunction": (
         {
-            ("s3:GetObject", "inbox/*"),
-            ("s3:GetObject", "regenerate/*"),
+            # what arrives, at the version its event names
+            *(
+                (action, prefix)
+                for action in READ_VERSIONS
+                for prefix in ("inbox/*", "regenerate/*", "cancel/*")
+            ),
+            # a catalogue's quote, when a cancel names the catalogue
+            *((action, f"inbox/*.{s}.report/*") for action in READ_VERSIONS for s in ("csv", "jsonl")),
             ("s3:PutObject", "inbox/*.error.json"),
             ("s3:PutObject", "inbox/*/_error.json"),
             ("s3:PutObject", "regenerate/*.error.json"),
+            ("s3:PutObject", "cancel/*.error.json"),
+            ("s3:PutObject", "cancel/*.done.json"),
+            ("s3:PutObject", "outbox/*/converted/*"),  # a HEIC photo's JPEG
         },
-        {"inbox/*", "regenerate/*"},
+        {"inbox/*", "regenerate/*", "cancel/*", "outbox/*/converted/*"},
     ),
-    "SubmitFunction": ({("s3:GetObject", "inbox/*")}, set()),
+    "SubmitFunction": (
+        {(action, prefix) for action in READ_VERSIONS for prefix in ("inbox/*", "outbox/*/converted/*")},
+        set(),
+    ),
     "CheckStatusFunction": (set(), set()),
     "RegenerateFunction": (set(), set()),
     "PlanCapacityWaitFunction": (set(), set()),
@@ -499,11 +513,12 @@ S3_ACCESS = {
     ),
     "CatalogueFunction": (
         {
+            *((action, f"inbox/*.{suffix}") for action in READ_VERSIONS for suffix in ("csv", "jsonl")),
             ("s3:GetObject", "inbox/*.report/*"),
             ("s3:PutObject", "inbox/*.report/*"),
             ("s3:PutObject", "inbox/*.error.json"),
         },
-        set(),
+        {"inbox/*"},
     ),
 }
 
@@ -523,7 +538,7 @@ def test_each_function_reaches_only_its_prefixes(resources: dict[str, Any], func
             for action in as_list(statement["Action"]):
                 for arn in as_list(statement["Resource"]):
                     text = arn["Fn::Sub"]
-                    if action == "s3:ListBucket":
+                    if action in ("s3:ListBucket", "s3:ListBucketVersions"):
                         assert text == bucket
                         prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
                         listed |= set(as_list(prefixes))
