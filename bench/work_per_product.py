@@ -670,7 +670,6 @@ def measure_job(studio: Any, log: RequestLog, job_type: str, product_id: str) ->
     record = studio.client("dynamodb").get_item(
         TableName=studio.jobs_table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}
     )["Item"]
-    images = [i for i in record.get("images", {}).get("L", []) if "key" in i["M"]]
     listed = studio.client("s3").list_objects_v2(Bucket=studio.bucket, Prefix=f"outbox/{product_id}/")
     outbox = sorted(o["Key"] for o in listed.get("Contents", []))
     written = sorted(
@@ -687,7 +686,8 @@ def measure_job(studio: Any, log: RequestLog, job_type: str, product_id: str) ->
         "priority": JOB_TYPES[job_type]["operation_priority"],
         "wall_seconds": round(wall, 2),
         "uploads": uploads,
-        "images_copied": len(images),
+        # The job item keeps the count; its images are items of their own (one per round).
+        "images_copied": int(record.get("images_copied", {}).get("N", "0")),
         "outbox_objects": outbox,
         "outbox_keys_written_by_lambdas": written,
         "state_transitions": sum(entered.values()),
