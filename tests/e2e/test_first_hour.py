@@ -19,6 +19,7 @@ import requests
 
 from studio_cli.samples import product_photo
 from tests.support.cli_stack import (
+    QUICK,
     STUDIO,
     RunningStack,
     clean_environment,
@@ -30,7 +31,9 @@ from tests.support.cli_stack import (
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with local_stack(tmp_path_factory.mktemp("first-hour")) as running:
+    # The catalogues here name photos hosted on the local moto server (loopback).
+    parameters = {**QUICK, "AllowPrivateImageUrls": "true"}
+    with local_stack(tmp_path_factory.mktemp("first-hour"), parameters=parameters) as running:
         yield running
 
 
