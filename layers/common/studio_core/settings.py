@@ -138,6 +138,7 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "input_mode": "DEFAULT_INPUT_MODE",
         "model_gender": "DEFAULT_MODEL_GENDER",
         "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
+        "review": "DEFAULT_REVIEW",
     },
     PollSettings: {
         "first_wait_online_seconds": "POLL_FIRST_WAIT_ONLINE_SECONDS",
