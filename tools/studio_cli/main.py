@@ -138,17 +138,19 @@ def _print_quotes(submitted: list[Any], args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
+    from studio_core.aws.reviews import ReviewCallbacks
     from studio_core.steps.ingest.cancels import NotCheckedYet, cancel_catalogue, cancel_job
 
     stack = stack_of(args)
+    reviews = ReviewCallbacks(stack.client("stepfunctions"))
     at = datetime.now(UTC).isoformat(timespec="seconds")
     by = who_am_i(stack)
     target: str = args.target
     try:
         if target.lower().endswith((".csv", ".jsonl")):
-            done = cancel_catalogue(stack.storage(), stack.jobs(), target, by=by, at=at)
+            done = cancel_catalogue(stack.storage(), stack.jobs(), target, by=by, at=at, reviews=reviews)
         else:
-            done = cancel_job(stack.jobs(), target, by=by, at=at)
+            done = cancel_job(stack.jobs(), target, by=by, at=at, reviews=reviews)
     except NotCheckedYet as exc:
         raise Refused(str(exc), hint="run the same command again in a few seconds") from None
     except LookupError as exc:

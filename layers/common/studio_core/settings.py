@@ -84,6 +84,9 @@ class IngestSettings(StorageSettings):
     max_regeneration_rounds: int = Field(default=5, ge=0, le=20)
     defaults: JobDefaults = Field(default_factory=JobDefaults)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    # A late approval (a decision for a job that has ended) is published by ingest itself.
+    event_bus_name: str = ""
+    published_base_url: str = ""
 
 
 class CatalogueSettings(StorageSettings):
@@ -106,6 +109,8 @@ class CheckStatusSettings(StorageSettings, AiutaSettings):
 
 class FinalizeSettings(StorageSettings, AiutaSettings):
     delete_at_aiuta_after_copy: bool = False
+    # How long a job with review: required waits for a decision (the "Wait for review" task's timeout).
+    review_deadline_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=28 * 24 * 3600)
     event_bus_name: str = ""  # empty: no job events (see aws/events.py)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)  # automatic regeneration rounds
 
@@ -113,6 +118,16 @@ class FinalizeSettings(StorageSettings, AiutaSettings):
 class RegenerateSettings(StorageSettings, AiutaSettings):
     idempotency_table: str = Field(min_length=1)
     poll: PollSettings = Field(default_factory=PollSettings)
+    # A review's new operations are given the job's inputs as submit gave them (presigned URLs).
+    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+
+
+class ReviewSettings(StorageSettings, AiutaSettings):
+    """The review's tasks (``steps.review``): publishing, the feed's links, the job's end."""
+
+    event_bus_name: str = ""
+    published_base_url: str = ""  # e.g. https://d111111abcdef8.cloudfront.net (no trailing slash)
+    delete_at_aiuta_after_copy: bool = False
 
 
 class RecordFailureSettings(StorageSettings):
@@ -171,6 +186,8 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         "catalogue_concurrency": "AIUTA_OPERATIONS_IN_FLIGHT",
         "inbox_quiet_seconds": "INBOX_QUIET_SECONDS",
         "max_regeneration_rounds": "MAX_REGENERATION_ROUNDS",
+        "event_bus_name": "EVENT_BUS_NAME",
+        "published_base_url": "PUBLISHED_BASE_URL",
     },
     SubmitSettings: {
         **_STORAGE,
@@ -184,8 +201,21 @@ ENV_NAMES: dict[type[BaseModel], dict[str, str]] = {
         **_AIUTA,
         "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
         "event_bus_name": "EVENT_BUS_NAME",
+        "review_deadline_seconds": "REVIEW_DEADLINE_SECONDS",
     },
-    RegenerateSettings: {**_STORAGE, **_AIUTA, **_IDEMPOTENCY},
+    RegenerateSettings: {
+        **_STORAGE,
+        **_AIUTA,
+        **_IDEMPOTENCY,
+        "presigned_url_ttl_seconds": "PRESIGNED_URL_TTL_SECONDS",
+    },
+    ReviewSettings: {
+        **_STORAGE,
+        **_AIUTA,
+        "event_bus_name": "EVENT_BUS_NAME",
+        "published_base_url": "PUBLISHED_BASE_URL",
+        "delete_at_aiuta_after_copy": "DELETE_AT_AIUTA_AFTER_COPY",
+    },
     RecordFailureSettings: {**_STORAGE, "event_bus_name": "EVENT_BUS_NAME"},
 }
 
