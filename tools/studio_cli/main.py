@@ -362,6 +362,82 @@ def _resume(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _review(args: argparse.Namespace) -> int:
+    from studio_cli.reviewing import (
+        decision_document,
+        parse_approval,
+        parse_rejection,
+        retry_kinds,
+        write_decision,
+    )
+
+    stack = stack_of(args)
+    by = args.by or who_am_i(stack).replace("(studio cancel)", "(studio review)")
+    if args.job is None:
+        if args.approve or args.reject or args.retry:
+            raise UsageError(
+                "--approve, --reject and --retry need a JOB", hint="studio review JOB --approve TYPE:N"
+            )
+        return _serve_review(stack, by, args.port)
+    record = stack.jobs().get(args.job)
+    if record is None:
+        raise NotFound(
+            f"there is no job {args.job!r} in {stack.table}",
+            hint="`studio review` lists those awaiting review",
+        )
+    if not (args.approve or args.reject or args.retry):
+        raise UsageError(
+            "say what to decide",
+            hint=f'studio review {args.job} --approve front/standing:1 --reject back/walking:"why"',
+        )
+    approve: dict[str, list[int]] = {}
+    for text in args.approve:
+        label, numbers = parse_approval(text)
+        approve.setdefault(label, []).extend(numbers)
+    reject = dict(parse_rejection(text) for text in args.reject)
+    document = decision_document(
+        record, approve=approve, reject=reject, retry=retry_kinds(args.retry), by=by, note=args.note
+    )
+    written = write_decision(stack.storage(), record, document)
+    if args.json:
+        views.print_json(
+            {"key": written.key, "decision": written.document, "quote": written.quote, "what": written.what}
+        )
+        return Exit.OK
+    out = views.console()
+    out.print(f"decision for {record.job_id} written: {escape(stack.s3_url(written.key))}")
+    out.print(f"  {escape(written.what)}")
+    if written.quote["operations"]:
+        out.print(f"  {_quote_text(written.quote)}")
+    answer = escape(stack.s3_url(written.answer_key()))
+    out.print(f"  the pipeline answers in {answer}; follow it: studio watch {record.job_id}")
+    return Exit.OK
+
+
+def _serve_review(stack: Stack, by: str, port: int) -> int:
+    from studio_cli.review_server import ReviewSite, serve
+
+    out = views.console()
+
+    def ready(url: str) -> None:
+        out.print(
+            f"Review page: [bold]{url}[/]  (decisions are written as {escape(by)}; Ctrl-C stops)",
+            highlight=False,
+        )
+        sys.stdout.flush()
+
+    try:
+        serve(ReviewSite(stack, by), port, ready)
+    except KeyboardInterrupt:
+        out.print("stopped the review page; decisions already written stand")
+        return Exit.OK
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", hint="choose another --port"
+        ) from None
+    return Exit.OK
+
+
 def _redrive(args: argparse.Namespace) -> int:
     from studio_core.aws.dead_letters import redrive
 
@@ -758,6 +834,37 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("target", help="a job id, or a catalogue (feed.csv, inbox/feed.jsonl)")
     cancel.set_defaults(run=_cancel)
 
+    review = commands.add_parser(
+        "review",
+        parents=[reading],
+        help="review generated images: a page on 127.0.0.1, or a decision for one job from the command line",
+        description=(
+            "Without JOB: serve the review page on 127.0.0.1 (the jobs and catalogues awaiting review, one "
+            "job at a time, keyboard shortcuts), with your own AWS credentials; nothing runs in AWS for it. "
+            "With JOB: write its decision: --approve TYPE:N[,N] (the page's image numbers), --reject "
+            'TYPE:"reason" (made again: on-figure with the same model, flat-lay as a new operation), '
+            "--retry KIND (a kind whose operation failed). The decision is a file under review/."
+        ),
+    )
+    review.add_argument("job", nargs="?", help="the job to decide on (default: serve the review page)")
+    review.add_argument(
+        "--approve", action="append", default=[], metavar="TYPE:N", help="e.g. front/standing:2"
+    )
+    review.add_argument(
+        "--reject",
+        action="append",
+        default=[],
+        metavar="TYPE:REASON",
+        help='e.g. back/walking:"hands cut off"',
+    )
+    review.add_argument("--retry", action="append", default=[], metavar="KIND", help="on_figure or flat_lay")
+    review.add_argument("--by", help="who decides (default: your AWS identity)")
+    review.add_argument("--note", help="a note kept with the decision")
+    review.add_argument(
+        "--port", type=int, default=8790, help="the review page's port on 127.0.0.1 (default 8790)"
+    )
+    review.set_defaults(run=_review)
+
     resume = commands.add_parser(
         "resume",
         parents=[common, following],
@@ -829,6 +936,7 @@ def build_parser() -> argparse.ArgumentParser:
         status,
         watch,
         regenerate,
+        review,
         resume,
         redrive,
         results,

@@ -28,8 +28,8 @@ from studio_core.observability import count, logger
 from studio_core.steps.ingest.context import Ingest, Outcome, write_report
 
 # A decision for a job that is still generating is looked at again after this long, this many times.
-TURN_SECONDS = 30
-MAX_TURN_CHECKS = 240
+TURN_SECONDS = 10
+MAX_TURN_CHECKS = 720
 
 
 def review_from_file(
@@ -147,8 +147,12 @@ def _late(
             record.product_id,
             f"job {record.job_id} has ended {record.status.value} with no images to approve",
         )
-    decision_id = review_decision_id(record.job_id, record.round, {"late": True, **decision.canonical()})
+    # Named like any decision on the round it answers: one already taken (a copy of it arriving
+    # after the job ended) is a duplicate, not a second publish.
+    answered = record.review_round if record.review_round is not None else record.round
+    decision_id = review_decision_id(record.job_id, answered, decision.canonical())
     if any(d.decision_id == decision_id for d in record.review_decisions):
+        count("DuplicateDecisions")
         return Outcome.DUPLICATE
     try:
         planned = plan_decision(
