@@ -277,3 +277,44 @@ def test_a_store_reviews_a_catalogue_in_the_browser_and_publishes_what_it_approv
     assert decisions == 2  # the dress's regeneration round and the shirt's new flat-lay operation
     assert simulator_creates(stack) - creates_before == checked["quote"]["operations"] + decisions
     assert sum(r.paid().operations for r in ended.values()) == checked["quote"]["operations"] + decisions
+
+
+def test_a_decision_from_the_command_line_and_watch_says_a_job_awaits_review(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    from studio_cli.samples import SampleProduct
+
+    # Given a product that needs review, submitted and followed
+    manifest = {"kind": "on_figure", "image_types": ["front/standing"], "review": "required"}
+    folder = SampleProduct("rv-scarf", "tshirt", (180, 160, 40), photos=1, manifest=manifest).write(tmp_path)
+    [submitted] = json.loads(stack.studio("submit", str(folder), "--json").out)
+    [job_id] = submitted["job_ids"]
+
+    # When it is watched, watch stops once the job waits for a person, and says how to decide
+    watched = stack.studio("watch", job_id, "--timeout", "90", expect=3)
+    assert f"decide: studio review {job_id}" in watched.out
+    assert "awaiting review" in watched.out
+    detail = stack.studio("status", job_id).out
+    assert "required: waiting for a decision on round 0" in detail
+    assert f"studio review {job_id} --approve TYPE:N" in detail
+
+    # And a decision without a reason is a usage error that shows how to write one
+    refused = stack.studio("review", job_id, "--reject", "front/standing", expect=2)
+    assert 'e.g. --reject back/walking:"hands cut off"' in refused.err
+
+    # When the image is approved from the command line
+    decided = stack.studio("review", job_id, "--approve", "front/standing:1")
+    assert f"decision for {job_id} written" in decided.out
+    assert "approved 1 image(s) of 1 type(s)" in decided.out
+
+    # Then the job ends and its image is published
+    stack.studio("watch", job_id, "--timeout", "90")
+    status = json.loads(stack.studio("status", job_id, "--json").out)
+    assert status["status"] == "SUCCEEDED"
+    assert (
+        "1 image(s) published: published/rv-scarf/front-standing-1.png" in stack.studio("status", job_id).out
+    )
+    listed = stack.client("s3").list_objects_v2(
+        Bucket=stack.env["STUDIO_BUCKET"], Prefix="published/rv-scarf/"
+    )
+    assert [o["Key"] for o in listed.get("Contents", [])] == ["published/rv-scarf/front-standing-1.png"]

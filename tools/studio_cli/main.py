@@ -282,7 +282,16 @@ def _follow(
         return outcome.exit_code
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
     code = outcome.exit_code
-    if code is Exit.UNFINISHED:
+    waiting = [
+        j for j, r in outcome.records.items() if r is not None and r.status is JobStatus.AWAITING_REVIEW
+    ]
+    if code is Exit.UNFINISHED and waiting and len(waiting) == len(outcome.unfinished()):
+        out.print(
+            f"[yellow]awaiting review[/] ({escape(counts)}): decide on the page (`studio review`) or with "
+            f"`studio review {escape(waiting[0])} --approve TYPE:N`",
+            highlight=False,
+        )
+    elif code is Exit.UNFINISHED:
         out.print(
             f"[yellow]still running after {args.timeout:g} s[/] ({escape(counts)}); keep following: "
             f"{escape(keep_following(outcome.unfinished()))}",
