@@ -277,6 +277,14 @@ def test_a_store_reviews_a_catalogue_in_the_browser_and_publishes_what_it_approv
     assert decisions == 2  # the dress's regeneration round and the shirt's new flat-lay operation
     assert simulator_creates(stack) - creates_before == checked["quote"]["operations"] + decisions
     assert sum(r.paid().operations for r in ended.values()) == checked["quote"]["operations"] + decisions
+    # And the catalogue run, once its jobs ended, left its overview page beside its report
+    report_key = f"{CATALOGUE}.report/report.json"
+    wait_until(lambda: s3.list_objects_v2(Bucket=bucket, Prefix=report_key).get("KeyCount"), "the report")
+    overview_key = f"{CATALOGUE}.report/{checked['run_name']}/index.html"
+    overview = s3.get_object(Bucket=bucket, Key=overview_key)["Body"].read().decode()
+    assert 'data-rows="3"' in overview and overview.count('data-status="SUCCEEDED"') == 3
+    assert overview.count("published</td>") == 3
+    assert '<img src="../../../outbox/rv-coat/' in overview
 
 
 def test_a_decision_from_the_command_line_and_watch_says_a_job_awaits_review(

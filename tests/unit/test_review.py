@@ -324,3 +324,26 @@ def test_a_catalogue_row_may_ask_for_review() -> None:
     assert row.document is not None and row.document["review"] == "required"
     spec = build_job("sku-1", row.document, image_count=0, defaults=JobDefaults())
     assert spec.review_mode is ReviewMode.REQUIRED
+
+
+def test_the_catalogue_overview_shows_every_row_with_its_review_and_a_link() -> None:
+    from studio_core.domain.overview import overview_rows, render_overview
+
+    record = job()
+    rows = [
+        {"row": 2, "product_id": "sku-1", "outcome": "new", "job_id": "job-1"},
+        {"row": 3, "product_id": "sku-2", "outcome": "rejected", "reason": "line 3: the id column is empty"},
+    ]
+
+    page = render_overview(
+        "inbox/feed.csv",
+        overview_rows(
+            rows, {"job-1": record}, href=lambda k: "../" + k, job_href=lambda r: f"/job/{r.job_id}"
+        ),
+    )
+
+    assert 'data-rows="2"' in page and 'data-awaiting-review="1"' in page
+    assert '<a href="/job/job-1">sku-1</a>' in page
+    assert '<img src="../outbox/sku-1/job-1/on_figure/front-standing-v1-r0.png"' in page
+    assert "required: not yet" in page  # no decision asked for yet on this record
+    assert "line 3: the id column is empty" in page
