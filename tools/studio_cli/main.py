@@ -171,12 +171,12 @@ def _cancel(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def who_am_i(stack: Stack) -> str:
-    """Who a cancel is recorded as: the AWS identity, else the local user."""
+def who_am_i(stack: Stack, command: str = "studio cancel") -> str:
+    """Who a cancel (or a review decision) is recorded as: the AWS identity, else the local user."""
     try:
         return str(stack.client("sts").get_caller_identity()["Arn"])
     except Exception:  # no credentials, or a stack without STS: the local user will do
-        return f"{getpass.getuser()} (studio cancel)"
+        return f"{getpass.getuser()} ({command})"
 
 
 def folder_of(key: str) -> str:
@@ -381,7 +381,7 @@ def _review(args: argparse.Namespace) -> int:
     )
 
     stack = stack_of(args)
-    by = args.by or who_am_i(stack).replace("(studio cancel)", "(studio review)")
+    by = args.by or who_am_i(stack, "studio review")
     if args.job is None:
         if args.approve or args.reject or args.retry:
             raise UsageError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import mimetypes
 import secrets
 import threading
 from collections.abc import Callable
@@ -141,7 +142,10 @@ class ReviewSite:
         except ClientError:
             return None
         data, content_type = answer["Body"].read(), answer.get("ContentType") or "application/octet-stream"
-        if width and content_type.startswith("image/"):
+        if not content_type.startswith(("image/", "text/html")):
+            # An image uploaded without its type: named from its bytes (or its name).
+            content_type = mimetypes.guess_type(key)[0] or content_type
+        if width:
             data, content_type = _thumbnail(data, width) or (data, content_type)
             with self._lock:
                 if len(self._thumbs) > THUMB_CACHE_ITEMS:
@@ -261,13 +265,19 @@ def make_handler(site: ReviewSite, port_of: Callable[[], int]) -> type[BaseHTTPR
     return Handler
 
 
-def serve(site: ReviewSite, port: int, on_ready: Callable[[str], None]) -> None:
-    """Serves until interrupted (Ctrl-C)."""
+def start_server(site: ReviewSite, port: int) -> ThreadingHTTPServer:
+    """The review server, bound to 127.0.0.1:``port`` (0: any free port), not serving yet."""
     holder: dict[str, int] = {}
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(site, lambda: holder["port"]))
     holder["port"] = server.server_address[1]
     server.daemon_threads = True
-    on_ready(f"http://127.0.0.1:{holder['port']}/")
+    return server
+
+
+def serve(site: ReviewSite, port: int, on_ready: Callable[[str], None]) -> None:
+    """Serves until interrupted (Ctrl-C)."""
+    server = start_server(site, port)
+    on_ready(f"http://127.0.0.1:{server.server_address[1]}/")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

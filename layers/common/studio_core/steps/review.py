@@ -99,7 +99,8 @@ def apply_decision(review: Review, state: JobState) -> JobState:
     if decision.asks_for_images:
         state.pending_round = PendingRound(
             image_types=[t for t in decision.regenerate if isinstance(t, OnFigureImageType)],
-            number_of_generations=None,
+            # As quoted: the job's generations (a planned round may have asked for another count).
+            number_of_generations=state.job.number_of_generations,
             reason=f"review decision {decision.decision_id} by {decision.by}: {describe_decision(decision)}",
             new_operations=decision.new_operations,
         )
