@@ -347,3 +347,45 @@ def test_the_catalogue_overview_shows_every_row_with_its_review_and_a_link() -> 
     assert '<img src="../outbox/sku-1/job-1/on_figure/front-standing-v1-r0.png"' in page
     assert "required: not yet" in page  # no decision asked for yet on this record
     assert "line 3: the id column is empty" in page
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("front/standing:2", ("front/standing", [2])),
+        ("ghost_mannequin/front:1,3", ("ghost_mannequin/front", [1, 3])),
+    ],
+)
+def test_the_command_lines_approvals_name_a_type_and_its_image_numbers(
+    text: str, expected: tuple[str, list[int]]
+) -> None:
+    from studio_cli.reviewing import parse_approval
+
+    assert parse_approval(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "hint"),
+    [
+        ("approve", "front/standing", "e.g. --approve front/standing:2"),
+        ("approve", "front/standing:0", "the numbers are the review page's #1, #2..."),
+        ("approve", "front/standing:two", "e.g. :2 or :1,3"),
+        ("reject", "back/walking", 'e.g. --reject back/walking:"hands cut off"'),
+        ("reject", "back/walking:  ", 'e.g. --reject back/walking:"hands cut off"'),
+    ],
+)
+def test_a_command_line_choice_that_cannot_work_is_a_usage_error_with_an_example(
+    flag: str, text: str, hint: str
+) -> None:
+    from studio_cli.errors import UsageError
+    from studio_cli.reviewing import parse_approval, parse_rejection
+
+    with pytest.raises(UsageError) as caught:
+        (parse_approval if flag == "approve" else parse_rejection)(text)
+    assert caught.value.hint == hint
+
+
+def test_a_rejection_keeps_colons_in_its_reason() -> None:
+    from studio_cli.reviewing import parse_rejection
+
+    assert parse_rejection("back/walking: hands: cut off") == ("back/walking", "hands: cut off")
