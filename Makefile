@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench install lint typecheck format test unit check integration e2e demo sim clean tools infra-check checkov browser
+.PHONY: bench install lint typecheck format test unit check integration e2e demo sim clean tools infra-check checkov browser exiftool
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ integration: install
 e2e: install browser
 	$(BIN)/pytest tests/e2e
 
-test: lint typecheck tools checkov browser
+test: lint typecheck tools checkov browser exiftool
 	$(BIN)/pytest
 
 demo: install
@@ -51,13 +51,19 @@ demo: install
 sim: install
 	$(BIN)/studio-sim --port 8787
 
-# Headless Chromium for the gallery test (tests/e2e/test_gallery.py): Debian's own package, never
-# a browser download. Installed when missing (apt-get needs root, as on CI); the test finds it at
+# Headless Chromium for the gallery and review tests (tests/e2e/test_gallery.py, test_review.py):
+# Debian's own package, never a browser download (Playwright drives it: no `playwright install`). Installed when missing (apt-get needs root, as on CI); the test finds it at
 # /usr/bin/chromium and keeps a screenshot at tests/artifacts/gallery.png.
 CHROMIUM := /usr/bin/chromium
 browser:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@test -x $(CHROMIUM) || { echo "make browser: $(CHROMIUM) is still missing: apt-get install chromium (as root)"; exit 1; }
+
+# Debian's exiftool: an independent reader of the IPTC label published images carry
+# (tests/unit/test_xmp.py). Installed when missing, like chromium.
+exiftool:
+	@command -v exiftool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl; }
+	@command -v exiftool >/dev/null || { echo "make exiftool: still missing: apt-get install libimage-exiftool-perl (as root)"; exit 1; }
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache demo-output .local-stack tests/artifacts

@@ -37,5 +37,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         events=clients.job_events(SETTINGS.event_bus_name),
         budget=clients.image_budget(SETTINGS.jobs_table, SETTINGS.budget.images_per_day_limit),
         limits=LIMITS,
+        review_deadline_seconds=SETTINGS.review_deadline_seconds,
     )
     return state.to_output()

@@ -10,15 +10,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
 from studio_core.aws.executions import Executions, IngestQueue
+from studio_core.aws.publishing import PublishedFeed, Publisher
+from studio_core.aws.reviews import ReviewCallbacks
 from studio_core.observability import logger, metrics, tracer
 from studio_core.settings import IngestSettings, from_env
 from studio_core.steps.ingest import Ingest, handle_body
 
 SETTINGS = from_env(IngestSettings)
 processor = BatchProcessor(event_type=EventType.SQS)
+STORAGE = clients.storage(SETTINGS.studio_bucket)
+JOBS = clients.jobs_table(SETTINGS.jobs_table)
+EVENTS = clients.job_events(SETTINGS.event_bus_name)
 INGEST = Ingest(
-    storage=clients.storage(SETTINGS.studio_bucket),
-    jobs=clients.jobs_table(SETTINGS.jobs_table),
+    storage=STORAGE,
+    jobs=JOBS,
     executions=Executions(SETTINGS.state_machine_arn),
     queue=IngestQueue(SETTINGS.ingest_queue_url),
     defaults=SETTINGS.defaults,
@@ -28,6 +33,9 @@ INGEST = Ingest(
     budget=clients.image_budget(SETTINGS.jobs_table, SETTINGS.budget.images_per_day_limit),
     regeneration_rounds_ceiling=SETTINGS.max_regeneration_rounds,
     allow_private_image_urls=SETTINGS.allow_private_image_urls,
+    reviews=ReviewCallbacks(),
+    # A late approval (its job has ended) is published here, at once.
+    publisher=Publisher(STORAGE, PublishedFeed(SETTINGS.jobs_table), SETTINGS.published_base_url, EVENTS),
 )
 
 

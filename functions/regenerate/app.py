@@ -1,4 +1,5 @@
-"""Task "Start regeneration round": regenerate chosen on-figure types from the last operation."""
+"""Task "Start regeneration round": regenerate chosen on-figure types from the last operation (and
+create the new operations a review decision asks for)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
 from studio_core.settings import RegenerateSettings, from_env
 from studio_core.steps.regenerate import start_regeneration_round
+from studio_core.steps.submit import product_info_for
 
 SETTINGS = from_env(RegenerateSettings)
 create_once = operation_creator(SETTINGS.idempotency_table, lambda: clients.aiuta_client(SETTINGS))
@@ -24,11 +26,20 @@ create_once = operation_creator(SETTINGS.idempotency_table, lambda: clients.aiut
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
+    jobs = clients.jobs_table(SETTINGS.jobs_table)
     state = start_regeneration_round(
         state,
-        jobs=clients.jobs_table(SETTINGS.jobs_table),
+        jobs=jobs,
         create=create_once,
         poll=SETTINGS.poll,
         estimates=clients.duration_estimates(SETTINGS.jobs_table),
+        # A review's new operations are made from the job's inputs, as submit gave them to Aiuta.
+        product_info=lambda: product_info_for(
+            state,
+            storage=clients.storage(SETTINGS.studio_bucket),
+            client=clients.aiuta_client(SETTINGS),
+            url_ttl_seconds=SETTINGS.presigned_url_ttl_seconds,
+            jobs=jobs,
+        ),
     )
     return state.to_output()

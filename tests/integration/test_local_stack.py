@@ -166,8 +166,13 @@ class TestProjectTemplate:
         assert set(definition["States"]) == set(asl["States"])
         assert "${" not in described["definition"]
         function_arns = {f.arn for f in studio.lambdas.functions}
-        task_resources = {s["Resource"] for s in definition["States"].values() if s["Type"] == "Task"}
-        assert task_resources <= function_arns | {"arn:aws:states:::lambda:invoke"}
+        tasks = [s for s in definition["States"].values() if s["Type"] == "Task"]
+        task_resources = {s["Resource"] for s in tasks}
+        integrations = {"arn:aws:states:::lambda:invoke", "arn:aws:states:::lambda:invoke.waitForTaskToken"}
+        assert task_resources <= function_arns | integrations
+        # and an integration's FunctionName is a deployed function too ("Wait for review")
+        named = {s["Parameters"]["FunctionName"] for s in tasks if s["Resource"] in integrations}
+        assert named <= function_arns
 
     def test_every_function_runs_locally_with_resolved_environment(
         self, studio: LocalStudio, sam_template: dict[str, Any]

@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
 from studio_core.domain import errors
 from studio_core.domain.capacity import CAPACITY_ERRORS as CAPACITY_ERROR_NAMES
 from studio_core.domain.capacity import CapacityTask
-from studio_core.domain.state import JobState, OperationRef, PendingRound, PollState, StepStatus
+from studio_core.domain.state import JobState, OperationRef, PendingRound, PollState, ReviewStep, StepStatus
 from studio_core.domain.vocabulary import Kind
 from studio_core.settings import CapacityWaitSettings
 from studio_core.steps.capacity_wait import plan_wait
 from studio_core.steps.record_failure import failure_of
+from studio_local.moto_internals import pass_task_failure_causes
 from tests.support.stepfunctions import (
     DEFINITION_PATH,
+    REGION,
     TASK_FUNCTIONS,
     LambdaServer,
     create_state_machine,
@@ -56,6 +60,13 @@ PLAN_CAPACITY = "Plan the wait for capacity"
 CAPACITY_LEFT = "Capacity before the deadline?"
 WAIT_CAPACITY = "Wait for capacity"
 BACK_TO_STEP = "Back to the step that waited"
+WAIT_REVIEW = "Wait for review"
+APPLY_DECISION = "Apply the review decision"
+DECIDED = "What did the review decide?"
+PUBLISH = "Publish approved images"
+DEADLINE = "Close the review at its deadline"
+ENDED_REVIEW = "Did every part succeed?"
+REVIEW_TASKS = {WAIT_REVIEW, APPLY_DECISION, PUBLISH, DEADLINE}
 
 LAMBDA_ERRORS = [
     "Lambda.ServiceException",
@@ -93,6 +104,7 @@ def test_states_are_the_documented_workflow(definition: dict[str, Any]) -> None:
         START, SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, REGENERATE, RECORD_FAILURE,
         FAILED_OR_TIMED_OUT, SUCCEEDED, PARTLY_SUCCEEDED, FAILED, TIMED_OUT, CANCELLED,
         PLAN_CAPACITY, CAPACITY_LEFT, WAIT_CAPACITY, BACK_TO_STEP,
+        WAIT_REVIEW, APPLY_DECISION, DECIDED, PUBLISH, DEADLINE, ENDED_REVIEW,
     }  # fmt: skip
 
 
@@ -133,13 +145,16 @@ def test_every_state_says_why_in_a_comment(definition: dict[str, Any]) -> None:
     assert "SecondsPath" in definition["States"][WAIT]["Comment"]
 
 
-def test_tasks_call_the_five_functions_directly(definition: dict[str, Any]) -> None:
-    # Given the Task states
-    resources = {name: state["Resource"] for name, state in tasks(definition).items()}
+def test_tasks_call_the_functions_directly(definition: dict[str, Any]) -> None:
+    # Given the Task states of the generation (the review's have a shape of their own, below)
+    job_tasks = {name: state for name, state in tasks(definition).items() if name not in REVIEW_TASKS}
+    resources = {name: state["Resource"] for name, state in job_tasks.items()}
 
     # Then each is one function's ARN placeholder, with the whole state in and out (no reshaping)
-    assert sorted(resources.values()) == sorted(f"${{{key}}}" for key in TASK_FUNCTIONS)
-    for name, state in tasks(definition).items():
+    assert sorted(resources.values()) == sorted(
+        f"${{{key}}}" for key in TASK_FUNCTIONS if key != "ReviewFunctionArn"
+    )
+    for name, state in job_tasks.items():
         for reshaping in ("Parameters", "ResultSelector", "ResultPath", "InputPath", "OutputPath"):
             assert reshaping not in state, f"{name} reshapes the state with {reshaping}"
 
@@ -274,6 +289,8 @@ def test_choices_branch_on_the_step_statuses(definition: dict[str, Any]) -> None
     assert finished["Default"] == RECORD_FAILURE
     assert routes(another) == {
         StepStatus.REGENERATE: REGENERATE,
+        StepStatus.AWAITING_REVIEW: WAIT_REVIEW,
+        StepStatus.PUBLISH: PUBLISH,
         StepStatus.SUCCEEDED: SUCCEEDED,
         StepStatus.PARTIAL: PARTLY_SUCCEEDED,
         StepStatus.CANCELLED: CANCELLED,
@@ -316,11 +333,15 @@ class ScriptedTasks:
 
     def __init__(self, **script: list[StepStatus | Exception]) -> None:
         self.script = {name: list(steps) for name, steps in script.items()}
+        self.tokens: list[str] = []  # what "Wait for review" was given, in order
+        self.review_deadline_seconds = 60
 
     def handlers(self) -> dict[str, Any]:
         return {name: self._handler(name) for name in TASK_FUNCTIONS.values()}
 
     def _handler(self, name: str) -> Any:
+        if name == "review":
+            return self._review
         if name == "plan_capacity_wait":
             return lambda event, context: plan_wait(
                 event, settings=CapacityWaitSettings(capacity_wait_max_seconds=1)
@@ -359,6 +380,8 @@ class ScriptedTasks:
     def finalize(self, state: JobState, step: StepStatus | None) -> JobState:
         state.images_copied += 1
         state.status = step or StepStatus.SUCCEEDED
+        if state.status in (StepStatus.AWAITING_REVIEW, StepStatus.PUBLISH):
+            state.review = ReviewStep(mode="required", deadline_seconds=self.review_deadline_seconds)
         if state.status is StepStatus.REGENERATE:
             state.pending_round = PendingRound(
                 image_types=["back/walking"], reason="the job asks for a round"
@@ -372,6 +395,25 @@ class ScriptedTasks:
         state.poll = self._poll_now()
         state.status = step or StepStatus.WAITING
         return state
+
+    def _review(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The review function: "Wait for review" keeps its token; the others take $.state."""
+        if event["task"] == "await_review":
+            assert set(event) == {"task", "task_token", "job_id", "round", "deadline_seconds"}
+            self.tokens.append(event["task_token"])
+            return {"awaiting_review": True}
+        state = JobState.model_validate(event["state"])
+        scripted = self.script.get(event["task"])
+        step = scripted.pop(0) if scripted else None
+        if event["task"] == "apply_decision":
+            assert state.review is not None and state.review.decision == {"decision_id": "d-1"}
+            state.status = step or StepStatus.PUBLISH
+            if state.status is StepStatus.REGENERATE:
+                state.pending_round = PendingRound(image_types=["back/walking"], reason="review decision d-1")
+            state.review.decision = None
+        else:  # publish_approved, close_expired_review
+            state.status = step or StepStatus.SUCCEEDED
+        return state.to_output()
 
     def record_failure(self, state: JobState, step: StepStatus | None) -> JobState:
         state.failure = failure_of(state)
@@ -583,3 +625,139 @@ def test_a_partly_succeeded_job_ends_in_its_own_succeed_state(studio_sfn: dict[s
     assert described["status"] == "SUCCEEDED"
     assert states[-3:] == [COPY, ANOTHER_ROUND, PARTLY_SUCCEEDED]
     assert JobState.model_validate_json(described["output"]).status is StepStatus.PARTIAL
+
+
+# ---------------------------------------------------------------- review
+
+
+def test_the_review_waits_on_a_task_token_until_its_deadline(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    wait = states[WAIT_REVIEW]
+
+    # The wait is the Lambda integration's callback pattern: a small payload, the token, the deadline
+    assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert wait["Parameters"]["FunctionName"] == "${ReviewFunctionArn}"
+    assert wait["Parameters"]["Payload"] == {
+        "task": "await_review",
+        "task_token.$": "$$.Task.Token",
+        "job_id.$": "$.job_id",
+        "round.$": "$.round",
+        "deadline_seconds.$": "$.review.deadline_seconds",
+    }
+    assert wait["TimeoutSecondsPath"] == "$.review.deadline_seconds"
+    assert "deadline_seconds" in ReviewStep.model_fields
+    # The decision lands beside the state, which goes on whole
+    assert wait["ResultPath"] == "$.review.decision"
+    assert wait["Next"] == APPLY_DECISION
+    deadline, everything_else = wait["Catch"]
+    assert (deadline["ErrorEquals"], deadline["Next"]) == (["States.Timeout"], DEADLINE)
+    assert (everything_else["ErrorEquals"], everything_else["Next"]) == (["States.ALL"], RECORD_FAILURE)
+
+
+def test_the_review_tasks_take_the_state_and_end_through_a_choice(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    for name, task in (
+        (APPLY_DECISION, "apply_decision"),
+        (PUBLISH, "publish_approved"),
+        (DEADLINE, "close_expired_review"),
+    ):
+        state = states[name]
+        assert state["Resource"] == "${ReviewFunctionArn}"
+        assert state["Parameters"] == {"task": task, "state.$": "$"}
+        assert "ResultPath" not in state, "the function answers the whole state"
+        assert state["Catch"][-1]["Next"] == RECORD_FAILURE
+    decided = {c["StringEquals"]: c["Next"] for c in states[DECIDED]["Choices"]}
+    assert decided == {
+        StepStatus.REGENERATE: REGENERATE,
+        StepStatus.PUBLISH: PUBLISH,
+        StepStatus.AWAITING_REVIEW: WAIT_REVIEW,
+    }
+    ended = {c["StringEquals"]: c["Next"] for c in states[ENDED_REVIEW]["Choices"]}
+    assert ended == {StepStatus.SUCCEEDED: SUCCEEDED, StepStatus.PARTIAL: PARTLY_SUCCEEDED}
+    assert states[PUBLISH]["Next"] == states[DEADLINE]["Next"] == ENDED_REVIEW
+
+
+def review_run(
+    substitutions: dict[str, str], tasks: ScriptedTasks, answers: list[Any]
+) -> tuple[dict[str, Any], list[str], LambdaServer]:
+    """Runs a job whose execution waits for review, answering each wait with the next of ``answers``:
+    ``("success", output)``, ``("failure", error, cause)`` or ``None`` (let the deadline pass)."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    with serve_lambdas(tasks.handlers()) as server:
+        machine = create_state_machine(render_definition(substitutions))
+        arn = sfn.start_execution(stateMachineArn=machine, name="job-review", input=json.dumps(job_input()))[
+            "executionArn"
+        ]
+        for waits, answer in enumerate(answers, start=1):
+            deadline = time.monotonic() + 20
+            while len(tasks.tokens) < waits and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(tasks.tokens) == waits, f"the execution never waited for review {waits}"
+            if answer is None:
+                continue
+            if answer[0] == "success":
+                sfn.send_task_success(taskToken=tasks.tokens[-1], output=json.dumps(answer[1]))
+            else:
+                sfn.send_task_failure(taskToken=tasks.tokens[-1], error=answer[1], cause=answer[2])
+        deadline = time.monotonic() + 30
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not end"
+            time.sleep(0.02)
+    return described, entered_states(arn), server
+
+
+def test_a_rejection_regenerates_and_comes_back_to_review_then_publishes(studio_sfn: dict[str, str]) -> None:
+    # Given a job whose copy asks for review twice (once after the first round, once after the second)
+    tasks = ScriptedTasks(
+        finalize=[StepStatus.AWAITING_REVIEW, StepStatus.AWAITING_REVIEW],
+        apply_decision=[StepStatus.REGENERATE, StepStatus.PUBLISH],
+    )
+
+    # When a decision rejects a type, and a second one approves what came back
+    decision = ("success", {"decision_id": "d-1"})
+    described, states, server = review_run(studio_sfn, tasks, [decision, decision])
+
+    # Then the execution waited, regenerated, waited again, published and succeeded
+    assert described["status"] == "SUCCEEDED"
+    assert states == [
+        START, SUBMIT, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, WAIT_REVIEW, APPLY_DECISION, DECIDED,
+        REGENERATE, WAIT, CHECK, FINISHED, COPY, ANOTHER_ROUND, WAIT_REVIEW, APPLY_DECISION, DECIDED,
+        PUBLISH, ENDED_REVIEW, SUCCEEDED,
+    ]  # fmt: skip
+    # And each wait had a token of its own
+    assert len(set(tasks.tokens)) == 2
+    assert [e["task"] for e in server.events_of("review")] == [
+        "await_review", "apply_decision", "await_review", "apply_decision", "publish_approved",
+    ]  # fmt: skip
+
+
+def test_at_the_review_deadline_the_job_ends_with_nothing_published(studio_sfn: dict[str, str]) -> None:
+    # Given a review deadline of one second
+    tasks = ScriptedTasks(finalize=[StepStatus.AWAITING_REVIEW])
+    tasks.review_deadline_seconds = 1
+
+    # When nobody decides
+    described, states, _ = review_run(studio_sfn, tasks, [None])
+
+    # Then States.Timeout closes the review and the job ends through its own choice
+    assert described["status"] == "SUCCEEDED"
+    assert states[-4:] == [WAIT_REVIEW, DEADLINE, ENDED_REVIEW, SUCCEEDED]
+
+
+def test_a_cancel_ends_the_wait_through_record_failure(studio_sfn: dict[str, str]) -> None:
+    tasks = ScriptedTasks(finalize=[StepStatus.AWAITING_REVIEW])
+
+    pass_task_failure_causes()  # moto's HTTP handler drops the cause otherwise (studio_local closes it)
+    try:
+        _, states, server = review_run(
+            studio_sfn, tasks, [("failure", "JobCancelled", "cancelled by ana at 2026-12-07T10:00:00+00:00")]
+        )
+    finally:
+        pass_task_failure_causes(enable=False)
+
+    assert states[-4:] == [WAIT_REVIEW, RECORD_FAILURE, FAILED_OR_TIMED_OUT, FAILED]
+    [recorded] = server.events_of("record_failure")
+    assert recorded["error"] == {
+        "Error": "JobCancelled",
+        "Cause": "cancelled by ana at 2026-12-07T10:00:00+00:00",
+    }

@@ -32,6 +32,7 @@ from studio_core.settings import (
     IngestSettings,
     RecordFailureSettings,
     RegenerateSettings,
+    ReviewSettings,
     SubmitSettings,
     from_env,
     variables,
@@ -52,6 +53,7 @@ FUNCTIONS = {
     "RecordFailureFunction": "functions/record_failure/",
     "PlanCapacityWaitFunction": "functions/plan_capacity_wait/",
     "CatalogueFunction": "functions/catalogue/",
+    "ReviewFunction": "functions/review/",
 }
 # Every variable the brief names, with the parameter behind it (None: not a parameter).
 GLOBAL_ENV = {
@@ -93,6 +95,9 @@ GLOBAL_ENV = {
     "IMAGES_PER_DAY_LIMIT": "ImagesPerDayLimit",
     "IMAGES_PER_CATALOGUE_LIMIT": "ImagesPerCatalogueLimit",
     "MAX_REGENERATION_ROUNDS": "MaxRegenerationRounds",
+    "DEFAULT_REVIEW": "DefaultReview",
+    "REVIEW_DEADLINE_SECONDS": "ReviewDeadlineSeconds",
+    "PUBLISHED_BASE_URL": "PublishedBaseUrl",
 }
 INGEST_ONLY_ENV = {"STATE_MACHINE_ARN", "INGEST_QUEUE_URL", "CATALOGUE_STATE_MACHINE_ARN"}
 STACK_UUID = "1c2fa620-982a-11e3-aff7-50e2416294e0"
@@ -199,6 +204,7 @@ FUNCTION_SETTINGS = {
     "RecordFailureFunction": RecordFailureSettings,
     "PlanCapacityWaitFunction": CapacityWaitSettings,
     "CatalogueFunction": CatalogueSettings,
+    "ReviewFunction": ReviewSettings,
 }
 
 
@@ -366,14 +372,15 @@ def test_the_bucket_is_private_encrypted_versioned_and_tls_only(resources: dict[
     ]
 
 
-def test_inbox_regenerate_and_cancel_uploads_notify_the_ingest_queue_without_a_cycle(
+def test_inbox_regenerate_cancel_and_review_uploads_notify_the_ingest_queue_without_a_cycle(
     resources: dict[str, Any],
 ) -> None:
     bucket = resources["StudioBucket"]
     queue_policy = props(resources, "IngestQueuePolicy")
     notifications = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
 
-    # The notifications: every ObjectCreated under inbox/, regenerate/ and cancel/ goes to the ingest queue
+    # The notifications: every ObjectCreated under inbox/, regenerate/, cancel/ and review/ goes to the
+    # ingest queue
     prefixes = set()
     for notification in notifications:
         assert notification["Event"] == "s3:ObjectCreated:*"
@@ -381,7 +388,7 @@ def test_inbox_regenerate_and_cancel_uploads_notify_the_ingest_queue_without_a_c
         (rule,) = notification["Filter"]["S3Key"]["Rules"]
         assert rule["Name"] == "prefix"
         prefixes.add(rule["Value"])
-    assert prefixes == {"inbox/", "regenerate/", "cancel/"}
+    assert prefixes == {"inbox/", "regenerate/", "cancel/", "review/"}
 
     # S3 may send to the queue only for this bucket and account...
     (allow,) = queue_policy["PolicyDocument"]["Statement"]

@@ -61,6 +61,7 @@ TASK_FUNCTIONS = {
     "RegenerateFunctionArn": "regenerate",
     "RecordFailureFunctionArn": "record_failure",
     "PlanCapacityWaitFunctionArn": "plan_capacity_wait",
+    "ReviewFunctionArn": "review",
 }
 
 Handler = Callable[[dict[str, Any], Any], Any]

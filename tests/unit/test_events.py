@@ -22,6 +22,7 @@ INGEST_EVENTS = {
     "ingest_s3_put.json": "inbox/sku-123/front.jpg",
     "ingest_product_json.json": "inbox/sku-123/product.json",
     "ingest_regenerate.json": "regenerate/sku-123.json",
+    "ingest_review.json": "review/sku-123/sku-123-3f9a1c2b7d4e5f60/20261207T100000Z-ana.json",
 }
 STATE_EVENTS = {
     "submit.json": StepStatus.WAITING,
@@ -32,7 +33,7 @@ STATE_EVENTS = {
     "resume.json": StepStatus.WAITING,
 }
 # The catalogue run's input, an item of its check, and a capacity wait's plan: tested below.
-OTHER_EVENTS = {"catalogue.json", "catalogue_check.json", "plan_capacity_wait.json"}
+OTHER_EVENTS = {"catalogue.json", "catalogue_check.json", "plan_capacity_wait.json", "review_publish.json"}
 EXPECTED_JOB = {
     "product": {
         "title": "Linen shirt",
@@ -196,3 +197,14 @@ def test_the_capacity_wait_sample_is_a_job_state_with_the_error_of_one_task() ->
     [(task, error)] = caught.items()
     assert CapacityTask(task) is CapacityTask.SUBMIT
     assert StepError.model_validate(error).message.startswith("POST /on_figure_operations: rate limited")
+
+
+def test_the_review_sample_is_the_publish_task_with_a_job_state_to_publish() -> None:
+    from studio_core.steps.review import ReviewTask
+
+    task = ReviewTask.model_validate(load("review_publish.json"))
+
+    assert task.task == "publish_approved" and task.state is not None
+    assert task.state.status is StepStatus.PUBLISH
+    assert task.state.review is not None and task.state.review.mode == "auto"
+    assert_kept(EXPECTED_JOB, task.state.job.to_state())

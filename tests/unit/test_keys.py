@@ -134,8 +134,11 @@ REGENERATE_FILES_ONLY = "regenerate/ takes <product-id>/<request>.json (or <prod
         ("inbox/feed.xlsx", "files directly in inbox/ must be a .csv or .jsonl catalogue"),
         ("regenerate/sku-1.txt", REGENERATE_FILES_ONLY),
         ("regenerate/sku-1/a/extra.json", REGENERATE_FILES_ONLY),
-        ("outbox/sku-1/job/on_figure/front-standing-v1.png", "outside inbox/, regenerate/ and cancel/"),
-        ("photos/front.jpg", "outside inbox/, regenerate/ and cancel/"),
+        (
+            "outbox/sku-1/job/on_figure/front-standing-v1.png",
+            "outside inbox/, regenerate/, cancel/ and review/",
+        ),
+        ("photos/front.jpg", "outside inbox/, regenerate/, cancel/ and review/"),
     ],
 )
 def test_other_objects_are_ignored_with_a_reason(key: str, reason: str) -> None:

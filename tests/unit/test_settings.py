@@ -8,7 +8,7 @@ import pytest
 from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.jobs import JobDefaults
 from studio_core.domain.polling import PollSettings
-from studio_core.domain.vocabulary import InputMode, Kind
+from studio_core.domain.vocabulary import InputMode, Kind, ReviewMode
 from studio_core.settings import IngestSettings, SubmitSettings, from_env, variables
 
 
@@ -23,6 +23,7 @@ def test_every_job_default_is_read_from_its_environment_variable() -> None:
         "DEFAULT_INPUT_MODE": "upload",
         "DEFAULT_MODEL_GENDER": "male",
         "DELETE_AT_AIUTA_AFTER_COPY": "true",
+        "DEFAULT_REVIEW": "required",
     }
     assert set(environ) == set(variables(JobDefaults))
 
@@ -38,6 +39,7 @@ def test_every_job_default_is_read_from_its_environment_variable() -> None:
     assert defaults.input_mode is InputMode.UPLOAD
     assert defaults.model_gender.value == "male"
     assert defaults.delete_at_aiuta_after_copy is True
+    assert defaults.review is ReviewMode.REQUIRED
 
 
 def test_job_defaults_without_any_variable_are_the_documented_ones() -> None:

@@ -134,6 +134,23 @@ class TestPerKindOutcomes:
         assert flat_lay.plan.outcome is Outcome.NEVER_FINISHES
         assert on_figure.plan.outcome is Outcome.SUCCESS
 
+    def test_a_token_for_once_applies_to_the_products_first_operation_of_its_kind_only(self) -> None:
+        # Given a product whose first flat-lay operation fails (so that a retry of it succeeds)
+        state = SimState(SimSettings())
+        product = look(description="[sim:flat_lay:FAILED:once]")
+        product.product["id"] = "sku-1"
+        other = look(description="[sim:flat_lay:FAILED:once]")
+        other.product["id"] = "sku-2"
+
+        # When it and another product create flat-lay operations, twice
+        first, again = (state.add_operation("flat_lay", product, [], 1, [], None) for _ in range(2))
+        on_figure = state.add_operation("on_figure", product, [], 1, [], None)
+
+        # Then only each product's first one fails
+        assert (first.plan.outcome, again.plan.outcome) == (Outcome.FAILED, Outcome.SUCCESS)
+        assert on_figure.plan.outcome is Outcome.SUCCESS
+        assert state.add_operation("flat_lay", other, [], 1, [], None).plan.outcome is Outcome.FAILED
+
 
 class TestUnfinishedCap:
     def test_when_an_operation_ends_matters_for_the_retry_after(self) -> None:

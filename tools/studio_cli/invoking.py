@@ -38,12 +38,14 @@ SAMPLE_EVENTS = {
     "ingest_s3_put.json": "IngestFunction",
     "ingest_product_json.json": "IngestFunction",
     "ingest_regenerate.json": "IngestFunction",
+    "ingest_review.json": "IngestFunction",
     "catalogue_check.json": "CatalogueFunction",
     "submit.json": "SubmitFunction",
     "check_status.json": "CheckStatusFunction",
     "resume.json": "CheckStatusFunction",
     "plan_capacity_wait.json": "PlanCapacityWaitFunction",
     "finalize.json": "FinalizeFunction",
+    "review_publish.json": "ReviewFunction",
     "regenerate.json": "RegenerateFunction",
     "record_failure.json": "RecordFailureFunction",
 }
@@ -130,6 +132,8 @@ def prepare_local_stack(stack: Stack, event: Any) -> list[str]:
     """On the local stack: what a task's event names and the stack lacks, created; what was made."""
     if stack.local and isinstance(event, dict) and event.get("task") == "check_catalogue":
         return prepare_catalogue(stack, event)
+    if isinstance(event, dict) and isinstance(event.get("state"), dict):  # the review's tasks
+        event = event["state"]
     if not stack.local or not isinstance(event, dict) or "job_id" not in event or "job" not in event:
         return []
     from pydantic import ValidationError

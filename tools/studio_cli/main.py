@@ -139,17 +139,19 @@ def _print_quotes(submitted: list[Any], args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
+    from studio_core.aws.reviews import ReviewCallbacks
     from studio_core.steps.ingest.cancels import NotCheckedYet, cancel_catalogue, cancel_job
 
     stack = stack_of(args)
+    reviews = ReviewCallbacks(stack.client("stepfunctions"))
     at = datetime.now(UTC).isoformat(timespec="seconds")
     by = who_am_i(stack)
     target: str = args.target
     try:
         if target.lower().endswith((".csv", ".jsonl")):
-            done = cancel_catalogue(stack.storage(), stack.jobs(), target, by=by, at=at)
+            done = cancel_catalogue(stack.storage(), stack.jobs(), target, by=by, at=at, reviews=reviews)
         else:
-            done = cancel_job(stack.jobs(), target, by=by, at=at)
+            done = cancel_job(stack.jobs(), target, by=by, at=at, reviews=reviews)
     except NotCheckedYet as exc:
         raise Refused(str(exc), hint="run the same command again in a few seconds") from None
     except LookupError as exc:
@@ -170,12 +172,12 @@ def _cancel(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def who_am_i(stack: Stack) -> str:
-    """Who a cancel is recorded as: the AWS identity, else the local user."""
+def who_am_i(stack: Stack, command: str = "studio cancel") -> str:
+    """Who a cancel (or a review decision) is recorded as: the AWS identity, else the local user."""
     try:
         return str(stack.client("sts").get_caller_identity()["Arn"])
     except Exception:  # no credentials, or a stack without STS: the local user will do
-        return f"{getpass.getuser()} (studio cancel)"
+        return f"{getpass.getuser()} ({command})"
 
 
 def folder_of(key: str) -> str:
@@ -281,7 +283,16 @@ def _follow(
         return outcome.exit_code
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
     code = outcome.exit_code
-    if code is Exit.UNFINISHED:
+    waiting = [
+        j for j, r in outcome.records.items() if r is not None and r.status is JobStatus.AWAITING_REVIEW
+    ]
+    if code is Exit.UNFINISHED and waiting and len(waiting) == len(outcome.unfinished()):
+        out.print(
+            f"[yellow]awaiting review[/] ({escape(counts)}): decide on the page (`studio review`) or with "
+            f"`studio review {escape(waiting[0])} --approve TYPE:N`",
+            highlight=False,
+        )
+    elif code is Exit.UNFINISHED:
         out.print(
             f"[yellow]still running after {args.timeout:g} s[/] ({escape(counts)}); keep following: "
             f"{escape(keep_following(outcome.unfinished()))}",
@@ -358,6 +369,82 @@ def _resume(args: argparse.Namespace) -> int:
     if args.watch:
         return _follow(stack, expected, args)
     out.print(f"Follow it: [bold]studio watch {args.job}[/]")
+    return Exit.OK
+
+
+def _review(args: argparse.Namespace) -> int:
+    from studio_cli.reviewing import (
+        decision_document,
+        parse_approval,
+        parse_rejection,
+        retry_kinds,
+        write_decision,
+    )
+
+    stack = stack_of(args)
+    by = args.by or who_am_i(stack, "studio review")
+    if args.job is None:
+        if args.approve or args.reject or args.retry:
+            raise UsageError(
+                "--approve, --reject and --retry need a JOB", hint="studio review JOB --approve TYPE:N"
+            )
+        return _serve_review(stack, by, args.port)
+    record = stack.jobs().get(args.job)
+    if record is None:
+        raise NotFound(
+            f"there is no job {args.job!r} in {stack.table}",
+            hint="`studio review` lists those awaiting review",
+        )
+    if not (args.approve or args.reject or args.retry):
+        raise UsageError(
+            "say what to decide",
+            hint=f'studio review {args.job} --approve front/standing:1 --reject back/walking:"why"',
+        )
+    approve: dict[str, list[int]] = {}
+    for text in args.approve:
+        label, numbers = parse_approval(text)
+        approve.setdefault(label, []).extend(numbers)
+    reject = dict(parse_rejection(text) for text in args.reject)
+    document = decision_document(
+        record, approve=approve, reject=reject, retry=retry_kinds(args.retry), by=by, note=args.note
+    )
+    written = write_decision(stack.storage(), record, document)
+    if args.json:
+        views.print_json(
+            {"key": written.key, "decision": written.document, "quote": written.quote, "what": written.what}
+        )
+        return Exit.OK
+    out = views.console()
+    out.print(f"decision for {record.job_id} written: {escape(stack.s3_url(written.key))}")
+    out.print(f"  {escape(written.what)}")
+    if written.quote["operations"]:
+        out.print(f"  {_quote_text(written.quote)}")
+    answer = escape(stack.s3_url(written.answer_key()))
+    out.print(f"  the pipeline answers in {answer}; follow it: studio watch {record.job_id}")
+    return Exit.OK
+
+
+def _serve_review(stack: Stack, by: str, port: int) -> int:
+    from studio_cli.review_server import ReviewSite, serve
+
+    out = views.console()
+
+    def ready(url: str) -> None:
+        out.print(
+            f"Review page: [bold]{url}[/]  (decisions are written as {escape(by)}; Ctrl-C stops)",
+            highlight=False,
+        )
+        sys.stdout.flush()
+
+    try:
+        serve(ReviewSite(stack, by), port, ready)
+    except KeyboardInterrupt:
+        out.print("stopped the review page; decisions already written stand")
+        return Exit.OK
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", hint="choose another --port"
+        ) from None
     return Exit.OK
 
 
@@ -762,6 +849,37 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("target", help="a job id, or a catalogue (feed.csv, inbox/feed.jsonl)")
     cancel.set_defaults(run=_cancel)
 
+    review = commands.add_parser(
+        "review",
+        parents=[reading],
+        help="review generated images: a page on 127.0.0.1, or a decision for one job from the command line",
+        description=(
+            "Without JOB: serve the review page on 127.0.0.1 (the jobs and catalogues awaiting review, one "
+            "job at a time, keyboard shortcuts), with your own AWS credentials; nothing runs in AWS for it. "
+            "With JOB: write its decision: --approve TYPE:N[,N] (the page's image numbers), --reject "
+            'TYPE:"reason" (made again: on-figure with the same model, flat-lay as a new operation), '
+            "--retry KIND (a kind whose operation failed). The decision is a file under review/."
+        ),
+    )
+    review.add_argument("job", nargs="?", help="the job to decide on (default: serve the review page)")
+    review.add_argument(
+        "--approve", action="append", default=[], metavar="TYPE:N", help="e.g. front/standing:2"
+    )
+    review.add_argument(
+        "--reject",
+        action="append",
+        default=[],
+        metavar="TYPE:REASON",
+        help='e.g. back/walking:"hands cut off"',
+    )
+    review.add_argument("--retry", action="append", default=[], metavar="KIND", help="on_figure or flat_lay")
+    review.add_argument("--by", help="who decides (default: your AWS identity)")
+    review.add_argument("--note", help="a note kept with the decision")
+    review.add_argument(
+        "--port", type=int, default=8790, help="the review page's port on 127.0.0.1 (default 8790)"
+    )
+    review.set_defaults(run=_review)
+
     resume = commands.add_parser(
         "resume",
         parents=[common, following],
@@ -833,6 +951,7 @@ def build_parser() -> argparse.ArgumentParser:
         status,
         watch,
         regenerate,
+        review,
         resume,
         redrive,
         results,

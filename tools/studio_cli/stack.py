@@ -50,6 +50,7 @@ DEFAULT_PARAMETERS = {
     "DefaultInputMode": "DEFAULT_INPUT_MODE",
     "DefaultModelGender": "DEFAULT_MODEL_GENDER",
     "DeleteAtAiutaAfterCopy": "DELETE_AT_AIUTA_AFTER_COPY",
+    "DefaultReview": "DEFAULT_REVIEW",
 }
 OUTPUTS = {
     "bucket": "StudioBucketName",

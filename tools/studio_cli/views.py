@@ -27,7 +27,9 @@ from studio_cli.printable import printable
 from studio_cli.stack import Damaged, Stack, repair_hint
 from studio_core.domain.gallery import gallery_key
 from studio_core.domain.keys import CATALOGUE_SUFFIXES, error_report_key, result_key
+from studio_core.domain.overview import review_text
 from studio_core.domain.record import JobRecord, JobStatus, RequestKind
+from studio_core.domain.review import describe_decision
 
 STATUS_STYLES = {
     JobStatus.SUCCEEDED: "bold green",
@@ -179,6 +181,8 @@ def _facts(stack: Stack, record: JobRecord) -> Table:
     if record.job is not None:
         facts.add_row("Request", plain(request_summary(record)))
     facts.add_row("Work", plain(work_summary(record)))
+    if record.review_state or record.review_decisions or (record.job and record.job.review):
+        facts.add_row("Review", plain(review_summary(record)))
     facts.add_row("Timings", plain(timings(record)))
     arn = stack.execution_arn(record)
     if arn:
@@ -352,9 +356,30 @@ def _rounds(record: JobRecord) -> Table:
     return table
 
 
+def review_summary(record: JobRecord) -> str:
+    """``required: waiting for a decision on round 0 (by ...); 1 decision; 3 image(s) published``."""
+    mode = record.job.review_mode.value if record.job else "none"
+    parts = [f"{mode}: {review_text(record)}"]
+    if record.status is JobStatus.AWAITING_REVIEW:
+        parts[0] += f" on round {record.review_round or 0}" + (
+            f" (decide by {record.review_deadline_at})" if record.review_deadline_at else ""
+        )
+    for decision in record.review_decisions:
+        parts.append(f"{decision.at} {decision.by}: {describe_decision(decision)}")
+    if record.published_images:
+        parts.append(
+            f"{len(record.published_images)} image(s) published: {record.published_images[0].key} ..."
+        )
+    return "\n".join(parts)
+
+
 def next_steps(record: JobRecord) -> list[str]:
     """What a person can do about the job now, as commands."""
     job = record.job_id
+    if record.status is JobStatus.AWAITING_REVIEW:
+        return [
+            f"studio review   (the review page), or studio review {job} --approve TYPE:N --reject TYPE:REASON"
+        ]
     if not record.status.is_terminal:
         return [f"studio watch {job}"]
     steps = []

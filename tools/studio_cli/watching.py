@@ -514,6 +514,10 @@ def render(
     return Group(*parts)
 
 
+def awaits_review(record: JobRecord | None) -> bool:
+    return record is not None and record.status is JobStatus.AWAITING_REVIEW
+
+
 def _ended(record: JobRecord | None) -> bool:
     return record is not None and record.status.is_terminal
 
@@ -588,6 +592,8 @@ def follow(
                 continue
             product = record.product_id if record else ""
             reason = f"  {record.error}" if record and record.error and record.status.is_terminal else ""
+            if awaits_review(record):
+                reason = f"  decide: studio review {job_id}"
             tell(f"  {product:<22} {state:<12} {job_id}{reason}")
         for progress in catalogues:
             # Each row in a line when it ends...
@@ -605,10 +611,11 @@ def follow(
             tell(heartbeat(job_ids, records, catalogues, time.monotonic() - started, quiet))
 
     def finished() -> bool:
+        # A job awaiting review waits for a person, not for time: watching it longer shows nothing.
         return (
             not pending_products
             and all(c.finished for c in catalogues)
-            and all(r is not None and r.status.is_terminal for r in records.values())
+            and all(r is not None and (r.status.is_terminal or awaits_review(r)) for r in records.values())
         )
 
     catalogues = poll()

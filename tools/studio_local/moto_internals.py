@@ -23,6 +23,7 @@ from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json, get_model_map
 from moto.core.config import default_user_config
 from moto.core.models import botocore_stubber
+from moto.core.responses import EmptyResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3 import notifications as s3_notifications
 from moto.settings import moto_server_port
@@ -39,6 +40,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.responses import StepFunctionResponse
 
 __all__ = [
     "LambdaAnswer",
@@ -48,6 +50,7 @@ __all__ = [
     "cloudformation_types",
     "map_lambda_api_errors_like_aws",
     "name_object_versions_in_s3_events",
+    "pass_task_failure_causes",
     "resolve_in_stack",
     "route_lambda_invocations",
     "set_step_functions_config",
@@ -187,6 +190,32 @@ def map_lambda_api_errors_like_aws(enable: bool = True) -> None:
         )
 
     StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
+
+
+_ORIGINAL_SEND_TASK_FAILURE = StepFunctionResponse.send_task_failure
+
+
+def pass_task_failure_causes(enable: bool = True) -> None:
+    """``SendTaskFailure(taskToken, error, cause)`` hands the waiting Task both on AWS (a Catch's
+    ResultPath gets ``{"Error", "Cause"}``); moto's HTTP handler reads only the error and passes the
+    interpreter ``cause=None``. A cancelled review's reason ("cancelled by ... at ...") travels in
+    the cause, so this passes it on, as the interpreter's backend already accepts it."""
+    if not enable:
+        StepFunctionResponse.send_task_failure = _ORIGINAL_SEND_TASK_FAILURE  # type: ignore[method-assign]
+        return
+
+    @functools.wraps(_ORIGINAL_SEND_TASK_FAILURE)
+    def send_task_failure(self: StepFunctionResponse) -> Any:
+        task_token = self._get_param("taskToken")
+        error, cause = self._get_param("error"), self._get_param("cause")
+        backend = self.stepfunction_backend
+        try:
+            backend.send_task_failure(task_token, error=error, cause=cause)  # type: ignore[call-arg]
+        except TypeError:  # the backend without the interpreter takes no cause
+            backend.send_task_failure(task_token, error=error)
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
 
 
 _ORIGINAL_SFN_PARAMETERS = StateTaskServiceSfn._normalise_parameters

@@ -45,6 +45,7 @@ from studio_local.gaps import (
 from studio_local.lambda_runtime import DEFAULT_UNRESERVED_ENVIRONMENTS, LocalLambdas
 from studio_local.moto_internals import (
     map_lambda_api_errors_like_aws,
+    pass_task_failure_causes,
     shape_step_functions_integration_like_aws,
 )
 from studio_local.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, MotoServer, start_moto_server
@@ -180,6 +181,7 @@ class LocalStudio:
         self._lambdas.install()
         map_lambda_api_errors_like_aws()
         shape_step_functions_integration_like_aws()
+        pass_task_failure_causes()
         here = f"python{sys.version_info.major}.{sys.version_info.minor}"
         runtimes = sorted({f.runtime for f in functions})
         self.gaps.append(
@@ -261,6 +263,7 @@ class LocalStudio:
                 self._lambdas.kill_all()  # an environment still mid-invocation outlives nothing
                 map_lambda_api_errors_like_aws(enable=False)
             shape_step_functions_integration_like_aws(enable=False)
+            pass_task_failure_causes(enable=False)
             moto_map_run.uninstall()
             if self._simulator is not None:
                 self._simulator.stop()

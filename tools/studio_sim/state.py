@@ -20,7 +20,7 @@ from studio_sim.limits import RateLimiter, TooManyUnfinished, retry_after
 from studio_sim.presets import PRESETS
 from studio_sim.settings import Outcome, SimSettings
 from studio_sim.stats import Stats
-from studio_sim.timeline import Plan, SimClock, draw_duration, iso, outcome_from_description
+from studio_sim.timeline import Plan, SimClock, draw_duration, iso, outcome_token
 
 ImageKind = Literal["uploaded", "inputs", "generated", "presets"]
 OperationKind = Literal["on_figure", "flat_lay"]
@@ -211,7 +211,7 @@ class SimState:
 
     def _plan(self, kind: OperationKind, look: Look, early_error: str | None) -> Plan:
         settings = self.settings
-        outcome = outcome_from_description(look.product.get("description"), kind) or settings.forced_outcome
+        outcome = self._forced_outcome(kind, look) or settings.forced_outcome
         if outcome is None:
             outcome = Outcome.FAILED if self.roll(settings.operation_fail_rate) else Outcome.SUCCESS
         with self.lock:
@@ -223,6 +223,22 @@ class SimState:
             early_error=early_error,
             failure_error=settings.failure_error,
         )
+
+    def _forced_outcome(self, kind: OperationKind, look: Look) -> Outcome | None:
+        token = outcome_token(look.product.get("description"), kind)
+        if token is None:
+            return None
+        outcome, once = token
+        if once:
+            product = look.product.get("id")
+            with self.lock:
+                earlier = any(
+                    op.kind == kind and op.look.product.get("id") == product
+                    for op in self.operations.values()
+                )
+            if earlier:
+                return None
+        return outcome
 
     def operation(self, operation_id: str, kind: OperationKind) -> SimOperation | None:
         with self.lock:

@@ -21,7 +21,11 @@ from studio_sim.settings import DurationDistribution, Outcome, SimSettings
 CREATED_SHARE = 0.1
 PAUSE_AT_SHARE = 0.5
 # ``[sim:FAILED]`` applies to every kind; ``[sim:flat_lay:FAILED]`` only to that kind's operations.
-OUTCOME_TOKEN = re.compile(r"\[sim:(?:(on_figure|flat_lay):)?(" + "|".join(o.value for o in Outcome) + r")\]")
+# ``:once`` (``[sim:flat_lay:FAILED:once]``) forces it on the product's first operation of the kind
+# only: a retry of that kind then takes the settings' outcome.
+OUTCOME_TOKEN = re.compile(
+    r"\[sim:(?:(on_figure|flat_lay):)?(" + "|".join(o.value for o in Outcome) + r")(:once)?\]"
+)
 
 OUTCOME_ERRORS = {
     Outcome.CANCELLED: "simulated: the operation was cancelled",
@@ -124,13 +128,19 @@ def outcome_from_description(description: str | None, kind: str | None = None) -
     A token naming ``kind`` (``[sim:flat_lay:FAILED]``) wins over a token for every kind, so one
     product can fail its flat-lay shots while its on-figure shots succeed.
     """
-    general: Outcome | None = None
+    token = outcome_token(description, kind)
+    return token[0] if token else None
+
+
+def outcome_token(description: str | None, kind: str | None = None) -> tuple[Outcome, bool] | None:
+    """The outcome a description forces on ``kind``, and whether only once (``:once``)."""
+    general: tuple[Outcome, bool] | None = None
     for match in OUTCOME_TOKEN.finditer(description or ""):
-        token_kind, outcome = match.group(1), Outcome(match.group(2))
+        token_kind, found = match.group(1), (Outcome(match.group(2)), match.group(3) is not None)
         if token_kind is None:
-            general = general or outcome
+            general = general or found
         elif token_kind == kind:
-            return outcome
+            return found
     return general
 
 

@@ -172,6 +172,9 @@ class IngestSettings(StorageSettings):
     budget: BudgetSettings = Field(default_factory=_read(BudgetSettings))
     # A job's image_urls may name loopback or private hosts: a test's local image host only.
     allow_private_image_urls: bool = False
+    # A late approval (a decision for a job that has ended) is published by ingest itself.
+    event_bus_name: str = ""
+    published_base_url: str = ""
 
 
 class CatalogueSettings(StorageSettings):
@@ -196,6 +199,8 @@ class CheckStatusSettings(StorageSettings, AiutaSettings):
 
 class FinalizeSettings(StorageSettings, AiutaSettings):
     delete_at_aiuta_after_copy: bool = False
+    # How long a job with review: required waits for a decision (the "Wait for review" task's timeout).
+    review_deadline_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=28 * 24 * 3600)
     event_bus_name: str = ""  # empty: no job events (see aws/events.py)
     budget: BudgetSettings = Field(default_factory=_read(BudgetSettings))  # automatic regeneration rounds
     # One generated image: at most this large, and fetched within this time (a 40 MiB image at a
@@ -207,6 +212,16 @@ class FinalizeSettings(StorageSettings, AiutaSettings):
 class RegenerateSettings(StorageSettings, AiutaSettings):
     idempotency_table: str = Field(min_length=1)
     poll: PollSettings = Field(default_factory=_read(PollSettings))
+    # A review's new operations are given the job's inputs as submit gave them (presigned URLs).
+    presigned_url_ttl_seconds: int = Field(default=900, ge=60, le=12 * 3600)
+
+
+class ReviewSettings(StorageSettings, AiutaSettings):
+    """The review's tasks (``steps.review``): publishing, the feed's links, the job's end."""
+
+    event_bus_name: str = ""
+    published_base_url: str = ""  # e.g. https://d111111abcdef8.cloudfront.net (no trailing slash)
+    delete_at_aiuta_after_copy: bool = False
 
 
 class RecordFailureSettings(StorageSettings):

@@ -1,5 +1,8 @@
 """EventBridge: one event when a job ends, for a store's other systems (PIM, shop, chat).
 
+Also ``Studio Images Published`` when a review's approved images reach ``published/`` (with
+their keys and the feed's), and ``Studio Review Requested`` when a job starts waiting for one.
+
 Every job that ends SUCCEEDED, PARTIAL, FAILED or TIMED_OUT in the state machine puts::
 
     source       studio.pipeline
@@ -29,6 +32,8 @@ from studio_core.observability import count, logger
 SOURCE = "studio.pipeline"
 DETAIL_TYPE = "Studio Job Finished"
 CATALOGUE_DETAIL_TYPE = "Studio Catalogue Finished"
+PUBLISHED_DETAIL_TYPE = "Studio Images Published"
+REVIEW_DETAIL_TYPE = "Studio Review Requested"
 
 
 class JobFinished(BaseModel):
@@ -85,6 +90,15 @@ class JobEvents:
         """Puts ``Studio Catalogue Finished``: the catalogue's key and version and its report's counts
         (rows by outcome, jobs by status, operations and images quoted and paid)."""
         return self._put(CATALOGUE_DETAIL_TYPE, report, str(report.get("catalogue")))
+
+    def images_published(self, detail: dict[str, Any]) -> bool:
+        """Puts ``Studio Images Published``: the product, the job, the published images (key, link,
+        checksum, type) and the feed's keys."""
+        return self._put(PUBLISHED_DETAIL_TYPE, detail, str(detail.get("job_id")))
+
+    def review_requested(self, detail: dict[str, Any]) -> bool:
+        """Puts ``Studio Review Requested``: a job waits for a person's decision (until its deadline)."""
+        return self._put(REVIEW_DETAIL_TYPE, detail, str(detail.get("job_id")))
 
     def _put(self, detail_type: str, detail: dict[str, Any], subject: str) -> bool:
         if not self.bus_name:

@@ -29,10 +29,13 @@ from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.quote import Quote
 from studio_core.domain.record import (
+    ApprovedImage,
     ImageRecord,
     JobRecord,
     JobStatus,
+    PublishedImage,
     RequestKind,
+    ReviewDecisionRecord,
     RoundRecord,
     UploadRecord,
 )
@@ -465,6 +468,80 @@ class JobsTable:
     ) -> None:
         status = JobStatus.TIMED_OUT if timed_out else JobStatus.FAILED
         self._set(job_id, status, error=error, finished_at=finished_at, operations=operations)
+
+    # Review and publish (domain.review)
+
+    def await_review(self, job_id: str, *, token: str, round_: int, deadline_at: str) -> None:
+        """The execution waits for a decision on ``round_``, resumed with ``token``."""
+        self._set(
+            job_id,
+            JobStatus.AWAITING_REVIEW,
+            review_state="waiting",
+            review_token=token,
+            review_round=round_,
+            review_deadline_at=deadline_at,
+            review_pending=None,
+        )
+
+    def take_review_decision(self, job_id: str, decision: ReviewDecisionRecord, *, token: str) -> bool:
+        """Records ``decision`` as the one handed to the waiting execution (``token``); False when
+        the job no longer waits with that token or another decision is being handed to it."""
+        entry = _to_dynamo([decision])
+        try:
+            self._table.update_item(
+                Key=_key(job_id),
+                UpdateExpression=(
+                    "SET review_pending = :id, #d = list_append(if_not_exists(#d, :empty), :new), #t = :now"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND review_token = :token AND "
+                    "(attribute_not_exists(review_pending) OR review_pending = :none)"
+                ),
+                ExpressionAttributeNames={"#d": "review_decisions", "#t": "updated_at"},
+                ExpressionAttributeValues={
+                    ":id": decision.decision_id,
+                    ":empty": [],
+                    ":new": entry,
+                    ":now": utc_now(),
+                    ":token": token,
+                    ":none": None,
+                },
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def record_decision(self, job_id: str, decision: ReviewDecisionRecord) -> None:
+        """A decision taken outside a wait: the automatic review, or a late approval of an ended job."""
+        self._table.update_item(
+            Key=_key(job_id),
+            UpdateExpression="SET #d = list_append(if_not_exists(#d, :empty), :new), #t = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#d": "review_decisions", "#t": "updated_at"},
+            ExpressionAttributeValues={":empty": [], ":new": _to_dynamo([decision]), ":now": utc_now()},
+        )
+
+    def apply_review_decision(
+        self, job_id: str, *, approved: Sequence[ApprovedImage], review_state: str | None
+    ) -> None:
+        """The execution took its decision: the approvals it leaves, and the wait is over."""
+        self._set(
+            job_id,
+            approved_images=list(approved),
+            review_state=review_state,
+            review_token=None,
+            review_pending=None,
+        )
+
+    def record_published(
+        self, job_id: str, *, published: Sequence[PublishedImage], published_at: str, review_state: str
+    ) -> None:
+        self._set(
+            job_id, published_images=list(published), published_at=published_at, review_state=review_state
+        )
+
+    def close_review(self, job_id: str, *, review_state: str) -> None:
+        self._set(job_id, review_state=review_state, review_token=None, review_pending=None)
 
     # Reads
 

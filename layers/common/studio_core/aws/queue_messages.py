@@ -69,11 +69,31 @@ class RegenerationTurnMessage(BaseModel):
     regeneration_turn: RegenerationTurn
 
 
-Message = S3Notification | S3TestEvent | SettleCheckMessage | RegenerationTurnMessage
+class ReviewTurn(BaseModel):
+    """A review decision written before its job waits for one: looked at again later."""
+
+    product_id: str
+    job_id: str
+    key: str
+    object: S3Object
+    attempt: int = Field(default=1, ge=1)
+
+
+class ReviewTurnMessage(BaseModel):
+    review_turn: ReviewTurn
+
+
+Message = S3Notification | S3TestEvent | SettleCheckMessage | RegenerationTurnMessage | ReviewTurnMessage
 
 
 def parse_message(body: str) -> Message:
-    for model in (S3TestEvent, SettleCheckMessage, RegenerationTurnMessage, S3Notification):
+    for model in (
+        S3TestEvent,
+        SettleCheckMessage,
+        RegenerationTurnMessage,
+        ReviewTurnMessage,
+        S3Notification,
+    ):
         try:
             return model.model_validate_json(body)
         except ValidationError:

@@ -159,6 +159,14 @@ class Storage:
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    def delete_keys(self, keys: list[str]) -> None:
+        """Deletes ``keys`` (a delete marker in a versioned bucket: earlier versions stay)."""
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
+            )
+
     def presigned_get_url(self, key: str, ttl_seconds: int, version_id: str | None = None) -> str:
         url: str = self._s3.generate_presigned_url(
             "get_object",

@@ -2,9 +2,10 @@
 
 CSV columns: ``id``, ``image_urls`` (separated by spaces or ``|``), optional ``title``,
 ``category``, ``description``, ``kind``, ``operation_priority``, ``number_of_generations``,
-``on_figure_image_types`` / ``flat_lay_image_types`` (``front/standing;back/walking``) and
-``force`` (``true`` asks for a new generation of work already done). JSONL: one job file per line,
-with ``product.id`` and ``image_urls``. Both formats become the same rows (``parse_catalogue``);
+``on_figure_image_types`` / ``flat_lay_image_types`` (``front/standing;back/walking``),
+``review`` (``none``, ``auto`` or ``required``) and ``force`` (``true`` asks for a new
+generation of work already done). JSONL: one job file per line, with ``product.id`` and
+``image_urls``. Both formats become the same rows (``parse_catalogue``);
 each row is checked on its own, so a bad row, a line that is not JSON included, fails alone with
 its line number.
 
@@ -25,7 +26,7 @@ from studio_core.domain.jobs import JsonTooDeep, load_json_text
 
 REQUIRED_COLUMNS = ("id", "image_urls")
 PRODUCT_COLUMNS = ("title", "category", "description")
-SETTING_COLUMNS = ("kind", "operation_priority", "number_of_generations")
+SETTING_COLUMNS = ("kind", "operation_priority", "number_of_generations", "review")
 TYPE_COLUMNS = {"on_figure_image_types": "on_figure", "flat_lay_image_types": "flat_lay"}
 FORCE_COLUMN = "force"
 TRUE_WORDS = frozenset({"true", "yes", "1", "y"})

@@ -101,3 +101,8 @@ class JobTimedOut(StudioError):
 
 class JobCancelled(StudioError):
     """The job was cancelled (``studio cancel``, a file under cancel/): it creates nothing more."""
+
+
+class InvalidDecision(StudioError):
+    """A review decision (``review/<product>/<job>/<name>.json``) cannot be applied to its job; the
+    message says why. The job keeps waiting for a decision that can."""

@@ -149,6 +149,17 @@ def regeneration_identity(
     return WorkIdentity(product_id, WorkKind.REGENERATION, digest)
 
 
+def review_decision_id(job_id: str, round_: int, decision: dict[str, Any]) -> str:
+    """A review decision's id: its job, the round it answers and what it says (canonical), so the
+    same decision written twice (or its event delivered twice) is one decision, charged once."""
+    return f"{job_id}-review-{_digest('review', job_id, round_, decision)[:DIGEST_CHARS]}"
+
+
+def image_checksum(data: bytes) -> str:
+    """The content of a published image, as the product image feed lists it."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def spelling_conflict(product_id: str, spelling: str) -> str:
     """Why a product id is refused when the product is known in another spelling."""
     return (

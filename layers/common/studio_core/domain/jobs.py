@@ -40,6 +40,7 @@ from studio_core.domain.vocabulary import (
     Kinds,
     OnFigureTypeLabels,
     OnFigureTypes,
+    ReviewMode,
     flat_lay_labels_in,
     parse_kinds,
 )
@@ -75,6 +76,7 @@ class JobDefaults(BaseModel):
     input_mode: InputMode = InputMode.URLS
     model_gender: Gender = Gender.FEMALE
     delete_at_aiuta_after_copy: bool = False
+    review: ReviewMode = ReviewMode.NONE
 
 
 class ProductDetails(_Strict):
@@ -134,6 +136,13 @@ class JobSpec(_Strict):
     delete_at_aiuta_after_copy: bool | None = None
     # A new generation of work already done, asked for on purpose (not part of the work's identity).
     force: bool | None = None
+    # Who decides what is published (None: ``none``); it does not change what Aiuta makes, so it is
+    # not part of the work's identity either.
+    review: ReviewMode | None = None
+
+    @property
+    def review_mode(self) -> ReviewMode:
+        return self.review or ReviewMode.NONE
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -328,6 +337,8 @@ def _with_defaults(document: dict[str, Any], defaults: JobDefaults) -> dict[str,
     merged.setdefault("operation_priority", defaults.operation_priority.value)
     merged.setdefault("number_of_generations", defaults.number_of_generations)
     merged.setdefault("delete_at_aiuta_after_copy", defaults.delete_at_aiuta_after_copy)
+    if defaults.review is not ReviewMode.NONE:  # a job without review keeps today's state, unchanged
+        merged.setdefault("review", defaults.review.value)
     try:
         kinds = parse_kinds(merged["kind"]) if isinstance(merged["kind"], str | list) else []
     except ValueError:

@@ -9,8 +9,12 @@ inbox/<feed>.csv.report/                       its check (checked.json: the quot
 cancel/<name>.json                             a cancel request: {"job_id": ...} or {"catalogue": ...}
 regenerate/<product-id>/<request>.json         a regeneration request (one key per request)
 regenerate/<product-id>.json                   the same, the older form (one key per product)
+review/<product-id>/<job-id>/<name>.json       a review decision: approve, reject, retry (domain.review)
 outbox/<product-id>/<job-id>/...               generated images and result.json
 outbox/<product-id>/converted/<checksum>.jpg   a HEIC photo as the JPEG Aiuta is given
+published/<product-id>/<type>-<n>.<ext>        an approved image, labelled as AI-generated (XMP)
+published/feed.csv | feed.jsonl                the product image feed (and shopify.csv,
+                                               merchant-center.tsv), rewritten on each publish
 ```
 Error reports are written next to the input (``<key>.error.json``, or ``_error.json`` in a
 product folder) and are ignored by ingest, so reporting an error never triggers a new job.
@@ -29,6 +33,9 @@ OUTBOX = "outbox/"
 REGENERATE = "regenerate/"
 CANCEL = "cancel/"
 CANCEL_ANSWER_SUFFIX = ".done.json"
+REVIEW = "review/"
+REVIEW_ANSWER_SUFFIX = ".done.json"
+PUBLISHED = "published/"
 CATALOGUE_CHECK_NAME = "checked.json"
 CATALOGUE_REPORT_NAME = "report.json"
 CATALOGUE_ROWS_NAME = "rows.json"
@@ -51,6 +58,7 @@ class KeyKind(StrEnum):
     CATALOGUE = "catalogue"
     REGENERATION = "regeneration"
     CANCEL = "cancel"
+    REVIEW = "review"
     IGNORED = "ignored"
 
 
@@ -60,6 +68,7 @@ class ClassifiedKey:
     key: str
     product_id: str | None = None
     reason: str | None = None
+    job_id: str | None = None  # a review decision's job
 
 
 def is_valid_product_id(product_id: str) -> bool:
@@ -96,6 +105,17 @@ def classify_key(key: str) -> ClassifiedKey:
         if suffix == ".json":
             return ClassifiedKey(KeyKind.CANCEL, key)
         return ClassifiedKey(KeyKind.IGNORED, key, reason="cancel/ takes <name>.json files only")
+    if key.startswith(REVIEW):
+        rest = key[len(REVIEW) :].split("/")
+        if name.endswith(REVIEW_ANSWER_SUFFIX):
+            return ClassifiedKey(
+                KeyKind.IGNORED, key, reason="a review decision's answer written by the pipeline"
+            )
+        if suffix == ".json" and len(rest) == 3 and rest[0] and rest[1]:
+            return ClassifiedKey(KeyKind.REVIEW, key, product_id=rest[0], job_id=rest[1])
+        return ClassifiedKey(
+            KeyKind.IGNORED, key, reason="review/ takes <product-id>/<job-id>/<name>.json files only"
+        )
     if key.startswith(REGENERATE):
         rest = key[len(REGENERATE) :].split("/")
         if suffix == ".json" and len(rest) == 1:
@@ -108,7 +128,7 @@ def classify_key(key: str) -> ClassifiedKey:
             reason="regenerate/ takes <product-id>/<request>.json (or <product-id>.json) files only",
         )
     if not key.startswith(INBOX):
-        return ClassifiedKey(KeyKind.IGNORED, key, reason="outside inbox/, regenerate/ and cancel/")
+        return ClassifiedKey(KeyKind.IGNORED, key, reason="outside inbox/, regenerate/, cancel/ and review/")
     parts = key[len(INBOX) :].split("/")
     if len(parts) == 1:
         if suffix in CATALOGUE_SUFFIXES:
@@ -195,3 +215,29 @@ def output_key(
 
 def result_key(product_id: str, job_id: str) -> str:
     return f"{job_prefix(product_id, job_id)}result.json"
+
+
+def review_decision_key(product_id: str, job_id: str, name: str) -> str:
+    """``review/<product>/<job>/<name>.json``: each decision its own key, so none overwrites another."""
+    return f"{REVIEW}{product_id}/{job_id}/{name}.json"
+
+
+def image_type_slug(image_type_label: str) -> str:
+    """``front/standing`` as a file name part: ``front-standing``."""
+    return image_type_label.replace("/", "-")
+
+
+def published_prefix(product_id: str) -> str:
+    return f"{PUBLISHED}{product_id}/"
+
+
+def published_key(product_id: str, image_type_label: str, position: int, extension: str) -> str:
+    """``published/<product>/front-standing-1.png``: a stable key a shop links to; a later approval
+    of the type replaces it (the bucket's versioning keeps the earlier one)."""
+    return f"{published_prefix(product_id)}{image_type_slug(image_type_label)}-{position}.{extension}"
+
+
+FEED_CSV_KEY = f"{PUBLISHED}feed.csv"
+FEED_JSONL_KEY = f"{PUBLISHED}feed.jsonl"
+SHOPIFY_CSV_KEY = f"{PUBLISHED}shopify.csv"
+MERCHANT_CENTER_KEY = f"{PUBLISHED}merchant-center.tsv"

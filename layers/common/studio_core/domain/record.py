@@ -15,7 +15,7 @@ from studio_core.aiuta.answers import OwnerType, OwnerTypeValue
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.quote import Cost, Quote
-from studio_core.domain.state import OperationRef, paid_for
+from studio_core.domain.state import NewOperation, OperationRef, paid_for
 from studio_core.domain.vocabulary import Kind, LabelledImageType
 
 
@@ -24,6 +24,7 @@ class JobStatus(StrEnum):
     GENERATING = "GENERATING"  # operations created at Aiuta, being polled
     COPYING = "COPYING"
     REGENERATING = "REGENERATING"
+    AWAITING_REVIEW = "AWAITING_REVIEW"  # its images are copied; the execution waits for a decision
     SUCCEEDED = "SUCCEEDED"
     PARTIAL = "PARTIAL"  # some operation or round failed; everything that succeeded is copied
     FAILED = "FAILED"
@@ -85,6 +86,59 @@ class UploadRecord(BaseModel):
     image_id: str
 
 
+class ApprovedImage(BaseModel):
+    """One generated image a review approved for the shop."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Kind
+    image_type: LabelledImageType
+    round: int
+    variant: int
+    key: str
+
+
+class ReviewDecisionRecord(BaseModel):
+    """One review decision, as written and as resolved against the job: who, when, what, and its price."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    decision_id: str
+    by: str
+    at: str
+    round: int  # the round it answered
+    source: str | None = None  # ``<key>@<version>`` of its file; None for the automatic review
+    automatic: bool = False  # ``review: auto``: the result checks decided
+    approve: dict[str, list[int]] = Field(default_factory=dict)
+    reject: dict[str, str] = Field(default_factory=dict)
+    retry: list[Kind] = Field(default_factory=list)
+    note: str | None = None
+    # What it resolves to: the images approved, the on-figure types regenerated, the new operations.
+    approved: list[ApprovedImage] = Field(default_factory=list)
+    regenerate: list[LabelledImageType] = Field(default_factory=list)
+    new_operations: list[NewOperation] = Field(default_factory=list)
+    quote: Cost = Field(default_factory=Cost)
+    late: bool = False  # taken after the job had ended: approvals only, published at once
+
+    @property
+    def asks_for_images(self) -> bool:
+        return bool(self.regenerate or self.new_operations)
+
+
+class PublishedImage(BaseModel):
+    """One image in ``published/``: where it is, what it shows and what it was made from."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Kind
+    image_type: LabelledImageType
+    position: int
+    key: str
+    source_key: str
+    checksum: str  # SHA-256 of the published bytes (metadata included)
+    content_type: str
+
+
 class JobRecord(BaseModel):
     """One item of the jobs table (its keys are the table's business, not the record's)."""
 
@@ -141,6 +195,17 @@ class JobRecord(BaseModel):
     regeneration_turn: str | None = None  # the requested regeneration of this job that runs now
     cancel_requested_at: str | None = None
     cancelled_by: str | None = None
+    # Review and publish (domain.review): the execution's task token while it waits for a decision,
+    # the decision being handed to it, every decision taken, and what is approved and published.
+    review_state: str | None = None  # domain.review.ReviewState
+    review_token: str | None = None
+    review_pending: str | None = None  # the id of the decision being handed to the execution
+    review_round: int | None = None  # the round the job awaits a decision on
+    review_deadline_at: str | None = None
+    review_decisions: list[ReviewDecisionRecord] = Field(default_factory=list)
+    approved_images: list[ApprovedImage] = Field(default_factory=list)
+    published_images: list[PublishedImage] = Field(default_factory=list)
+    published_at: str | None = None
 
     def image_counts(self) -> tuple[int, int]:
         """(images in the bucket, images that could not be copied), from the images when they were

@@ -33,6 +33,8 @@ class StepStatus(StrEnum):
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
     CANCELLED = "CANCELLED"  # stopped on request; what it paid for is copied
+    AWAITING_REVIEW = "AWAITING_REVIEW"  # review required: wait for a decision (domain.review)
+    PUBLISH = "PUBLISH"  # the review approved (or review auto): publish, then the job ends
 
 
 FAILED_STATUSES = frozenset({OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED})
@@ -140,17 +142,41 @@ class JobFailure(BaseModel):
     cause: str
 
 
+class NewOperation(BaseModel):
+    """An operation a review decision asks for in its round: a kind, and its image types."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Kind
+    image_types: list[LabelledImageType]
+
+
 class PendingRound(BaseModel):
-    """A regeneration round finalize decided on, for the regenerate task to start."""
+    """A regeneration round finalize decided on (or a review asked for), for the regenerate task to
+    start: on-figure ``image_types`` regenerated from the latest on-figure operation, and any
+    ``new_operations`` (a rejected or failed flat-lay type, an on-figure type with nothing to
+    regenerate from) created with the job's inputs and settings."""
 
     image_types: list[LabelledOnFigureType]
     number_of_generations: int | None = None
     reason: str
+    new_operations: list[NewOperation] = Field(default_factory=list)
 
     @field_validator("reason")
     @classmethod
     def _bounded_reason(cls, reason: str) -> str:
         return clip(reason)  # it quotes the checks' findings, which grow with the job
+
+
+class ReviewStep(BaseModel):
+    """The review part of the state: the mode, the deadline the "Wait for review" task has
+    (``TimeoutSecondsPath``), and what it resumed with (the decision's id)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    mode: str
+    deadline_seconds: int = Field(ge=1)
+    decision: dict[str, Any] | None = None
 
 
 class ResumeRequest(BaseModel):
@@ -182,6 +208,7 @@ class JobState(BaseModel):
     images_copied: int = 0
     resume: ResumeRequest | None = None
     base_job_id: str | None = None  # a regeneration request: the job whose operation it builds on
+    review: ReviewStep | None = None  # set by "Copy results to S3" when the job's review is not none
 
     @field_validator("failure_reason")
     @classmethod

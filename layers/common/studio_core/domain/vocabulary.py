@@ -31,6 +31,14 @@ class InputMode(StrEnum):
     UPLOAD = "upload"
 
 
+class ReviewMode(StrEnum):
+    """Who decides which generated images go to the shop (``review`` in a job file)."""
+
+    NONE = "none"  # nobody: the images stay in outbox/, nothing is published (the default)
+    AUTO = "auto"  # the result checks: every image that passed them is published at once
+    REQUIRED = "required"  # a person: the job waits for a decision under review/
+
+
 KIND_ALIASES = {"both": [Kind.ON_FIGURE, Kind.FLAT_LAY]}
 LABEL_EXAMPLES = {Kind.ON_FIGURE: "front/standing", Kind.FLAT_LAY: "ghost_mannequin/front"}
 

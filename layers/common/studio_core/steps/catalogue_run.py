@@ -20,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote as url_quote
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from studio_core.aws.budget import ImageBudget
@@ -39,6 +41,7 @@ from studio_core.domain.catalogue_check import (
 )
 from studio_core.domain.catalogue_report import error_text, summarise
 from studio_core.domain.errors import InvalidJob
+from studio_core.domain.gallery import gallery_key
 from studio_core.domain.identity import (
     execution_name,
     forced_by_metadata,
@@ -56,10 +59,12 @@ from studio_core.domain.keys import (
     error_report_key,
 )
 from studio_core.domain.limits import MAX_CATALOGUE_BYTES, too_large
+from studio_core.domain.overview import overview_rows, render_overview
 from studio_core.domain.record import JobRecord, RequestKind
 from studio_core.domain.state import JobState
 from studio_core.observability import count, logger
 
+OVERVIEW_NAME = "index.html"
 # Records are written this many at a time (boto3 clients are thread-safe).
 WRITERS = 16
 
@@ -150,6 +155,7 @@ def check_catalogue(run: CatalogueRun, catalogue: CatalogueRef) -> dict[str, Any
     items = [_run_item(plan) for plan in plans if plan.outcome.runs]
     run.storage.put_json(f"{catalogue.run_prefix}{CATALOGUE_RUN_ITEMS_NAME}", items)
     _report_refused_rows(run, catalogue, plans)
+    write_overview(run, catalogue, [plan.document() for plan in plans])
     count("CatalogueRowsRejected", summary[RowOutcome.REJECTED.value])
     count("UnchangedRequests", summary[RowOutcome.UNCHANGED.value])
     count("ImagesQuoted", summary["images"])
@@ -286,6 +292,7 @@ def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str
         rows = checked["rows"]
         records = run.jobs.get_many([row["job_id"] for row in rows if row.get("job_id")])
         report |= summarise(rows, records, checked["quote"])
+        write_overview(run, catalogue, rows, records)
         if error:
             report["error"] = f"the job map stopped early: {error_text(error)}"
     key = f"{catalogue.report_prefix}{CATALOGUE_REPORT_NAME}"
@@ -301,6 +308,36 @@ def write_report(run: CatalogueRun, catalogue: CatalogueRef, execution: dict[str
         "report": key,
         **{name: report.get(name) for name in ("rows", "succeeded", "failed", "rejected", "unchanged")},
     }
+
+
+def write_overview(
+    run: CatalogueRun,
+    catalogue: CatalogueRef,
+    rows: list[dict[str, Any]],
+    records: dict[str, JobRecord] | None = None,
+) -> str | None:
+    """The run's overview page (``<run_prefix>index.html``): every row with its thumbnail, status,
+    review state and a link to its job's gallery, all relative. A view, never a reason to fail."""
+    key = f"{catalogue.run_prefix}{OVERVIEW_NAME}"
+    up = "../" * key.count("/")
+    try:
+        if records is None:
+            records = run.jobs.get_many([row["job_id"] for row in rows if row.get("job_id")])
+        page = render_overview(
+            f"{catalogue.key} ({catalogue.run_name})",
+            overview_rows(
+                rows,
+                records,
+                href=lambda k: up + url_quote(k),
+                job_href=lambda r: up + url_quote(gallery_key(r.product_id, r.job_id)),
+            ),
+            note=f"written {run.clock().isoformat(timespec='seconds')}; `studio review` shows it live",
+        )
+        run.storage.put_bytes(key, page.encode("utf-8"), "text/html; charset=utf-8")
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("overview page not written", extra={"key": key, "reason": str(exc)})
+        return None
+    return key
 
 
 def _report_refused_rows(run: CatalogueRun, catalogue: CatalogueRef, plans: Iterable[RowPlan]) -> None:

@@ -44,11 +44,21 @@ from studio_core.domain.image_check import ImageCheck, NotAnImage
 from studio_core.domain.keys import job_prefix, output_key, result_key
 from studio_core.domain.record import ImageRecord, JobRecord, JobStatus
 from studio_core.domain.results import RoundPlan, RoundSummary, shortfall, summarise_round
-from studio_core.domain.state import JobFailure, JobState, OperationRef, PendingRound, StepStatus, paid_for
-from studio_core.domain.vocabulary import ImageType, Kind
+from studio_core.domain.state import (
+    JobFailure,
+    JobState,
+    OperationRef,
+    PendingRound,
+    ReviewStep,
+    StepStatus,
+    paid_for,
+)
+from studio_core.domain.vocabulary import ImageType, Kind, ReviewMode
 from studio_core.observability import count, logger
 
 COPY_WORKERS = 8
+# How long a job with review: required waits for a decision (template parameter ReviewDeadlineSeconds).
+REVIEW_DEADLINE_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -199,15 +209,26 @@ def _budget_takes(budget: ImageBudget | None, state: JobState, plan: RoundPlan, 
     return budget.charge(f"{state.job_id}#round{state.round + 1}", images, budget_day(now)).granted
 
 
+def _review_next(state: JobState, outcome: StepStatus, deadline_seconds: int) -> StepStatus | None:
+    """Where a job with a review goes instead of ending: AWAITING_REVIEW or PUBLISH (None: it ends
+    as any job; a job cancelled, or with a round still to come, is not reviewed yet)."""
+    mode = state.job.review_mode
+    if mode is ReviewMode.NONE or outcome not in (StepStatus.SUCCEEDED, StepStatus.PARTIAL):
+        return None
+    state.review = ReviewStep(mode=mode.value, deadline_seconds=deadline_seconds)
+    return StepStatus.AWAITING_REVIEW if mode is ReviewMode.REQUIRED else StepStatus.PUBLISH
+
+
 def result_document(
     state: JobState, summary: RoundSummary, now: datetime, outcome: StepStatus, reason: str | None
 ) -> dict[str, Any]:
     """``result.json``: the job's operations, images and rounds so far, and what did not succeed."""
-    done = outcome is not StepStatus.REGENERATE
+    done = outcome not in (StepStatus.REGENERATE, StepStatus.AWAITING_REVIEW, StepStatus.PUBLISH)
+    waiting = JobStatus.AWAITING_REVIEW if outcome is StepStatus.AWAITING_REVIEW else JobStatus.REGENERATING
     document = {
         "job_id": state.job_id,
         "product_id": state.product_id,
-        "status": JobStatus.REGENERATING.value if not done else outcome.value,
+        "status": waiting.value if not done else outcome.value,
         "paid": paid_for(state.operations).model_dump(),
         "operations": [op.model_dump(mode="json") for op in state.operations],
         "images": [image.model_dump(mode="json") for image in summary.images],
@@ -252,6 +273,7 @@ def finalize_job(
     budget: ImageBudget | None = None,
     now: datetime | None = None,
     limits: DownloadLimits | None = None,
+    review_deadline_seconds: int = REVIEW_DEADLINE_SECONDS,
 ) -> JobState:
     """Copies the round's succeeded operations not copied yet, then ends the job or plans a round.
 
@@ -260,7 +282,9 @@ def finalize_job(
     REGENERATE when the job's plan or its failed checks ask for another on-figure round (a round
     for failed checks only if the day's image budget takes it). A resumed job (``studio resume``)
     only collects late results: it plans no new round. A job asked to stop (``studio cancel``)
-    ends CANCELLED once what it paid for is copied.
+    ends CANCELLED once what it paid for is copied. A job whose ``review`` is not ``none`` does not
+    end here: once no round follows it waits for a decision (AWAITING_REVIEW) or, ``auto``, goes
+    on to publish what passed the checks (PUBLISH); the review's tasks end it.
     """
     now = now or datetime.now(UTC)
     round_ops = state.current_operations()
@@ -321,6 +345,8 @@ def finalize_job(
         )
     else:
         outcome = StepStatus.REGENERATE if plan else StepStatus.PARTIAL if reason else StepStatus.SUCCEEDED
+    reviewing = _review_next(state, outcome, review_deadline_seconds)
+    outcome = reviewing or outcome
     state.status = outcome
     state.failure_reason = reason
     if cancelled:
@@ -334,7 +360,7 @@ def finalize_job(
     )
     key = result_key(state.product_id, state.job_id)
     storage.put_json(key, result_document(state, summary, now, outcome, reason))
-    if plan is not None:
+    if plan is not None or reviewing is not None:
         jobs.record_round(
             state.job_id,
             images=summary.images,
@@ -383,7 +409,7 @@ def finalize_job(
     ended = jobs.get(state.job_id)
     if ended is not None:
         publish_gallery(storage, jobs, ended)
-        if plan is None and events is not None and not replayed:
+        if plan is None and reviewing is None and events is not None and not replayed:
             events.job_finished(ended, storage.bucket)
     logger.info(
         "round copied",

@@ -3,7 +3,8 @@
 One SQS message carries an S3 event (or S3's ``s3:TestEvent``, or our own delayed settle
 check). What a key means is decided in ``domain.keys.classify_key``; each input kind has its
 module here: ``folders`` (photos and ``product.json``), ``catalogues`` (CSV/JSONL feeds),
-``regeneration_requests``; ``context`` starts or rejects a job the same way for all of them.
+``regeneration_requests``, ``cancels``, ``reviews`` (decisions under review/); ``context``
+starts or rejects a job the same way for all of them.
 
 Bad input never loops: whatever an input's content, it ends as a rejection (a FAILED record and
 an error report) and the message is consumed. Only AWS errors (the bucket, the table, Step
@@ -16,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from studio_core.aws.queue_messages import (
     RegenerationTurnMessage,
+    ReviewTurnMessage,
     S3Object,
     S3TestEvent,
     SettleCheck,
@@ -35,6 +37,7 @@ from studio_core.steps.ingest.folders import (
     start_folder,
 )
 from studio_core.steps.ingest.regeneration_requests import start_regeneration
+from studio_core.steps.ingest.reviews import review_from_file
 
 __all__ = ["Ingest", "Outcome", "SettleCheck", "handle_body"]
 
@@ -50,6 +53,13 @@ def handle_body(ctx: Ingest, body: str) -> list[Outcome]:
     if isinstance(message, RegenerationTurnMessage):
         turn = message.regeneration_turn
         return [start_regeneration(ctx, turn.product_id, turn.key, turn.object, turn.attempt)]
+    if isinstance(message, ReviewTurnMessage):
+        again = message.review_turn
+        return [
+            review_from_file(
+                ctx, again.key, again.product_id, again.job_id, again.object, None, again.attempt
+            )
+        ]
     outcomes = []
     for record in message.Records:
         if not record.eventName.startswith("ObjectCreated"):
@@ -93,6 +103,9 @@ def on_new_object(
         return start_catalogue(ctx, item.key, obj)
     if item.kind is KeyKind.CANCEL:
         return [cancel_from_file(ctx, item.key, obj, principal)]
+    if item.kind is KeyKind.REVIEW:
+        assert item.product_id is not None and item.job_id is not None
+        return [review_from_file(ctx, item.key, item.product_id, item.job_id, obj, principal)]
     assert item.product_id is not None
     if problem := product_id_problem(item.product_id, folder=item.kind is not KeyKind.REGENERATION):
         if item.kind is not KeyKind.REGENERATION:

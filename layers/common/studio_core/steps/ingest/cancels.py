@@ -23,8 +23,9 @@ from pydantic import BaseModel, ValidationError, model_validator
 
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.queue_messages import S3Object
+from studio_core.aws.reviews import ReviewCallbacks
 from studio_core.aws.storage import FileTooLarge, Storage
-from studio_core.domain.errors import InvalidJob
+from studio_core.domain.errors import InvalidJob, JobCancelled
 from studio_core.domain.identity import catalogue_run_name
 from studio_core.domain.jobs import describe_validation_error, parse_json_document
 from studio_core.domain.keys import (
@@ -88,9 +89,23 @@ class Cancelled:
         }
 
 
-def cancel_jobs(jobs: JobsTable, job_ids: list[str], *, by: str, at: str, target: str) -> Cancelled:
+def cancel_jobs(
+    jobs: JobsTable,
+    job_ids: list[str],
+    *,
+    by: str,
+    at: str,
+    target: str,
+    reviews: ReviewCallbacks | None = None,
+) -> Cancelled:
     def one(job_id: str) -> JobRecord | None:
-        return jobs.cancel(job_id, by=by, at=at)
+        record = jobs.cancel(job_id, by=by, at=at)
+        waiting = record is not None and record.status is JobStatus.AWAITING_REVIEW and record.review_token
+        if waiting and reviews is not None:
+            # Its execution waits for a decision: end the wait (Record failure ends it CANCELLED).
+            assert record is not None and record.review_token is not None
+            reviews.end_wait(record.review_token, JobCancelled.__name__, f"cancelled by {by} at {at}")
+        return record
 
     with ThreadPoolExecutor(max_workers=CANCELLERS) as pool:
         records = [r for r in pool.map(one, job_ids) if r is not None]
@@ -102,10 +117,12 @@ def cancel_jobs(jobs: JobsTable, job_ids: list[str], *, by: str, at: str, target
     return Cancelled(target, stopped, finishing, ended)
 
 
-def cancel_job(jobs: JobsTable, job_id: str, *, by: str, at: str) -> Cancelled:
+def cancel_job(
+    jobs: JobsTable, job_id: str, *, by: str, at: str, reviews: ReviewCallbacks | None = None
+) -> Cancelled:
     if jobs.get(job_id) is None:
         raise LookupError(f"there is no job {job_id!r}")
-    return cancel_jobs(jobs, [job_id], by=by, at=at, target=job_id)
+    return cancel_jobs(jobs, [job_id], by=by, at=at, target=job_id, reviews=reviews)
 
 
 class NotCheckedYet(Exception):
@@ -130,9 +147,11 @@ def catalogue_key(name: str) -> str:
     return name if name.startswith(INBOX) else f"{INBOX}{name}"
 
 
-def cancel_catalogue(storage: Storage, jobs: JobsTable, name: str, *, by: str, at: str) -> Cancelled:
+def cancel_catalogue(
+    storage: Storage, jobs: JobsTable, name: str, *, by: str, at: str, reviews: ReviewCallbacks | None = None
+) -> Cancelled:
     key = catalogue_key(name)
-    return cancel_jobs(jobs, catalogue_jobs(storage, key), by=by, at=at, target=key)
+    return cancel_jobs(jobs, catalogue_jobs(storage, key), by=by, at=at, target=key, reviews=reviews)
 
 
 def cancel_from_file(ctx: Ingest, key: str, obj: S3Object, principal: str | None) -> Outcome:
@@ -144,10 +163,12 @@ def cancel_from_file(ctx: Ingest, key: str, obj: S3Object, principal: str | None
         by = request.by or principal or f"a file {key}"
         at = ctx.clock().isoformat()
         if request.job_id is not None:
-            done = cancel_job(ctx.jobs, request.job_id, by=by, at=at)
+            done = cancel_job(ctx.jobs, request.job_id, by=by, at=at, reviews=ctx.reviews)
         else:
             assert request.catalogue is not None
-            done = cancel_catalogue(ctx.storage, ctx.jobs, request.catalogue, by=by, at=at)
+            done = cancel_catalogue(
+                ctx.storage, ctx.jobs, request.catalogue, by=by, at=at, reviews=ctx.reviews
+            )
     except NotCheckedYet:
         if ctx.queue is None:
             write_report(ctx, key, None, "the catalogue is still being checked; write the cancel again", [])

@@ -17,6 +17,8 @@ from enum import StrEnum
 from studio_core.aws.budget import ImageBudget
 from studio_core.aws.executions import Executions, IngestQueue
 from studio_core.aws.jobs_table import JobsTable, WorkRecord
+from studio_core.aws.publishing import Publisher
+from studio_core.aws.reviews import ReviewCallbacks
 from studio_core.aws.storage import Storage
 from studio_core.domain.budget import budget_day, over_budget_reason
 from studio_core.domain.identity import (
@@ -65,6 +67,10 @@ class Ingest:
     budget: ImageBudget | None = None
     # On-demand regeneration rounds a job may have, whatever its own max_rounds says.
     regeneration_rounds_ceiling: int = 5
+    # Review decisions: handed to the waiting execution (task token), or published at once when
+    # the job has ended (a late approval).
+    reviews: ReviewCallbacks | None = None
+    publisher: Publisher | None = None
 
 
 def start_work(
