@@ -118,7 +118,8 @@ def wait_for(
     record: JobRecord | None = None
     while time.monotonic() < deadline:
         records = [r for r in jobs(studio).for_product(product_id) if r.job is not None]
-        record = records[-1] if records else None
+        # A list carries a job's image counts; the job itself, read whole, its images.
+        record = jobs(studio).get(records[-1].job_id) if records else None
         if record is not None and check(record):
             return record
         time.sleep(0.3)

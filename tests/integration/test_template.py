@@ -481,29 +481,34 @@ READ_VERSIONS = ("s3:GetObject", "s3:GetObjectVersion")
 S3_ACCESS = {
     "IngestFunction": (
         {
-            # what arrives, at the version its event names
+            # what arrives, at the version its event names; a late approval reads the job's images
             *(
                 (action, prefix)
                 for action in READ_VERSIONS
-                for prefix in ("inbox/*", "regenerate/*", "cancel/*")
+                for prefix in ("inbox/*", "regenerate/*", "cancel/*", "review/*", "outbox/*", "published/*")
             ),
-            # a catalogue's quote, when a cancel names the catalogue
-            *((action, f"inbox/*.{s}.report/*") for action in READ_VERSIONS for s in ("csv", "jsonl")),
             ("s3:PutObject", "inbox/*.error.json"),
             ("s3:PutObject", "inbox/*/_error.json"),
             ("s3:PutObject", "regenerate/*.error.json"),
             ("s3:PutObject", "cancel/*.error.json"),
             ("s3:PutObject", "cancel/*.done.json"),
+            ("s3:PutObject", "review/*.error.json"),
+            ("s3:PutObject", "review/*.done.json"),
             ("s3:PutObject", "outbox/*/converted/*"),  # a HEIC photo's JPEG
+            ("s3:PutObject", "published/*"),  # a late approval, published at once
+            ("s3:DeleteObject", "published/*"),
         },
-        {"inbox/*", "regenerate/*", "cancel/*", "outbox/*/converted/*"},
+        {"inbox/*", "regenerate/*", "cancel/*", "review/*", "outbox/*", "published/*"},
     ),
     "SubmitFunction": (
         {(action, prefix) for action in READ_VERSIONS for prefix in ("inbox/*", "outbox/*/converted/*")},
         set(),
     ),
     "CheckStatusFunction": (set(), set()),
-    "RegenerateFunction": (set(), set()),
+    "RegenerateFunction": (
+        {(action, prefix) for action in READ_VERSIONS for prefix in ("inbox/*", "outbox/*/converted/*")},
+        set(),
+    ),
     "PlanCapacityWaitFunction": (set(), set()),
     "FinalizeFunction": (
         {
@@ -526,6 +531,19 @@ S3_ACCESS = {
             ("s3:PutObject", "inbox/*.error.json"),
         },
         {"inbox/*"},
+    ),
+    "ReviewFunction": (
+        {
+            ("s3:GetObject", "outbox/*"),
+            ("s3:GetObject", "inbox/*"),
+            ("s3:GetObject", "published/*"),
+            ("s3:PutObject", "outbox/*"),
+            ("s3:PutObject", "published/*"),
+            ("s3:AbortMultipartUpload", "outbox/*"),
+            ("s3:AbortMultipartUpload", "published/*"),
+            ("s3:DeleteObject", "published/*"),
+        },
+        {"outbox/*", "published/*"},
     ),
 }
 

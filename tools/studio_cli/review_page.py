@@ -68,7 +68,7 @@ def render_home(
     for record in waiting:
         thumb = thumbnail_key(record)
         types = job_image_types(record)
-        images = sum(1 for image in record.images if image.key)
+        images = record.image_counts()[0]
         pending = [
             label for label in types if label not in {a.image_type.label for a in record.approved_images}
         ]

@@ -617,7 +617,8 @@ class JobsTable:
         if images is not None:
             self._put_rounds(job_id, images)
             copied = sum(1 for image in images if image.key)
-            values.update(images_copied=copied, images_missing=len(images) - copied)
+            thumbnail = next((image.key for image in images if image.key and image.error is None), None)
+            values.update(images_copied=copied, images_missing=len(images) - copied, thumbnail_key=thumbnail)
             removed = " REMOVE images"  # a record from before the round items kept them inline
         if status is not None:
             values.update(status=status.value, gsi2pk=f"STATUS#{status.value}", gsi2sk=f"{now}#{job_id}")

@@ -57,7 +57,7 @@ def thumbnail_key(record: JobRecord | None) -> str | None:
         return None
     for image in record.approved_images:
         return image.key
-    return next((image.key for image in record.images if image.key and image.error is None), None)
+    return record.thumbnail()
 
 
 def overview_rows(
@@ -80,7 +80,7 @@ def overview_rows(
                 outcome=str(row.get("outcome", "")),
                 status=record.status.value if record is not None else str(row.get("outcome", "")).upper(),
                 review=review_text(record),
-                images=sum(1 for image in record.images if image.key) if record is not None else 0,
+                images=record.image_counts()[0] if record is not None else 0,
                 thumbnail=href(thumb) if thumb else None,
                 job_href=job_href(record) if record is not None and record.job is not None else None,
                 reason=(record.error if record is not None else None) or row.get("reason"),

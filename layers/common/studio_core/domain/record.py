@@ -171,6 +171,7 @@ class JobRecord(BaseModel):
     images: list[ImageRecord] = Field(default_factory=list)
     images_copied: int = 0
     images_missing: int = 0
+    thumbnail_key: str | None = None  # an image that passed its checks, for pages that list jobs
     rounds: list[RoundRecord] = Field(default_factory=list)
     result_key: str | None = None
     error: str | None = None
@@ -214,6 +215,12 @@ class JobRecord(BaseModel):
             copied = sum(1 for image in self.images if image.key)
             return copied, len(self.images) - copied
         return self.images_copied, self.images_missing
+
+    def thumbnail(self) -> str | None:
+        """An image of the job that passed its checks (the first), for a list of jobs."""
+        if self.images:
+            return next((image.key for image in self.images if image.key and image.error is None), None)
+        return self.thumbnail_key
 
     def paid(self) -> Cost:
         """What the job paid Aiuta for: the operations it created (not those it built on)."""
