@@ -50,6 +50,8 @@ from studio_core.aws.jobs_table import JobsTable  # noqa: E402
 from studio_core.aws.storage import Storage  # noqa: E402
 from studio_core.domain.errors import AiutaError  # noqa: E402
 from studio_core.domain.image_check import PNG_SIGNATURE  # noqa: E402
+from studio_core.domain.outcome import Ending  # noqa: E402
+from studio_core.domain.state import StepStatus  # noqa: E402
 from studio_core.domain.vocabulary import Kind, on_figure_type  # noqa: E402
 from studio_core.steps.finalize import CopyOrder, copy_one  # noqa: E402
 from studio_local import LocalStudio  # noqa: E402
@@ -441,9 +443,9 @@ class Bench:
             source_key=f"inbox/{product_id}/product.json",
             execution_name=job_id,
         )
-        self.jobs.mark_partial(
+        self.jobs.record_ending(
             job_id,
-            error=f"Aiuta says {hostile}",
+            Ending(StepStatus.PARTIAL, f"Aiuta says {hostile}"),
             finished_at="2026-12-01T10:00:00+00:00",
             operations=[],
             result_key=f"outbox/{product_id}/{job_id}/result.json",

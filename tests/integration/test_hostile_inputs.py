@@ -36,8 +36,9 @@ from studio_core.domain.catalogue import parse_catalogue
 from studio_core.domain.errors import AiutaError
 from studio_core.domain.image_check import PNG_SIGNATURE
 from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.outcome import Ending
 from studio_core.domain.record import ImageRecord, RequestKind
-from studio_core.domain.state import OperationRef
+from studio_core.domain.state import OperationRef, StepStatus
 from studio_core.domain.vocabulary import Kind, on_figure_type
 from studio_core.settings import AiutaSettings, from_env
 from studio_core.steps.finalize import CopyOrder, copy_one
@@ -675,9 +676,9 @@ def hostile_job() -> str:
     operation = OperationRef(
         kind=Kind.ON_FIGURE, operation_id="op\x1b[2J-1", status="FAILED", error=f"Aiuta says {HOSTILE_TEXT}"
     )
-    jobs.mark_partial(
+    jobs.record_ending(
         job_id,
-        error=f"the operation failed: {HOSTILE_TEXT}",
+        Ending(StepStatus.PARTIAL, f"the operation failed: {HOSTILE_TEXT}"),
         finished_at="2026-12-01T10:00:00+00:00",
         operations=[operation],
         result_key=f"outbox/sku-hostile/{job_id}/result.json",

@@ -9,8 +9,9 @@ from boto3.dynamodb.conditions import Key
 
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.outcome import Ending
 from studio_core.domain.record import ImageRecord, JobStatus, RequestKind, RoundRecord
-from studio_core.domain.state import OperationRef
+from studio_core.domain.state import OperationRef, StepStatus
 from studio_core.domain.vocabulary import Kind, image_type_from_label
 from tests.support.aws import JOBS_TABLE
 
@@ -56,8 +57,8 @@ def test_a_job_is_created_once_and_found_by_id_product_and_status(table: JobsTab
 def test_a_failure_moves_the_job_between_status_lookups(table: JobsTable) -> None:
     queue(table, "j1", product_id="p")
 
-    table.mark_failed(
-        "j1", timed_out=False, error="Aiuta said no", finished_at="2026-12-01T00:00:00", operations=[]
+    table.record_ending(
+        "j1", Ending(StepStatus.FAILED, "Aiuta said no"), finished_at="2026-12-01T00:00:00", operations=[]
     )
 
     assert table.with_status(JobStatus.QUEUED) == []
@@ -135,14 +136,16 @@ def test_a_job_of_140_images_fits_well_within_an_item(table: JobsTable) -> None:
 
     # When every round's operations, images and findings are recorded
     table.mark_regenerating("big", round_=5, operations=operations)
-    table.mark_succeeded(
+    table.record_ending(
         "big",
+        Ending(StepStatus.SUCCEEDED),
         images=images,
         rounds=rounds,
         result_key="outbox/big/big/result.json",
         finished_at="t",
         deleted_at_aiuta=False,
         cleanup_problems=[],
+        operations=operations,
     )
 
     # Then the item reads back whole, at a fraction of DynamoDB's 400 KB item limit

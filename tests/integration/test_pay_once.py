@@ -22,9 +22,10 @@ from studio_core.aws.budget import ImageBudget
 from studio_core.aws.executions import Executions, IngestQueue
 from studio_core.domain.errors import JobCancelled
 from studio_core.domain.jobs import JobDefaults, build_job
+from studio_core.domain.outcome import Ending
 from studio_core.domain.polling import PollSettings
 from studio_core.domain.record import JobStatus, RequestKind
-from studio_core.domain.state import JobState, OperationRef
+from studio_core.domain.state import JobState, OperationRef, StepStatus
 from studio_core.domain.vocabulary import Kind
 from studio_core.steps.catalogue_run import CatalogueRef, CatalogueRun, check_catalogue
 from studio_core.steps.ingest import Ingest, handle_body
@@ -128,8 +129,9 @@ def finished_job(product_id: str, *, max_rounds: int = 2) -> str:
         execution_name=job_id,
     )
     op = OperationRef(kind=Kind.ON_FIGURE, operation_id="op-1", status="SUCCESS")
-    jobs.mark_succeeded(
+    jobs.record_ending(
         job_id,
+        Ending(StepStatus.SUCCEEDED),
         images=[],
         rounds=[],
         result_key="r",
@@ -268,8 +270,8 @@ def test_an_overwritten_request_is_read_at_the_version_its_event_named() -> None
     # When v1's event arrives (after v2 was written), then v2's once v1's round has ended
     handle_body(ctx, event(v1))
     first = product_records("over-1")[-1]
-    clients.jobs_table().mark_failed(
-        first["job_id"], timed_out=False, error="x", finished_at="t", operations=[]
+    clients.jobs_table().record_ending(
+        first["job_id"], Ending(StepStatus.FAILED, "x"), finished_at="t", operations=[]
     )
     handle_body(ctx, event(v2))
 
@@ -299,8 +301,8 @@ def test_requests_for_one_job_take_turns() -> None:
     )
     assert handle_body(ctx, turn) == ["waiting"]
     running = [r for r in product_records("turns-1") if r["request_kind"] == "regeneration"]
-    clients.jobs_table().mark_failed(
-        running[0]["job_id"], timed_out=False, error="x", finished_at="t", operations=[]
+    clients.jobs_table().record_ending(
+        running[0]["job_id"], Ending(StepStatus.FAILED, "x"), finished_at="t", operations=[]
     )
     assert handle_body(ctx, turn) == ["started"]
 
@@ -317,10 +319,9 @@ def test_a_request_past_the_jobs_max_rounds_is_refused_with_the_reason() -> None
         submitted_at="t",
         input_mode="urls",
     )
-    clients.jobs_table().mark_failed(
+    clients.jobs_table().record_ending(
         first["job_id"],
-        timed_out=False,
-        error="x",
+        Ending(StepStatus.FAILED, "x"),
         finished_at="t",
         operations=[OperationRef(kind=Kind.ON_FIGURE, operation_id="op-2", round=1)],
     )

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from studio_core.domain.identity import product_key
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
+from studio_core.domain.outcome import Ending
 from studio_core.domain.quote import Quote
 from studio_core.domain.record import (
     ApprovedImage,
@@ -294,29 +295,6 @@ class JobsTable:
                 )
         return self.get(job_id)
 
-    def mark_cancelled(
-        self,
-        job_id: str,
-        *,
-        error: str,
-        finished_at: str,
-        operations: Sequence[OperationRef],
-        result_key: str | None = None,
-        images: Sequence[ImageRecord] | None = None,
-        rounds: Sequence[RoundRecord] | None = None,
-    ) -> None:
-        """A job that was asked to stop has stopped (what it paid for is copied, if anything)."""
-        copied = {} if images is None else {"images": images, "rounds": rounds or []}
-        self._set(
-            job_id,
-            JobStatus.CANCELLED,
-            error=error,
-            finished_at=finished_at,
-            operations=operations,
-            result_key=result_key,
-            **copied,
-        )
-
     def record_rejection(
         self, *, job_id: str, product_id: str, source_key: str, error: str, finished_at: str
     ) -> bool:
@@ -380,9 +358,18 @@ class JobsTable:
         rounds: Sequence[RoundRecord],
         result_key: str,
         operations: Sequence[OperationRef] = (),
-    ) -> None:
-        """A round's images are copied and another round follows."""
-        self._set(job_id, images=images, rounds=rounds, result_key=result_key, **_operations(operations))
+        status: JobStatus | None = None,
+    ) -> JobRecord:
+        """A round's images are copied and another round (or a review) follows; returns the job."""
+        return self._set(
+            job_id,
+            status,
+            returning=True,
+            images=images,
+            rounds=rounds,
+            result_key=result_key,
+            **_operations(operations),
+        ) or _missing(job_id)
 
     def mark_regenerating(
         self,
@@ -394,57 +381,33 @@ class JobsTable:
     ) -> None:
         self._set(job_id, JobStatus.REGENERATING, round=round_, operations=operations, poll_plan=poll_plan)
 
-    def mark_succeeded(
+    def record_ending(
         self,
         job_id: str,
+        ending: Ending,
         *,
-        images: Sequence[ImageRecord],
-        rounds: Sequence[RoundRecord],
-        result_key: str,
-        finished_at: str,
-        deleted_at_aiuta: bool,
-        cleanup_problems: Sequence[str],
-        operations: Sequence[OperationRef] = (),
-    ) -> None:
-        self._set(
-            job_id,
-            JobStatus.SUCCEEDED,
-            images=images,
-            rounds=rounds,
-            result_key=result_key,
-            finished_at=finished_at,
-            deleted_at_aiuta=deleted_at_aiuta,
-            cleanup_problems=list(cleanup_problems),
-            error=None,
-            **_operations(operations),
-        )
-
-    def mark_partial(
-        self,
-        job_id: str,
-        *,
-        error: str,
         finished_at: str,
         operations: Sequence[OperationRef],
-        result_key: str,
+        result_key: str | None = None,
         images: Sequence[ImageRecord] | None = None,
         rounds: Sequence[RoundRecord] | None = None,
-        deleted_at_aiuta: bool = False,
-        cleanup_problems: Sequence[str] = (),
-    ) -> None:
-        """Some of the job succeeded and is copied; ``error`` names what did not."""
-        copied = {} if images is None else {"images": images, "rounds": rounds or []}
-        self._set(
-            job_id,
-            JobStatus.PARTIAL,
-            error=error,
-            finished_at=finished_at,
-            operations=operations,
-            result_key=result_key,
-            deleted_at_aiuta=deleted_at_aiuta,
-            cleanup_problems=list(cleanup_problems),
-            **copied,
-        )
+        deleted_at_aiuta: bool | None = None,
+        cleanup_problems: Sequence[str] | None = None,
+    ) -> JobRecord:
+        """The job's end as ``domain.outcome`` decided it, in one write; returns the job as it is now
+        (with ``images``, when given, as they were written)."""
+        attributes: dict[str, Any] = {
+            "error": ending.reason,
+            "finished_at": finished_at,
+            "operations": operations,
+            "result_key": result_key,
+            "deleted_at_aiuta": deleted_at_aiuta,
+            "cleanup_problems": list(cleanup_problems) if cleanup_problems is not None else None,
+        }
+        if images is not None:
+            attributes.update(images=images, rounds=list(rounds or []))
+        written = {name: value for name, value in attributes.items() if value is not None or name == "error"}
+        return self._set(job_id, ending.status, returning=True, **written) or _missing(job_id)
 
     def mark_resumed(self, job_id: str, *, resumes: int, execution_name: str, resumed_at: str) -> None:
         """A TIMED_OUT or PARTIAL job is being checked again by the execution ``execution_name``."""
@@ -456,20 +419,6 @@ class JobsTable:
             resumed_at=resumed_at,
             finished_at=None,
         )
-
-    def mark_failed(
-        self,
-        job_id: str,
-        *,
-        timed_out: bool,
-        error: str,
-        finished_at: str,
-        operations: Sequence[OperationRef],
-    ) -> None:
-        status = JobStatus.TIMED_OUT if timed_out else JobStatus.FAILED
-        self._set(job_id, status, error=error, finished_at=finished_at, operations=operations)
-
-    # Review and publish (domain.review)
 
     def await_review(self, job_id: str, *, token: str, round_: int, deadline_at: str) -> None:
         """The execution waits for a decision on ``round_``, resumed with ``token``."""
@@ -606,7 +555,9 @@ class JobsTable:
             return False
         return True
 
-    def _set(self, job_id: str, status: JobStatus | None = None, **attributes: Any) -> None:
+    def _set(
+        self, job_id: str, status: JobStatus | None = None, *, returning: bool = False, **attributes: Any
+    ) -> JobRecord | None:
         """Sets attributes (and the status with its index keys) on a recorded job; ``images`` go to
         the job's round items, and the job item keeps their counts. A job that was never recorded
         is not half-written: ``LookupError``."""
@@ -625,15 +576,22 @@ class JobsTable:
         names = {f"#a{i}": name for i, name in enumerate(values)}
         placeholders = {f":v{i}": _to_dynamo(value) for i, value in enumerate(values.values())}
         try:
-            self._table.update_item(
+            answer = self._table.update_item(
                 Key=_key(job_id),
                 UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))) + removed,
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=placeholders,
+                **({"ReturnValues": "ALL_NEW"} if returning else {}),
             )
         except self._table.meta.client.exceptions.ConditionalCheckFailedException:
             raise LookupError(f"job {job_id} is not recorded: nothing was written") from None
+        if not returning:
+            return None
+        item = dict(answer.get("Attributes") or {})
+        if images is not None:
+            item["images"] = _to_dynamo(list(images))
+        return _record(item)
 
     def _put_rounds(self, job_id: str, images: Sequence[ImageRecord]) -> None:
         """Each round's images as the round's item (written whole: a round's images are final)."""
@@ -677,6 +635,10 @@ def _round_of(item: dict[str, Any]) -> int:
 
 def _settle_key(product_id: str) -> dict[str, str]:
     return {"pk": f"SETTLE#{product_key(product_id)}", "sk": "SETTLE"}
+
+
+def _missing(job_id: str) -> JobRecord:
+    raise LookupError(f"job {job_id} is not recorded")
 
 
 def _product_key(product_id: str) -> dict[str, str]:

@@ -28,7 +28,8 @@ from studio_core.domain.capacity import (
     plan_capacity_wait,
 )
 from studio_core.domain.errors import CapacityUnavailable
-from studio_core.domain.state import JobState, StepError, StepStatus
+from studio_core.domain.outcome import no_capacity_by_deadline
+from studio_core.domain.state import JobState, StepError
 from studio_core.observability import count, logger, seconds
 from studio_core.settings import CapacityWaitSettings
 
@@ -84,8 +85,9 @@ def plan_wait(
     )
     if plan.wait is None:
         document.pop("capacity", None)
-        document["status"] = StepStatus.TIMED_OUT.value
-        document["failure_reason"] = plan.give_up_reason
+        ending = no_capacity_by_deadline(plan.give_up_reason or "no capacity before the job's deadline")
+        document["status"] = ending.step.value
+        document["failure_reason"] = ending.reason
         logger.warning("no capacity before the deadline", extra={"task": task.value, "error": error.error})
         count("CapacityWaitsGivenUp")
         return document

@@ -39,13 +39,13 @@ from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
 from studio_core.domain.budget import budget_day
-from studio_core.domain.errors import AiutaError, AiutaNotFound, JobCancelled
+from studio_core.domain.errors import AiutaError, AiutaNotFound
 from studio_core.domain.image_check import ImageCheck, NotAnImage
 from studio_core.domain.keys import job_prefix, output_key, result_key
+from studio_core.domain.outcome import Cancel, after_copy
 from studio_core.domain.record import ImageRecord, JobRecord, JobStatus
 from studio_core.domain.results import RoundPlan, RoundSummary, shortfall, summarise_round
 from studio_core.domain.state import (
-    JobFailure,
     JobState,
     OperationRef,
     PendingRound,
@@ -53,7 +53,7 @@ from studio_core.domain.state import (
     StepStatus,
     paid_for,
 )
-from studio_core.domain.vocabulary import ImageType, Kind, ReviewMode
+from studio_core.domain.vocabulary import ImageType, Kind
 from studio_core.observability import count, logger
 
 COPY_WORKERS = 8
@@ -209,16 +209,6 @@ def _budget_takes(budget: ImageBudget | None, state: JobState, plan: RoundPlan, 
     return budget.charge(f"{state.job_id}#round{state.round + 1}", images, budget_day(now)).granted
 
 
-def _review_next(state: JobState, outcome: StepStatus, deadline_seconds: int) -> StepStatus | None:
-    """Where a job with a review goes instead of ending: AWAITING_REVIEW or PUBLISH (None: it ends
-    as any job; a job cancelled, or with a round still to come, is not reviewed yet)."""
-    mode = state.job.review_mode
-    if mode is ReviewMode.NONE or outcome not in (StepStatus.SUCCEEDED, StepStatus.PARTIAL):
-        return None
-    state.review = ReviewStep(mode=mode.value, deadline_seconds=deadline_seconds)
-    return StepStatus.AWAITING_REVIEW if mode is ReviewMode.REQUIRED else StepStatus.PUBLISH
-
-
 def result_document(
     state: JobState, summary: RoundSummary, now: datetime, outcome: StepStatus, reason: str | None
 ) -> dict[str, Any]:
@@ -325,8 +315,9 @@ def finalize_job(
     state.images_copied += images_copied
 
     plan = summary.next_round
-    cancelled = record is not None and record.cancel_requested_at is not None
-    if cancelled:
+    asked_to_stop = record.cancel_requested_at if record is not None else None
+    cancel = Cancel(record.cancelled_by, asked_to_stop) if record is not None and asked_to_stop else None
+    if cancel is not None:
         plan = None
     elif plan is not None and not plan.planned and not _budget_takes(budget, state, plan, now):
         logger.warning(
@@ -336,21 +327,16 @@ def finalize_job(
         plan = None
     # A regeneration request's operations are its base job's and its own round: no kinds of its own.
     wanted = state.job.kind if state.base_job_id is None else None
-    reason = None if plan else shortfall(state.operations, summary.images, wanted)
-    if cancelled:
-        assert record is not None
-        outcome = StepStatus.CANCELLED
-        reason = f"cancelled by {record.cancelled_by or 'a request'} at {record.cancel_requested_at}" + (
-            f"; {reason}" if reason else ""
-        )
-    else:
-        outcome = StepStatus.REGENERATE if plan else StepStatus.PARTIAL if reason else StepStatus.SUCCEEDED
-    reviewing = _review_next(state, outcome, review_deadline_seconds)
-    outcome = reviewing or outcome
-    state.status = outcome
-    state.failure_reason = reason
-    if cancelled:
-        state.failure = JobFailure(error=JobCancelled.__name__, cause=reason or "cancelled")
+    ending = after_copy(
+        next_round=plan is not None,
+        shortfall=None if plan else shortfall(state.operations, summary.images, wanted),
+        cancel=cancel,
+        review=state.job.review_mode,
+    )
+    outcome, reason = ending.step, ending.reason
+    state.status, state.failure_reason, state.failure = outcome, reason, ending.failure
+    if outcome in (StepStatus.AWAITING_REVIEW, StepStatus.PUBLISH):
+        state.review = ReviewStep(mode=state.job.review_mode.value, deadline_seconds=review_deadline_seconds)
     state.pending_round = (
         None
         if plan is None
@@ -360,8 +346,8 @@ def finalize_job(
     )
     key = result_key(state.product_id, state.job_id)
     storage.put_json(key, result_document(state, summary, now, outcome, reason))
-    if plan is not None or reviewing is not None:
-        jobs.record_round(
+    if not ending.ends_job:
+        current = jobs.record_round(
             state.job_id,
             images=summary.images,
             rounds=summary.rounds,
@@ -378,39 +364,25 @@ def finalize_job(
             problems = list(record.cleanup_problems)  # deleted (or tried) the first time
         else:
             problems = delete_at_aiuta(state, summary.images, client) if should_delete else []
-        ending: dict[str, Any] = {
-            "images": summary.images,
-            "rounds": summary.rounds,
-            "result_key": key,
-            "finished_at": now.isoformat(),
-            "deleted_at_aiuta": should_delete,
-            "cleanup_problems": problems,
-            "operations": state.operations,
-        }
-        if cancelled:
-            jobs.mark_cancelled(
-                state.job_id,
-                error=reason or "cancelled",
-                finished_at=now.isoformat(),
-                operations=state.operations,
-                result_key=key,
-                images=summary.images,
-                rounds=summary.rounds,
-            )
-            count("JobsCancelled")
-        elif reason:
-            jobs.mark_partial(state.job_id, error=reason, **ending)
-            logger.warning("job partly succeeded", extra={"reason": reason})
-            count("JobsPartial")
-        else:
-            jobs.mark_succeeded(state.job_id, **ending)
-            count("JobsSucceeded")
+        current = jobs.record_ending(
+            state.job_id,
+            ending,
+            images=summary.images,
+            rounds=summary.rounds,
+            result_key=key,
+            finished_at=now.isoformat(),
+            deleted_at_aiuta=should_delete and ending.status is not JobStatus.CANCELLED,
+            cleanup_problems=problems,
+            operations=state.operations,
+        )
+        if ending.metric:
+            count(ending.metric)
+        if reason:
+            logger.warning("job ended", extra={"status": ending.status.value, "reason": reason})
     # The job's gallery page, and once the job has ended, its event for the store's other systems.
-    ended = jobs.get(state.job_id)
-    if ended is not None:
-        publish_gallery(storage, jobs, ended)
-        if plan is None and reviewing is None and events is not None and not replayed:
-            events.job_finished(ended, storage.bucket)
+    publish_gallery(storage, jobs, current)
+    if ending.ends_job and events is not None and not replayed:
+        events.job_finished(current, storage.bucket)
     logger.info(
         "round copied",
         extra={

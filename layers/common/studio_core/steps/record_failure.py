@@ -14,9 +14,9 @@ from studio_core.aws.events import JobEvents
 from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
-from studio_core.domain.errors import JobCancelled, JobTimedOut, OperationFailed
 from studio_core.domain.keys import result_key
-from studio_core.domain.state import JobFailure, JobState, StepStatus
+from studio_core.domain.outcome import Cancel, after_failure, workflow_failure
+from studio_core.domain.state import JobFailure, JobState, StepStatus, paid_for
 from studio_core.observability import count, logger
 
 # What a person reads instead of an error name that only says how a step was cut off mid-call.
@@ -42,11 +42,7 @@ def failure_of(state: JobState) -> JobFailure:
             f"{readable} ({original})" if readable and original != state.error.error else readable or original
         )
         return JobFailure(error=state.error.error, cause=f"{state.error.error}: {message}")
-    if state.status is StepStatus.TIMED_OUT:
-        reason = state.failure_reason or "Aiuta had not finished by the job's deadline"
-        return JobFailure(error=JobTimedOut.__name__, cause=reason)
-    reason = state.failure_reason or "the job failed without a recorded reason"
-    return JobFailure(error=OperationFailed.__name__, cause=reason)
+    return workflow_failure(state.status is StepStatus.TIMED_OUT, state.failure_reason)
 
 
 def record_failure(
@@ -57,89 +53,52 @@ def record_failure(
     events: JobEvents | None = None,
     now: datetime | None = None,
 ) -> JobState:
+    """Reads the job once, decides its end (``domain.outcome.after_failure``), writes it once."""
     now = now or datetime.now(UTC)
-    failure = failure_of(state)
+    before = jobs.get(state.job_id)
     # The failed step may have created operations before it failed (they are in the record, not
     # in the state the Catch passed on): the job keeps them, so `studio resume` can collect them.
-    before = jobs.get(state.job_id)
     known = {op.operation_id for op in state.operations}
     state.operations.extend(
         op for op in (before.operations if before else []) if op.operation_id and op.operation_id not in known
     )
-    partial = state.has_copied_results()
-    cancelled = (state.error is not None and state.error.error == JobCancelled.__name__) or bool(
-        before and before.cancel_requested_at
+    asked_to_stop = before.cancel_requested_at if before is not None else None
+    ending = after_failure(
+        caught=state.error,
+        failure=failure_of(state),
+        deadline_passed=state.status is StepStatus.TIMED_OUT,
+        images_copied=state.has_copied_results(),
+        cancel=Cancel(before.cancelled_by, asked_to_stop) if before is not None and asked_to_stop else None,
     )
-    if cancelled and before is not None and before.cancel_requested_at:
-        failure = JobFailure(
-            error=JobCancelled.__name__,
-            cause=f"cancelled by {before.cancelled_by or 'a request'} at {before.cancel_requested_at}"
-            + ("" if failure.error == JobCancelled.__name__ else f"; then {failure.cause}"),
-        )
-    timed_out = state.status is StepStatus.TIMED_OUT and not partial and not cancelled
-    state.status = (
-        StepStatus.CANCELLED
-        if cancelled
-        else StepStatus.PARTIAL
-        if partial
-        else StepStatus.TIMED_OUT
-        if timed_out
-        else StepStatus.FAILED
-    )
-    state.failure_reason = failure.cause
-    state.failure = failure
+    state.status, state.failure_reason, state.failure = ending.step, ending.reason, ending.failure
     key = result_key(state.product_id, state.job_id)
     document: dict[str, Any] = {
         "job_id": state.job_id,
         "product_id": state.product_id,
-        "status": state.status.value,
-        "error": failure.cause,
+        "status": ending.status.value,
+        "error": ending.reason,
+        "paid": paid_for(state.operations).model_dump(),
         "operations": [op.model_dump(mode="json") for op in state.operations],
         "finished_at": now.isoformat(),
     }
-    if partial:
-        record = jobs.get(state.job_id)
-        document["images"] = [i.model_dump(mode="json") for i in (record.images if record else [])]
-        document["rounds"] = [r.model_dump(mode="json") for r in (record.rounds if record else [])]
-    if cancelled:
-        jobs.mark_cancelled(
-            state.job_id,
-            error=failure.cause,
-            finished_at=now.isoformat(),
-            operations=state.operations,
-            result_key=key,
-        )
-    elif partial:
-        jobs.mark_partial(
-            state.job_id,
-            error=failure.cause,
-            finished_at=now.isoformat(),
-            operations=state.operations,
-            result_key=key,
-        )
-    else:
-        jobs.mark_failed(
-            state.job_id,
-            timed_out=timed_out,
-            error=failure.cause,
-            finished_at=now.isoformat(),
-            operations=state.operations,
-        )
+    if before is not None and before.images:
+        document["images"] = [i.model_dump(mode="json") for i in before.images]
+        document["rounds"] = [r.model_dump(mode="json") for r in before.rounds]
+    ended = jobs.record_ending(
+        state.job_id,
+        ending,
+        finished_at=now.isoformat(),
+        operations=state.operations,
+        result_key=key,
+        images=before.images if before is not None and before.images else None,
+        rounds=before.rounds if before is not None else None,
+    )
     storage.put_json(key, document)
     # The job's gallery page shows what it got and why it ended; its event tells the store.
-    ended = jobs.get(state.job_id)
-    if ended is not None:
-        publish_gallery(storage, jobs, ended)
-        if events is not None:
-            events.job_finished(ended, storage.bucket)
-    logger.warning("job failed", extra={"status": state.status.value, "reason": failure.cause})
-    count(
-        "JobsCancelled"
-        if cancelled
-        else "JobsPartial"
-        if partial
-        else "JobsTimedOut"
-        if timed_out
-        else "JobsFailed"
-    )
+    publish_gallery(storage, jobs, ended)
+    if events is not None:
+        events.job_finished(ended, storage.bucket)
+    logger.warning("job failed", extra={"status": ending.status.value, "reason": ending.reason})
+    if ending.metric:
+        count(ending.metric)
     return state

@@ -29,6 +29,7 @@ from studio_core.aws.publishing import Publisher
 from studio_core.aws.storage import Storage
 from studio_core.domain.identity import review_decision_id
 from studio_core.domain.keys import result_key
+from studio_core.domain.outcome import Ending
 from studio_core.domain.record import JobRecord, PublishedImage
 from studio_core.domain.review import (
     ReviewState,
@@ -180,25 +181,21 @@ def end_reviewed_job(
     should_delete = bool(should_delete) and all(op.finished for op in state.operations)
     problems = review.clean_up(state, record) if should_delete and review.clean_up is not None else []
     key = result_key(state.product_id, state.job_id)
-    ending: dict[str, Any] = {
-        "images": record.images,
-        "rounds": record.rounds,
-        "result_key": key,
-        "finished_at": now.isoformat(),
-        "deleted_at_aiuta": should_delete,
-        "cleanup_problems": problems,
-        "operations": state.operations,
-    }
-    if reason:
-        review.jobs.mark_partial(state.job_id, error=reason, **ending)
-        count("JobsPartial")
-        state.status = StepStatus.PARTIAL
-    else:
-        review.jobs.mark_succeeded(state.job_id, **ending)
-        count("JobsSucceeded")
-        state.status = StepStatus.SUCCEEDED
-    state.failure_reason = reason
-    ended = review.jobs.get(state.job_id) or record
+    ending = Ending(StepStatus.PARTIAL if reason else StepStatus.SUCCEEDED, reason)
+    ended = review.jobs.record_ending(
+        state.job_id,
+        ending,
+        images=record.images,
+        rounds=record.rounds,
+        result_key=key,
+        finished_at=now.isoformat(),
+        deleted_at_aiuta=should_delete,
+        cleanup_problems=problems,
+        operations=state.operations,
+    )
+    if ending.metric:
+        count(ending.metric)
+    state.status, state.failure_reason = ending.step, reason
     review.storage.put_json(key, result_of(ended, state, now))
     publish_gallery(review.storage, review.jobs, ended)
     if review.events is not None:
