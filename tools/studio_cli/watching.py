@@ -708,13 +708,15 @@ def is_catalogue_name(name: str) -> bool:
 
 def catalogue_in_bucket(stack: Stack, name: str) -> Catalogue:
     """The catalogue ``name`` (``feed.csv``, ``inbox/feed.csv`` or a local path) as it is in the
-    inbox now: its rows and the jobs they will be, for ``studio watch inbox/feed.csv``."""
+    inbox now: its rows, and the jobs its check recorded for them (none yet while it checks), for
+    ``studio watch inbox/feed.csv``."""
     from pathlib import PurePosixPath
 
     from studio_cli.errors import NotFound
-    from studio_core.domain.catalogue import catalogue_job_id, parse_catalogue
+    from studio_core.domain.catalogue import parse_catalogue
     from studio_core.domain.errors import InvalidJob
-    from studio_core.domain.keys import INBOX, product_id_problem
+    from studio_core.domain.identity import catalogue_run_name
+    from studio_core.domain.keys import CATALOGUE_ROWS_NAME, INBOX, catalogue_run_prefix
 
     key = name if name.startswith(INBOX) else f"{INBOX}{PurePosixPath(name).name}"
     try:
@@ -727,13 +729,19 @@ def catalogue_in_bucket(stack: Stack, name: str) -> Catalogue:
             ) from None
         raise
     etag = str(answer.get("ETag", "")).strip('"')
+    version = str(answer.get("VersionId") or etag)
     try:
         rows = parse_catalogue(answer["Body"].read(), key)
     except InvalidJob:
         rows = []  # the run reports why it cannot read the file
+    checked_key = catalogue_run_prefix(key, catalogue_run_name(key, version)) + CATALOGUE_ROWS_NAME
+    try:
+        checked = json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=checked_key)["Body"].read())
+    except ClientError:
+        checked = {}
     jobs = [
-        catalogue_job_id(row.product_id, key, etag)
-        for row in rows
-        if row.product_id is not None and product_id_problem(row.product_id) is None
+        row["job_id"]
+        for row in checked.get("rows", [])
+        if row.get("job_id") and row.get("outcome") in ("new", "changed", "forced", "retry")
     ]
-    return Catalogue(key, len(rows), list(dict.fromkeys(jobs)), etag)
+    return Catalogue(key, len(rows), jobs, etag, version)
