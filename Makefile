@@ -112,6 +112,7 @@ bench: install
 	$(BIN)/python bench/work_per_product.py > /dev/null
 	$(BIN)/python bench/reliability.py > /dev/null
 	$(BIN)/python bench/hostile.py > /dev/null
+	$(BIN)/python bench/feed_sync.py --record > /dev/null
 	$(BIN)/python bench/load.py --products 1000 --rate 5 --record > /dev/null
 	$(BIN)/python bench/load.py --catalogue 10000 --rate 5 --until started --timeout 2100 --record > /dev/null
 	@echo "results in bench/results/"

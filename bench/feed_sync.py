@@ -79,6 +79,8 @@ def stack_for(args: argparse.Namespace, simulator: ExternalSimulator) -> LocalSt
             # The feed is paid on purpose: no image budget in the way of the measurement.
             "ImagesPerDayLimit": "0",
             "ImagesPerCatalogueLimit": "0",
+            # The feed's photo is hosted on the local moto server (loopback).
+            "AllowPrivateImageUrls": "true",
         },
         sim_settings=SimSettings(api_key=SIM_KEY),
         function_environment={"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"},

@@ -1,0 +1,46 @@
+"""The feed-sync bench (bench/feed_sync.py) at a size CI can afford: a daily feed uploaded three
+times pays only for what changed, and its quotes agree with what was paid.
+
+The full run (2,000 rows; 20 changed, 10 added, 5 removed) is ``make bench``, with its figures in
+``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "feed_sync.py"
+
+pytestmark = pytest.mark.slow
+
+
+def load_module() -> Any:
+    sys.path.insert(0, str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("bench_feed_sync", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_feed_uploaded_again_pays_only_for_its_changed_and_added_rows() -> None:
+    bench = load_module()
+    args = bench.parse_args(["--rows=40", "--changed=3", "--added=2", "--removed=1", "--timeout=600"])
+
+    result = bench.run(args)
+
+    # 40 creates, then exactly the 3 changed and 2 added rows, then nothing; each quote is what was paid
+    assert [u["creates"] for u in result["uploads"]] == [40, 5, 0], bench.render(result, "test")
+    assert result["quote_matches_paid"], bench.render(result, "test")
+    second = result["uploads"][1]
+    assert second["outcomes"] == {"new": 2, "changed": 3, "unchanged": 36, "rejected": 0, "over_budget": 0}
+    assert second["quoted_images"] == 3 * 2 + 2  # the changed rows ask for 2 generations each
+    assert bench.last_line(result).startswith(
+        "feed_sync: rows=40 creates_first=40 creates_second=5 creates_third=0"
+    )
