@@ -73,6 +73,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         "AiutaRequestsPerSecond": "20",
         "AiutaRequestBurst": "5",
         "PublishedBaseUrl": BASE_URL,
+        # The catalogue's photo links are presigned URLs of the local S3 on 127.0.0.1.
+        "AllowPrivateImageUrls": "true",
     }
     with local_stack(tmp_path_factory.mktemp("review"), parameters=parameters) as running:
         yield running
