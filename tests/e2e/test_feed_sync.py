@@ -39,7 +39,16 @@ def test_a_feed_uploaded_again_pays_only_for_its_changed_and_added_rows() -> Non
     assert [u["creates"] for u in result["uploads"]] == [40, 5, 0], bench.render(result, "test")
     assert result["quote_matches_paid"], bench.render(result, "test")
     second = result["uploads"][1]
-    assert second["outcomes"] == {"new": 2, "changed": 3, "unchanged": 36, "rejected": 0, "over_budget": 0}
+    assert second["outcomes"] == {
+        "new": 2,
+        "changed": 3,
+        "forced": 0,
+        "retry": 0,
+        "unchanged": 36,
+        "rejected": 0,
+        "over_budget": 0,
+    }
+    assert [u["unpaid_failures"] for u in result["uploads"]] == [0, 0, 0]
     assert second["quoted_images"] == 3 * 2 + 2  # the changed rows ask for 2 generations each
     assert bench.last_line(result).startswith(
         "feed_sync: rows=40 creates_first=40 creates_second=5 creates_third=0"
