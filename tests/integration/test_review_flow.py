@@ -332,10 +332,11 @@ def test_a_late_approval_of_an_ended_job_publishes_at_once(studio: LocalStudio) 
     # When a decision approves its image
     key = decide(studio, ended, approve={"front/standing": [1]})
 
-    # Then it is published, and the decision is on the record
+    # Then it is published, and the decision is on the record; ingest answers beside the decision
+    # (`.done.json`) after it has published, so that answer is what to wait for
     deadline = time.monotonic() + 30
-    while not published_keys(studio, "rv-late"):
-        assert time.monotonic() < deadline, "the late approval published nothing"
+    while not (published_keys(studio, "rv-late") and storage(studio).exists(f"{key}.done.json")):
+        assert time.monotonic() < deadline, "the late approval published nothing, or never answered"
         time.sleep(0.3)
     record = jobs(studio).get(ended.job_id)
     assert record is not None and record.status is JobStatus.SUCCEEDED
