@@ -102,6 +102,7 @@ def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
             burst=settings.aiuta_request_burst,
             max_wait_seconds=settings.capacity_wait_in_lambda_seconds,
             client=dynamodb,
+            counts=True,  # requests and creates: the waiting room's pace for new work
         ),
         OperationSlots(
             settings.capacity_table,
