@@ -28,5 +28,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         jobs=clients.jobs_table(SETTINGS.jobs_table),
         poll=SETTINGS.poll,
         estimates=clients.duration_estimates(SETTINGS.jobs_table),
+        answers=clients.operation_answers(SETTINGS.studio_bucket),
     )
     return state.to_output()

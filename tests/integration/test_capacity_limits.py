@@ -312,3 +312,107 @@ def test_a_capacity_table_that_does_not_answer_is_no_capacity_not_a_failure(tabl
     for refused in (turn.value, slot.value):
         assert "the capacity table did not answer (ResourceNotFoundException)" in str(refused)
         assert refused.retry_after == 1
+
+
+# ------------------------------------------------------------------ requests per operation, counted
+
+
+def dynamodb_calls(client: Any) -> list[str]:
+    """The names of the DynamoDB calls ``client`` makes from now on."""
+    made: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: made.append(model.name))
+    return made
+
+
+def test_the_budget_counts_requests_and_creates_in_the_update_that_takes_each_turn(
+    table: str, studio_sim: Any, sim_api_key: str
+) -> None:
+    # Given the account's budget, counting, shared by the client's calls
+    studio_sim.admin.configure(operation_seconds=5, clock_frozen=True)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    counting = RequestBudget(table, rate=50, burst=10, max_wait_seconds=30, client=dynamodb, counts=True)
+    capacity = AccountCapacity(counting, OperationSlots(table, limit=3, lease_seconds=600, client=dynamodb))
+    client = AiutaStudioClient(sim_api_key, studio_sim.base_url, capacity=capacity)
+    assert counting.counted() == (0, 0)
+
+    # When it uploads a photo, creates an operation and checks it twice
+    photo = client.upload_image(
+        product_photo("tshirt", (30, 90, 160)), filename="a.jpg", content_type="image/jpeg"
+    )
+    operation_id = client.create_flat_lay_operation(flat_lay_request(photo.id))
+    client.get_flat_lay_operation(operation_id)
+    client.get_flat_lay_operation(operation_id)
+
+    # Then the counts grew by every request Aiuta saw, and by the create among them
+    sent = studio_sim.admin.calls()["total"]
+    assert sent >= 4 and counting.counted() == (sent, 1)
+    # And the counts grow on as more is sent
+    client.create_flat_lay_operation(flat_lay_request(photo.id))
+    assert counting.counted() == (sent + 1, 2)
+
+
+def test_counting_costs_no_call_of_its_own(table: str) -> None:
+    # Given a busy counting budget (a frozen clock: each turn follows the one before)
+    clock = FakeClock()
+    counting = budget(table, clock, counts=True)
+    made = dynamodb_calls(counting._dynamodb)
+    counting.take()
+    made.clear()
+
+    # When five more requests take turns, two of them creates
+    for n in range(5):
+        counting.take(create=n < 2)
+
+    # Then each took its turn and was counted in one update
+    assert made == ["UpdateItem"] * 5
+    assert counting.counted() == (6, 2)
+
+
+def test_the_waiting_room_lets_new_work_in_at_the_measured_pace(table: str) -> None:
+    # Given an account of 8 requests/s whose budget counted 240 requests for 30 creates (8 each)
+    clock = FakeClock()
+    counting = budget(table, clock, rate=1000.0, burst=1000, counts=True)
+    for n in range(240):
+        counting.take(create=n % 8 == 0)
+    assert counting.counted() == (240, 30)
+    room = WaitingRoom(table, rate=8, client=boto3.client("dynamodb", region_name=REGION))
+    start = time.time()
+
+    # When new jobs ask for turns
+    turns = [room.turn(CapacityTask.SUBMIT, latest=start + 60) for _ in range(4)]
+
+    # Then they come a second apart (8 / 8 a second), not half a second (8 / 4, the fixed figure)
+    assert room.requests_per_operation() == 8.0
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(turns)]  # type: ignore[operator]
+    assert all(gap >= 1.0 for gap in gaps) and gaps.count(1.0) >= 2
+    # And a running job's check still comes at the account's rate
+    check = room.turn(CapacityTask.CHECK_STATUS, latest=start + 60)
+    assert check is not None and check - start < 1
+
+
+def test_the_counts_are_halved_once_they_reach_the_window(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a counting budget whose counts are halved at 10 requests (1,000 in production)
+    monkeypatch.setattr("studio_core.domain.capacity.COUNTS_HALVED_AT", 10)
+    clock = FakeClock()
+    counting = budget(table, clock, rate=1000.0, burst=1000, counts=True)
+
+    # When 10 requests are sent, 4 of them creates, then 3 more
+    for n in range(10):
+        counting.take(create=n < 4)
+    halved = counting.counted()
+    for _ in range(3):
+        counting.take()
+
+    # Then the tenth halved the counts, and the later ones count on from there
+    assert halved == (5, 2)
+    assert counting.counted() == (8, 2)
+
+
+def test_a_budget_that_does_not_count_keeps_no_counts(table: str) -> None:
+    # The waiting room's queues are budgets too: their turns are not requests to Aiuta
+    clock = FakeClock()
+    plain = budget(table, clock)
+    plain.take()
+    assert plain.counted() == (0, 0)

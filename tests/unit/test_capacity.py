@@ -9,11 +9,20 @@ import pytest
 
 from studio_core.aiuta.client import _http_error
 from studio_core.domain.capacity import (
+    COUNTS_HALVED_AT,
+    MAX_REQUESTS_PER_OPERATION,
+    MEASURED_FROM_CREATES,
+    MEASURED_FROM_REQUESTS,
+    MIN_REQUESTS_PER_OPERATION,
+    REQUESTS_PER_OPERATION,
     CapacityTask,
     CapacityWait,
+    WaitingQueue,
     episode_deadline,
     expired_leases,
+    halved_counts,
     plan_capacity_wait,
+    requests_per_operation,
     reserve_request,
     retry_after_of,
 )
@@ -180,3 +189,46 @@ def test_with_a_turn_in_the_waiting_room_a_job_comes_back_at_its_turn() -> None:
         turn=NOW + timedelta(seconds=2),
     )
     assert late.wait is not None and late.wait.wait_seconds in {2, 3} and late.wait.attempt == 10
+
+
+# ---------------------------------------------------------------------------- requests per operation
+
+
+@pytest.mark.parametrize(
+    ("requests", "creates"),
+    [(0, 0), (MEASURED_FROM_REQUESTS - 1, 100), (5000, MEASURED_FROM_CREATES - 1)],
+)
+def test_before_enough_is_counted_an_operation_costs_the_fixed_figure(requests: int, creates: int) -> None:
+    assert requests_per_operation(requests, creates) == REQUESTS_PER_OPERATION
+
+
+def test_once_counted_an_operation_costs_the_requests_per_create_sent() -> None:
+    assert requests_per_operation(600, 100) == 6.0
+    assert requests_per_operation(MEASURED_FROM_REQUESTS, MEASURED_FROM_CREATES) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("requests", "creates", "bounded"),
+    [(300, 300, MIN_REQUESTS_PER_OPERATION), (4000, 20, MAX_REQUESTS_PER_OPERATION)],
+)
+def test_the_measured_figure_stays_within_sane_bounds(requests: int, creates: int, bounded: float) -> None:
+    assert requests_per_operation(requests, creates) == bounded
+
+
+def test_the_counts_are_halved_once_they_reach_the_window_so_recent_traffic_weighs_most() -> None:
+    assert halved_counts(COUNTS_HALVED_AT - 1, 200) is None
+    assert halved_counts(COUNTS_HALVED_AT, 250) == (COUNTS_HALVED_AT // 2, 125)
+    # An old figure of 8 requests an operation, then traffic at 4: the figure moves to 4 in steps
+    requests, creates = 1000, 125
+    figures = []
+    for _ in range(4):
+        requests, creates = halved_counts(requests, creates) or (requests, creates)
+        requests, creates = requests + 500, creates + 125
+        figures.append(round(requests_per_operation(requests, creates), 2))
+    assert figures == sorted(figures, reverse=True) and figures[0] < 8 and figures[-1] < 4.3
+
+
+def test_new_work_is_let_in_at_the_rate_over_the_requests_an_operation_costs() -> None:
+    assert WaitingQueue.NEW_WORK.turns_per_second(10) == 10 / REQUESTS_PER_OPERATION
+    assert WaitingQueue.NEW_WORK.turns_per_second(10, 5.0) == 2.0
+    assert WaitingQueue.AT_AIUTA.turns_per_second(10, 5.0) == 10

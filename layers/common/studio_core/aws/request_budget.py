@@ -7,6 +7,13 @@ however many Lambdas ask at once) and sleeps until then, if that is soon (``max_
 Lambda should not idle); otherwise it raises ``CapacityUnavailable`` with the time until the budget
 has room, and the job waits in its state machine instead. A caller that wakes too late for its
 turn takes another, so late requests do not bunch up.
+
+The account's budget (``counts=True``) also counts, in the same update that takes a turn, the
+requests sent (``requests_sent``) and the creates among them (``operations_created``); the
+waiting room lets new work in at the pace those counts measure
+(``domain.capacity.requests_per_operation``). The counts are halved now and then
+(``domain.capacity.halved_counts``, one more conditional update every 500 requests or so), so
+they weigh recent traffic most.
 """
 
 from __future__ import annotations
@@ -22,12 +29,16 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from studio_core.aws.capacity import REQUESTS_KEY, aws_error, conditional_failure
+from studio_core.domain.capacity import halved_counts
 from studio_core.domain.errors import CapacityUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Optimistic updates lost to another Lambda before giving up on one reservation.
 MAX_CONFLICTS = 25
+# The counts kept beside the budget's ``tat_ms`` (``counts=True``).
+SENT = "requests_sent"
+CREATED = "operations_created"
 
 
 class RequestBudget:
@@ -44,9 +55,11 @@ class RequestBudget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         key: str = REQUESTS_KEY,
+        counts: bool = False,
     ) -> None:
         self.table_name = table_name
         self.key = key
+        self.counts = counts
         self.rate = rate
         self.burst = burst
         self.max_wait_seconds = max_wait_seconds
@@ -57,14 +70,15 @@ class RequestBudget:
         # How late after its turn a request may still go: half a turn, at most a quarter second.
         self.late_seconds = min(0.25, 0.5 / rate)
 
-    def take(self) -> float:
-        """Blocks until this caller may send one request and returns that turn (epoch seconds);
-        ``CapacityUnavailable`` if it is far off."""
+    def take(self, *, create: bool = False) -> float:
+        """Blocks until this caller may send one request (``create``: one that creates an operation)
+        and returns that turn (epoch seconds); ``CapacityUnavailable`` if it is far off."""
         missed = False
         while True:
             now = self._clock()
             try:
-                turn = self._reserve(now, latest=now + self.max_wait_seconds)
+                # A turn retaken after a missed one is the same request: it is counted once.
+                turn = self._reserve(now, now + self.max_wait_seconds, create, counted=not missed)
             except (BotoCoreError, ClientError) as exc:
                 # Nothing was sent to Aiuta yet: the job waits for capacity, it does not fail.
                 raise CapacityUnavailable(
@@ -95,7 +109,22 @@ class RequestBudget:
         turn = self._reserve(self._clock(), latest)
         return None if isinstance(turn, _TooFar) else turn
 
-    def _reserve(self, now: float, latest: float) -> float | _TooFar:
+    def counted(self) -> tuple[int, int]:
+        """The requests and the creates counted so far (decayed), from one consistent read."""
+        item = (
+            self._dynamodb.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                ConsistentRead=True,
+                ProjectionExpression=f"{SENT}, {CREATED}",
+            ).get("Item")
+            or {}
+        )
+        return int(item.get(SENT, {}).get("N", 0)), int(item.get(CREATED, {}).get("N", 0))
+
+    def _reserve(
+        self, now: float, latest: float, create: bool = False, counted: bool = True
+    ) -> float | _TooFar:
         """The next turn, reserved, if it comes by ``latest``.
 
         A busy budget (its theoretical arrival time ``tat`` ahead of now) takes one atomic update:
@@ -109,7 +138,7 @@ class RequestBudget:
         for _ in range(MAX_CONFLICTS):
             now_ms = int(now * 1000)
             limit_ms = int(latest * 1000 + tolerance_ms)
-            moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms))
+            moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms), create, counted)
             if moved is not None:
                 return max(now_ms, moved - math.ceil(interval_ms) - tolerance_ms) / 1000
             tat = self._read_tat()
@@ -117,33 +146,72 @@ class RequestBudget:
                 if tat > limit_ms:
                     return _TooFar(max(0.0, (tat - tolerance_ms - now_ms) / 1000))
                 continue  # it moved on meanwhile: try the atomic step again
-            if self._restart(tat, now_ms + math.ceil(interval_ms)):
+            if self._restart(tat, now_ms + math.ceil(interval_ms), create, counted):
                 return now_ms / 1000
             now = self._clock()
         raise CapacityUnavailable(
             f"the request budget is contended by too many callers ({MAX_CONFLICTS} conflicts)", retry_after=1
         )
 
-    def _advance(self, now_ms: int, limit_ms: int, interval_ms: int) -> int | None:
+    def _counting(self, create: bool, counted: bool) -> tuple[str, dict[str, Any]]:
+        """The ``ADD`` clause that counts the request taking the turn (none without ``counts``)."""
+        if not (self.counts and counted):
+            return "", {}
+        return f" ADD {SENT} :one, {CREATED} :created", {
+            ":one": {"N": "1"},
+            ":created": {"N": "1" if create else "0"},
+        }
+
+    def _advance(
+        self, now_ms: int, limit_ms: int, interval_ms: int, create: bool = False, counted: bool = True
+    ) -> int | None:
         """``tat += interval`` if ``now <= tat <= limit``; the new ``tat``, or None."""
+        counting, values = self._counting(create, counted)
         try:
             answer = self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
-                UpdateExpression="SET tat_ms = tat_ms + :interval",
+                UpdateExpression="SET tat_ms = tat_ms + :interval" + counting,
                 ConditionExpression="tat_ms BETWEEN :now AND :limit",
                 ExpressionAttributeValues={
                     ":interval": {"N": str(interval_ms)},
                     ":now": {"N": str(now_ms)},
                     ":limit": {"N": str(limit_ms)},
+                    **values,
                 },
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if conditional_failure(exc):
                 return None
             raise
+        self._decay(answer["Attributes"])
         return int(answer["Attributes"]["tat_ms"]["N"])
+
+    def _decay(self, attributes: dict[str, Any]) -> None:
+        """Halves the counts once they reach ``COUNTS_HALVED_AT`` requests, if nobody counted one
+        meanwhile (else a later caller does it). A failure costs nothing but the decay."""
+        if not self.counts or SENT not in attributes:
+            return
+        sent, created = int(attributes[SENT]["N"]), int(attributes.get(CREATED, {}).get("N", 0))
+        halved = halved_counts(sent, created)
+        if halved is None:
+            return
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression=f"SET {SENT} = :sent, {CREATED} = :created",
+                ConditionExpression=f"{SENT} = :seen",
+                ExpressionAttributeValues={
+                    ":sent": {"N": str(halved[0])},
+                    ":created": {"N": str(halved[1])},
+                    ":seen": {"N": str(sent)},
+                },
+            )
+        except (BotoCoreError, ClientError) as exc:
+            if not (isinstance(exc, ClientError) and conditional_failure(exc)):
+                logger.info("the request counts were not halved", extra={"error": aws_error(exc)})
 
     def _read_tat(self) -> int | None:
         item = self._dynamodb.get_item(
@@ -151,24 +219,27 @@ class RequestBudget:
         ).get("Item")
         return int(item["tat_ms"]["N"]) if item and "tat_ms" in item else None
 
-    def _restart(self, expected: int | None, new: int) -> bool:
+    def _restart(self, expected: int | None, new: int, create: bool = False, counted: bool = True) -> bool:
         """An idle budget (``tat`` in the past, or never used) starts again from now."""
         condition = "attribute_not_exists(tat_ms)" if expected is None else "tat_ms = :old"
-        values: dict[str, Any] = {":new": {"N": str(new)}}
+        counting, adding = self._counting(create, counted)
+        values: dict[str, Any] = {":new": {"N": str(new)}, **adding}
         if expected is not None:
             values[":old"] = {"N": str(expected)}
         try:
-            self._dynamodb.update_item(
+            answer = self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
-                UpdateExpression="SET tat_ms = :new",
+                UpdateExpression="SET tat_ms = :new" + counting,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if conditional_failure(exc):
                 return False
             raise
+        self._decay(answer.get("Attributes", {}))
         return True
 
 
