@@ -112,6 +112,8 @@ class PollState(BaseModel):
     # The last check that found the round running: its end lies after it (what the estimate
     # learns), and the time since it, less the wait, is the loop's own latency.
     checked_at: datetime | None = None
+    # When a check last wrote the job record (``progress.record_due``); None: not since submit.
+    recorded_at: datetime | None = None
 
 
 class StepError(BaseModel):

@@ -16,7 +16,13 @@ from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.domain.errors import AiutaNotFound
 from studio_core.domain.polling import PollSettings, start_polling
-from studio_core.domain.progress import decide_after_check, poll_after_check, still_in_not_found_grace
+from studio_core.domain.progress import (
+    decide_after_check,
+    poll_after_check,
+    record_due,
+    seen_on_record,
+    still_in_not_found_grace,
+)
 from studio_core.domain.state import JobState, OperationRef, StepStatus
 from studio_core.observability import count, logger, seconds
 
@@ -61,6 +67,10 @@ def check_job(
 ) -> JobState:
     """One check of the round: read each unfinished operation, decide, learn what the check saw.
 
+    The job record is written when something a person sees changed (an operation's status or
+    error, the round's checks ending) and otherwise at most once a minute
+    (``progress.record_due``): its check count and last check time are the last recorded ones.
+
     ``rate_pressure`` (0..1, ``learned_polling.rate_pressure_from``) lengthens the next wait when
     Aiuta's request rate binds; nothing passes it yet (the capacity table's count of creates
     waiting is the signal to wire), so checks poll for a low lag.
@@ -73,6 +83,7 @@ def check_job(
         estimate = estimates.current(priority, poll) if estimates else None
         state.poll = start_polling(priority, poll, now, estimate)
     current = state.current_operations()
+    seen_before = seen_on_record(state.operations)
     since_create = (now - state.poll.started_at).total_seconds()
     for op in current:
         if not op.finished and op.operation_id is not None:
@@ -105,10 +116,12 @@ def check_job(
             "operations": {op.operation_id: str(op.status) for op in current},
         },
     )
-    jobs.record_check(
-        state.job_id,
-        operations=state.operations,
-        checked_at=now.isoformat(),
-        poll_attempts=state.poll.attempt,
-    )
+    if record_due(seen_before, state.operations, state.status, state.poll, now):
+        jobs.record_check(
+            state.job_id,
+            operations=state.operations,
+            checked_at=now.isoformat(),
+            poll_attempts=state.poll.attempt,
+        )
+        state.poll = state.poll.model_copy(update={"recorded_at": now})
     return state
