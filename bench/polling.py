@@ -91,6 +91,13 @@ from typing import Any
 
 from studio_core.aiuta.answers import OperationStatus
 from studio_core.aiuta.requests import OperationPriority
+from studio_core.domain.check_loop import (
+    TRANSITIONS_PER_LOOP,
+    USD_PER_GB_SECOND,
+    break_even_gap_seconds,
+    check_again_in_lambda,
+    loop_usd,
+)
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
     DurationEstimate,
@@ -121,24 +128,36 @@ GOAL_COLD_START_P95_RELATIVE_LAG = 0.20
 SETTINGS = PollSettings()  # the template's defaults: 20 s / 300 s expected, 1 h / 72 h deadlines
 CREATED = datetime(2025, 3, 1, tzinfo=UTC)
 
-# List prices (us-east-1): Standard workflows $0.025 per 1,000 state transitions, 3 per poll
-# loop (Wait, Task, Choice); Lambda $0.20 per million requests and $0.0000166667 per GB-s, the
-# status check at 256 MB for about 300 ms (one Aiuta GET). One operation per product (one kind);
-# the transitions every job makes anyway (submit, copy, record) are the same for all schedules
-# and left out.
+# The status check in one invocation (``domain/check_loop.py``, as the template deploys it):
+# ``PollInLambdaSeconds`` between in-process checks at most, the function's 512 MB and 90 s
+# ``Timeout``. An invocation lasts its in-process gaps and the last check's own work (one Aiuta
+# GET, the request turn, the record): ``CHECK_WORK_SECONDS``. ``--in-lambda-seconds 0``: every
+# check is a turn of the loop.
+IN_LAMBDA_SECONDS = 40
+CHECK_WORK_SECONDS = 0.1
+CHECK_MEMORY_MB = 512
+CHECK_TIMEOUT_SECONDS = 90
+
+# List prices (us-east-1, ``check_loop``'s): a turn of the loop is 3 state transitions (Wait,
+# Task, Choice) at $0.025 per 1,000 and a Lambda request ($0.20 per million); the status check's
+# compute is $0.0000133334 per GB-s (arm64) for each invocation's last check and its in-process
+# gaps. One operation per product (one kind); the transitions every job makes anyway (submit,
+# copy, record) are the same for all schedules and left out.
 COST = {
-    "state_transitions_per_poll": 3,
-    "usd_per_state_transition": 0.025 / 1000,
-    "usd_per_lambda_request": 0.20 / 1_000_000,
-    "usd_per_gb_second": 0.0000166667,
-    "lambda_memory_gb": 0.25,
-    "lambda_seconds_per_check": 0.3,
+    "state_transitions_per_loop": TRANSITIONS_PER_LOOP,
+    "usd_per_loop": loop_usd(),
+    "usd_per_gb_second": USD_PER_GB_SECOND,
+    "lambda_memory_gb": CHECK_MEMORY_MB / 1024,
+    "lambda_seconds_per_invocation": CHECK_WORK_SECONDS,
+    "break_even_gap_seconds": round(break_even_gap_seconds(CHECK_MEMORY_MB), 2),
 }
-USD_PER_POLL = (
-    COST["state_transitions_per_poll"] * COST["usd_per_state_transition"]
-    + COST["usd_per_lambda_request"]
-    + COST["lambda_memory_gb"] * COST["lambda_seconds_per_check"] * COST["usd_per_gb_second"]
-)
+
+
+def usd_of(loops: float, slept_seconds: float) -> float:
+    """Step Functions and Lambda for one operation: its loops (each an invocation, its last check's
+    work billed) and the invocations' time between in-process checks."""
+    compute = (loops * COST["lambda_seconds_per_invocation"] + slept_seconds) * COST["lambda_memory_gb"]
+    return loops * COST["usd_per_loop"] + compute * COST["usd_per_gb_second"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,8 @@ class Outcome:
 
     polls: int
     noticed: float | None
+    loops: int | None = None  # turns of the state machine's loop (None: one per check)
+    slept: float = 0.0  # seconds asleep between checks in-process
 
 
 # --- mixes -----------------------------------------------------------------------------------
@@ -248,6 +269,8 @@ class Replay:
     checks: list[float]
     noticed: float | None
     observation: DurationObservation | None
+    loops: int = 1  # invocations of the status check (turns of the Wait/Check/Choice loop)
+    slept: float = 0.0  # seconds the invocations spent between in-process checks
 
 
 def replay_operation(
@@ -258,15 +281,19 @@ def replay_operation(
     latency: float = LATENCY_SECONDS,
     rate_pressure: float = 0.0,
     settings: PollSettings = SETTINGS,
+    in_lambda_seconds: float = IN_LAMBDA_SECONDS,
 ) -> Replay:
     """Submit plans the round (``start_polling``); each check then runs the status-check Lambda's
-    decision (``decide_after_check``, ``poll_after_check``) at its simulated clock reading."""
+    decision (``decide_after_check``, ``poll_after_check``) at its simulated clock reading, and
+    ``check_again_in_lambda`` says whether the next check is in the same invocation (asleep
+    until it) or a turn of the loop: either way it reads ``latency`` plus the wait later."""
     level = OperationPriority(priority)
     running = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.IN_PROGRESS)]
     ended = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.SUCCESS)]
     poll = start_polling(level, settings, CREATED, estimate)
     at = latency + poll.wait_seconds  # the submit's own latency, then the first Wait
     checks: list[float] = []
+    loops, slept, invoked, asleep = 1, 0.0, at, 0.0
     while True:
         checks.append(at)
         now = CREATED + timedelta(seconds=at)
@@ -275,10 +302,25 @@ def replay_operation(
         )
         if decision.status is not StepStatus.WAITING:
             noticed = at + latency if seconds <= at else None
-            return Replay(checks, noticed, decision.observation)
+            return Replay(checks, noticed, decision.observation, loops, slept)
         poll = poll_after_check(poll, decision, now)
-        assert decision.wait_seconds is not None
-        at += latency + decision.wait_seconds
+        wait = decision.wait_seconds
+        assert wait is not None
+        # Loop latency: the measured one is the loop's whatever the previous gap was, as in-process
+        # checks keep to the loop's times.
+        if check_again_in_lambda(
+            wait,
+            latency_seconds=latency,
+            slept_seconds=asleep,
+            remaining_seconds=CHECK_TIMEOUT_SECONDS - (at - invoked),
+            limit_seconds=in_lambda_seconds,
+            memory_mb=CHECK_MEMORY_MB,
+        ):
+            at += latency + wait
+            slept, asleep = slept + latency + wait, asleep + latency + wait
+        else:
+            at += latency + wait
+            loops, invoked, asleep = loops + 1, at, 0.0
 
 
 def replay_learned(
@@ -287,6 +329,7 @@ def replay_learned(
     in_flight: int = 1,
     latency: float = LATENCY_SECONDS,
     rate_pressure: float = 0.0,
+    in_lambda_seconds: float = IN_LAMBDA_SECONDS,
 ) -> tuple[list[Replay], dict[str, DurationEstimate]]:
     """The shipped code, learning in arrival order what production observes. Returns each
     operation's replay and the final estimate per priority."""
@@ -304,7 +347,12 @@ def replay_learned(
         while len(pending) >= in_flight:
             learn(*pending.popleft())
         replay = replay_operation(
-            op.seconds, op.priority, estimates[op.priority], latency=latency, rate_pressure=rate_pressure
+            op.seconds,
+            op.priority,
+            estimates[op.priority],
+            latency=latency,
+            rate_pressure=rate_pressure,
+            in_lambda_seconds=in_lambda_seconds,
         )
         replays.append(replay)
         pending.append((op.priority, replay.observation))
@@ -711,15 +759,20 @@ def figures(ops: Sequence[Operation], outcomes: Sequence[Outcome]) -> dict[str, 
         if len(first) < COLD_START_OPERATIONS:
             first.append(relative[-1])
     mean_polls = sum(polls) / len(polls)
+    loops = [o.polls if o.loops is None else o.loops for o in outcomes]
+    mean_loops = sum(loops) / len(loops)
+    mean_slept = sum(o.slept for o in outcomes) / len(outcomes)
     return {
         "polls_mean": round(mean_polls, 3),
+        "loops_mean": round(mean_loops, 3),
+        "slept_seconds_mean": round(mean_slept, 2),
         "polls_p95": percentile(polls, 0.95),
         "lag_mean_seconds": round(sum(lags) / max(1, len(lags)), 2),
         "lag_p95_seconds": round(percentile(lags, 0.95), 2),
         "relative_lag_p95": round(percentile(relative, 0.95), 4),
         "cold_start_relative_lag_p95": round(max(percentile(v, 0.95) for v in cold.values()), 4),
         "timed_out": timed_out,
-        "usd_per_1000_products": round(mean_polls * USD_PER_POLL * 1000, 4),
+        "usd_per_1000_products": round(usd_of(mean_loops, mean_slept) * 1000, 4),
     }
 
 
@@ -729,7 +782,7 @@ def learned_figures(
     estimates: dict[str, DurationEstimate],
     latency: float,
 ) -> dict[str, Any]:
-    result = figures(ops, [Outcome(len(r.checks), r.noticed) for r in replays])
+    result = figures(ops, [Outcome(len(r.checks), r.noticed, r.loops, r.slept) for r in replays])
     result["history_events_7d"] = max(
         len(check_times(plan_from(e, SETTINGS), SEVEN_DAYS, latency_seconds=latency))
         * HISTORY_EVENTS_PER_CHECK
@@ -739,7 +792,11 @@ def learned_figures(
 
 
 def run_mix(
-    ops: Sequence[Operation], in_flight: int, latency: float, rate_pressure: float
+    ops: Sequence[Operation],
+    in_flight: int,
+    latency: float,
+    rate_pressure: float,
+    in_lambda_seconds: float = IN_LAMBDA_SECONDS,
 ) -> tuple[dict[str, Any], list[Replay], dict[str, DurationEstimate]]:
     priorities = sorted({op.priority for op in ops})
     by_priority = {p: [op.seconds for op in ops if op.priority == p] for p in priorities}
@@ -752,7 +809,11 @@ def run_mix(
         }
 
     replays, estimates = replay_learned(
-        ops, in_flight=in_flight, latency=latency, rate_pressure=rate_pressure
+        ops,
+        in_flight=in_flight,
+        latency=latency,
+        rate_pressure=rate_pressure,
+        in_lambda_seconds=in_lambda_seconds,
     )
     schedules: dict[str, dict[str, Any]] = {}
     learned = learned_figures(ops, replays, estimates, latency)
@@ -812,7 +873,11 @@ def run_mix(
 
     if rate_pressure == 0.0:
         bound, bound_estimates = replay_learned(
-            ops, in_flight=in_flight, latency=latency, rate_pressure=RATE_BOUND_PRESSURE
+            ops,
+            in_flight=in_flight,
+            latency=latency,
+            rate_pressure=RATE_BOUND_PRESSURE,
+            in_lambda_seconds=in_lambda_seconds,
         )
         schedules["learned_rate_bound"] = learned_figures(ops, bound, bound_estimates, latency)
         polls, pressed = learned["polls_mean"], schedules["learned_rate_bound"]["polls_mean"]
@@ -854,6 +919,8 @@ COLUMNS = (
     "schedule",
     "checks mean",
     "checks p95",
+    "loops mean",
+    "asleep mean",
     "lag mean",
     "lag p95",
     "rel. lag p95",
@@ -872,6 +939,8 @@ def table(mixes: dict[str, dict[str, Any]]) -> str:
                 schedule,
                 f"{f['polls_mean']:.2f}",
                 f"{f['polls_p95']}",
+                f"{f['loops_mean']:.2f}",
+                f"{f['slept_seconds_mean']:.1f} s",
                 f"{f['lag_mean_seconds']:.1f} s",
                 f"{f['lag_p95_seconds']:.1f} s",
                 f"{f['relative_lag_p95']:.3f}",
@@ -916,6 +985,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate-pressure", type=float, default=0.0, help="0..1: how hard Aiuta's request rate binds"
     )
+    parser.add_argument(
+        "--in-lambda-seconds",
+        type=float,
+        default=IN_LAMBDA_SECONDS,
+        help="PollInLambdaSeconds: the longest a status check sleeps to check again in-process (0: never)",
+    )
     parser.add_argument("--results", type=Path, help=f"JSON report (default {RESULTS})")
     args = parser.parse_args(argv)
 
@@ -939,7 +1014,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     learned: dict[str, DurationEstimate] = {}
     for name, ops in inputs.items():
         mixes[name], replays, learned[name] = run_mix(
-            ops, max(1, args.in_flight), args.latency, args.rate_pressure
+            ops, max(1, args.in_flight), args.latency, args.rate_pressure, args.in_lambda_seconds
         )
         lines.extend(" ".join(f"{t:g}" for t in r.checks) for r in replays)
     # A catalogue under the plan's rate, planned from what the online mix taught the estimate.
@@ -969,8 +1044,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in_flight": max(1, args.in_flight),
         "latency_seconds": args.latency,
         "rate_pressure": args.rate_pressure,
+        "in_lambda_seconds": args.in_lambda_seconds,
         "cost_assumptions": COST,
-        "usd_per_poll": USD_PER_POLL,
         "mixes": mixes,
         "catalogue": catalogue,
         "summary": summary,

@@ -132,7 +132,7 @@ def decide_after_check(
 def poll_after_check(poll: PollState, decision: CheckDecision, now: datetime) -> PollState:
     """The schedule the next check starts from: the checks made, the next wait, and (when the round
     is still running) this check's time, which the next check's observation and latency need."""
-    update: dict[str, object] = {"attempt": decision.attempt}
+    update: dict[str, object] = {"attempt": decision.attempt, "slept_seconds": 0.0}
     if decision.wait_seconds is not None:
         update["wait_seconds"] = decision.wait_seconds
     if decision.status is StepStatus.WAITING:
