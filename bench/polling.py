@@ -107,7 +107,7 @@ from studio_core.domain.learned_polling import (
     rate_pressure_from,
 )
 from studio_core.domain.polling import PollSettings, plan_from, start_polling
-from studio_core.domain.progress import decide_after_check, poll_after_check
+from studio_core.domain.progress import decide_after_check, poll_after_check, record_due, seen_on_record
 from studio_core.domain.state import OperationRef, StepStatus
 from studio_core.domain.vocabulary import Kind
 
@@ -175,6 +175,7 @@ class Outcome:
     noticed: float | None
     loops: int | None = None  # turns of the state machine's loop (None: one per check)
     slept: float = 0.0  # seconds asleep between checks in-process
+    writes: int | None = None  # job-record writes (None: one per check)
 
 
 # --- mixes -----------------------------------------------------------------------------------
@@ -271,6 +272,7 @@ class Replay:
     observation: DurationObservation | None
     loops: int = 1  # invocations of the status check (turns of the Wait/Check/Choice loop)
     slept: float = 0.0  # seconds the invocations spent between in-process checks
+    writes: int = 0  # job-record writes by the checks (``progress.record_due``)
 
 
 def replay_operation(
@@ -293,16 +295,21 @@ def replay_operation(
     poll = start_polling(level, settings, CREATED, estimate)
     at = latency + poll.wait_seconds  # the submit's own latency, then the first Wait
     checks: list[float] = []
-    loops, slept, invoked, asleep = 1, 0.0, at, 0.0
+    loops, slept, invoked, asleep, writes = 1, 0.0, at, 0.0, 0
+    # Submit recorded the operation CREATED; the first check sees it running (a change: a write).
+    seen = seen_on_record([OperationRef(kind=Kind.ON_FIGURE, operation_id="op")])
     while True:
         checks.append(at)
         now = CREATED + timedelta(seconds=at)
-        decision = decide_after_check(
-            ended if seconds <= at else running, poll, now, level, settings, rate_pressure=rate_pressure
-        )
+        operations = ended if seconds <= at else running
+        decision = decide_after_check(operations, poll, now, level, settings, rate_pressure=rate_pressure)
+        if record_due(seen, operations, decision.status, poll, now):
+            writes += 1
+            poll = poll.model_copy(update={"recorded_at": now})
+        seen = seen_on_record(operations)
         if decision.status is not StepStatus.WAITING:
             noticed = at + latency if seconds <= at else None
-            return Replay(checks, noticed, decision.observation, loops, slept)
+            return Replay(checks, noticed, decision.observation, loops, slept, writes)
         poll = poll_after_check(poll, decision, now)
         wait = decision.wait_seconds
         assert wait is not None
@@ -762,10 +769,12 @@ def figures(ops: Sequence[Operation], outcomes: Sequence[Outcome]) -> dict[str, 
     loops = [o.polls if o.loops is None else o.loops for o in outcomes]
     mean_loops = sum(loops) / len(loops)
     mean_slept = sum(o.slept for o in outcomes) / len(outcomes)
+    mean_writes = sum(o.polls if o.writes is None else o.writes for o in outcomes) / len(outcomes)
     return {
         "polls_mean": round(mean_polls, 3),
         "loops_mean": round(mean_loops, 3),
         "slept_seconds_mean": round(mean_slept, 2),
+        "record_writes_mean": round(mean_writes, 3),
         "polls_p95": percentile(polls, 0.95),
         "lag_mean_seconds": round(sum(lags) / max(1, len(lags)), 2),
         "lag_p95_seconds": round(percentile(lags, 0.95), 2),
@@ -782,7 +791,7 @@ def learned_figures(
     estimates: dict[str, DurationEstimate],
     latency: float,
 ) -> dict[str, Any]:
-    result = figures(ops, [Outcome(len(r.checks), r.noticed, r.loops, r.slept) for r in replays])
+    result = figures(ops, [Outcome(len(r.checks), r.noticed, r.loops, r.slept, r.writes) for r in replays])
     result["history_events_7d"] = max(
         len(check_times(plan_from(e, SETTINGS), SEVEN_DAYS, latency_seconds=latency))
         * HISTORY_EVENTS_PER_CHECK
