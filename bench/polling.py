@@ -21,6 +21,15 @@ order; ``--in-flight N`` runs N at once (operation i learns from operations 0 ..
 catalogue). A timed-out operation is learned as "still running at the last check", never as a
 duration.
 
+Checks in one invocation (``domain/check_loop.py``): after a check whose next wait is below the
+loop's break-even, the status check sleeps and checks again in-process at the time the loop would
+have (the loop's latency plus the wait), at most ``PollInLambdaSeconds`` of such gaps per
+invocation and never into its last ``CHECK_RESERVE_SECONDS``. The replay applies the same
+``check_again_in_lambda`` (``--in-lambda-seconds``, default the template's 40) and counts the
+invocations ("loops"), the time between in-process checks, and the job-record writes
+(``progress.record_due``) apart from the checks; the $ column prices loops, Lambda time and
+nothing else (``COST``).
+
 Schedules (all with the template's deadlines, 1 h online, 72 h offline, whole-second waits):
 
 - ``learned``: the shipped code, replayed as above;
@@ -52,7 +61,8 @@ Figures per mix and schedule: checks per operation (mean, p95), absolute lag (me
 relative lag = lag / duration (p95; timed-out operations have no lag and are counted apart),
 the history events of an operation that runs 7 days (7-day deadline; ``learned`` with the
 estimate at the end of the replay), the cold start (p95 relative lag of each priority's first
-20 operations), and the Step Functions + Lambda cost per 1,000 products (``COST`` below).
+20 operations), loops (status-check invocations) and the time between in-process checks per
+operation, and the Step Functions + Lambda cost per 1,000 products (``COST`` below).
 Percentiles are nearest-rank (p95 of 20 values is the 19th smallest).
 
 Built-in mixes (seeded, ``OPERATIONS`` each), chosen to look like what Aiuta serves:
