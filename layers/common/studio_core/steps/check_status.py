@@ -178,7 +178,7 @@ def check_across_short_waits(
             rate_pressure=rate_pressure,
         )
         latency = measured_latency(before, current, now)
-        checks.append(made(current, now))
+        checks.append(made(current, now, (before.attempt if before is not None else 0) + 1))
         return current
 
     state = checked(state)
@@ -234,10 +234,11 @@ def hand_back_to_wait(state: JobState, now: datetime, retry_after: float | None)
     return state
 
 
-def made(state: JobState, now: datetime) -> CheckMade:
-    assert state.poll is not None
+def made(state: JobState, now: datetime, attempt: int) -> CheckMade:
+    """The check numbered ``attempt`` in its round (a round's last check keeps the schedule's count,
+    ``CheckDecision.attempt``, but is a check all the same)."""
     return CheckMade(
-        attempt=state.poll.attempt,
+        attempt=attempt,
         at=now,
         operations={op.operation_id or op.name: str(op.status) for op in state.current_operations()},
     )
