@@ -29,5 +29,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         poll=SETTINGS.poll,
         estimates=clients.duration_estimates(SETTINGS.jobs_table),
         answers=clients.operation_answers(SETTINGS.studio_bucket),
+        rate_pressure=clients.rate_pressure(SETTINGS),
     )
     return state.to_output()

@@ -11,6 +11,7 @@ be kept, the job goes on to the copy all the same, and the copy asks Aiuta.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -94,15 +95,15 @@ def check_job(
     poll: PollSettings,
     estimates: DurationEstimates | None = None,
     now: datetime | None = None,
-    rate_pressure: float = 0.0,
+    rate_pressure: float | Callable[[], float] = 0.0,
     answers: OperationAnswers | None = None,
 ) -> JobState:
     """One check of the round: read each unfinished operation, decide, learn what the check saw.
 
     ``rate_pressure`` (0..1, ``learned_polling.rate_pressure_from``) lengthens the next wait when
-    Aiuta's request rate binds; nothing passes it yet (the capacity table's count of creates
-    waiting is the signal to wire), so checks poll for a low lag. With ``answers``, the answer
-    of each operation this check sees succeed is kept for the copy.
+    Aiuta's request rate binds; a callable is asked after the reads (the Lambda passes
+    ``RequestBudget.rate_pressure``: the creates waiting, as the reads' turns saw them). With
+    ``answers``, the answer of each operation this check sees succeed is kept for the copy.
     """
     now = now or datetime.now(UTC)
     priority = state.job.operation_priority
@@ -126,7 +127,7 @@ def check_job(
         priority,
         poll,
         has_results=state.has_copied_results(),
-        rate_pressure=rate_pressure,
+        rate_pressure=rate_pressure() if callable(rate_pressure) else rate_pressure,
     )
     state.status = decision.status
     state.poll = poll_after_check(state.poll, decision, now)
