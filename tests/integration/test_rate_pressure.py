@@ -181,3 +181,26 @@ def test_the_check_lambda_yields_to_creates_the_planner_marked_waiting(
 
     # Then the next check of the running job waits longer than the same check did before
     assert check_again() >= 2 * unpressed
+
+
+def test_marks_past_their_time_make_room_for_new_ones(capacity_table: str) -> None:
+    # Given the most marks kept at 2/s (five), all past their time (their jobs got their turns)
+    clock = FakeClock()
+    marker = budget_on(clock)
+    for n in range(5):
+        marker.mark_create_waiting(f"old-{n}", until=clock() + 10)
+    clock.now += 11
+
+    # When five other creates are refused a turn and marked
+    for n in range(5):
+        marker.mark_create_waiting(f"new-{n}", until=clock() + 30)
+
+    # Then a request taking a turn sees the five new ones waiting: the old ones never block the map
+    checker = budget_on(clock)
+    checker.take()
+    assert checker.creates_waiting() == 5
+    assert checker.rate_pressure() == 1.0
+    # And a sixth finds no room while the five wait, and is dropped: the pressure is full already
+    marker.mark_create_waiting("one-more", until=clock() + 30)
+    checker.take()
+    assert checker.creates_waiting() == 5
