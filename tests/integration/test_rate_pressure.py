@@ -9,6 +9,7 @@ turn. The operation is the simulator's, on a frozen clock, so every check finds 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from studio_core.domain.state import JobState, StepStatus
 from studio_core.settings import CheckStatusSettings, from_env
 from studio_core.steps.check_status import check_job
 from tests.integration.test_capacity_limits import FakeClock
+from tests.support import lambdas
 from tests.support.aws import REGION, create_table_from_template, queued_job
 from tests.support.lambdas import FakeLambdaContext, load_handler
 from tests.support.simulator import SIM_API_KEY
@@ -140,6 +142,17 @@ def test_a_waiting_mark_stops_counting_at_its_turn_and_a_stale_one_after_its_bou
     assert next_wait(state, studio_sim, budget_on(clock)) == unpressed
 
 
+@pytest.fixture
+def handlers_restored() -> Iterator[None]:
+    """The handlers this test imports with its capacity settings are not the next tests' ones."""
+    before = dict(lambdas._HANDLERS)
+    yield
+    lambdas._HANDLERS.clear()
+    lambdas._HANDLERS.update(before)
+    clients.reset_clients()
+
+
+@pytest.mark.usefixtures("handlers_restored")
 def test_the_check_lambda_yields_to_creates_the_planner_marked_waiting(
     studio_sim: Any, capacity_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
