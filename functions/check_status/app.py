@@ -33,5 +33,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         in_lambda_seconds=SETTINGS.poll_in_lambda_seconds,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
         memory_mb=int(context.memory_limit_in_mb),
+        rate_pressure=clients.rate_pressure(SETTINGS),
     )
     return state.to_output()

@@ -7,6 +7,7 @@ The factories are cached like the cookbook's ``get_dal_handler()``; tests call
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -148,6 +149,14 @@ def aiuta_client(settings: AiutaSettings | None = None) -> AiutaStudioClient:
         settings.aiuta_retry_backoff_factor,
         settings.capacity,
     )
+
+
+def rate_pressure(settings: AiutaSettings) -> Callable[[], float]:
+    """How hard the account's request rate binds (0..1), from the creates waiting that this
+    function's last request turn saw (``RequestBudget.rate_pressure``: no request of its own);
+    0 without a capacity table."""
+    capacity = account_capacity(settings.capacity)
+    return capacity.requests.rate_pressure if capacity is not None else lambda: 0.0
 
 
 def reset_clients() -> None:

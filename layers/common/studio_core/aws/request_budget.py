@@ -14,6 +14,13 @@ waiting room lets new work in at the pace those counts measure
 (``domain.capacity.requests_per_operation``). The counts are halved now and then
 (``domain.capacity.halved_counts``, one more conditional update every 500 requests or so), so
 they weigh recent traffic most.
+
+The same item holds the creates waiting for a request turn (``creates_waiting``: job id -> until
+when, epoch ms; ``mark_create_waiting``), each mark until the job's turn in the waiting room and
+``domain.capacity.CREATE_WAIT_MARK_SECONDS`` at most. The update that takes a turn returns the
+item, so every caller sees the marks at no request of its own (``creates_waiting``,
+``rate_pressure``): the status check yields to creates with it
+(``domain.learned_polling.rate_pressure_from``).
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from studio_core.aws.capacity import REQUESTS_KEY, aws_error, conditional_failure
-from studio_core.domain.capacity import halved_counts
+from studio_core.domain.capacity import create_wait_marks_kept, creates_waiting, halved_counts
 from studio_core.domain.errors import CapacityUnavailable
+from studio_core.domain.learned_polling import rate_pressure_from
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,8 @@ MAX_CONFLICTS = 25
 # The counts kept beside the budget's ``tat_ms`` (``counts=True``).
 SENT = "requests_sent"
 CREATED = "operations_created"
+# The creates waiting for a request turn: job id -> until when (epoch ms).
+WAITING = "creates_waiting"
 
 
 class RequestBudget:
@@ -69,6 +79,7 @@ class RequestBudget:
         self.waited_seconds = 0.0
         # How late after its turn a request may still go: half a turn, at most a quarter second.
         self.late_seconds = min(0.25, 0.5 / rate)
+        self._waiting_marks: dict[str, float] = {}  # as the item was last seen: job -> until (s)
 
     def take(self, *, create: bool = False) -> float:
         """Blocks until this caller may send one request (``create``: one that creates an operation)
@@ -103,6 +114,102 @@ class RequestBudget:
                 missed = True
                 continue
             return turn
+
+    def creates_waiting(self) -> int:
+        """The creates waiting for a request turn now, as the last turn taken saw the item (no
+        request of its own; marks past their time no longer count)."""
+        return creates_waiting(self._waiting_marks, self._clock())
+
+    def rate_pressure(self) -> float:
+        """How hard this budget's rate binds, 0..1, from ``creates_waiting``."""
+        return rate_pressure_from(self.creates_waiting(), self.rate)
+
+    def mark_create_waiting(self, job: str, until: float) -> None:
+        """Marks ``job``'s create as waiting for a request turn until ``until`` (epoch seconds), in
+        one update (two or three the first time, or when expired marks fill the map); at most
+        ``create_wait_marks_kept`` marks are kept, more add no pressure. Raises on DynamoDB errors."""
+        now_ms = int(self._clock() * 1000)
+        for _ in range(2):
+            try:
+                answer = self._dynamodb.update_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": self.key}},
+                    UpdateExpression=f"SET {WAITING}.#job = :until",
+                    ConditionExpression=f"attribute_exists({WAITING}) AND size({WAITING}) < :kept",
+                    ExpressionAttributeNames={"#job": job},
+                    ExpressionAttributeValues={
+                        ":until": {"N": str(int(until * 1000))},
+                        ":kept": {"N": str(create_wait_marks_kept(self.rate))},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if not conditional_failure(exc):
+                    raise
+            else:
+                self._seen(answer.get("Attributes", {}))
+                self._forget_expired(now_ms)
+                return
+            # No marks yet, or the map is full: start it, or make room and try once more.
+            item = self._read_item()
+            if WAITING not in item:
+                self._start_marks(job, until)
+                return
+            self._seen(item)
+            if not self._forget_expired(now_ms):
+                return  # full of marks still waiting: the pressure is full already
+
+    def _start_marks(self, job: str, until: float) -> None:
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression=f"SET {WAITING} = :marks",
+                ConditionExpression=f"attribute_not_exists({WAITING})",
+                ExpressionAttributeValues={":marks": {"M": {job: {"N": str(int(until * 1000))}}}},
+            )
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise
+
+    def _forget_expired(self, now_ms: int) -> bool:
+        """Removes the marks seen past their time, unless one was marked again meanwhile; whether
+        any were removed."""
+        expired = {job: until for job, until in self._waiting_marks.items() if until * 1000 <= now_ms}
+        if not expired:
+            return False
+        names = {f"#m{n}": job for n, job in enumerate(expired)}
+        values = {f":m{n}": {"N": str(int(expired[job] * 1000))} for n, job in enumerate(expired)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="REMOVE " + ", ".join(f"{WAITING}.{name}" for name in names),
+                ConditionExpression=" AND ".join(f"{WAITING}.#m{n} = :m{n}" for n in range(len(names))),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise
+            return False
+        for job in expired:
+            self._waiting_marks.pop(job, None)
+        return True
+
+    def _seen(self, attributes: dict[str, Any]) -> None:
+        """Keeps the creates-waiting marks of the item an update or a read returned."""
+        marks = attributes.get(WAITING, {}).get("M", {})
+        self._waiting_marks = {job: int(value["N"]) / 1000 for job, value in marks.items()}
+
+    def _read_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = (
+            self._dynamodb.get_item(
+                TableName=self.table_name, Key={"pk": {"S": self.key}}, ConsistentRead=True
+            ).get("Item")
+            or {}
+        )
+        return item
 
     def reserve(self, latest: float) -> float | None:
         """Reserves the next turn, without waiting for it, if it comes by ``latest`` (epoch seconds)."""
@@ -185,6 +292,7 @@ class RequestBudget:
             if conditional_failure(exc):
                 return None
             raise
+        self._seen(answer["Attributes"])
         self._decay(answer["Attributes"])
         return int(answer["Attributes"]["tat_ms"]["N"])
 
@@ -214,10 +322,9 @@ class RequestBudget:
                 logger.info("the request counts were not halved", extra={"error": aws_error(exc)})
 
     def _read_tat(self) -> int | None:
-        item = self._dynamodb.get_item(
-            TableName=self.table_name, Key={"pk": {"S": self.key}}, ConsistentRead=True
-        ).get("Item")
-        return int(item["tat_ms"]["N"]) if item and "tat_ms" in item else None
+        item = self._read_item()
+        self._seen(item)
+        return int(item["tat_ms"]["N"]) if "tat_ms" in item else None
 
     def _restart(self, expected: int | None, new: int, create: bool = False, counted: bool = True) -> bool:
         """An idle budget (``tat`` in the past, or never used) starts again from now."""
@@ -239,6 +346,7 @@ class RequestBudget:
             if conditional_failure(exc):
                 return False
             raise
+        self._seen(answer.get("Attributes", {}))
         self._decay(answer.get("Attributes", {}))
         return True
 

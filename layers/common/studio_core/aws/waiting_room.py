@@ -7,6 +7,8 @@ that leave capacity unused. New work and work already at Aiuta queue apart
 (``domain.capacity.WaitingQueue``). New work's pace is the account's rate divided by the
 requests an operation costs, as the request budget counts them
 (``domain.capacity.requests_per_operation``), read at most every ``COUNTS_FRESH_SECONDS``.
+A create waiting because the request rate binds is also marked on the request budget's item
+(``mark_create_waiting``), so that polls yield to it.
 """
 
 from __future__ import annotations
@@ -81,3 +83,9 @@ class WaitingRoom:
         if queue is WaitingQueue.NEW_WORK:
             budget.rate = queue.turns_per_second(self.rate, self.requests_per_operation())
         return budget.reserve(latest)
+
+    def mark_create_waiting(self, job: str, until: float) -> None:
+        """Marks ``job``'s create as waiting for a request turn until ``until`` (epoch seconds), on
+        the request budget's item, where every status check sees it
+        (``RequestBudget.mark_create_waiting``)."""
+        self._requests.mark_create_waiting(job, until)

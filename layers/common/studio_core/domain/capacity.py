@@ -107,6 +107,42 @@ class WaitingQueue(StrEnum):
         return requests_per_second
 
 
+# ---------------------------------------------------------------------------- creates waiting
+
+# A create waiting for a request turn is marked on the request budget's item until its turn in
+# the waiting room, and for this long at most: a job stopped while it waits (or a mark nobody
+# cleared) stops counting by itself, so the pressure it makes is never left on.
+CREATE_WAIT_MARK_SECONDS = 120.0
+
+
+def waits_for_a_request_turn(task: CapacityTask, error: str, message: str) -> bool:
+    """Whether a capacity wait is a create waiting because the request rate binds: new work refused
+    by the pipeline's request budget (``AiutaRequestsPerSecond``) or by Aiuta's own 429. A create
+    refused for operations in flight (``AiutaOperationsInFlight``) is not: a check then costs it
+    nothing, and the polls need not yield."""
+    if WaitingQueue.of(task) is not WaitingQueue.NEW_WORK:
+        return False
+    return error == "AiutaRateLimited" or (
+        error == "CapacityUnavailable" and "AiutaRequestsPerSecond" in message
+    )
+
+
+def create_wait_mark_until(now: float, wait_seconds: float) -> float:
+    """Until when (epoch seconds) a create that waits ``wait_seconds`` for its turn counts as waiting."""
+    return now + max(0.0, min(float(wait_seconds), CREATE_WAIT_MARK_SECONDS))
+
+
+def creates_waiting(marks: Mapping[str, float], now: float) -> int:
+    """The creates waiting for a request turn at ``now``: the marks (until, epoch seconds) not past."""
+    return len(marks) - len(expired_leases(marks, now))
+
+
+def create_wait_marks_kept(requests_per_second: float) -> int:
+    """At most this many marks are kept: enough for full pressure (two seconds' worth of the rate,
+    ``learned_polling.rate_pressure_from``), few enough that the item every request updates stays small."""
+    return math.ceil(2 * max(1.0, requests_per_second)) + 1
+
+
 # ---------------------------------------------------------------------------- request budget
 
 

@@ -112,7 +112,7 @@ def check_job(
     poll: PollSettings,
     estimates: DurationEstimates | None = None,
     now: datetime | None = None,
-    rate_pressure: float = 0.0,
+    rate_pressure: float | Callable[[], float] = 0.0,
     answers: OperationAnswers | None = None,
 ) -> JobState:
     """One check of the round: read each unfinished operation, decide, learn what the check saw.
@@ -122,9 +122,9 @@ def check_job(
     (``progress.record_due``): its check count and last check time are the last recorded ones.
 
     ``rate_pressure`` (0..1, ``learned_polling.rate_pressure_from``) lengthens the next wait when
-    Aiuta's request rate binds; nothing passes it yet (the capacity table's count of creates
-    waiting is the signal to wire), so checks poll for a low lag. With ``answers``, the answer
-    of each operation this check sees succeed is kept for the copy.
+    Aiuta's request rate binds; a callable is asked after the reads (the Lambda passes
+    ``RequestBudget.rate_pressure``: the creates waiting, as the reads' turns saw them). With
+    ``answers``, the answer of each operation this check sees succeed is kept for the copy.
     """
     now = now or datetime.now(UTC)
     priority = state.job.operation_priority
@@ -149,7 +149,7 @@ def check_job(
         priority,
         poll,
         has_results=state.has_copied_results(),
-        rate_pressure=rate_pressure,
+        rate_pressure=rate_pressure() if callable(rate_pressure) else rate_pressure,
     )
     state.status = decision.status
     state.poll = poll_after_check(state.poll, decision, now)
@@ -196,7 +196,7 @@ def check_across_short_waits(
     estimates: DurationEstimates | None = None,
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
-    rate_pressure: float = 0.0,
+    rate_pressure: float | Callable[[], float] = 0.0,
     answers: OperationAnswers | None = None,
 ) -> JobState:
     """One invocation: a check, then more while ``check_loop.check_again_in_lambda`` says the next
