@@ -27,6 +27,7 @@ from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable
 from tests.support.aws import REGION, create_table_from_template
+from tests.support.clock import SleepingClock
 
 TABLE = "studio-test-capacity"
 
@@ -38,20 +39,7 @@ def table() -> Iterator[str]:
         yield TABLE
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 3))
-        self.now += seconds
-
-
-def budget(table: str, clock: FakeClock, **kwargs: Any) -> RequestBudget:
+def budget(table: str, clock: SleepingClock, **kwargs: Any) -> RequestBudget:
     client = boto3.client("dynamodb", region_name=REGION)
     options = {"rate": 5.0, "burst": 3, "max_wait_seconds": 5.0, **kwargs}
     return RequestBudget(table, client=client, clock=clock, sleep=clock.sleep, **options)
@@ -59,7 +47,7 @@ def budget(table: str, clock: FakeClock, **kwargs: Any) -> RequestBudget:
 
 def test_callers_take_turns_a_burst_then_one_per_interval(table: str) -> None:
     # Given two Lambdas sharing a budget of 5 requests/s with bursts of 3, and a frozen clock
-    clock = FakeClock()
+    clock = SleepingClock()
     first, second = budget(table, clock), budget(table, clock)
 
     # When they ask for 6 turns between them, all at once
@@ -73,7 +61,7 @@ def test_callers_take_turns_a_burst_then_one_per_interval(table: str) -> None:
 def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table: str) -> None:
     # Given a budget of 1 request/s, no burst, that a Lambda may wait at most 2 s for, and four
     # callers arriving at the same instant (their sleeps do not move this clock)
-    clock = FakeClock()
+    clock = SleepingClock()
     callers = [budget(table, clock, rate=1.0, burst=1, max_wait_seconds=2.0) for _ in range(4)]
     clock.sleep = clock.slept.append  # type: ignore[method-assign]
     for caller in callers[:3]:
@@ -164,13 +152,13 @@ def test_a_running_jobs_check_never_waits_behind_new_jobs(table: str) -> None:
     assert check is not None and check - start < 1
 
 
-def slots(table: str, clock: FakeClock, limit: int = 2) -> OperationSlots:
+def slots(table: str, clock: SleepingClock, limit: int = 2) -> OperationSlots:
     client = boto3.client("dynamodb", region_name=REGION)
     return OperationSlots(table, limit=limit, lease_seconds=60, client=client, clock=clock)
 
 
 def test_operations_in_flight_are_leases_up_to_the_limit(table: str) -> None:
-    clock = FakeClock()
+    clock = SleepingClock()
     leases = slots(table, clock)
 
     # Given two creates in flight (the limit), the second's operation already known by its id
@@ -192,7 +180,7 @@ def test_operations_in_flight_are_leases_up_to_the_limit(table: str) -> None:
 
 
 def test_a_lease_nobody_saw_end_frees_itself_at_its_expiry(table: str) -> None:
-    clock = FakeClock()
+    clock = SleepingClock()
     slots(table, clock, limit=1).acquire("create-lost")
     with pytest.raises(CapacityUnavailable):
         slots(table, clock, limit=1).acquire("create-next")
@@ -202,7 +190,7 @@ def test_a_lease_nobody_saw_end_frees_itself_at_its_expiry(table: str) -> None:
 
 
 def test_a_create_that_surely_did_not_reach_aiuta_gives_its_lease_back(table: str) -> None:
-    clock = FakeClock()
+    clock = SleepingClock()
     leases = slots(table, clock)
 
     class Refused(Exception):
@@ -292,7 +280,7 @@ def test_a_create_holds_a_slot_until_a_read_finds_the_operation_finished(
 
 def test_a_capacity_table_that_does_not_answer_is_no_capacity_not_a_failure(table: str) -> None:
     # Given a budget and operation slots whose table cannot be reached (here: it does not exist)
-    clock = FakeClock()
+    clock = SleepingClock()
     lost = budget("studio-test-no-such-table", clock)
     no_slots = OperationSlots(
         "studio-test-no-such-table",
@@ -353,7 +341,7 @@ def test_the_budget_counts_requests_and_creates_in_the_update_that_takes_each_tu
 
 def test_counting_costs_no_call_of_its_own(table: str) -> None:
     # Given a busy counting budget (a frozen clock: each turn follows the one before)
-    clock = FakeClock()
+    clock = SleepingClock()
     counting = budget(table, clock, counts=True)
     made = dynamodb_calls(counting._dynamodb)
     counting.take()
@@ -370,7 +358,7 @@ def test_counting_costs_no_call_of_its_own(table: str) -> None:
 
 def test_the_waiting_room_lets_new_work_in_at_the_measured_pace(table: str) -> None:
     # Given an account of 8 requests/s whose budget counted 240 requests for 30 creates (8 each)
-    clock = FakeClock()
+    clock = SleepingClock()
     counting = budget(table, clock, rate=1000.0, burst=1000, counts=True)
     for n in range(240):
         counting.take(create=n % 8 == 0)
@@ -395,7 +383,7 @@ def test_the_counts_are_halved_once_they_reach_the_window(
 ) -> None:
     # Given a counting budget whose counts are halved at 10 requests (1,000 in production)
     monkeypatch.setattr("studio_core.domain.capacity.COUNTS_HALVED_AT", 10)
-    clock = FakeClock()
+    clock = SleepingClock()
     counting = budget(table, clock, rate=1000.0, burst=1000, counts=True)
 
     # When 10 requests are sent, 4 of them creates, then 3 more
@@ -412,7 +400,7 @@ def test_the_counts_are_halved_once_they_reach_the_window(
 
 def test_a_budget_that_does_not_count_keeps_no_counts(table: str) -> None:
     # The waiting room's queues are budgets too: their turns are not requests to Aiuta
-    clock = FakeClock()
+    clock = SleepingClock()
     plain = budget(table, clock)
     plain.take()
     assert plain.counted() == (0, 0)

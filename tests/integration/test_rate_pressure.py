@@ -25,9 +25,9 @@ from studio_core.domain.capacity import create_wait_mark_until
 from studio_core.domain.state import JobState, StepStatus
 from studio_core.settings import CheckStatusSettings, from_env
 from studio_core.steps.check_status import check_job
-from tests.integration.test_capacity_limits import FakeClock
 from tests.support import lambdas
 from tests.support.aws import REGION, create_table_from_template, queued_job
+from tests.support.clock import SleepingClock
 from tests.support.lambdas import FakeLambdaContext, load_handler
 from tests.support.simulator import SIM_API_KEY
 
@@ -49,7 +49,7 @@ def submitted(studio_sim: Any) -> JobState:
     return state
 
 
-def budget_on(clock: FakeClock) -> RequestBudget:
+def budget_on(clock: SleepingClock) -> RequestBudget:
     return RequestBudget(
         TABLE,
         rate=RATE,
@@ -98,7 +98,7 @@ def test_while_creates_wait_for_a_turn_the_check_waits_longer_and_none_waiting_c
 ) -> None:
     # Given a job whose operation is running, and its next wait with no create waiting
     state = submitted(studio_sim)
-    clock = FakeClock()
+    clock = SleepingClock()
     unpressed = next_wait(state, studio_sim, budget_on(clock))
     # (the same wait as a check that knows nothing of capacity: no waiting create, no change)
     assert unpressed == next_wait(state, studio_sim, budget_on(clock)) > 0
@@ -122,7 +122,7 @@ def test_a_waiting_mark_stops_counting_at_its_turn_and_a_stale_one_after_its_bou
     # waiting (as many as are kept at 2/s): two until their turn 30 s from now, three whose jobs
     # were since stopped, their turns an hour off (a mark lasts CREATE_WAIT_MARK_SECONDS at most)
     state = submitted(studio_sim)
-    clock = FakeClock()
+    clock = SleepingClock()
     unpressed = next_wait(state, studio_sim, budget_on(clock))
     marker = budget_on(clock)
     for n in range(2):
@@ -198,7 +198,7 @@ def test_the_check_lambda_yields_to_creates_the_planner_marked_waiting(
 
 def test_marks_past_their_time_make_room_for_new_ones(capacity_table: str) -> None:
     # Given the most marks kept at 2/s (five), all past their time (their jobs got their turns)
-    clock = FakeClock()
+    clock = SleepingClock()
     marker = budget_on(clock)
     for n in range(5):
         marker.mark_create_waiting(f"old-{n}", until=clock() + 10)
