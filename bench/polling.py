@@ -21,6 +21,15 @@ order; ``--in-flight N`` runs N at once (operation i learns from operations 0 ..
 catalogue). A timed-out operation is learned as "still running at the last check", never as a
 duration.
 
+Checks in one invocation (``domain/check_loop.py``): after a check whose next wait is below the
+loop's break-even, the status check sleeps and checks again in-process at the time the loop would
+have (the loop's latency plus the wait), at most ``PollInLambdaSeconds`` of such gaps per
+invocation and never into its last ``CHECK_RESERVE_SECONDS``. The replay applies the same
+``check_again_in_lambda`` (``--in-lambda-seconds``, default the template's 40) and counts the
+invocations ("loops"), the time between in-process checks, and the job-record writes
+(``progress.record_due``) apart from the checks; the $ column prices loops, Lambda time and
+nothing else (``COST``).
+
 Schedules (all with the template's deadlines, 1 h online, 72 h offline, whole-second waits):
 
 - ``learned``: the shipped code, replayed as above;
@@ -52,7 +61,8 @@ Figures per mix and schedule: checks per operation (mean, p95), absolute lag (me
 relative lag = lag / duration (p95; timed-out operations have no lag and are counted apart),
 the history events of an operation that runs 7 days (7-day deadline; ``learned`` with the
 estimate at the end of the replay), the cold start (p95 relative lag of each priority's first
-20 operations), and the Step Functions + Lambda cost per 1,000 products (``COST`` below).
+20 operations), loops (status-check invocations) and the time between in-process checks per
+operation, and the Step Functions + Lambda cost per 1,000 products (``COST`` below).
 Percentiles are nearest-rank (p95 of 20 values is the 19th smallest).
 
 Built-in mixes (seeded, ``OPERATIONS`` each), chosen to look like what Aiuta serves:
@@ -91,6 +101,13 @@ from typing import Any
 
 from studio_core.aiuta.answers import OperationStatus
 from studio_core.aiuta.requests import OperationPriority
+from studio_core.domain.check_loop import (
+    TRANSITIONS_PER_LOOP,
+    USD_PER_GB_SECOND,
+    break_even_gap_seconds,
+    check_again_in_lambda,
+    loop_usd,
+)
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
     DurationEstimate,
@@ -100,7 +117,7 @@ from studio_core.domain.learned_polling import (
     rate_pressure_from,
 )
 from studio_core.domain.polling import PollSettings, plan_from, start_polling
-from studio_core.domain.progress import decide_after_check, poll_after_check
+from studio_core.domain.progress import decide_after_check, poll_after_check, record_due, seen_on_record
 from studio_core.domain.state import OperationRef, StepStatus
 from studio_core.domain.vocabulary import Kind
 
@@ -121,24 +138,36 @@ GOAL_COLD_START_P95_RELATIVE_LAG = 0.20
 SETTINGS = PollSettings()  # the template's defaults: 20 s / 300 s expected, 1 h / 72 h deadlines
 CREATED = datetime(2025, 3, 1, tzinfo=UTC)
 
-# List prices (us-east-1): Standard workflows $0.025 per 1,000 state transitions, 3 per poll
-# loop (Wait, Task, Choice); Lambda $0.20 per million requests and $0.0000166667 per GB-s, the
-# status check at 256 MB for about 300 ms (one Aiuta GET). One operation per product (one kind);
-# the transitions every job makes anyway (submit, copy, record) are the same for all schedules
-# and left out.
+# The status check in one invocation (``domain/check_loop.py``, as the template deploys it):
+# ``PollInLambdaSeconds`` between in-process checks at most, the function's 512 MB and 90 s
+# ``Timeout``. An invocation lasts its in-process gaps and the last check's own work (one Aiuta
+# GET, the request turn, the record): ``CHECK_WORK_SECONDS``. ``--in-lambda-seconds 0``: every
+# check is a turn of the loop.
+IN_LAMBDA_SECONDS = 40
+CHECK_WORK_SECONDS = 0.1
+CHECK_MEMORY_MB = 512
+CHECK_TIMEOUT_SECONDS = 90
+
+# List prices (us-east-1, ``check_loop``'s): a turn of the loop is 3 state transitions (Wait,
+# Task, Choice) at $0.025 per 1,000 and a Lambda request ($0.20 per million); the status check's
+# compute is $0.0000133334 per GB-s (arm64) for each invocation's last check and its in-process
+# gaps. One operation per product (one kind); the transitions every job makes anyway (submit,
+# copy, record) are the same for all schedules and left out.
 COST = {
-    "state_transitions_per_poll": 3,
-    "usd_per_state_transition": 0.025 / 1000,
-    "usd_per_lambda_request": 0.20 / 1_000_000,
-    "usd_per_gb_second": 0.0000166667,
-    "lambda_memory_gb": 0.25,
-    "lambda_seconds_per_check": 0.3,
+    "state_transitions_per_loop": TRANSITIONS_PER_LOOP,
+    "usd_per_loop": loop_usd(),
+    "usd_per_gb_second": USD_PER_GB_SECOND,
+    "lambda_memory_gb": CHECK_MEMORY_MB / 1024,
+    "lambda_seconds_per_invocation": CHECK_WORK_SECONDS,
+    "break_even_gap_seconds": round(break_even_gap_seconds(CHECK_MEMORY_MB), 2),
 }
-USD_PER_POLL = (
-    COST["state_transitions_per_poll"] * COST["usd_per_state_transition"]
-    + COST["usd_per_lambda_request"]
-    + COST["lambda_memory_gb"] * COST["lambda_seconds_per_check"] * COST["usd_per_gb_second"]
-)
+
+
+def usd_of(loops: float, slept_seconds: float) -> float:
+    """Step Functions and Lambda for one operation: its loops (each an invocation, its last check's
+    work billed) and the invocations' time between in-process checks."""
+    compute = (loops * COST["lambda_seconds_per_invocation"] + slept_seconds) * COST["lambda_memory_gb"]
+    return loops * COST["usd_per_loop"] + compute * COST["usd_per_gb_second"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +183,9 @@ class Outcome:
 
     polls: int
     noticed: float | None
+    loops: int | None = None  # turns of the state machine's loop (None: one per check)
+    slept: float = 0.0  # seconds asleep between checks in-process
+    writes: int | None = None  # job-record writes (None: one per check)
 
 
 # --- mixes -----------------------------------------------------------------------------------
@@ -248,6 +280,9 @@ class Replay:
     checks: list[float]
     noticed: float | None
     observation: DurationObservation | None
+    loops: int = 1  # invocations of the status check (turns of the Wait/Check/Choice loop)
+    slept: float = 0.0  # seconds the invocations spent between in-process checks
+    writes: int = 0  # job-record writes by the checks (``progress.record_due``)
 
 
 def replay_operation(
@@ -258,27 +293,51 @@ def replay_operation(
     latency: float = LATENCY_SECONDS,
     rate_pressure: float = 0.0,
     settings: PollSettings = SETTINGS,
+    in_lambda_seconds: float = IN_LAMBDA_SECONDS,
 ) -> Replay:
     """Submit plans the round (``start_polling``); each check then runs the status-check Lambda's
-    decision (``decide_after_check``, ``poll_after_check``) at its simulated clock reading."""
+    decision (``decide_after_check``, ``poll_after_check``) at its simulated clock reading, and
+    ``check_again_in_lambda`` says whether the next check is in the same invocation (asleep
+    until it) or a turn of the loop: either way it reads ``latency`` plus the wait later."""
     level = OperationPriority(priority)
     running = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.IN_PROGRESS)]
     ended = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.SUCCESS)]
     poll = start_polling(level, settings, CREATED, estimate)
     at = latency + poll.wait_seconds  # the submit's own latency, then the first Wait
     checks: list[float] = []
+    loops, slept, invoked, asleep, writes = 1, 0.0, at, 0.0, 0
+    # Submit recorded the operation CREATED; the first check sees it running (a change: a write).
+    seen = seen_on_record([OperationRef(kind=Kind.ON_FIGURE, operation_id="op")])
     while True:
         checks.append(at)
         now = CREATED + timedelta(seconds=at)
-        decision = decide_after_check(
-            ended if seconds <= at else running, poll, now, level, settings, rate_pressure=rate_pressure
-        )
+        operations = ended if seconds <= at else running
+        decision = decide_after_check(operations, poll, now, level, settings, rate_pressure=rate_pressure)
+        if record_due(seen, operations, decision.status, poll, now):
+            writes += 1
+            poll = poll.model_copy(update={"recorded_at": now})
+        seen = seen_on_record(operations)
         if decision.status is not StepStatus.WAITING:
             noticed = at + latency if seconds <= at else None
-            return Replay(checks, noticed, decision.observation)
+            return Replay(checks, noticed, decision.observation, loops, slept, writes)
         poll = poll_after_check(poll, decision, now)
-        assert decision.wait_seconds is not None
-        at += latency + decision.wait_seconds
+        wait = decision.wait_seconds
+        assert wait is not None
+        # Loop latency: the measured one is the loop's whatever the previous gap was, as in-process
+        # checks keep to the loop's times.
+        if check_again_in_lambda(
+            wait,
+            latency_seconds=latency,
+            slept_seconds=asleep,
+            remaining_seconds=CHECK_TIMEOUT_SECONDS - (at - invoked),
+            limit_seconds=in_lambda_seconds,
+            memory_mb=CHECK_MEMORY_MB,
+        ):
+            at += latency + wait
+            slept, asleep = slept + latency + wait, asleep + latency + wait
+        else:
+            at += latency + wait
+            loops, invoked, asleep = loops + 1, at, 0.0
 
 
 def replay_learned(
@@ -287,6 +346,7 @@ def replay_learned(
     in_flight: int = 1,
     latency: float = LATENCY_SECONDS,
     rate_pressure: float = 0.0,
+    in_lambda_seconds: float = IN_LAMBDA_SECONDS,
 ) -> tuple[list[Replay], dict[str, DurationEstimate]]:
     """The shipped code, learning in arrival order what production observes. Returns each
     operation's replay and the final estimate per priority."""
@@ -304,7 +364,12 @@ def replay_learned(
         while len(pending) >= in_flight:
             learn(*pending.popleft())
         replay = replay_operation(
-            op.seconds, op.priority, estimates[op.priority], latency=latency, rate_pressure=rate_pressure
+            op.seconds,
+            op.priority,
+            estimates[op.priority],
+            latency=latency,
+            rate_pressure=rate_pressure,
+            in_lambda_seconds=in_lambda_seconds,
         )
         replays.append(replay)
         pending.append((op.priority, replay.observation))
@@ -711,15 +776,22 @@ def figures(ops: Sequence[Operation], outcomes: Sequence[Outcome]) -> dict[str, 
         if len(first) < COLD_START_OPERATIONS:
             first.append(relative[-1])
     mean_polls = sum(polls) / len(polls)
+    loops = [o.polls if o.loops is None else o.loops for o in outcomes]
+    mean_loops = sum(loops) / len(loops)
+    mean_slept = sum(o.slept for o in outcomes) / len(outcomes)
+    mean_writes = sum(o.polls if o.writes is None else o.writes for o in outcomes) / len(outcomes)
     return {
         "polls_mean": round(mean_polls, 3),
+        "loops_mean": round(mean_loops, 3),
+        "slept_seconds_mean": round(mean_slept, 2),
+        "record_writes_mean": round(mean_writes, 3),
         "polls_p95": percentile(polls, 0.95),
         "lag_mean_seconds": round(sum(lags) / max(1, len(lags)), 2),
         "lag_p95_seconds": round(percentile(lags, 0.95), 2),
         "relative_lag_p95": round(percentile(relative, 0.95), 4),
         "cold_start_relative_lag_p95": round(max(percentile(v, 0.95) for v in cold.values()), 4),
         "timed_out": timed_out,
-        "usd_per_1000_products": round(mean_polls * USD_PER_POLL * 1000, 4),
+        "usd_per_1000_products": round(usd_of(mean_loops, mean_slept) * 1000, 4),
     }
 
 
@@ -729,7 +801,7 @@ def learned_figures(
     estimates: dict[str, DurationEstimate],
     latency: float,
 ) -> dict[str, Any]:
-    result = figures(ops, [Outcome(len(r.checks), r.noticed) for r in replays])
+    result = figures(ops, [Outcome(len(r.checks), r.noticed, r.loops, r.slept, r.writes) for r in replays])
     result["history_events_7d"] = max(
         len(check_times(plan_from(e, SETTINGS), SEVEN_DAYS, latency_seconds=latency))
         * HISTORY_EVENTS_PER_CHECK
@@ -739,7 +811,11 @@ def learned_figures(
 
 
 def run_mix(
-    ops: Sequence[Operation], in_flight: int, latency: float, rate_pressure: float
+    ops: Sequence[Operation],
+    in_flight: int,
+    latency: float,
+    rate_pressure: float,
+    in_lambda_seconds: float = IN_LAMBDA_SECONDS,
 ) -> tuple[dict[str, Any], list[Replay], dict[str, DurationEstimate]]:
     priorities = sorted({op.priority for op in ops})
     by_priority = {p: [op.seconds for op in ops if op.priority == p] for p in priorities}
@@ -752,7 +828,11 @@ def run_mix(
         }
 
     replays, estimates = replay_learned(
-        ops, in_flight=in_flight, latency=latency, rate_pressure=rate_pressure
+        ops,
+        in_flight=in_flight,
+        latency=latency,
+        rate_pressure=rate_pressure,
+        in_lambda_seconds=in_lambda_seconds,
     )
     schedules: dict[str, dict[str, Any]] = {}
     learned = learned_figures(ops, replays, estimates, latency)
@@ -812,7 +892,11 @@ def run_mix(
 
     if rate_pressure == 0.0:
         bound, bound_estimates = replay_learned(
-            ops, in_flight=in_flight, latency=latency, rate_pressure=RATE_BOUND_PRESSURE
+            ops,
+            in_flight=in_flight,
+            latency=latency,
+            rate_pressure=RATE_BOUND_PRESSURE,
+            in_lambda_seconds=in_lambda_seconds,
         )
         schedules["learned_rate_bound"] = learned_figures(ops, bound, bound_estimates, latency)
         polls, pressed = learned["polls_mean"], schedules["learned_rate_bound"]["polls_mean"]
@@ -854,6 +938,8 @@ COLUMNS = (
     "schedule",
     "checks mean",
     "checks p95",
+    "loops mean",
+    "asleep mean",
     "lag mean",
     "lag p95",
     "rel. lag p95",
@@ -872,6 +958,8 @@ def table(mixes: dict[str, dict[str, Any]]) -> str:
                 schedule,
                 f"{f['polls_mean']:.2f}",
                 f"{f['polls_p95']}",
+                f"{f['loops_mean']:.2f}",
+                f"{f['slept_seconds_mean']:.1f} s",
                 f"{f['lag_mean_seconds']:.1f} s",
                 f"{f['lag_p95_seconds']:.1f} s",
                 f"{f['relative_lag_p95']:.3f}",
@@ -916,6 +1004,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate-pressure", type=float, default=0.0, help="0..1: how hard Aiuta's request rate binds"
     )
+    parser.add_argument(
+        "--in-lambda-seconds",
+        type=float,
+        default=IN_LAMBDA_SECONDS,
+        help="PollInLambdaSeconds: the longest a status check sleeps to check again in-process (0: never)",
+    )
     parser.add_argument("--results", type=Path, help=f"JSON report (default {RESULTS})")
     args = parser.parse_args(argv)
 
@@ -939,7 +1033,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     learned: dict[str, DurationEstimate] = {}
     for name, ops in inputs.items():
         mixes[name], replays, learned[name] = run_mix(
-            ops, max(1, args.in_flight), args.latency, args.rate_pressure
+            ops, max(1, args.in_flight), args.latency, args.rate_pressure, args.in_lambda_seconds
         )
         lines.extend(" ".join(f"{t:g}" for t in r.checks) for r in replays)
     # A catalogue under the plan's rate, planned from what the online mix taught the estimate.
@@ -969,8 +1063,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in_flight": max(1, args.in_flight),
         "latency_seconds": args.latency,
         "rate_pressure": args.rate_pressure,
+        "in_lambda_seconds": args.in_lambda_seconds,
         "cost_assumptions": COST,
-        "usd_per_poll": USD_PER_POLL,
         "mixes": mixes,
         "catalogue": catalogue,
         "summary": summary,

@@ -31,10 +31,13 @@ Counted per job, from the moment its first photo is uploaded until the stack is 
   (DynamoDB's documented size rules) and the indexes each item is in (``describe_table``).
 
 The simulator's operations take ``SIM_OPERATION_SECONDS`` and the poll waits are 1-2 s, so a run
-is quick; the number of status checks an operation needs at realistic durations comes from the
-shipped schedule (``studio_core.domain.learned_polling``, its ``check_times``) on the operation
-mixes ``bench/polling.py`` describes, and the counts are projected with what one more check was
-measured to cost. ``inline_short_gaps`` prices a proposed cut of that loop.
+is quick, one check per status-check invocation (``PollInLambdaSeconds`` 0) so that a check's own
+work is measured. What a round takes at realistic durations, as shipped, comes from
+``bench/polling.py``'s replay of the status check (production's functions, on its operation
+mixes): checks, turns of the Wait/Check/Choice loop (checks across waits under the break-even
+happen in one invocation, ``studio_core.domain.check_loop``), the invocations' time between
+in-process checks, and job-record writes (``progress.record_due``); the counts are projected with
+what a check, a loop, a second of Lambda and a record write were measured to cost.
 
 Run: ``.venv/bin/python bench/work_per_product.py`` (four types twice, after one warm-up job:
 about 2.5 minutes); results in ``bench/results/work_per_product.json``. Exit status 1 when a job
@@ -75,6 +78,9 @@ PARAMETERS = {
     "PollMinWaitSeconds": "1",
     "PollMaxWaitSeconds": "2",
     "InboxQuietSeconds": "2",
+    # One check per invocation here, so each check's own work is measured; the projection puts the
+    # shipped in-process checking back (realistic_checks).
+    "PollInLambdaSeconds": "0",
 }
 SIM_OPERATION_SECONDS = 2.0
 JOB_TIMEOUT_SECONDS = 90.0
@@ -143,118 +149,56 @@ S3_PUT_CLASS = {
 # --- the realistic durations the projection uses (bench/polling.py's built-in mixes) ----------
 
 
-@dataclass(frozen=True)
-class TemplatePollDefaults:
-    """The template's poll defaults (what ``initial_estimate`` reads) and deadlines."""
+def load_polling_bench() -> Any:
+    """``bench/polling.py``, whose replay of the status check (production's own functions) gives
+    the checks, loops, time in-process and record writes of a round at realistic durations."""
+    import importlib.util
 
-    expected_online_seconds: int = 20
-    expected_offline_seconds: int = 300
-    deadline_online_seconds: int = 3600
-    deadline_offline_seconds: int = 259_200
-
-    def deadline(self, priority: str) -> int:
-        return self.deadline_online_seconds if priority == "online" else self.deadline_offline_seconds
-
-
-def realistic_duration(priority: str, rng: random.Random) -> float:
-    """One draw of ``bench/polling.py``'s mixes: online 85 % log-normal median 30 s sigma 0.5 and
-    15 % median 150 s sigma 0.4; offline log-normal median 67 min sigma 1.3."""
-    if priority == "online":
-        median, sigma = (30.0, 0.5) if rng.random() < 0.85 else (150.0, 0.4)
-    else:
-        median, sigma = 67 * 60.0, 1.3
-    return median * math.exp(sigma * rng.gauss(0.0, 1.0))
+    name = "bench_polling_for_work_per_product"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("polling.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 def realistic_checks(
-    priority: str, warm: int = 2000, measured: int = 2000, seed: int = 20250301
+    priority: str,
+    warm: int = 2000,
+    measured: int = 2000,
+    in_lambda_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Status checks per operation of the shipped learned schedule once it has learned the mix:
-    ``warm`` operations observed first, then the mean over ``measured`` more (each planned from
-    the estimate as it then is, and observed when it ends), and the checks of an operation that
-    takes the mix's median, both with ``check_times``."""
-    from studio_core.domain import learned_polling as lp
-
-    defaults = TemplatePollDefaults()
-    deadline = defaults.deadline(priority)
-    rng = random.Random(f"{seed}-{priority}")
-    estimate = lp.initial_estimate(priority, defaults)
-    counts, durations = [], []
-    for index in range(warm + measured):
-        seconds = realistic_duration(priority, rng)
-        if index >= warm:
-            counts.append(len(lp.check_times(lp.plan_for(estimate), deadline, until=seconds)))
-            durations.append(seconds)
-        estimate = estimate.observe(min(seconds, deadline))
-    median = statistics.median(durations)
+    """A round at realistic durations, as shipped: ``bench/polling.py``'s mix of the priority
+    replayed through the status check's own functions, ``warm`` operations learned first, then
+    the means over ``measured`` more: checks, turns of the Wait/Check/Choice loop (invocations),
+    seconds the invocations spent between in-process checks, job-record writes; and the p95
+    relative lag. ``in_lambda_seconds``: ``PollInLambdaSeconds`` (default the template's)."""
+    polling = load_polling_bench()
+    limit = polling.IN_LAMBDA_SECONDS if in_lambda_seconds is None else in_lambda_seconds
+    mix = polling.MIXES[priority](random.Random(f"{polling.SEED}-{priority}"), warm + measured)
+    replays, _ = polling.replay_learned(mix, in_lambda_seconds=limit)
+    counted = list(zip(mix[warm:], replays[warm:], strict=True))
+    relative = [(r.noticed - op.seconds) / op.seconds for op, r in counted if r.noticed is not None]
     return {
-        "mix": "online: 85 % LN(30 s, 0.5) + 15 % LN(150 s, 0.4)"
-        if priority == "online"
-        else "offline: LN(67 min, 1.3)",
-        "checks_mean": round(statistics.fmean(counts), 2),
-        "median_duration_seconds": round(median, 1),
-        "checks_at_median": len(lp.check_times(lp.plan_for(estimate), deadline, until=median)),
-        "estimate": estimate.describe(),
+        "mix": f"bench/polling.py {priority}, operations {warm + 1}-{warm + measured}",
+        "in_lambda_seconds": limit,
+        "checks_mean": round(statistics.fmean(len(r.checks) for _, r in counted), 2),
+        "loops_mean": round(statistics.fmean(r.loops for _, r in counted), 2),
+        "slept_seconds_mean": round(statistics.fmean(r.slept for _, r in counted), 1),
+        "record_writes_mean": round(statistics.fmean(r.writes for _, r in counted), 2),
+        "relative_lag_p95": round(polling.percentile(relative, 0.95), 4),
     }
 
 
 def break_even_gap_seconds(memory_mb: int = 512) -> float:
-    """The gap below which sleeping in the status-check Lambda costs less than a Wait, Check and
-    Choice round trip (three transitions and one Lambda request) at ``PRICES``."""
-    loop = 3 * PRICES["step_functions_standard_per_transition"] + PRICES["lambda_per_request"]
-    return loop / (memory_mb / 1024 * PRICES["lambda_per_gb_second_arm64"])
+    """The wait below which sleeping in the status-check Lambda costs less than a Wait, Check and
+    Choice round trip (``domain/check_loop.py``, where the status check applies it)."""
+    from studio_core.domain.check_loop import break_even_gap_seconds as production
 
-
-def inline_short_gaps(
-    priority: str,
-    max_gap: float | None = None,
-    max_sleep: float = 40.0,
-    memory_mb: int = 512,
-    warm: int = 2000,
-    measured: int = 2000,
-    seed: int = 20250301,
-) -> dict[str, Any]:
-    """A proposed cut, priced: the status check keeps checking in-process while the schedule's next
-    gap is under ``max_gap`` (default: the break-even) and it has slept under ``max_sleep`` s, so
-    one Wait-Check-Choice loop covers several checks. Same checks at the same times as shipped."""
-    from studio_core.domain import learned_polling as lp
-
-    gap_limit = break_even_gap_seconds(memory_mb) if max_gap is None else max_gap
-    defaults = TemplatePollDefaults()
-    deadline = defaults.deadline(priority)
-    rng = random.Random(f"{seed}-{priority}")
-    estimate = lp.initial_estimate(priority, defaults)
-    checks, loops, slept = [], [], []
-    for index in range(warm + measured):
-        seconds = realistic_duration(priority, rng)
-        if index >= warm:
-            times = lp.check_times(lp.plan_for(estimate), deadline, until=seconds)
-            count, sleep, i = 0, 0.0, 0
-            while i < len(times):
-                count, i, in_lambda = count + 1, i + 1, 0.0
-                while i < len(times) and times[i] - times[i - 1] < gap_limit:
-                    if in_lambda + times[i] - times[i - 1] > max_sleep:
-                        break
-                    in_lambda += times[i] - times[i - 1]
-                    i += 1
-                sleep += in_lambda
-            checks.append(len(times))
-            loops.append(count)
-            slept.append(sleep)
-        estimate = estimate.observe(min(seconds, deadline))
-    loop_usd = 3 * PRICES["step_functions_standard_per_transition"] + PRICES["lambda_per_request"]
-    per_second = memory_mb / 1024 * PRICES["lambda_per_gb_second_arm64"]
-    mean_checks, mean_loops, mean_sleep = (statistics.fmean(x) for x in (checks, loops, slept))
-    return {
-        "max_gap_seconds": round(gap_limit, 2),
-        "max_sleep_seconds": max_sleep,
-        "checks_mean": round(mean_checks, 2),
-        "loops_mean": round(mean_loops, 2),
-        "sleep_seconds_mean": round(mean_sleep, 1),
-        "transitions_saved_per_round": round(3 * (mean_checks - mean_loops), 1),
-        "usd_per_1000_rounds_shipped": round(1000 * mean_checks * loop_usd, 4),
-        "usd_per_1000_rounds_inline": round(1000 * (mean_loops * loop_usd + mean_sleep * per_second), 4),
-    }
+    return production(memory_mb)
 
 
 # --- counting what reaches moto ------------------------------------------------------------------
@@ -663,6 +607,11 @@ def measure_job(studio: Any, log: RequestLog, job_type: str, product_id: str) ->
         request_units([r for r in lambda_requests if r.invocation == i], shapes, items)
         for i in range(len(invocations))
     ]
+    # A status check's write of the job record (``record_check``: it sets last_checked_at).
+    record_writes = [
+        [r for r in lambda_requests if r.invocation == i and "last_checked_at" in r.attributes_set]
+        for i in range(len(invocations))
+    ]
     job_key = (
         studio.jobs_table,
         shapes[studio.jobs_table].key_of({"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}),
@@ -695,8 +644,14 @@ def measure_job(studio: Any, log: RequestLog, job_type: str, product_id: str) ->
         "history_events": len(events),
         "checks_per_round": {str(r): len(c) for r, c in sorted(checks.items())},
         "invocations": [
-            {**asdict(i), "requests": dict(i.requests), "dynamodb_units": u}
-            for i, u in zip(invocations, units_by_invocation, strict=True)
+            {
+                **asdict(i),
+                "requests": dict(i.requests),
+                "dynamodb_units": u,
+                "record_writes": len(w),
+                "record_wru": request_units(w, shapes, items)["write_request_units"],
+            }
+            for i, u, w in zip(invocations, units_by_invocation, record_writes, strict=True)
         ],
         "aws_requests": _group(requests),
         "dynamodb_requests_by_table": _by_table(studio, lambda_requests),
@@ -817,8 +772,10 @@ def flatten(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def waiting_check(job: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What one more status check costs: the most common request set of the job's waiting checks
-    (every check of a round but its last), with their mean duration."""
+    """What one more status check does, its job-record write apart (the checks write the record
+    only now and then, ``progress.record_due``): the most common request set of the job's waiting
+    checks (every check of a round but its last, one check per invocation here) without that
+    write, their mean duration and units, and what one record write costs."""
     by_round: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     for inv in job["invocations"]:
         if inv["function"] == "CheckStatusFunction":
@@ -826,15 +783,28 @@ def waiting_check(job: Mapping[str, Any]) -> dict[str, Any] | None:
     waiting = [inv for checks in by_round.values() for inv in checks[:-1]]
     if not waiting:
         return None
-    signatures = Counter(json.dumps(dict(sorted(inv["requests"].items()))) for inv in waiting)
-    requests = json.loads(signatures.most_common(1)[0][0])
+    writers = [inv for checks in by_round.values() for inv in checks if inv.get("record_writes")]
+
+    def without_record(inv: Mapping[str, Any]) -> dict[str, int]:
+        requests = dict(inv["requests"])
+        requests["dynamodb.UpdateItem"] = requests.get("dynamodb.UpdateItem", 0) - inv.get("record_writes", 0)
+        return {k: v for k, v in sorted(requests.items()) if v}
+
+    signatures = Counter(json.dumps(without_record(inv)) for inv in waiting)
     return {
-        "requests": requests,
+        "requests": json.loads(signatures.most_common(1)[0][0]),
         "seconds": statistics.fmean(inv["seconds"] for inv in waiting),
         "memory_mb": waiting[0]["memory_mb"],
         "aiuta_gets": _gets_per_check(job),
         "rru": statistics.fmean(inv["dynamodb_units"]["read_request_units"] for inv in waiting),
-        "wru": statistics.fmean(inv["dynamodb_units"]["write_request_units"] for inv in waiting),
+        "wru": statistics.fmean(
+            inv["dynamodb_units"]["write_request_units"] - inv.get("record_wru", 0.0) for inv in waiting
+        ),
+        "record_wru": (
+            sum(inv["record_wru"] for inv in writers) / sum(inv["record_writes"] for inv in writers)
+            if writers
+            else 0.0
+        ),
     }
 
 
@@ -848,32 +818,48 @@ def _gets_per_check(job: Mapping[str, Any]) -> float:
     return gets / reads if reads else 0.0
 
 
-def project(job: Mapping[str, Any], flat: Mapping[str, Any], checks_mean: float) -> dict[str, Any]:
-    """The job's work with each round checked ``checks_mean`` times, the realistic mean, instead
-    of the times the short local operations needed: each extra check is one more Wait, Check and
-    Choice state, one more status-check invocation, and what a waiting check was measured to do."""
+def project(job: Mapping[str, Any], flat: Mapping[str, Any], realistic: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's work with each round checked as the shipped code checks a realistic one
+    (``realistic_checks``) instead of as the short local operations needed: each check more is
+    what a waiting check was measured to do (an Aiuta GET per operation, its request turn, its
+    work's Lambda time), each turn of the loop more three transitions and an invocation, each
+    second between in-process checks Lambda time, each record write more its units. The local
+    run checks once per invocation, so its loops are its checks."""
     marginal = waiting_check(job)
     projected = dict(flat)
-    measured = sum(job["checks_per_round"].values())
-    extra = checks_mean * len(job["checks_per_round"]) - measured
-    if marginal is None or extra <= 0:
-        projected["extra_checks"] = 0.0
+    rounds = len(job["checks_per_round"])
+    checks = [inv for inv in job["invocations"] if inv["function"] == "CheckStatusFunction"]
+    extra = realistic["checks_mean"] * rounds - sum(job["checks_per_round"].values())
+    extra_loops = realistic["loops_mean"] * rounds - len(checks)
+    extra_writes = realistic["record_writes_mean"] * rounds - sum(
+        inv.get("record_writes", 0) for inv in checks
+    )
+    in_process = realistic["slept_seconds_mean"] * rounds
+    if marginal is None:
+        projected.update(extra_checks=0.0, extra_loops=0.0, extra_record_writes=0.0, in_process_seconds=0.0)
         return projected
     gb = marginal["memory_mb"] / 1024
     projected["extra_checks"] = round(extra, 2)
-    projected["state_transitions"] = flat["state_transitions"] + 3 * extra
-    projected["lambda_invocations"] = flat["lambda_invocations"] + extra
-    projected["lambda_gb_seconds"] = flat["lambda_gb_seconds"] + extra * marginal["seconds"] * gb
+    projected["extra_loops"] = round(extra_loops, 2)
+    projected["extra_record_writes"] = round(extra_writes, 2)
+    projected["in_process_seconds"] = round(in_process, 1)
+    projected["state_transitions"] = flat["state_transitions"] + 3 * extra_loops
+    projected["lambda_invocations"] = flat["lambda_invocations"] + extra_loops
+    seconds = extra * marginal["seconds"] + in_process
+    projected["lambda_gb_seconds"] = flat["lambda_gb_seconds"] + seconds * gb
     projected["lambda_billed_gb_seconds"] = (
-        flat["lambda_billed_gb_seconds"] + extra * math.ceil(marginal["seconds"] * 1000) / 1000 * gb
+        flat["lambda_billed_gb_seconds"]
+        + (extra * math.ceil(marginal["seconds"] * 1000) / 1000 + in_process) * gb
     )
     projected["aiuta_calls"] = flat["aiuta_calls"] + extra * marginal["aiuta_gets"]
     writes = sum(
         v for k, v in marginal["requests"].items() if k in ("dynamodb.UpdateItem", "dynamodb.PutItem")
     )
     reads = sum(v for k, v in marginal["requests"].items() if k in ("dynamodb.GetItem", "dynamodb.Query"))
-    projected["dynamodb_writes"] = flat["dynamodb_writes"] + extra * writes
-    projected["dynamodb_wru"] = flat["dynamodb_wru"] + extra * marginal["wru"]
+    projected["dynamodb_writes"] = flat["dynamodb_writes"] + extra * writes + extra_writes
+    projected["dynamodb_wru"] = (
+        flat["dynamodb_wru"] + extra * marginal["wru"] + extra_writes * marginal["record_wru"]
+    )
     projected["dynamodb_reads"] = flat["dynamodb_reads"] + extra * reads
     projected["dynamodb_rru"] = flat["dynamodb_rru"] + extra * marginal["rru"]
     s3_puts = sum(v for k, v in marginal["requests"].items() if k[3:] in S3_PUT_CLASS and k.startswith("s3."))
@@ -911,15 +897,16 @@ def summarise(
             continue
         flats = [flatten(j) for j in runs]
         flat = _mean_work(flats)
-        checks = projections[runs[0]["priority"]]["checks_mean"]
-        projected = _mean_work([project(j, f, checks) for j, f in zip(runs, flats, strict=True)])
+        realistic = projections[runs[0]["priority"]]
+        projected = _mean_work([project(j, f, realistic) for j, f in zip(runs, flats, strict=True)])
         summary[job_type] = {
             "runs": len(runs),
             "statuses": sorted({j["status"] for j in runs}),
             "checks_per_round": [j["checks_per_round"] for j in runs],
             "measured": flat,
             "measured_usd": cost(flat),
-            "projected_checks_per_round": checks,
+            "projected_checks_per_round": realistic["checks_mean"],
+            "projected_loops_per_round": realistic["loops_mean"],
             "projected": projected,
             "projected_usd": cost(projected),
             "usd_per_1000_products": round(1000 * cost(projected)["total"], 4),
@@ -980,7 +967,8 @@ def run(
             for name, row in getattr(studio.lambdas, "concurrency", dict)().items()
         }
     projections = {p: realistic_checks(p) for p in ("online", "offline")}
-    proposals = {p: inline_short_gaps(p) for p in ("online", "offline")}
+    # The same rounds with every check a turn of the loop (PollInLambdaSeconds 0), for comparison.
+    one_check_per_loop = {p: realistic_checks(p, in_lambda_seconds=0) for p in ("online", "offline")}
     return {
         "command": "bench/work_per_product.py " + " ".join(sys.argv[1:]),
         "machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}",
@@ -993,7 +981,8 @@ def run(
         "cold_starts_in_run": cold_starts,
         "prices": PRICES,
         "realistic_checks": projections,
-        "proposal_inline_short_gaps": proposals,
+        "realistic_checks_one_per_loop": one_check_per_loop,
+        "break_even_gap_seconds": round(break_even_gap_seconds(), 2),
         "jobs": jobs,
         "summary": summarise(jobs, projections),
     }
@@ -1128,14 +1117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(cost_table(result["summary"]))
     print()
     for priority, checks in result["realistic_checks"].items():
-        inline = result["proposal_inline_short_gaps"][priority]
+        alone = result["realistic_checks_one_per_loop"][priority]
         print(
-            f"{priority}: {checks['checks_mean']} checks per operation "
-            f"({checks['checks_at_median']} at the median {checks['median_duration_seconds']} s); "
-            f"checking in the Lambda across gaps under {inline['max_gap_seconds']} s: "
-            f"{inline['loops_mean']} loops, {inline['sleep_seconds_mean']} s asleep, "
-            f"${inline['usd_per_1000_rounds_shipped']} -> ${inline['usd_per_1000_rounds_inline']} "
-            "per 1,000 rounds"
+            f"{priority}: {checks['checks_mean']} checks per operation in {checks['loops_mean']} loops "
+            f"({checks['slept_seconds_mean']} s between in-process checks, waits under "
+            f"{result['break_even_gap_seconds']} s), {checks['record_writes_mean']} record writes, "
+            f"rel. lag p95 {checks['relative_lag_p95']}; one check per loop: {alone['checks_mean']} "
+            f"checks, {alone['loops_mean']} loops, rel. lag p95 {alone['relative_lag_p95']}"
         )
     print(f"results in {args.out} ({result['seconds']} s)")
     print(last_line(result))

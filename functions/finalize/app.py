@@ -38,5 +38,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         budget=clients.image_budget(SETTINGS.jobs_table, SETTINGS.budget.images_per_day_limit),
         limits=LIMITS,
         review_deadline_seconds=SETTINGS.review_deadline_seconds,
+        answers=clients.operation_answers(SETTINGS.studio_bucket),
     )
     return state.to_output()

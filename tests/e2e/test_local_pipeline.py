@@ -96,6 +96,18 @@ def history_states(studio: LocalStudio, job: dict[str, Any]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
+def check_outputs(studio: LocalStudio, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """What each "Check operation status" invocation of the job's execution returned."""
+    sfn = studio.client("stepfunctions")
+    arn = studio.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job['execution_name']}"
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return [
+        json.loads(e["stateExitedEventDetails"]["output"])
+        for e in events
+        if e.get("stateExitedEventDetails", {}).get("name") == "Check operation status"
+    ]
+
+
 def test_product_folders_become_images_of_the_requested_size(studio: LocalStudio) -> None:
     # Given a product with a job file asking for two on-figure shots at 400x600, via presigned URLs
     shirt = SampleProduct(
@@ -221,6 +233,13 @@ def test_an_operation_that_never_finishes_times_out(studio: LocalStudio) -> None
     [job] = wait_for_jobs(studio, "e2e-late", timeout=90)
     assert job["status"] == "TIMED_OUT"
     assert "deadline" in job["error"]
+    # Its checks, 1-2 s apart (under the loop's break-even), were made in fewer invocations of
+    # "Check operation status" than checks, each output naming the checks it made, in order
+    history_states(studio, job)  # waits for the execution to end
+    outputs = check_outputs(studio, job)
+    made = [check["attempt"] for output in outputs for check in output["checks"]]
+    assert len(outputs) < len(made)
+    assert made == list(range(1, len(made) + 1))
 
 
 def test_a_catalogue_of_hosted_images_runs_one_job_per_row(studio: LocalStudio) -> None:

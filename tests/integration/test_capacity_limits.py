@@ -27,6 +27,7 @@ from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable
 from tests.support.aws import REGION, create_table_from_template
+from tests.support.clock import SleepingClock
 
 TABLE = "studio-test-capacity"
 
@@ -38,20 +39,7 @@ def table() -> Iterator[str]:
         yield TABLE
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 3))
-        self.now += seconds
-
-
-def budget(table: str, clock: FakeClock, **kwargs: Any) -> RequestBudget:
+def budget(table: str, clock: SleepingClock, **kwargs: Any) -> RequestBudget:
     client = boto3.client("dynamodb", region_name=REGION)
     options = {"rate": 5.0, "burst": 3, "max_wait_seconds": 5.0, **kwargs}
     return RequestBudget(table, client=client, clock=clock, sleep=clock.sleep, **options)
@@ -59,7 +47,7 @@ def budget(table: str, clock: FakeClock, **kwargs: Any) -> RequestBudget:
 
 def test_callers_take_turns_a_burst_then_one_per_interval(table: str) -> None:
     # Given two Lambdas sharing a budget of 5 requests/s with bursts of 3, and a frozen clock
-    clock = FakeClock()
+    clock = SleepingClock()
     first, second = budget(table, clock), budget(table, clock)
 
     # When they ask for 6 turns between them, all at once
@@ -73,7 +61,7 @@ def test_callers_take_turns_a_burst_then_one_per_interval(table: str) -> None:
 def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table: str) -> None:
     # Given a budget of 1 request/s, no burst, that a Lambda may wait at most 2 s for, and four
     # callers arriving at the same instant (their sleeps do not move this clock)
-    clock = FakeClock()
+    clock = SleepingClock()
     callers = [budget(table, clock, rate=1.0, burst=1, max_wait_seconds=2.0) for _ in range(4)]
     clock.sleep = clock.slept.append  # type: ignore[method-assign]
     for caller in callers[:3]:
@@ -164,13 +152,13 @@ def test_a_running_jobs_check_never_waits_behind_new_jobs(table: str) -> None:
     assert check is not None and check - start < 1
 
 
-def slots(table: str, clock: FakeClock, limit: int = 2) -> OperationSlots:
+def slots(table: str, clock: SleepingClock, limit: int = 2) -> OperationSlots:
     client = boto3.client("dynamodb", region_name=REGION)
     return OperationSlots(table, limit=limit, lease_seconds=60, client=client, clock=clock)
 
 
 def test_operations_in_flight_are_leases_up_to_the_limit(table: str) -> None:
-    clock = FakeClock()
+    clock = SleepingClock()
     leases = slots(table, clock)
 
     # Given two creates in flight (the limit), the second's operation already known by its id
@@ -192,7 +180,7 @@ def test_operations_in_flight_are_leases_up_to_the_limit(table: str) -> None:
 
 
 def test_a_lease_nobody_saw_end_frees_itself_at_its_expiry(table: str) -> None:
-    clock = FakeClock()
+    clock = SleepingClock()
     slots(table, clock, limit=1).acquire("create-lost")
     with pytest.raises(CapacityUnavailable):
         slots(table, clock, limit=1).acquire("create-next")
@@ -202,7 +190,7 @@ def test_a_lease_nobody_saw_end_frees_itself_at_its_expiry(table: str) -> None:
 
 
 def test_a_create_that_surely_did_not_reach_aiuta_gives_its_lease_back(table: str) -> None:
-    clock = FakeClock()
+    clock = SleepingClock()
     leases = slots(table, clock)
 
     class Refused(Exception):
@@ -292,7 +280,7 @@ def test_a_create_holds_a_slot_until_a_read_finds_the_operation_finished(
 
 def test_a_capacity_table_that_does_not_answer_is_no_capacity_not_a_failure(table: str) -> None:
     # Given a budget and operation slots whose table cannot be reached (here: it does not exist)
-    clock = FakeClock()
+    clock = SleepingClock()
     lost = budget("studio-test-no-such-table", clock)
     no_slots = OperationSlots(
         "studio-test-no-such-table",
@@ -312,3 +300,107 @@ def test_a_capacity_table_that_does_not_answer_is_no_capacity_not_a_failure(tabl
     for refused in (turn.value, slot.value):
         assert "the capacity table did not answer (ResourceNotFoundException)" in str(refused)
         assert refused.retry_after == 1
+
+
+# ------------------------------------------------------------------ requests per operation, counted
+
+
+def dynamodb_calls(client: Any) -> list[str]:
+    """The names of the DynamoDB calls ``client`` makes from now on."""
+    made: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: made.append(model.name))
+    return made
+
+
+def test_the_budget_counts_requests_and_creates_in_the_update_that_takes_each_turn(
+    table: str, studio_sim: Any, sim_api_key: str
+) -> None:
+    # Given the account's budget, counting, shared by the client's calls
+    studio_sim.admin.configure(operation_seconds=5, clock_frozen=True)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    counting = RequestBudget(table, rate=50, burst=10, max_wait_seconds=30, client=dynamodb, counts=True)
+    capacity = AccountCapacity(counting, OperationSlots(table, limit=3, lease_seconds=600, client=dynamodb))
+    client = AiutaStudioClient(sim_api_key, studio_sim.base_url, capacity=capacity)
+    assert counting.counted() == (0, 0)
+
+    # When it uploads a photo, creates an operation and checks it twice
+    photo = client.upload_image(
+        product_photo("tshirt", (30, 90, 160)), filename="a.jpg", content_type="image/jpeg"
+    )
+    operation_id = client.create_flat_lay_operation(flat_lay_request(photo.id))
+    client.get_flat_lay_operation(operation_id)
+    client.get_flat_lay_operation(operation_id)
+
+    # Then the counts grew by every request Aiuta saw, and by the create among them
+    sent = studio_sim.admin.calls()["total"]
+    assert sent >= 4 and counting.counted() == (sent, 1)
+    # And the counts grow on as more is sent
+    client.create_flat_lay_operation(flat_lay_request(photo.id))
+    assert counting.counted() == (sent + 1, 2)
+
+
+def test_counting_costs_no_call_of_its_own(table: str) -> None:
+    # Given a busy counting budget (a frozen clock: each turn follows the one before)
+    clock = SleepingClock()
+    counting = budget(table, clock, counts=True)
+    made = dynamodb_calls(counting._dynamodb)
+    counting.take()
+    made.clear()
+
+    # When five more requests take turns, two of them creates
+    for n in range(5):
+        counting.take(create=n < 2)
+
+    # Then each took its turn and was counted in one update
+    assert made == ["UpdateItem"] * 5
+    assert counting.counted() == (6, 2)
+
+
+def test_the_waiting_room_lets_new_work_in_at_the_measured_pace(table: str) -> None:
+    # Given an account of 8 requests/s whose budget counted 240 requests for 30 creates (8 each)
+    clock = SleepingClock()
+    counting = budget(table, clock, rate=1000.0, burst=1000, counts=True)
+    for n in range(240):
+        counting.take(create=n % 8 == 0)
+    assert counting.counted() == (240, 30)
+    room = WaitingRoom(table, rate=8, client=boto3.client("dynamodb", region_name=REGION))
+    start = time.time()
+
+    # When new jobs ask for turns
+    turns = [room.turn(CapacityTask.SUBMIT, latest=start + 60) for _ in range(4)]
+
+    # Then they come a second apart (8 / 8 a second), not half a second (8 / 4, the fixed figure)
+    assert room.requests_per_operation() == 8.0
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(turns)]  # type: ignore[operator]
+    assert all(gap >= 1.0 for gap in gaps) and gaps.count(1.0) >= 2
+    # And a running job's check still comes at the account's rate
+    check = room.turn(CapacityTask.CHECK_STATUS, latest=start + 60)
+    assert check is not None and check - start < 1
+
+
+def test_the_counts_are_halved_once_they_reach_the_window(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a counting budget whose counts are halved at 10 requests (1,000 in production)
+    monkeypatch.setattr("studio_core.domain.capacity.COUNTS_HALVED_AT", 10)
+    clock = SleepingClock()
+    counting = budget(table, clock, rate=1000.0, burst=1000, counts=True)
+
+    # When 10 requests are sent, 4 of them creates, then 3 more
+    for n in range(10):
+        counting.take(create=n < 4)
+    halved = counting.counted()
+    for _ in range(3):
+        counting.take()
+
+    # Then the tenth halved the counts, and the later ones count on from there
+    assert halved == (5, 2)
+    assert counting.counted() == (8, 2)
+
+
+def test_a_budget_that_does_not_count_keeps_no_counts(table: str) -> None:
+    # The waiting room's queues are budgets too: their turns are not requests to Aiuta
+    clock = SleepingClock()
+    plain = budget(table, clock)
+    plain.take()
+    assert plain.counted() == (0, 0)

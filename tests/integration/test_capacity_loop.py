@@ -230,6 +230,9 @@ class UnreachableRoom:
         error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
         raise ClientError(error, "UpdateItem")
 
+    def mark_create_waiting(self, job: str, until: float) -> None:
+        self.turn(CapacityTask.SUBMIT, until)
+
 
 def test_without_an_answer_from_the_waiting_room_the_job_backs_off_instead() -> None:
     # Given a job whose submit Aiuta refused (429, retry after 3 s), and a waiting room that fails

@@ -88,12 +88,15 @@ def test_functions_calling_aiuta_or_checking_catalogues_reserve_concurrency_othe
     reserved = {name for name, f in functions.items() if "ReservedConcurrentExecutions" in f["Properties"]}
     skipped = {resource for resource, check in metadata_skips() if check == "CKV_AWS_115"}
 
-    # The Aiuta API callers are bounded by the AiutaFunctionConcurrency parameter, and the catalogue
-    # function by its check's MaxConcurrency (10), so a catalogue never takes the account's whole pool...
+    # The Aiuta API callers are bounded by the AiutaFunctionConcurrency parameter (the status check,
+    # which may sleep between checks, by one per operation in flight), and the catalogue function by
+    # its check's MaxConcurrency (10), so a catalogue never takes the account's whole pool...
     aiuta_callers = {"SubmitFunction", "CheckStatusFunction", "RegenerateFunction"}
     assert reserved == aiuta_callers | {"CatalogueFunction"}
-    for name in aiuta_callers:
+    for name in aiuta_callers - {"CheckStatusFunction"}:
         assert functions[name]["Properties"]["ReservedConcurrentExecutions"] == "AiutaFunctionConcurrency"
+    check = functions["CheckStatusFunction"]["Properties"]
+    assert check["ReservedConcurrentExecutions"] == "AiutaOperationsInFlight"
     assert functions["CatalogueFunction"]["Properties"]["ReservedConcurrentExecutions"] == 10
     # ...and every other function skips the check with its reason
     assert skipped == set(functions) - reserved

@@ -21,7 +21,7 @@ from studio_core.aiuta.requests import OperationPriority
 from studio_core.domain.learned_polling import DurationEstimate
 from studio_core.domain.state import JobState, StepStatus
 from studio_core.settings import CheckStatusSettings, from_env
-from studio_core.steps.check_status import check_job
+from studio_core.steps.check_status import check_across_short_waits
 from tests.support import REPO_ROOT
 from tests.support.aws import queued_job
 from tests.support.lambdas import FakeLambdaContext, load_handler
@@ -43,10 +43,13 @@ def load_bench() -> ModuleType:
 
 
 def run_production(
-    sim: Any, latency: float, deadline_seconds: int | None = None
-) -> tuple[list[float], JobState]:
-    """Submit one job, then run the status check at the end of each Wait, ``latency`` after the
-    Wait began, as Step Functions would; the simulator's clock moves with the test's."""
+    sim: Any, latency: float, deadline_seconds: int | None = None, in_lambda_seconds: float = 0
+) -> tuple[list[float], JobState, int]:
+    """Submit one job, then invoke the status check at the end of each Wait, ``latency`` after the
+    Wait began, as Step Functions would; in an invocation a sleep takes its seconds. The
+    simulator's clock moves with the test's. Returns the checks' times, the last state and the
+    invocations."""
+    bench = load_bench()
     state_json = load_handler("submit").lambda_handler(
         json.loads(json.dumps(queued_job())), FakeLambdaContext()
     )
@@ -55,44 +58,74 @@ def run_production(
     if deadline_seconds is not None:
         state.poll.deadline = state.poll.started_at + timedelta(seconds=deadline_seconds)
     settings = from_env(CheckStatusSettings)
-    at, checks = latency + state.poll.wait_seconds, []
-    sim.admin.advance(at)
+    created = state.poll.started_at
+    clock = [latency + state.poll.wait_seconds]
+    sim.admin.advance(clock[0])
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+        sim.admin.advance(seconds)
+
+    checks: list[float] = []
+    invocations = 0
     while True:
-        checks.append(at)
-        state = check_job(
+        invoked = clock[0]
+        invocations += 1
+        state = check_across_short_waits(
             state,
             client=clients.aiuta_client(settings),
             jobs=clients.jobs_table(),
             poll=settings.poll,
             estimates=clients.duration_estimates(),
-            now=state.poll.started_at + timedelta(seconds=at),
+            in_lambda_seconds=in_lambda_seconds,
+            remaining_seconds=lambda: bench.CHECK_TIMEOUT_SECONDS - (clock[0] - invoked),  # noqa: B023
+            memory_mb=bench.CHECK_MEMORY_MB,
+            clock=lambda: created + timedelta(seconds=clock[0]),
+            sleep=sleep,
         )
+        checks += [(check.at - created).total_seconds() for check in state.checks]
         if state.status is not StepStatus.WAITING:
-            return checks, state
+            return checks, state, invocations
+        assert state.poll is not None
         step = latency + state.poll.wait_seconds
         sim.admin.advance(step)
-        at += step
+        clock[0] += step
 
 
-@pytest.mark.parametrize("latency", [0.3, 1.0])
-def test_the_bench_checks_and_learns_what_the_status_check_does(studio_sim: Any, latency: float) -> None:
+@pytest.mark.parametrize(("latency", "in_lambda_seconds"), [(0.3, 0), (1.0, 0), (0.3, 40), (1.0, 40)])
+def test_the_bench_checks_and_learns_what_the_status_check_does(
+    studio_sim: Any, latency: float, in_lambda_seconds: float
+) -> None:
     # Given the bench's plan for an online operation from the defaults' estimate, and a duration
     # half-way between two of its checks (so a few ms of real time cannot change the outcome)
     bench = load_bench()
     settings = from_env(CheckStatusSettings).poll
     prior = clients.duration_estimates().current(ONLINE, settings)
-    planned = bench.replay_operation(1e9, "online", prior, latency=latency, settings=settings).checks
+    planned = bench.replay_operation(
+        1e9, "online", prior, latency=latency, settings=settings, in_lambda_seconds=in_lambda_seconds
+    ).checks
     k = next(i for i in range(1, len(planned)) if planned[i] - planned[i - 1] >= 2 and planned[i] > 15)
     seconds = (planned[k - 1] + planned[k]) / 2
     studio_sim.admin.configure(operation_seconds=seconds)
 
     # When production submits and checks it, and the bench replays it
-    checks, state = run_production(studio_sim, latency)
-    replay = bench.replay_operation(seconds, "online", prior, latency=latency, settings=settings)
+    checks, state, invocations = run_production(studio_sim, latency, in_lambda_seconds=in_lambda_seconds)
+    replay = bench.replay_operation(
+        seconds, "online", prior, latency=latency, settings=settings, in_lambda_seconds=in_lambda_seconds
+    )
 
-    # Then both checked at the same times, saw the end at the same check, and learned the same
+    # Then both checked at the same times in as many invocations (one per check without sleeping
+    # in-process, far fewer with), saw the end at the same check, and learned the same; checking
+    # in-process moved no check
     assert state.status is StepStatus.READY
     assert checks == pytest.approx(replay.checks, abs=1e-5)
+    assert checks == pytest.approx(planned[: len(checks)], abs=1e-5)
+    no_sleep = bench.replay_operation(
+        seconds, "online", prior, latency=latency, settings=settings, in_lambda_seconds=0
+    )
+    assert checks == pytest.approx(no_sleep.checks, abs=1e-5)
+    assert invocations == replay.loops
+    assert (invocations == len(checks)) if in_lambda_seconds == 0 else (invocations < len(checks) / 2)
     learned: DurationEstimate = clients.duration_estimates().current(ONLINE, settings)
     assert learned.samples == 1
     assert learned == prior.learn(replay.observation)
@@ -105,7 +138,7 @@ def test_a_timed_out_round_is_learned_as_the_bench_learns_it(studio_sim: Any) ->
     prior = clients.duration_estimates().current(ONLINE, settings)
 
     # When production checks it until the deadline, and the bench replays an endless operation
-    checks, state = run_production(studio_sim, 0.3, deadline_seconds=40)
+    checks, state, _ = run_production(studio_sim, 0.3, deadline_seconds=40, in_lambda_seconds=40)
     short_deadline = settings.model_copy(update={"deadline_online_seconds": 40})
     replay = bench_replay_endless(prior, short_deadline)
 

@@ -361,6 +361,9 @@ def test_the_bucket_is_private_encrypted_versioned_and_tls_only(resources: dict[
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
     assert any("NoncurrentVersionExpiration" in rule for rule in bucket["LifecycleConfiguration"]["Rules"])
+    # The answers checks keep for the copy go after a week
+    (answers,) = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "answers/"]
+    assert answers["Status"] == "Enabled" and answers["ExpirationInDays"] == 7
 
     assert policy["Bucket"] == {"Ref": "StudioBucket"}
     (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
@@ -504,7 +507,8 @@ S3_ACCESS = {
         {(action, prefix) for action in READ_VERSIONS for prefix in ("inbox/*", "outbox/*/converted/*")},
         set(),
     ),
-    "CheckStatusFunction": (set(), set()),
+    # the answer of a check that saw an operation succeed, kept for the copy
+    "CheckStatusFunction": ({("s3:PutObject", "answers/*")}, set()),
     "RegenerateFunction": (
         {(action, prefix) for action in READ_VERSIONS for prefix in ("inbox/*", "outbox/*/converted/*")},
         set(),
@@ -516,6 +520,7 @@ S3_ACCESS = {
             ("s3:PutObject", "outbox/*"),
             ("s3:AbortMultipartUpload", "outbox/*"),
             ("s3:GetObject", "inbox/*"),
+            ("s3:GetObject", "answers/*"),  # the answer its check kept
         },
         {"outbox/*"},
     ),
@@ -623,7 +628,15 @@ def test_each_function_role_reaches_only_what_it_needs(translated: dict[str, Any
     ):
         assert "AiutaApiKeySecret" in reached(role), role
     assert "IdempotencyTable" in reached("SubmitFunctionRole")
-    assert "StudioBucket" not in reached("CheckStatusFunctionRole")
+    # The status check reaches the bucket only to keep an answer for the copy
+    on_bucket = [
+        statement
+        for role_name, statement in iam_statements(translated)
+        if role_name == "CheckStatusFunctionRole" and "StudioBucket" in references(statement.get("Resource"))
+    ]
+    assert [(s["Action"], json.dumps(s["Resource"])) for s in on_bucket] == [
+        ("s3:PutObject", json.dumps({"Fn::Sub": "arn:${AWS::Partition}:s3:::${StudioBucket}/answers/*"}))
+    ]
 
 
 # ---------------------------------------------------------------- the workflow
@@ -712,6 +725,9 @@ def test_the_dashboard_is_valid_json_with_the_pipeline_metrics(resources: dict[s
         "ImagesCopied",
         "AiutaErrors",
         "OperationDuration",
+        "CopiesFromKeptAnswers",
+        "CopiesAskingAiuta",
+        "AnswersNotKept",
     } <= metrics
 
 

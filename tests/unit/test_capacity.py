@@ -9,15 +9,30 @@ import pytest
 
 from studio_core.aiuta.client import _http_error
 from studio_core.domain.capacity import (
+    COUNTS_HALVED_AT,
+    CREATE_WAIT_MARK_SECONDS,
+    MAX_REQUESTS_PER_OPERATION,
+    MEASURED_FROM_CREATES,
+    MEASURED_FROM_REQUESTS,
+    MIN_REQUESTS_PER_OPERATION,
+    REQUESTS_PER_OPERATION,
     CapacityTask,
     CapacityWait,
+    WaitingQueue,
+    create_wait_mark_until,
+    create_wait_marks_kept,
+    creates_waiting,
     episode_deadline,
     expired_leases,
+    halved_counts,
     plan_capacity_wait,
+    requests_per_operation,
     reserve_request,
     retry_after_of,
+    waits_for_a_request_turn,
 )
 from studio_core.domain.errors import CapacityUnavailable
+from studio_core.domain.learned_polling import rate_pressure_from
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -180,3 +195,98 @@ def test_with_a_turn_in_the_waiting_room_a_job_comes_back_at_its_turn() -> None:
         turn=NOW + timedelta(seconds=2),
     )
     assert late.wait is not None and late.wait.wait_seconds in {2, 3} and late.wait.attempt == 10
+
+
+# ---------------------------------------------------------------------------- requests per operation
+
+
+@pytest.mark.parametrize(
+    ("requests", "creates"),
+    [(0, 0), (MEASURED_FROM_REQUESTS - 1, 100), (5000, MEASURED_FROM_CREATES - 1)],
+)
+def test_before_enough_is_counted_an_operation_costs_the_fixed_figure(requests: int, creates: int) -> None:
+    assert requests_per_operation(requests, creates) == REQUESTS_PER_OPERATION
+
+
+def test_once_counted_an_operation_costs_the_requests_per_create_sent() -> None:
+    assert requests_per_operation(600, 100) == 6.0
+    assert requests_per_operation(MEASURED_FROM_REQUESTS, MEASURED_FROM_CREATES) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("requests", "creates", "bounded"),
+    [(300, 300, MIN_REQUESTS_PER_OPERATION), (4000, 20, MAX_REQUESTS_PER_OPERATION)],
+)
+def test_the_measured_figure_stays_within_sane_bounds(requests: int, creates: int, bounded: float) -> None:
+    assert requests_per_operation(requests, creates) == bounded
+
+
+def test_the_counts_are_halved_once_they_reach_the_window_so_recent_traffic_weighs_most() -> None:
+    assert halved_counts(COUNTS_HALVED_AT - 1, 200) is None
+    assert halved_counts(COUNTS_HALVED_AT, 250) == (COUNTS_HALVED_AT // 2, 125)
+    # An old figure of 8 requests an operation, then traffic at 4: the figure moves to 4 in steps
+    requests, creates = 1000, 125
+    figures = []
+    for _ in range(4):
+        requests, creates = halved_counts(requests, creates) or (requests, creates)
+        requests, creates = requests + 500, creates + 125
+        figures.append(round(requests_per_operation(requests, creates), 2))
+    assert figures == sorted(figures, reverse=True) and figures[0] < 8 and figures[-1] < 4.3
+
+
+def test_new_work_is_let_in_at_the_rate_over_the_requests_an_operation_costs() -> None:
+    assert WaitingQueue.NEW_WORK.turns_per_second(10) == 10 / REQUESTS_PER_OPERATION
+    assert WaitingQueue.NEW_WORK.turns_per_second(10, 5.0) == 2.0
+    assert WaitingQueue.AT_AIUTA.turns_per_second(10, 5.0) == 10
+
+
+# ---------------------------------------------------------------------------- creates waiting
+
+BUDGET_REFUSED = (
+    "the pipeline's Aiuta budget of 5 requests/s is taken for the next 7.0 s (AiutaRequestsPerSecond)"
+)
+SLOTS_REFUSED = "10 Aiuta operations are in flight, the most the pipeline may have (AiutaOperationsInFlight)"
+
+
+@pytest.mark.parametrize(
+    ("task", "error", "message", "waits_for_rate"),
+    [
+        (CapacityTask.SUBMIT, "CapacityUnavailable", BUDGET_REFUSED, True),
+        (CapacityTask.REGENERATE, "AiutaRateLimited", "Aiuta said 429; retry after 2 s", True),
+        # Operations in flight binding: a check costs the create nothing, so no pressure
+        (CapacityTask.SUBMIT, "CapacityUnavailable", SLOTS_REFUSED, False),
+        # A table that did not answer, or a throttled Lambda, says nothing of the rate
+        (CapacityTask.SUBMIT, "CapacityUnavailable", "the capacity table did not answer (X)", False),
+        (CapacityTask.SUBMIT, "Lambda.TooManyRequestsException", "", False),
+        # Work already at Aiuta is not a create
+        (CapacityTask.CHECK_STATUS, "CapacityUnavailable", BUDGET_REFUSED, False),
+        (CapacityTask.FINALIZE, "AiutaRateLimited", "", False),
+    ],
+)
+def test_only_a_create_refused_by_the_request_rate_waits_for_a_request_turn(
+    task: CapacityTask, error: str, message: str, waits_for_rate: bool
+) -> None:
+    assert waits_for_a_request_turn(task, error, message) is waits_for_rate
+
+
+def test_a_waiting_mark_lasts_until_the_turn_and_never_past_its_bound() -> None:
+    # A create waiting 8 s counts for 8 s; one waiting an hour counts for the bound, then stops
+    assert create_wait_mark_until(1000.0, 8) == 1008.0
+    assert create_wait_mark_until(1000.0, 3600) == 1000.0 + CREATE_WAIT_MARK_SECONDS
+    assert CREATE_WAIT_MARK_SECONDS <= 300
+
+
+def test_creates_waiting_counts_the_marks_not_yet_past() -> None:
+    marks = {"a": 1010.0, "b": 1020.0, "c": 999.0}
+    assert creates_waiting(marks, 1000.0) == 2
+    assert creates_waiting(marks, 1015.0) == 1
+    assert creates_waiting(marks, 1020.0) == 0
+    assert creates_waiting({}, 1000.0) == 0
+
+
+@pytest.mark.parametrize("rate", [0.5, 1, 5, 12.5, 50])
+def test_the_marks_kept_are_enough_for_full_pressure(rate: float) -> None:
+    # More marks than this add no pressure; this many reach it
+    kept = create_wait_marks_kept(rate)
+    assert rate_pressure_from(kept, rate) == 1.0
+    assert rate_pressure_from(kept - 2, rate) < 1.0

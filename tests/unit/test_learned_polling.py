@@ -19,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from studio_core.domain import learned_polling
+from studio_core.domain import check_loop, learned_polling
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
     DurationEstimate,
@@ -382,3 +382,21 @@ def test_the_bench_runs_the_status_checks_own_decision_and_learning() -> None:
     assert bench.poll_after_check is progress.poll_after_check
     assert bench.start_polling is polling.start_polling
     assert bench.DurationEstimate.learn is DurationEstimate.learn
+    assert bench.check_again_in_lambda is check_loop.check_again_in_lambda
+
+
+def test_the_bench_replays_the_status_check_as_the_template_deploys_it() -> None:
+    # Given the template and the bench
+    from studio_local.cfn_yaml import load_template
+
+    template = load_template(REPO_ROOT / "template.yaml")
+    check = template["Resources"]["CheckStatusFunction"]["Properties"]
+    bench = load_bench()
+
+    # Then the bench sleeps in-process as long, in as much memory, within the same timeout
+    assert template["Parameters"]["PollInLambdaSeconds"]["Default"] == bench.IN_LAMBDA_SECONDS
+    assert check["Timeout"] == bench.CHECK_TIMEOUT_SECONDS
+    assert check.get("MemorySize", template["Globals"]["Function"]["MemorySize"]) == bench.CHECK_MEMORY_MB
+    # and the timeout covers the longest sleep allowed and the check kept in reserve
+    longest = template["Parameters"]["PollInLambdaSeconds"]["MaxValue"]
+    assert longest + check_loop.CHECK_RESERVE_SECONDS < check["Timeout"]

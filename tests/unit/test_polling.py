@@ -10,6 +10,12 @@ from itertools import pairwise
 import pytest
 
 from studio_core.aiuta.requests import OperationPriority
+from studio_core.domain.check_loop import (
+    CHECK_RESERVE_SECONDS,
+    break_even_gap_seconds,
+    check_again_in_lambda,
+    loop_usd,
+)
 from studio_core.domain.learned_polling import initial_estimate
 from studio_core.domain.polling import (
     HISTORY_EVENTS_PER_CHECK,
@@ -151,3 +157,29 @@ def test_a_state_from_before_learned_plans_is_polled_with_the_default_plan() -> 
     # When it is checked, then it still gets waits and ends at its deadline
     checks = run_schedule(ONLINE, settings, legacy)
     assert checks[-1] == legacy.deadline
+
+
+def test_a_wait_is_slept_in_the_lambda_only_below_the_loops_break_even_and_within_its_limits() -> None:
+    # Given the loop's price (3 transitions and a request) and a 512 MB status check
+    assert loop_usd() == pytest.approx(3 * 0.025 / 1000 + 0.20 / 1_000_000)
+    assert break_even_gap_seconds(512) == pytest.approx(11.28, abs=0.01)
+    assert break_even_gap_seconds(256) == pytest.approx(2 * break_even_gap_seconds(512))
+
+    def again(wait: int, slept: float = 0.0, remaining: float = 90.0, limit: float = 40.0) -> bool:
+        return check_again_in_lambda(
+            wait,
+            latency_seconds=0.3,
+            slept_seconds=slept,
+            remaining_seconds=remaining,
+            limit_seconds=limit,
+            memory_mb=512,
+        )
+
+    # Then a short wait is slept, a wait at the break-even is the Wait state's
+    assert again(1) and again(11)
+    assert not again(12)
+    # and the invocation's gaps stay within the limit (0: never), a check within its time left
+    assert again(5, slept=34.7) and not again(5, slept=34.8)
+    assert not again(1, limit=0)
+    assert again(5, remaining=CHECK_RESERVE_SECONDS + 5.3)
+    assert not again(5, remaining=CHECK_RESERVE_SECONDS + 5.2)

@@ -301,7 +301,10 @@ def timings(record: JobRecord) -> str:
     if submitted is not None:
         parts.append(f"submitted to Aiuta after {duration(submitted)}")
     if record.poll_attempts:
-        parts.append(f"{record.poll_attempts} status check(s)")
+        # Checks that change nothing are recorded at most once a minute: while the job runs the
+        # count is the last recorded one; the round's last check is always recorded.
+        recorded = "" if record.finished_at else f", the last recorded at {when(record.last_checked_at)}"
+        parts.append(f"{record.poll_attempts} status check(s){recorded}")
     total = seconds_between(record.created_at, record.finished_at)
     if record.finished_at and total is not None:
         parts.append(f"finished {when(record.finished_at)} ({duration(total)} in all)")

@@ -407,11 +407,20 @@ def progress_text(record: JobRecord | None, quiet_seconds: int | None = None) ->
         since = seconds_between(record.submitted_at or record.created_at, None)
         at_aiuta = f"at Aiuta for {duration(since)}, " if since is not None else ""
         return f"{which}{at_aiuta}{done} of {len(current)} operation(s) finished" + (
-            f", {record.poll_attempts} check(s)" if record.poll_attempts else ""
+            f", last recorded check #{record.poll_attempts} {_ago(record.last_checked_at)}"
+            if record.poll_attempts
+            else ""
         )
     if record.status is JobStatus.COPYING:
         return "copying images into the bucket"
     return f"{images_summary(record)} image(s)" + (f": {note(record, 80)}" if record.error else "")
+
+
+def _ago(timestamp: str | None) -> str:
+    """How long ago a recorded check was (a check that changed nothing is recorded at most once a
+    minute, so the record may be up to a minute behind the checks made)."""
+    since = seconds_between(timestamp, None) if timestamp else None
+    return f"{duration(since)} ago" if since is not None else ""
 
 
 def heartbeat(

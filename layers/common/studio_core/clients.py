@@ -7,6 +7,7 @@ The factories are cached like the cookbook's ``get_dal_handler()``; tests call
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable
+from studio_core.aws.operation_answers import OperationAnswers
 from studio_core.aws.operation_slots import OperationSlots
 from studio_core.aws.request_budget import RequestBudget
 from studio_core.aws.storage import Storage
@@ -33,6 +35,12 @@ if TYPE_CHECKING:  # loaded by the first call to Aiuta: ingest and record failur
 @cache
 def storage(bucket: str | None = None) -> Storage:
     return Storage(bucket or from_env(StorageSettings).studio_bucket)
+
+
+@cache
+def operation_answers(bucket: str | None = None) -> OperationAnswers:
+    """The answers status checks keep for the copy, in the studio bucket (its client made on first use)."""
+    return OperationAnswers(lambda: storage(bucket))
 
 
 @cache
@@ -95,6 +103,7 @@ def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
             burst=settings.aiuta_request_burst,
             max_wait_seconds=settings.capacity_wait_in_lambda_seconds,
             client=dynamodb,
+            counts=True,  # requests and creates: the waiting room's pace for new work
         ),
         OperationSlots(
             settings.capacity_table,
@@ -142,10 +151,19 @@ def aiuta_client(settings: AiutaSettings | None = None) -> AiutaStudioClient:
     )
 
 
+def rate_pressure(settings: AiutaSettings) -> Callable[[], float]:
+    """How hard the account's request rate binds (0..1), from the creates waiting that this
+    function's last request turn saw (``RequestBudget.rate_pressure``: no request of its own);
+    0 without a capacity table."""
+    capacity = account_capacity(settings.capacity)
+    return capacity.requests.rate_pressure if capacity is not None else lambda: 0.0
+
+
 def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
     for factory in (
         storage,
+        operation_answers,
         jobs_table,
         duration_estimates,
         job_events,

@@ -195,6 +195,9 @@ class SubmitSettings(StorageSettings, AiutaSettings):
 
 class CheckStatusSettings(StorageSettings, AiutaSettings):
     poll: PollSettings = Field(default_factory=_read(PollSettings))
+    # Checks across waits shorter than the loop's break-even happen in one invocation, asleep at
+    # most this long in it (``domain.check_loop``; template PollInLambdaSeconds); 0: never.
+    poll_in_lambda_seconds: int = Field(default=40, ge=0, le=600)
 
 
 class FinalizeSettings(StorageSettings, AiutaSettings):

@@ -65,9 +65,10 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class RequestTurns(Protocol):
-    """A shared request budget: ``take()`` returns (the turn) when one request may be sent, or raises."""
+    """A shared request budget: ``take()`` returns (the turn) when one request may be sent, or
+    raises; ``create=True`` says the request creates an operation (the budget counts them)."""
 
-    def take(self) -> float: ...
+    def take(self, *, create: bool = False) -> float: ...
 
 
 class OperationLeases(Protocol):
@@ -228,7 +229,8 @@ class AiutaStudioClient:
         if self._capacity is None:
             return str(self._call("POST", path, CreateOperationResponse, json=body).operation_id)
         with self._capacity.operations.slot_for_create() as assign:
-            operation_id = str(self._call("POST", path, CreateOperationResponse, json=body).operation_id)
+            answer = self._call("POST", path, CreateOperationResponse, json=body, create=True)
+            operation_id = str(answer.operation_id)
             assign(operation_id)
             return operation_id
 
@@ -252,10 +254,11 @@ class AiutaStudioClient:
         json: Mapping[str, Any] | None = None,
         files: Mapping[str, Any] | None = None,
         nullable: bool = False,
+        create: bool = False,
     ) -> Any:
         where = f"{method} {path}"
         if self._capacity is not None:
-            self._capacity.requests.take()
+            self._capacity.requests.take(create=create)
         try:
             response = self._session.request(
                 method,

@@ -3,9 +3,11 @@
 Three items of the table (``CapacityTable`` in template.yaml, key ``pk``), one module each:
 
 - ``pk = aiuta#requests``: the request budget (``aws.request_budget.RequestBudget``): every call
-  to Aiuta takes a turn, so the pipeline stays within ``AiutaRequestsPerSecond``.
+  to Aiuta takes a turn, so the pipeline stays within ``AiutaRequestsPerSecond``; the same
+  update counts the requests and the creates (``requests_sent``, ``operations_created``).
 - ``pk = aiuta#waiting-room#<queue>``: the turns of the jobs waiting for capacity
-  (``aws.waiting_room.WaitingRoom``), so they come back at the pace Aiuta can take them.
+  (``aws.waiting_room.WaitingRoom``), so they come back at the pace Aiuta can take them (new
+  work at the rate over the requests an operation costs, from those counts).
 - ``pk = aiuta#operations``: the operations in flight (``aws.operation_slots.OperationSlots``),
   at most ``AiutaOperationsInFlight``.
 

@@ -7,6 +7,20 @@ however many Lambdas ask at once) and sleeps until then, if that is soon (``max_
 Lambda should not idle); otherwise it raises ``CapacityUnavailable`` with the time until the budget
 has room, and the job waits in its state machine instead. A caller that wakes too late for its
 turn takes another, so late requests do not bunch up.
+
+The account's budget (``counts=True``) also counts, in the same update that takes a turn, the
+requests sent (``requests_sent``) and the creates among them (``operations_created``); the
+waiting room lets new work in at the pace those counts measure
+(``domain.capacity.requests_per_operation``). The counts are halved now and then
+(``domain.capacity.halved_counts``, one more conditional update every 500 requests or so), so
+they weigh recent traffic most.
+
+The same item holds the creates waiting for a request turn (``creates_waiting``: job id -> until
+when, epoch ms; ``mark_create_waiting``), each mark until the job's turn in the waiting room and
+``domain.capacity.CREATE_WAIT_MARK_SECONDS`` at most. The update that takes a turn returns the
+item, so every caller sees the marks at no request of its own (``creates_waiting``,
+``rate_pressure``): the status check yields to creates with it
+(``domain.learned_polling.rate_pressure_from``).
 """
 
 from __future__ import annotations
@@ -22,12 +36,19 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from studio_core.aws.capacity import REQUESTS_KEY, aws_error, conditional_failure
+from studio_core.domain.capacity import create_wait_marks_kept, creates_waiting, halved_counts
 from studio_core.domain.errors import CapacityUnavailable
+from studio_core.domain.learned_polling import rate_pressure_from
 
 logger = logging.getLogger(__name__)
 
 # Optimistic updates lost to another Lambda before giving up on one reservation.
 MAX_CONFLICTS = 25
+# The counts kept beside the budget's ``tat_ms`` (``counts=True``).
+SENT = "requests_sent"
+CREATED = "operations_created"
+# The creates waiting for a request turn: job id -> until when (epoch ms).
+WAITING = "creates_waiting"
 
 
 class RequestBudget:
@@ -44,9 +65,11 @@ class RequestBudget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         key: str = REQUESTS_KEY,
+        counts: bool = False,
     ) -> None:
         self.table_name = table_name
         self.key = key
+        self.counts = counts
         self.rate = rate
         self.burst = burst
         self.max_wait_seconds = max_wait_seconds
@@ -56,15 +79,17 @@ class RequestBudget:
         self.waited_seconds = 0.0
         # How late after its turn a request may still go: half a turn, at most a quarter second.
         self.late_seconds = min(0.25, 0.5 / rate)
+        self._waiting_marks: dict[str, float] = {}  # as the item was last seen: job -> until (s)
 
-    def take(self) -> float:
-        """Blocks until this caller may send one request and returns that turn (epoch seconds);
-        ``CapacityUnavailable`` if it is far off."""
+    def take(self, *, create: bool = False) -> float:
+        """Blocks until this caller may send one request (``create``: one that creates an operation)
+        and returns that turn (epoch seconds); ``CapacityUnavailable`` if it is far off."""
         missed = False
         while True:
             now = self._clock()
             try:
-                turn = self._reserve(now, latest=now + self.max_wait_seconds)
+                # A turn retaken after a missed one is the same request: it is counted once.
+                turn = self._reserve(now, now + self.max_wait_seconds, create, counted=not missed)
             except (BotoCoreError, ClientError) as exc:
                 # Nothing was sent to Aiuta yet: the job waits for capacity, it does not fail.
                 raise CapacityUnavailable(
@@ -90,12 +115,123 @@ class RequestBudget:
                 continue
             return turn
 
+    def creates_waiting(self) -> int:
+        """The creates waiting for a request turn now, as the last turn taken saw the item (no
+        request of its own; marks past their time no longer count)."""
+        return creates_waiting(self._waiting_marks, self._clock())
+
+    def rate_pressure(self) -> float:
+        """How hard this budget's rate binds, 0..1, from ``creates_waiting``."""
+        return rate_pressure_from(self.creates_waiting(), self.rate)
+
+    def mark_create_waiting(self, job: str, until: float) -> None:
+        """Marks ``job``'s create as waiting for a request turn until ``until`` (epoch seconds), in
+        one update (two or three the first time, or when expired marks fill the map); at most
+        ``create_wait_marks_kept`` marks are kept, more add no pressure. Raises on DynamoDB errors."""
+        now_ms = int(self._clock() * 1000)
+        for _ in range(2):
+            try:
+                answer = self._dynamodb.update_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": self.key}},
+                    UpdateExpression=f"SET {WAITING}.#job = :until",
+                    ConditionExpression=f"attribute_exists({WAITING}) AND size({WAITING}) < :kept",
+                    ExpressionAttributeNames={"#job": job},
+                    ExpressionAttributeValues={
+                        ":until": {"N": str(int(until * 1000))},
+                        ":kept": {"N": str(create_wait_marks_kept(self.rate))},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if not conditional_failure(exc):
+                    raise
+            else:
+                self._seen(answer.get("Attributes", {}))
+                self._forget_expired(now_ms)
+                return
+            # No marks yet, or the map is full: start it, or make room and try once more.
+            item = self._read_item()
+            if WAITING not in item:
+                self._start_marks(job, until)
+                return
+            self._seen(item)
+            if not self._forget_expired(now_ms):
+                return  # full of marks still waiting: the pressure is full already
+
+    def _start_marks(self, job: str, until: float) -> None:
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression=f"SET {WAITING} = :marks",
+                ConditionExpression=f"attribute_not_exists({WAITING})",
+                ExpressionAttributeValues={":marks": {"M": {job: {"N": str(int(until * 1000))}}}},
+            )
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise
+
+    def _forget_expired(self, now_ms: int) -> bool:
+        """Removes the marks seen past their time, unless one was marked again meanwhile; whether
+        any were removed."""
+        expired = {job: until for job, until in self._waiting_marks.items() if until * 1000 <= now_ms}
+        if not expired:
+            return False
+        names = {f"#m{n}": job for n, job in enumerate(expired)}
+        values = {f":m{n}": {"N": str(int(expired[job] * 1000))} for n, job in enumerate(expired)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="REMOVE " + ", ".join(f"{WAITING}.{name}" for name in names),
+                ConditionExpression=" AND ".join(f"{WAITING}.#m{n} = :m{n}" for n in range(len(names))),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise
+            return False
+        for job in expired:
+            self._waiting_marks.pop(job, None)
+        return True
+
+    def _seen(self, attributes: dict[str, Any]) -> None:
+        """Keeps the creates-waiting marks of the item an update or a read returned."""
+        marks = attributes.get(WAITING, {}).get("M", {})
+        self._waiting_marks = {job: int(value["N"]) / 1000 for job, value in marks.items()}
+
+    def _read_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = (
+            self._dynamodb.get_item(
+                TableName=self.table_name, Key={"pk": {"S": self.key}}, ConsistentRead=True
+            ).get("Item")
+            or {}
+        )
+        return item
+
     def reserve(self, latest: float) -> float | None:
         """Reserves the next turn, without waiting for it, if it comes by ``latest`` (epoch seconds)."""
         turn = self._reserve(self._clock(), latest)
         return None if isinstance(turn, _TooFar) else turn
 
-    def _reserve(self, now: float, latest: float) -> float | _TooFar:
+    def counted(self) -> tuple[int, int]:
+        """The requests and the creates counted so far (decayed), from one consistent read."""
+        item = (
+            self._dynamodb.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                ConsistentRead=True,
+                ProjectionExpression=f"{SENT}, {CREATED}",
+            ).get("Item")
+            or {}
+        )
+        return int(item.get(SENT, {}).get("N", 0)), int(item.get(CREATED, {}).get("N", 0))
+
+    def _reserve(
+        self, now: float, latest: float, create: bool = False, counted: bool = True
+    ) -> float | _TooFar:
         """The next turn, reserved, if it comes by ``latest``.
 
         A busy budget (its theoretical arrival time ``tat`` ahead of now) takes one atomic update:
@@ -109,7 +245,7 @@ class RequestBudget:
         for _ in range(MAX_CONFLICTS):
             now_ms = int(now * 1000)
             limit_ms = int(latest * 1000 + tolerance_ms)
-            moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms))
+            moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms), create, counted)
             if moved is not None:
                 return max(now_ms, moved - math.ceil(interval_ms) - tolerance_ms) / 1000
             tat = self._read_tat()
@@ -117,58 +253,101 @@ class RequestBudget:
                 if tat > limit_ms:
                     return _TooFar(max(0.0, (tat - tolerance_ms - now_ms) / 1000))
                 continue  # it moved on meanwhile: try the atomic step again
-            if self._restart(tat, now_ms + math.ceil(interval_ms)):
+            if self._restart(tat, now_ms + math.ceil(interval_ms), create, counted):
                 return now_ms / 1000
             now = self._clock()
         raise CapacityUnavailable(
             f"the request budget is contended by too many callers ({MAX_CONFLICTS} conflicts)", retry_after=1
         )
 
-    def _advance(self, now_ms: int, limit_ms: int, interval_ms: int) -> int | None:
+    def _counting(self, create: bool, counted: bool) -> tuple[str, dict[str, Any]]:
+        """The ``ADD`` clause that counts the request taking the turn (none without ``counts``)."""
+        if not (self.counts and counted):
+            return "", {}
+        return f" ADD {SENT} :one, {CREATED} :created", {
+            ":one": {"N": "1"},
+            ":created": {"N": "1" if create else "0"},
+        }
+
+    def _advance(
+        self, now_ms: int, limit_ms: int, interval_ms: int, create: bool = False, counted: bool = True
+    ) -> int | None:
         """``tat += interval`` if ``now <= tat <= limit``; the new ``tat``, or None."""
+        counting, values = self._counting(create, counted)
         try:
             answer = self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
-                UpdateExpression="SET tat_ms = tat_ms + :interval",
+                UpdateExpression="SET tat_ms = tat_ms + :interval" + counting,
                 ConditionExpression="tat_ms BETWEEN :now AND :limit",
                 ExpressionAttributeValues={
                     ":interval": {"N": str(interval_ms)},
                     ":now": {"N": str(now_ms)},
                     ":limit": {"N": str(limit_ms)},
+                    **values,
                 },
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if conditional_failure(exc):
                 return None
             raise
+        self._seen(answer["Attributes"])
+        self._decay(answer["Attributes"])
         return int(answer["Attributes"]["tat_ms"]["N"])
 
-    def _read_tat(self) -> int | None:
-        item = self._dynamodb.get_item(
-            TableName=self.table_name, Key={"pk": {"S": self.key}}, ConsistentRead=True
-        ).get("Item")
-        return int(item["tat_ms"]["N"]) if item and "tat_ms" in item else None
-
-    def _restart(self, expected: int | None, new: int) -> bool:
-        """An idle budget (``tat`` in the past, or never used) starts again from now."""
-        condition = "attribute_not_exists(tat_ms)" if expected is None else "tat_ms = :old"
-        values: dict[str, Any] = {":new": {"N": str(new)}}
-        if expected is not None:
-            values[":old"] = {"N": str(expected)}
+    def _decay(self, attributes: dict[str, Any]) -> None:
+        """Halves the counts once they reach ``COUNTS_HALVED_AT`` requests, if nobody counted one
+        meanwhile (else a later caller does it). A failure costs nothing but the decay."""
+        if not self.counts or SENT not in attributes:
+            return
+        sent, created = int(attributes[SENT]["N"]), int(attributes.get(CREATED, {}).get("N", 0))
+        halved = halved_counts(sent, created)
+        if halved is None:
+            return
         try:
             self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
-                UpdateExpression="SET tat_ms = :new",
+                UpdateExpression=f"SET {SENT} = :sent, {CREATED} = :created",
+                ConditionExpression=f"{SENT} = :seen",
+                ExpressionAttributeValues={
+                    ":sent": {"N": str(halved[0])},
+                    ":created": {"N": str(halved[1])},
+                    ":seen": {"N": str(sent)},
+                },
+            )
+        except (BotoCoreError, ClientError) as exc:
+            if not (isinstance(exc, ClientError) and conditional_failure(exc)):
+                logger.info("the request counts were not halved", extra={"error": aws_error(exc)})
+
+    def _read_tat(self) -> int | None:
+        item = self._read_item()
+        self._seen(item)
+        return int(item["tat_ms"]["N"]) if "tat_ms" in item else None
+
+    def _restart(self, expected: int | None, new: int, create: bool = False, counted: bool = True) -> bool:
+        """An idle budget (``tat`` in the past, or never used) starts again from now."""
+        condition = "attribute_not_exists(tat_ms)" if expected is None else "tat_ms = :old"
+        counting, adding = self._counting(create, counted)
+        values: dict[str, Any] = {":new": {"N": str(new)}, **adding}
+        if expected is not None:
+            values[":old"] = {"N": str(expected)}
+        try:
+            answer = self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                UpdateExpression="SET tat_ms = :new" + counting,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if conditional_failure(exc):
                 return False
             raise
+        self._seen(answer.get("Attributes", {}))
+        self._decay(answer.get("Attributes", {}))
         return True
 
 

@@ -46,15 +46,51 @@ class CapacityTask(StrEnum):
 
 # Requests one operation costs over its life: its create and its checks (4.08 a job measured by
 # bench/load.py, online operations of a median 8 s; a longer one is checked a few times more).
+# The pace of new work follows the measured figure (``requests_per_operation``); this is the
+# figure until enough has been measured.
 REQUESTS_PER_OPERATION = 4
+# Enough measured: this many requests and creates counted (about 40 s of a 5/s plan's traffic).
+MEASURED_FROM_REQUESTS = 200
+MEASURED_FROM_CREATES = 20
+# Sane bounds: an operation costs its create and at least one check; past 16 (an offline
+# operation polled without pressure), new work would crawl for a figure a few slow ones made.
+MIN_REQUESTS_PER_OPERATION = 2.0
+MAX_REQUESTS_PER_OPERATION = 16.0
+# The counts are halved once this many requests are counted: the figure is a decayed average,
+# the last 500 to 1,000 requests at full weight, each older block of 500 at half the one after.
+COUNTS_HALVED_AT = 1000
+
+
+def requests_per_operation(requests: int, creates: int) -> float:
+    """Requests per create sent, from the request budget's counts (``aws.request_budget``).
+
+    ``REQUESTS_PER_OPERATION`` until ``MEASURED_FROM_REQUESTS`` requests and
+    ``MEASURED_FROM_CREATES`` creates are counted, then ``requests / creates`` within
+    ``MIN_REQUESTS_PER_OPERATION`` and ``MAX_REQUESTS_PER_OPERATION``. A create counts when it is
+    sent (one refused with a 429 is sent again, and costs its requests again): the figure is
+    requests per create sent, which is what letting in one more job costs. While many operations
+    are running it reads low (their checks are still to come), so the first minutes of a run
+    use the fixed figure.
+    """
+    if requests < MEASURED_FROM_REQUESTS or creates < MEASURED_FROM_CREATES:
+        return float(REQUESTS_PER_OPERATION)
+    return min(MAX_REQUESTS_PER_OPERATION, max(MIN_REQUESTS_PER_OPERATION, requests / creates))
+
+
+def halved_counts(requests: int, creates: int) -> tuple[int, int] | None:
+    """The counts after a decay step, or None while they are under ``COUNTS_HALVED_AT``."""
+    if requests < COUNTS_HALVED_AT:
+        return None
+    return requests // 2, creates // 2
 
 
 class WaitingQueue(StrEnum):
     """The waiting room's two queues. New work (a create) is let in at the pace Aiuta can finish
-    it, R / REQUESTS_PER_OPERATION a second: letting it in at R would let four jobs in for every
-    one Aiuta can serve, and the others would only come back to wait again. Work already at
-    Aiuta (checks, copies) has its queue at R, so a running job never waits behind new ones: it
-    is what frees the operations in flight the new ones wait for."""
+    it, R / (requests per operation) a second, measured (``requests_per_operation``): letting it
+    in at R would let four jobs in for every one Aiuta can serve, and the others would only come
+    back to wait again. Work already at Aiuta (checks, copies) has its queue at R, so a running
+    job never waits behind new ones: it is what frees the operations in flight the new ones
+    wait for."""
 
     NEW_WORK = "new-work"
     AT_AIUTA = "at-aiuta"
@@ -63,10 +99,48 @@ class WaitingQueue(StrEnum):
     def of(cls, task: CapacityTask) -> WaitingQueue:
         return cls.NEW_WORK if task in (CapacityTask.SUBMIT, CapacityTask.REGENERATE) else cls.AT_AIUTA
 
-    def turns_per_second(self, requests_per_second: float) -> float:
+    def turns_per_second(
+        self, requests_per_second: float, per_operation: float = REQUESTS_PER_OPERATION
+    ) -> float:
         if self is WaitingQueue.NEW_WORK:
-            return requests_per_second / REQUESTS_PER_OPERATION
+            return requests_per_second / per_operation
         return requests_per_second
+
+
+# ---------------------------------------------------------------------------- creates waiting
+
+# A create waiting for a request turn is marked on the request budget's item until its turn in
+# the waiting room, and for this long at most: a job stopped while it waits (or a mark nobody
+# cleared) stops counting by itself, so the pressure it makes is never left on.
+CREATE_WAIT_MARK_SECONDS = 120.0
+
+
+def waits_for_a_request_turn(task: CapacityTask, error: str, message: str) -> bool:
+    """Whether a capacity wait is a create waiting because the request rate binds: new work refused
+    by the pipeline's request budget (``AiutaRequestsPerSecond``) or by Aiuta's own 429. A create
+    refused for operations in flight (``AiutaOperationsInFlight``) is not: a check then costs it
+    nothing, and the polls need not yield."""
+    if WaitingQueue.of(task) is not WaitingQueue.NEW_WORK:
+        return False
+    return error == "AiutaRateLimited" or (
+        error == "CapacityUnavailable" and "AiutaRequestsPerSecond" in message
+    )
+
+
+def create_wait_mark_until(now: float, wait_seconds: float) -> float:
+    """Until when (epoch seconds) a create that waits ``wait_seconds`` for its turn counts as waiting."""
+    return now + max(0.0, min(float(wait_seconds), CREATE_WAIT_MARK_SECONDS))
+
+
+def creates_waiting(marks: Mapping[str, float], now: float) -> int:
+    """The creates waiting for a request turn at ``now``: the marks (until, epoch seconds) not past."""
+    return len(marks) - len(expired_leases(marks, now))
+
+
+def create_wait_marks_kept(requests_per_second: float) -> int:
+    """At most this many marks are kept: enough for full pressure (two seconds' worth of the rate,
+    ``learned_polling.rate_pressure_from``), few enough that the item every request updates stays small."""
+    return math.ceil(2 * max(1.0, requests_per_second)) + 1
 
 
 # ---------------------------------------------------------------------------- request budget

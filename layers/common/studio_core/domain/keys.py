@@ -15,6 +15,8 @@ outbox/<product-id>/converted/<checksum>.jpg   a HEIC photo as the JPEG Aiuta is
 published/<product-id>/<type>-<n>.<ext>        an approved image, labelled as AI-generated (XMP)
 published/feed.csv | feed.jsonl                the product image feed (and shopify.csv,
                                                merchant-center.tsv), rewritten on each publish
+answers/<job-id>/<operation-id>.json           the answer of the check that saw an operation
+                                               succeed, which its copy reads (expires after 7 days)
 ```
 Error reports are written next to the input (``<key>.error.json``, or ``_error.json`` in a
 product folder) and are ignored by ingest, so reporting an error never triggers a new job.
@@ -27,6 +29,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
+from urllib.parse import quote
 
 INBOX = "inbox/"
 OUTBOX = "outbox/"
@@ -36,6 +39,7 @@ CANCEL_ANSWER_SUFFIX = ".done.json"
 REVIEW = "review/"
 REVIEW_ANSWER_SUFFIX = ".done.json"
 PUBLISHED = "published/"
+ANSWERS = "answers/"
 CATALOGUE_CHECK_NAME = "checked.json"
 CATALOGUE_REPORT_NAME = "report.json"
 CATALOGUE_ROWS_NAME = "rows.json"
@@ -215,6 +219,11 @@ def output_key(
 
 def result_key(product_id: str, job_id: str) -> str:
     return f"{job_prefix(product_id, job_id)}result.json"
+
+
+def operation_answer_key(job_id: str, operation_id: str) -> str:
+    """``answers/<job>/<operation>.json``: the answer a check kept for the copy (ids escaped for a key)."""
+    return f"{ANSWERS}{quote(job_id, safe='')}/{quote(operation_id, safe='')}.json"
 
 
 def review_decision_key(product_id: str, job_id: str, name: str) -> str:

@@ -82,7 +82,8 @@ without pressure the schedule polls for a low lag. ``rate_pressure_from`` reads 
 creates waiting for a request turn: none up to a second's worth of the plan's rate
 (``AiutaRequestsPerSecond``: the next turns take them), full from two seconds' worth. Operations
 in flight (``AiutaOperationsInFlight``) binding instead is no pressure: there a check costs no
-create. ``bench/polling.py`` measures both regimes on a catalogue.
+create. ``bench/polling.py`` measures both regimes on a catalogue. In production the creates
+waiting are marks on the request budget's item (``aws.request_budget.RequestBudget.rate_pressure``).
 
 How the pipeline uses it (one item per priority, e.g. ``pk = POLL_ESTIMATE#online``)::
 

@@ -112,7 +112,7 @@ def loop_latency(poll: PollState, now: datetime) -> float | None:
     if poll.checked_at is None and poll.attempt > 0:
         return None
     before = poll.checked_at or poll.started_at
-    return (now - before).total_seconds() - poll.wait_seconds
+    return (now - before).total_seconds() - poll.wait_seconds - poll.slept_seconds
 
 
 def plan_next_check(

@@ -37,6 +37,10 @@ from studio_core.domain.state import OperationRef, PollState, StepStatus
 NOT_FOUND_GRACE_CHECKS = 3
 NOT_FOUND_GRACE_SECONDS = 30.0
 
+# A check that changed nothing a person sees writes the job record at most this often (its check
+# count and last check time, which ``studio watch`` and ``studio status`` show as recorded).
+RECORD_CHECK_EVERY_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class CheckDecision:
@@ -128,9 +132,30 @@ def decide_after_check(
 def poll_after_check(poll: PollState, decision: CheckDecision, now: datetime) -> PollState:
     """The schedule the next check starts from: the checks made, the next wait, and (when the round
     is still running) this check's time, which the next check's observation and latency need."""
-    update: dict[str, object] = {"attempt": decision.attempt}
+    update: dict[str, object] = {"attempt": decision.attempt, "slept_seconds": 0.0}
     if decision.wait_seconds is not None:
         update["wait_seconds"] = decision.wait_seconds
     if decision.status is StepStatus.WAITING:
         update["checked_at"] = now
     return poll.model_copy(update=update)
+
+
+def seen_on_record(operations: list[OperationRef]) -> list[tuple[str | None, str, str | None]]:
+    """What a person sees of the operations on the job record: each one's status and error."""
+    return [(op.operation_id, str(op.status), op.error) for op in operations]
+
+
+def record_due(
+    seen_before: list[tuple[str | None, str, str | None]],
+    operations: list[OperationRef],
+    status: StepStatus,
+    poll: PollState,
+    now: datetime,
+) -> bool:
+    """Whether this check writes the job record: always when an operation's status or error
+    changed or the round's checks end (any decision but WAITING: copy, fail, time out); otherwise
+    once ``RECORD_CHECK_EVERY_SECONDS`` have passed since the last write (submit's, or a check's)."""
+    if status is not StepStatus.WAITING or seen_on_record(operations) != seen_before:
+        return True
+    last = poll.recorded_at or poll.started_at
+    return (now - last).total_seconds() >= RECORD_CHECK_EVERY_SECONDS

@@ -112,6 +112,20 @@ class PollState(BaseModel):
     # The last check that found the round running: its end lies after it (what the estimate
     # learns), and the time since it, less the wait, is the loop's own latency.
     checked_at: datetime | None = None
+    # When a check last wrote the job record (``progress.record_due``); None: not since submit.
+    recorded_at: datetime | None = None
+    # Of the time since ``checked_at``, what the invocation already slept before it handed the
+    # wait back to the Wait state (a check in-process found no request turn): not loop latency.
+    slept_seconds: float = Field(default=0.0, ge=0)
+
+
+class CheckMade(BaseModel):
+    """One check an invocation of "Check operation status" made (it makes several across short
+    waits, ``domain.check_loop``): its number in the round, its clock reading, what Aiuta said."""
+
+    attempt: int
+    at: datetime
+    operations: dict[str, str] = Field(default_factory=dict)  # operation id -> status
 
 
 class StepError(BaseModel):
@@ -209,6 +223,8 @@ class JobState(BaseModel):
     resume: ResumeRequest | None = None
     base_job_id: str | None = None  # a regeneration request: the job whose operation it builds on
     review: ReviewStep | None = None  # set by "Copy results to S3" when the job's review is not none
+    # The checks the last "Check operation status" invocation made, first to last.
+    checks: list[CheckMade] = Field(default_factory=list)
 
     @field_validator("failure_reason")
     @classmethod

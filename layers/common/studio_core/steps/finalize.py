@@ -7,6 +7,11 @@ Copies run in parallel, because Aiuta's links expire (``expires_at``) and a job 
 images (35 on-figure types x 4). Each streams from its link into S3 in one pass, checked on the
 way (``image_check``): a copy holds a bounded piece of its image, whatever the image's size.
 
+The operation's answer with the links is the one the status check kept when it saw the operation
+succeed (``aws.operation_answers``), while its links last long enough
+(``domain.kept_answers.LINKS_MUST_LAST``); else (none kept, unreadable, links ending too soon)
+the copy asks Aiuta for it, one GET per operation.
+
 A replayed copy (Step Functions retries a Lambda error that can arrive after the function did its
 work) finds its images already in the bucket, each tagged with the Aiuta image it came from, and
 records them again without fetching them: nothing at Aiuta is needed twice (it may have deleted
@@ -28,6 +33,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import requests
+from pydantic import ValidationError
 
 from studio_core.aiuta.answers import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
 from studio_core.aiuta.client import AiutaStudioClient
@@ -37,10 +43,12 @@ from studio_core.aws.downloads import DownloadFailed, DownloadLimits, download_s
 from studio_core.aws.events import JobEvents
 from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
+from studio_core.aws.operation_answers import OperationAnswers
 from studio_core.aws.storage import Storage
 from studio_core.domain.budget import budget_day
 from studio_core.domain.errors import AiutaError, AiutaNotFound
 from studio_core.domain.image_check import ImageCheck, NotAnImage
+from studio_core.domain.kept_answers import links_last_long_enough
 from studio_core.domain.keys import job_prefix, output_key, result_key
 from studio_core.domain.outcome import Cancel, after_copy
 from studio_core.domain.record import ImageRecord, JobRecord, JobStatus
@@ -160,12 +168,49 @@ def _sniffed(chunks: Iterator[bytes], check: ImageCheck) -> tuple[str, Iterator[
     raise NotAnImage("not a decodable image: the file ends before its format shows")  # ``chunks`` says first
 
 
+def answer_for_copy(
+    state: JobState,
+    op: OperationRef,
+    *,
+    client: AiutaStudioClient,
+    answers: OperationAnswers | None = None,
+    now: datetime | None = None,
+) -> OnFigureOperation | FlatLayOperation:
+    """The operation's answer to copy from: the one its check kept while its links last long
+    enough, else Aiuta's (a GET)."""
+    kept = answers.find(state.job_id, op.operation_id) if answers and op.operation_id else None
+    if kept is not None:
+        model = OnFigureOperation if op.kind is Kind.ON_FIGURE else FlatLayOperation
+        try:
+            answer = model.model_validate(kept.answer)
+        except ValidationError as exc:
+            logger.warning(
+                "a kept answer is not an operation's answer; asking Aiuta",
+                extra={"operation_id": op.operation_id, "error": str(exc)},
+            )
+        else:
+            if answer.id == op.operation_id and links_last_long_enough(
+                answer, kept.seen_at, now or datetime.now(UTC)
+            ):
+                count("CopiesFromKeptAnswers")
+                return answer
+    count("CopiesAskingAiuta")
+    return fetch_operation(client, op)
+
+
 def copy_round(
-    state: JobState, *, client: AiutaStudioClient, storage: Storage, limits: DownloadLimits | None = None
+    state: JobState,
+    *,
+    client: AiutaStudioClient,
+    storage: Storage,
+    limits: DownloadLimits | None = None,
+    answers: OperationAnswers | None = None,
+    now: datetime | None = None,
 ) -> list[ImageRecord]:
     orders: list[CopyOrder] = []
     for op in state.current_operations():
-        orders.extend(plan_copies(state, op, fetch_operation(client, op)))
+        answer = answer_for_copy(state, op, client=client, answers=answers, now=now)
+        orders.extend(plan_copies(state, op, answer))
     limits = limits or DownloadLimits()
     # One listing finds what an earlier run of this copy stored already (none on a first run).
     present = frozenset(o.key for o in storage.list_objects(job_prefix(state.product_id, state.job_id)))
@@ -264,6 +309,7 @@ def finalize_job(
     now: datetime | None = None,
     limits: DownloadLimits | None = None,
     review_deadline_seconds: int = REVIEW_DEADLINE_SECONDS,
+    answers: OperationAnswers | None = None,
 ) -> JobState:
     """Copies the round's succeeded operations not copied yet, then ends the job or plans a round.
 
@@ -292,6 +338,7 @@ def finalize_job(
                 client=client,
                 storage=storage,
                 limits=limits,
+                answers=answers,
             )
         )
         if to_copy

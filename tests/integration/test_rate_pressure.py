@@ -1,0 +1,219 @@
+"""Polls that yield to creates: while creates wait for a request turn, a status check waits longer
+before the next one; with none waiting, or once a waiting mark is past its bound, it polls as before.
+
+The creates waiting are marks on the request budget's item in the capacity table (moto), made by
+"Plan the wait for capacity"; the check reads them from the update that takes its own request
+turn. The operation is the simulator's, on a frozen clock, so every check finds it running.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from studio_core import clients
+from studio_core.aiuta.client import AiutaStudioClient
+from studio_core.aws.capacity import AccountCapacity
+from studio_core.aws.operation_slots import OperationSlots
+from studio_core.aws.request_budget import RequestBudget
+from studio_core.domain.capacity import create_wait_mark_until
+from studio_core.domain.state import JobState, StepStatus
+from studio_core.settings import CheckStatusSettings, from_env
+from studio_core.steps.check_status import check_job
+from tests.support import lambdas
+from tests.support.aws import REGION, create_table_from_template, queued_job
+from tests.support.clock import SleepingClock
+from tests.support.lambdas import FakeLambdaContext, load_handler
+from tests.support.simulator import SIM_API_KEY
+
+pytestmark = pytest.mark.usefixtures("pipeline_aws")
+
+TABLE = "studio-test-capacity"
+RATE = 2.0  # requests/s: full pressure from 4 creates waiting
+ELAPSED = 120.0  # seconds since the create at the check compared
+STALE_AFTER_SECONDS = 300  # a waiting mark nobody renews stops counting within this
+
+
+def submitted(studio_sim: Any) -> JobState:
+    """One online job submitted (its operation never ends on the frozen clock), checked once."""
+    studio_sim.admin.configure(operation_seconds=3600, clock_frozen=True)
+    state = JobState.model_validate(
+        load_handler("submit").lambda_handler(json.loads(json.dumps(queued_job())), FakeLambdaContext())
+    )
+    assert state.poll is not None
+    return state
+
+
+def budget_on(clock: SleepingClock) -> RequestBudget:
+    return RequestBudget(
+        TABLE,
+        rate=RATE,
+        burst=1000,
+        client=boto3.client("dynamodb", region_name=REGION),
+        clock=clock,
+        sleep=clock.sleep,
+        counts=True,
+    )
+
+
+def next_wait(state: JobState, studio_sim: Any, budget: RequestBudget) -> int:
+    """The wait the second check plans, ``ELAPSED`` after the create, its Wait having ended 0.3 s
+    before (the first check came after its planned wait), its read taking a turn in ``budget``
+    and the pressure read from that turn."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    slots = OperationSlots(TABLE, limit=100, lease_seconds=3600, client=dynamodb)
+    client = AiutaStudioClient(SIM_API_KEY, studio_sim.base_url, capacity=AccountCapacity(budget, slots))
+    settings = from_env(CheckStatusSettings)
+    state = state.model_copy(deep=True)
+    assert state.poll is not None
+    started = state.poll.started_at
+    for at in (state.poll.wait_seconds + 0.3, ELAPSED):
+        if at == ELAPSED:  # the first check planned its wait to end 0.3 s before this one
+            state.poll.checked_at = started + timedelta(seconds=ELAPSED - state.poll.wait_seconds - 0.3)
+        state = check_job(
+            state,
+            client=client,
+            jobs=clients.jobs_table(),
+            poll=settings.poll,
+            now=started + timedelta(seconds=at),
+            rate_pressure=budget.rate_pressure,
+        )
+        assert state.status is StepStatus.WAITING and state.poll is not None
+    return state.poll.wait_seconds
+
+
+@pytest.fixture
+def capacity_table() -> str:
+    create_table_from_template("CapacityTable", TABLE)
+    return TABLE
+
+
+def test_while_creates_wait_for_a_turn_the_check_waits_longer_and_none_waiting_changes_nothing(
+    studio_sim: Any, capacity_table: str
+) -> None:
+    # Given a job whose operation is running, and its next wait with no create waiting
+    state = submitted(studio_sim)
+    clock = SleepingClock()
+    unpressed = next_wait(state, studio_sim, budget_on(clock))
+    # (the same wait as a check that knows nothing of capacity: no waiting create, no change)
+    assert unpressed == next_wait(state, studio_sim, budget_on(clock)) > 0
+
+    # When six creates (three seconds' worth of the 2/s plan) are marked waiting for a turn
+    marker = budget_on(clock)
+    for n in range(6):
+        marker.mark_create_waiting(f"job-{n}", until=clock() + 60)
+
+    # Then the same check, at the same time since the create, waits about five times longer
+    # (a lag target of 50 % of the time elapsed rather than 10 %): a fifth of the checks
+    pressed = next_wait(state, studio_sim, budget_on(clock))
+    assert unpressed == pytest.approx(0.1 * ELAPSED, abs=1)
+    assert pressed == pytest.approx(0.5 * ELAPSED, abs=1)
+
+
+def test_a_waiting_mark_stops_counting_at_its_turn_and_a_stale_one_after_its_bound(
+    studio_sim: Any, capacity_table: str
+) -> None:
+    # Given a job's operation running, its next wait without pressure, and five creates marked
+    # waiting (as many as are kept at 2/s): two until their turn 30 s from now, three whose jobs
+    # were since stopped, their turns an hour off (a mark lasts CREATE_WAIT_MARK_SECONDS at most)
+    state = submitted(studio_sim)
+    clock = SleepingClock()
+    unpressed = next_wait(state, studio_sim, budget_on(clock))
+    marker = budget_on(clock)
+    for n in range(2):
+        marker.mark_create_waiting(f"soon-{n}", until=clock() + 30)
+    for n in range(3):
+        marker.mark_create_waiting(f"stopped-{n}", until=create_wait_mark_until(clock(), 3600))
+    pressed = next_wait(state, studio_sim, budget_on(clock))
+
+    # When the first two turns come: three still wait, half-way to full pressure
+    clock.now += 31
+    still = next_wait(state, studio_sim, budget_on(clock))
+    assert unpressed < still < pressed
+
+    # And five minutes after the marks, long before the stopped jobs' turns, their stale marks
+    # are past their bound: the check polls as it did without pressure
+    clock.now += STALE_AFTER_SECONDS - 31
+    assert next_wait(state, studio_sim, budget_on(clock)) == unpressed
+
+
+@pytest.fixture
+def handlers_restored() -> Iterator[None]:
+    """The handlers this test imports with its capacity settings are not the next tests' ones."""
+    before = dict(lambdas._HANDLERS)
+    yield
+    lambdas._HANDLERS.clear()
+    lambdas._HANDLERS.update(before)
+    clients.reset_clients()
+
+
+@pytest.mark.usefixtures("handlers_restored")
+def test_the_check_lambda_yields_to_creates_the_planner_marked_waiting(
+    studio_sim: Any, capacity_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the functions sharing a capacity table at 1 request/s, and a job checked once
+    monkeypatch.setenv("CAPACITY_TABLE", TABLE)
+    monkeypatch.setenv("AIUTA_REQUESTS_PER_SECOND", "1")
+    monkeypatch.setenv("AIUTA_REQUEST_BURST", "100")
+    clients.reset_clients()
+    check = load_handler("check_status", cold_start=True).lambda_handler
+    planner = load_handler("plan_capacity_wait", cold_start=True).lambda_handler
+    state = submitted(studio_sim)
+    checked = JobState.model_validate(check(state.to_output(), FakeLambdaContext()))
+    assert checked.status is StepStatus.WAITING
+
+    def check_again() -> int:
+        # The same check, as if its create had been ELAPSED seconds ago and its Wait just ended
+        document = checked.model_copy(deep=True)
+        assert document.poll is not None and document.poll.checked_at is not None
+        shift = timedelta(seconds=ELAPSED) - (document.poll.checked_at - document.poll.started_at)
+        document.poll.started_at -= shift
+        document.poll.deadline -= shift
+        document.poll.checked_at -= timedelta(seconds=document.poll.wait_seconds)
+        answer = JobState.model_validate(check(document.to_output(), FakeLambdaContext()))
+        assert answer.status is StepStatus.WAITING and answer.poll is not None
+        return answer.poll.wait_seconds
+
+    unpressed = check_again()
+
+    # When four other jobs' submits are refused a request turn, and the planner sends them to wait
+    refused = (
+        "the pipeline's Aiuta budget of 1 requests/s is taken for the next 9.0 s (AiutaRequestsPerSecond)"
+    )
+    for n in range(4):
+        waiting = json.loads(json.dumps(queued_job()))
+        waiting["job_id"] = f"waiting-{n}-0123456789abcdef"
+        waiting["capacity_error"] = {"submit": {"Error": "CapacityUnavailable", "Cause": refused}}
+        planned = planner(waiting, FakeLambdaContext())
+        assert planned["capacity"]["wait_seconds"] >= 1
+
+    # Then the next check of the running job waits longer than the same check did before
+    assert check_again() >= 2 * unpressed
+
+
+def test_marks_past_their_time_make_room_for_new_ones(capacity_table: str) -> None:
+    # Given the most marks kept at 2/s (five), all past their time (their jobs got their turns)
+    clock = SleepingClock()
+    marker = budget_on(clock)
+    for n in range(5):
+        marker.mark_create_waiting(f"old-{n}", until=clock() + 10)
+    clock.now += 11
+
+    # When five other creates are refused a turn and marked
+    for n in range(5):
+        marker.mark_create_waiting(f"new-{n}", until=clock() + 30)
+
+    # Then a request taking a turn sees the five new ones waiting: the old ones never block the map
+    checker = budget_on(clock)
+    checker.take()
+    assert checker.creates_waiting() == 5
+    assert checker.rate_pressure() == 1.0
+    # And a sixth finds no room while the five wait, and is dropped: the pressure is full already
+    marker.mark_create_waiting("one-more", until=clock() + 30)
+    checker.take()
+    assert checker.creates_waiting() == 5
