@@ -567,6 +567,9 @@ def last_line(result: dict[str, Any]) -> str:
         "rate_limited": result["rate_limited"].get("total", 0),
         "succeeded": result["jobs"].get("SUCCEEDED", 0),
         "creates_per_job": result["creates_per_job"],
+        "requests_per_job": result.get("requests_per_job"),
+        # The floor: every product's create and one check, at R (the "requests strictly needed").
+        "wall_vs_floor": f"{result['wall_seconds'] / (result['products'] * 2 / result['rate']):.2f}",
         "first_result_seconds": result["first_result_seconds"],
         "last_result_seconds": result["last_result_seconds"],
         "all_started_seconds": result["all_started_seconds"],
