@@ -302,7 +302,7 @@ def replay_operation(
     level = OperationPriority(priority)
     running = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.IN_PROGRESS)]
     ended = [OperationRef(kind=Kind.ON_FIGURE, operation_id="op", status=OperationStatus.SUCCESS)]
-    poll = start_polling(level, settings, CREATED, estimate)
+    poll = start_polling(level, settings, CREATED, estimate, rate_pressure=rate_pressure)
     at = latency + poll.wait_seconds  # the submit's own latency, then the first Wait
     checks: list[float] = []
     loops, slept, invoked, asleep, writes = 1, 0.0, at, 0.0, 0
@@ -444,7 +444,10 @@ def simulate_catalogue(
         elif pending and in_flight < slots:
             product = pending.popleft()
             started[product] = turn
-            state[product] = start_polling(level, SETTINGS, CREATED, estimate)
+            waiting = min(len(pending), slots - in_flight) if yield_to_creates else 0
+            state[product] = start_polling(
+                level, SETTINGS, CREATED, estimate, rate_pressure=rate_pressure_from(waiting, rate)
+            )
             heappush(due, (turn + latency + state[product].wait_seconds, product))
             in_flight += 1
         else:  # nothing to send: the budget idles until the next check is due

@@ -41,5 +41,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
             url_ttl_seconds=SETTINGS.presigned_url_ttl_seconds,
             jobs=jobs,
         ),
+        rate_pressure=clients.rate_pressure(SETTINGS),
     )
     return state.to_output()

@@ -230,7 +230,7 @@ class UnreachableRoom:
         error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
         raise ClientError(error, "UpdateItem")
 
-    def mark_create_waiting(self, job: str, until: float) -> None:
+    def note_create_waiting(self, until: float) -> None:
         self.turn(CapacityTask.SUBMIT, until)
 
 

@@ -1,16 +1,18 @@
 """Polls that yield to creates: while creates wait for a request turn, a status check waits longer
-before the next one; with none waiting, or once a waiting mark is past its bound, it polls as before.
+before the next one, and a submit plans its first check later; with none waiting, or once the
+creates stop, they poll as before.
 
-The creates waiting are marks on the request budget's item in the capacity table (moto), made by
-"Plan the wait for capacity"; the check reads them from the update that takes its own request
-turn. The operation is the simulator's, on a frozen clock, so every check finds it running.
+The creates waiting are the waiting room's backlog of new work, noted on the request budget's
+item in the capacity table (moto) by "Plan the wait for capacity"; the check reads it from the
+update that takes its own request turn. The operation is the simulator's, on a frozen clock, so
+every check finds it running.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -18,10 +20,13 @@ import pytest
 
 from studio_core import clients
 from studio_core.aiuta.client import AiutaStudioClient
+from studio_core.aiuta.requests import OperationPriority
 from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.operation_slots import OperationSlots
 from studio_core.aws.request_budget import RequestBudget
-from studio_core.domain.capacity import create_wait_mark_until
+from studio_core.domain.capacity import CREATES_STOPPED_SECONDS
+from studio_core.domain.learned_polling import HEAD_SHARE, PRESSED_HEAD_SHARE, initial_estimate
+from studio_core.domain.polling import PollSettings, start_polling
 from studio_core.domain.state import JobState, StepStatus
 from studio_core.settings import CheckStatusSettings, from_env
 from studio_core.steps.check_status import check_job
@@ -36,7 +41,6 @@ pytestmark = pytest.mark.usefixtures("pipeline_aws")
 TABLE = "studio-test-capacity"
 RATE = 2.0  # requests/s: full pressure from 4 creates waiting
 ELAPSED = 120.0  # seconds since the create at the check compared
-STALE_AFTER_SECONDS = 300  # a waiting mark nobody renews stops counting within this
 
 
 def submitted(studio_sim: Any) -> JobState:
@@ -103,10 +107,9 @@ def test_while_creates_wait_for_a_turn_the_check_waits_longer_and_none_waiting_c
     # (the same wait as a check that knows nothing of capacity: no waiting create, no change)
     assert unpressed == next_wait(state, studio_sim, budget_on(clock)) > 0
 
-    # When six creates (three seconds' worth of the 2/s plan) are marked waiting for a turn
-    marker = budget_on(clock)
-    for n in range(6):
-        marker.mark_create_waiting(f"job-{n}", until=clock() + 60)
+    # When six creates (three seconds' worth of the 2/s plan) wait for a turn: the last one's
+    # turn a minute away, new work going at one every ten seconds
+    budget_on(clock).note_new_work_waiting(until=clock() + 60, pace=0.1)
 
     # Then the same check, at the same time since the create, waits about five times longer
     # (a lag target of 50 % of the time elapsed rather than 10 %): a fifth of the checks
@@ -115,31 +118,65 @@ def test_while_creates_wait_for_a_turn_the_check_waits_longer_and_none_waiting_c
     assert pressed == pytest.approx(0.5 * ELAPSED, abs=1)
 
 
-def test_a_waiting_mark_stops_counting_at_its_turn_and_a_stale_one_after_its_bound(
+def test_the_pressure_eases_as_the_backlog_is_served_and_ends_when_creates_stop(
     studio_sim: Any, capacity_table: str
 ) -> None:
-    # Given a job's operation running, its next wait without pressure, and five creates marked
-    # waiting (as many as are kept at 2/s): two until their turn 30 s from now, three whose jobs
-    # were since stopped, their turns an hour off (a mark lasts CREATE_WAIT_MARK_SECONDS at most)
+    # Given a job's operation running, its next wait without pressure, and a backlog of six
+    # creates at one every ten seconds, one of them sent just now
     state = submitted(studio_sim)
     clock = SleepingClock()
     unpressed = next_wait(state, studio_sim, budget_on(clock))
-    marker = budget_on(clock)
-    for n in range(2):
-        marker.mark_create_waiting(f"soon-{n}", until=clock() + 30)
-    for n in range(3):
-        marker.mark_create_waiting(f"stopped-{n}", until=create_wait_mark_until(clock(), 3600))
+    budget_on(clock).note_new_work_waiting(until=clock() + 60, pace=0.1)
+    budget_on(clock).take(create=True)
     pressed = next_wait(state, studio_sim, budget_on(clock))
 
-    # When the first two turns come: three still wait, half-way to full pressure
-    clock.now += 31
+    # When half a minute of it was served: three still wait, half-way to full pressure
+    clock.now += 30
     still = next_wait(state, studio_sim, budget_on(clock))
     assert unpressed < still < pressed
 
-    # And five minutes after the marks, long before the stopped jobs' turns, their stale marks
-    # are past their bound: the check polls as it did without pressure
-    clock.now += STALE_AFTER_SECONDS - 31
+    # And a minute on, the backlog is served: the check polls as it did without pressure
+    clock.now += 31
     assert next_wait(state, studio_sim, budget_on(clock)) == unpressed
+
+    # When a catalogue is cancelled with an hour of turns given out, no create is sent any more
+    budget_on(clock).note_new_work_waiting(until=clock() + 3600, pace=0.1)
+    budget_on(clock).take(create=True)
+    assert next_wait(state, studio_sim, budget_on(clock)) == pressed
+    clock.now += CREATES_STOPPED_SECONDS + 1
+
+    # Then its turns stop counting a minute after the last create, not an hour
+    assert next_wait(state, studio_sim, budget_on(clock)) == unpressed
+
+
+def test_a_submit_plans_its_first_check_later_while_creates_wait(
+    studio_sim: Any, capacity_table: str
+) -> None:
+    # Given an estimate that learned online operations of about 8 s, and a submit's first wait
+    # with no create waiting (the 4 % quantile: a few seconds)
+    settings = PollSettings()
+    estimate = initial_estimate("online", settings)
+    for n in range(60):
+        estimate = estimate.observe(8.0 * 1.02 ** (n - 30))
+    clock = SleepingClock()
+    budget = budget_on(clock)
+    budget.take(create=True)
+    started = datetime.fromtimestamp(clock(), UTC)
+    unpressed = start_polling(
+        OperationPriority.ONLINE, settings, started, estimate, rate_pressure=budget.rate_pressure()
+    )
+
+    # When creates wait for a turn, as the create's own request turn sees it
+    budget_on(clock).note_new_work_waiting(until=clock() + 60, pace=0.1)
+    budget.take(create=True)
+    pressed = start_polling(
+        OperationPriority.ONLINE, settings, started, estimate, rate_pressure=budget.rate_pressure()
+    )
+
+    # Then the first check waits for most operations to have ended (the 85 % quantile), not 4 %
+    low, high = estimate.quantiles([HEAD_SHARE, PRESSED_HEAD_SHARE])
+    assert unpressed.wait_seconds <= low < 8 < high
+    assert pressed.wait_seconds == pytest.approx(high, abs=1)
 
 
 @pytest.fixture
@@ -153,7 +190,7 @@ def handlers_restored() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("handlers_restored")
-def test_the_check_lambda_yields_to_creates_the_planner_marked_waiting(
+def test_the_check_lambda_yields_to_creates_the_planner_sent_to_wait(
     studio_sim: Any, capacity_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the functions sharing a capacity table at 1 request/s, and a job checked once
@@ -196,24 +233,16 @@ def test_the_check_lambda_yields_to_creates_the_planner_marked_waiting(
     assert check_again() >= 2 * unpressed
 
 
-def test_marks_past_their_time_make_room_for_new_ones(capacity_table: str) -> None:
-    # Given the most marks kept at 2/s (five), all past their time (their jobs got their turns)
+def test_the_backlog_noted_is_the_latest_turn_given(capacity_table: str) -> None:
+    # Given a create held back until 60 s from now
     clock = SleepingClock()
-    marker = budget_on(clock)
-    for n in range(5):
-        marker.mark_create_waiting(f"old-{n}", until=clock() + 10)
-    clock.now += 11
+    budget_on(clock).note_new_work_waiting(until=clock() + 60, pace=0.5)
 
-    # When five other creates are refused a turn and marked
-    for n in range(5):
-        marker.mark_create_waiting(f"new-{n}", until=clock() + 30)
+    # When another planner, slower to write, notes an earlier turn
+    budget_on(clock).note_new_work_waiting(until=clock() + 20, pace=0.5)
 
-    # Then a request taking a turn sees the five new ones waiting: the old ones never block the map
+    # Then a request taking a turn sees the backlog up to the later one: 30 creates
     checker = budget_on(clock)
     checker.take()
-    assert checker.creates_waiting() == 5
+    assert checker.creates_waiting() == pytest.approx(30, abs=0.1)
     assert checker.rate_pressure() == 1.0
-    # And a sixth finds no room while the five wait, and is dropped: the pressure is full already
-    marker.mark_create_waiting("one-more", until=clock() + 30)
-    checker.take()
-    assert checker.creates_waiting() == 5

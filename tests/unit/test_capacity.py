@@ -10,7 +10,7 @@ import pytest
 from studio_core.aiuta.client import _http_error
 from studio_core.domain.capacity import (
     COUNTS_HALVED_AT,
-    CREATE_WAIT_MARK_SECONDS,
+    CREATES_STOPPED_SECONDS,
     MAX_REQUESTS_PER_OPERATION,
     MEASURED_FROM_CREATES,
     MEASURED_FROM_REQUESTS,
@@ -18,10 +18,8 @@ from studio_core.domain.capacity import (
     REQUESTS_PER_OPERATION,
     CapacityTask,
     CapacityWait,
+    NewWorkBacklog,
     WaitingQueue,
-    create_wait_mark_until,
-    create_wait_marks_kept,
-    creates_waiting,
     episode_deadline,
     expired_leases,
     halved_counts,
@@ -269,24 +267,29 @@ def test_only_a_create_refused_by_the_request_rate_waits_for_a_request_turn(
     assert waits_for_a_request_turn(task, error, message) is waits_for_rate
 
 
-def test_a_waiting_mark_lasts_until_the_turn_and_never_past_its_bound() -> None:
-    # A create waiting 8 s counts for 8 s; one waiting an hour counts for the bound, then stops
-    assert create_wait_mark_until(1000.0, 8) == 1008.0
-    assert create_wait_mark_until(1000.0, 3600) == 1000.0 + CREATE_WAIT_MARK_SECONDS
-    assert CREATE_WAIT_MARK_SECONDS <= 300
+def test_the_creates_waiting_are_the_backlog_of_new_work_at_its_pace() -> None:
+    # The last create held back has its turn 40 s from now, new work going at 2.5 a second
+    backlog = NewWorkBacklog(until=1040.0, pace=2.5, last_create=999.0)
+    assert backlog.creates_waiting(1000.0) == 100.0
+    assert backlog.creates_waiting(1030.0) == 25.0
+    # Past the last turn given, nobody waits
+    assert backlog.creates_waiting(1040.0) == 0.0
+    assert backlog.creates_waiting(1100.0) == 0.0
+    # Before any create was sent (the first ones all held back), the backlog counts
+    assert NewWorkBacklog(until=1040.0, pace=2.5).creates_waiting(1000.0) == 100.0
 
 
-def test_creates_waiting_counts_the_marks_not_yet_past() -> None:
-    marks = {"a": 1010.0, "b": 1020.0, "c": 999.0}
-    assert creates_waiting(marks, 1000.0) == 2
-    assert creates_waiting(marks, 1015.0) == 1
-    assert creates_waiting(marks, 1020.0) == 0
-    assert creates_waiting({}, 1000.0) == 0
+def test_a_backlog_nobody_takes_turns_from_stops_counting_once_creates_stop() -> None:
+    # A cancelled catalogue leaves turns an hour long that no create will take
+    backlog = NewWorkBacklog(until=4600.0, pace=2.5, last_create=1000.0)
+    assert backlog.creates_waiting(1000.0 + CREATES_STOPPED_SECONDS) > 0
+    assert backlog.creates_waiting(1000.0 + CREATES_STOPPED_SECONDS + 1) == 0.0
+    assert CREATES_STOPPED_SECONDS <= 120
 
 
 @pytest.mark.parametrize("rate", [0.5, 1, 5, 12.5, 50])
-def test_the_marks_kept_are_enough_for_full_pressure(rate: float) -> None:
-    # More marks than this add no pressure; this many reach it
-    kept = create_wait_marks_kept(rate)
-    assert rate_pressure_from(kept, rate) == 1.0
-    assert rate_pressure_from(kept - 2, rate) < 1.0
+def test_two_seconds_of_the_rate_waiting_is_full_pressure_and_one_is_none(rate: float) -> None:
+    second = max(1.0, rate)
+    assert rate_pressure_from(2 * second, rate) == 1.0
+    assert rate_pressure_from(second, rate) == 0.0
+    assert 0.0 < rate_pressure_from(1.5 * second, rate) < 1.0

@@ -22,6 +22,7 @@ import pytest
 from studio_core.domain import check_loop, learned_polling
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
+    PRESSED_HEAD_SHARE,
     DurationEstimate,
     DurationObservation,
     PollPlan,
@@ -271,6 +272,42 @@ def test_when_the_request_rate_binds_an_operation_is_checked_less() -> None:
     # Then it is checked fewer times the harder the rate binds: several times fewer at full pressure
     assert free > half > bound
     assert bound * 3 <= free
+
+
+def test_under_full_pressure_most_operations_are_found_ended_by_their_first_check() -> None:
+    # Given a learned plan for online operations of a median 8 s (log-normal, sigma 0.5)
+    estimate = trained("online", 8, 0.5, 400)
+    plan = plan_for(estimate)
+    rng = random.Random(3)
+    durations = [8 * math.exp(rng.gauss(0, 0.5)) for _ in range(2000)]
+
+    def mean_checks(pressure: float) -> float:
+        total = 0
+        for duration in durations:
+            elapsed, attempt = 0.0, 0
+            while elapsed < duration:
+                elapsed += next_wait(plan, elapsed, attempt, 3600, rate_pressure=pressure)
+                attempt += 1
+            total += attempt
+        return total / len(durations)
+
+    # When the request rate binds fully, or half, or not at all
+    free, half, bound = mean_checks(0.0), mean_checks(0.5), mean_checks(1.0)
+
+    # Then the first check waits for the 85 % quantile: about 1.2 checks an operation, a create
+    # and its checks under 2.5 requests, where polling for a low lag takes several
+    assert plan.first_check_under(1.0) == pytest.approx(estimate.quantile(PRESSED_HEAD_SHARE))
+    assert plan.first_check_under(0.0) == plan.first_check_seconds
+    assert bound < 1.3 < half < free
+    assert free > 3
+
+
+def test_a_prior_does_not_move_the_first_check_under_pressure() -> None:
+    # A plan from the template's prior (no operation seen yet) has no pressed first check: its
+    # 85 % quantile is a guess minutes wide, so a cold start keeps checking early
+    plan = plan_for(initial_estimate("online", TemplateDefaults()))
+    assert plan.pressed_first_check_seconds is None
+    assert plan.first_check_under(1.0) == plan.first_check_seconds
 
 
 def test_the_rate_pressure_rule() -> None:

@@ -15,11 +15,11 @@ waiting room lets new work in at the pace those counts measure
 (``domain.capacity.halved_counts``, one more conditional update every 500 requests or so), so
 they weigh recent traffic most.
 
-The same item holds the creates waiting for a request turn (``creates_waiting``: job id -> until
-when, epoch ms; ``mark_create_waiting``), each mark until the job's turn in the waiting room and
-``domain.capacity.CREATE_WAIT_MARK_SECONDS`` at most. The update that takes a turn returns the
-item, so every caller sees the marks at no request of its own (``creates_waiting``,
-``rate_pressure``): the status check yields to creates with it
+The same item keeps the waiting room's backlog of new work held back by the request rate
+(``note_new_work_waiting``: the last turn given to such a create, and new work's pace then) and
+when a create was last sent (set by the update that takes a create's turn). The update that
+takes a turn returns the item, so every caller sees the backlog at no request of its own
+(``creates_waiting``, ``rate_pressure``): the status check and submit yield to creates with it
 (``domain.learned_polling.rate_pressure_from``).
 """
 
@@ -36,7 +36,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from studio_core.aws.capacity import REQUESTS_KEY, aws_error, conditional_failure
-from studio_core.domain.capacity import create_wait_marks_kept, creates_waiting, halved_counts
+from studio_core.domain.capacity import NewWorkBacklog, halved_counts
 from studio_core.domain.errors import CapacityUnavailable
 from studio_core.domain.learned_polling import rate_pressure_from
 
@@ -47,8 +47,11 @@ MAX_CONFLICTS = 25
 # The counts kept beside the budget's ``tat_ms`` (``counts=True``).
 SENT = "requests_sent"
 CREATED = "operations_created"
-# The creates waiting for a request turn: job id -> until when (epoch ms).
-WAITING = "creates_waiting"
+# The new work waiting for a request turn: the last turn given (epoch ms) and the pace then
+# (turns/s); and when a create was last sent (epoch ms).
+WAITING_UNTIL = "new_work_until_ms"
+WAITING_PACE = "new_work_pace"
+LAST_CREATE = "last_create_ms"
 
 
 class RequestBudget:
@@ -79,7 +82,7 @@ class RequestBudget:
         self.waited_seconds = 0.0
         # How late after its turn a request may still go: half a turn, at most a quarter second.
         self.late_seconds = min(0.25, 0.5 / rate)
-        self._waiting_marks: dict[str, float] = {}  # as the item was last seen: job -> until (s)
+        self._backlog: NewWorkBacklog | None = None  # as the item was last seen
 
     def take(self, *, create: bool = False) -> float:
         """Blocks until this caller may send one request (``create``: one that creates an operation)
@@ -115,92 +118,48 @@ class RequestBudget:
                 continue
             return turn
 
-    def creates_waiting(self) -> int:
-        """The creates waiting for a request turn now, as the last turn taken saw the item (no
-        request of its own; marks past their time no longer count)."""
-        return creates_waiting(self._waiting_marks, self._clock())
+    def creates_waiting(self) -> float:
+        """About how many creates wait for a request turn now, as the last turn taken saw the item
+        (no request of its own; ``domain.capacity.NewWorkBacklog``)."""
+        return 0.0 if self._backlog is None else self._backlog.creates_waiting(self._clock())
 
     def rate_pressure(self) -> float:
         """How hard this budget's rate binds, 0..1, from ``creates_waiting``."""
         return rate_pressure_from(self.creates_waiting(), self.rate)
 
-    def mark_create_waiting(self, job: str, until: float) -> None:
-        """Marks ``job``'s create as waiting for a request turn until ``until`` (epoch seconds), in
-        one update (two or three the first time, or when expired marks fill the map); at most
-        ``create_wait_marks_kept`` marks are kept, more add no pressure. Raises on DynamoDB errors."""
-        now_ms = int(self._clock() * 1000)
-        for _ in range(2):
-            try:
-                answer = self._dynamodb.update_item(
-                    TableName=self.table_name,
-                    Key={"pk": {"S": self.key}},
-                    UpdateExpression=f"SET {WAITING}.#job = :until",
-                    ConditionExpression=f"attribute_exists({WAITING}) AND size({WAITING}) < :kept",
-                    ExpressionAttributeNames={"#job": job},
-                    ExpressionAttributeValues={
-                        ":until": {"N": str(int(until * 1000))},
-                        ":kept": {"N": str(create_wait_marks_kept(self.rate))},
-                    },
-                    ReturnValues="ALL_NEW",
-                )
-            except ClientError as exc:
-                if not conditional_failure(exc):
-                    raise
-            else:
-                self._seen(answer.get("Attributes", {}))
-                self._forget_expired(now_ms)
-                return
-            # No marks yet, or the map is full: start it, or make room and try once more.
-            item = self._read_item()
-            if WAITING not in item:
-                self._start_marks(job, until)
-                return
-            self._seen(item)
-            if not self._forget_expired(now_ms):
-                return  # full of marks still waiting: the pressure is full already
-
-    def _start_marks(self, job: str, until: float) -> None:
+    def note_new_work_waiting(self, until: float, pace: float) -> None:
+        """Notes that a create the request rate held back waits until ``until`` (epoch seconds), new
+        work going at ``pace`` turns/s: one update, kept only if it is the latest turn noted.
+        Raises on DynamoDB errors."""
         try:
-            self._dynamodb.update_item(
+            answer = self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": self.key}},
-                UpdateExpression=f"SET {WAITING} = :marks",
-                ConditionExpression=f"attribute_not_exists({WAITING})",
-                ExpressionAttributeValues={":marks": {"M": {job: {"N": str(int(until * 1000))}}}},
+                UpdateExpression=f"SET {WAITING_UNTIL} = :until, {WAITING_PACE} = :pace",
+                ConditionExpression=f"attribute_not_exists({WAITING_UNTIL}) OR {WAITING_UNTIL} < :until",
+                ExpressionAttributeValues={
+                    ":until": {"N": str(int(until * 1000))},
+                    ":pace": {"N": f"{pace:.6g}"},
+                },
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if not conditional_failure(exc):
                 raise
-
-    def _forget_expired(self, now_ms: int) -> bool:
-        """Removes the marks seen past their time, unless one was marked again meanwhile; whether
-        any were removed."""
-        expired = {job: until for job, until in self._waiting_marks.items() if until * 1000 <= now_ms}
-        if not expired:
-            return False
-        names = {f"#m{n}": job for n, job in enumerate(expired)}
-        values = {f":m{n}": {"N": str(int(expired[job] * 1000))} for n, job in enumerate(expired)}
-        try:
-            self._dynamodb.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": self.key}},
-                UpdateExpression="REMOVE " + ", ".join(f"{WAITING}.{name}" for name in names),
-                ConditionExpression=" AND ".join(f"{WAITING}.#m{n} = :m{n}" for n in range(len(names))),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if not conditional_failure(exc):
-                raise
-            return False
-        for job in expired:
-            self._waiting_marks.pop(job, None)
-        return True
+            return  # a later turn is noted already: the backlog reaches at least that far
+        self._seen(answer.get("Attributes", {}))
 
     def _seen(self, attributes: dict[str, Any]) -> None:
-        """Keeps the creates-waiting marks of the item an update or a read returned."""
-        marks = attributes.get(WAITING, {}).get("M", {})
-        self._waiting_marks = {job: int(value["N"]) / 1000 for job, value in marks.items()}
+        """Keeps the new-work backlog of the item an update or a read returned."""
+        if WAITING_UNTIL not in attributes:
+            self._backlog = None
+            return
+        last = attributes.get(LAST_CREATE)
+        self._backlog = NewWorkBacklog(
+            until=int(attributes[WAITING_UNTIL]["N"]) / 1000,
+            pace=float(attributes.get(WAITING_PACE, {}).get("N", 0)),
+            last_create=int(last["N"]) / 1000 if last else None,
+        )
 
     def _read_item(self) -> dict[str, Any]:
         item: dict[str, Any] = (
@@ -253,27 +212,29 @@ class RequestBudget:
                 if tat > limit_ms:
                     return _TooFar(max(0.0, (tat - tolerance_ms - now_ms) / 1000))
                 continue  # it moved on meanwhile: try the atomic step again
-            if self._restart(tat, now_ms + math.ceil(interval_ms), create, counted):
+            if self._restart(tat, now_ms, now_ms + math.ceil(interval_ms), create, counted):
                 return now_ms / 1000
             now = self._clock()
         raise CapacityUnavailable(
             f"the request budget is contended by too many callers ({MAX_CONFLICTS} conflicts)", retry_after=1
         )
 
-    def _counting(self, create: bool, counted: bool) -> tuple[str, dict[str, Any]]:
-        """The ``ADD`` clause that counts the request taking the turn (none without ``counts``)."""
+    def _counting(self, create: bool, counted: bool, now_ms: int) -> tuple[str, dict[str, Any]]:
+        """The clauses that count the request taking the turn, and note when a create was last
+        sent (none without ``counts``); they follow a ``SET`` clause."""
         if not (self.counts and counted):
             return "", {}
-        return f" ADD {SENT} :one, {CREATED} :created", {
-            ":one": {"N": "1"},
-            ":created": {"N": "1" if create else "0"},
-        }
+        created_at = f", {LAST_CREATE} = :sent_at" if create else ""
+        values = {":one": {"N": "1"}, ":created": {"N": "1" if create else "0"}}
+        if create:
+            values[":sent_at"] = {"N": str(now_ms)}
+        return f"{created_at} ADD {SENT} :one, {CREATED} :created", values
 
     def _advance(
         self, now_ms: int, limit_ms: int, interval_ms: int, create: bool = False, counted: bool = True
     ) -> int | None:
         """``tat += interval`` if ``now <= tat <= limit``; the new ``tat``, or None."""
-        counting, values = self._counting(create, counted)
+        counting, values = self._counting(create, counted, now_ms)
         try:
             answer = self._dynamodb.update_item(
                 TableName=self.table_name,
@@ -326,10 +287,12 @@ class RequestBudget:
         self._seen(item)
         return int(item["tat_ms"]["N"]) if "tat_ms" in item else None
 
-    def _restart(self, expected: int | None, new: int, create: bool = False, counted: bool = True) -> bool:
+    def _restart(
+        self, expected: int | None, now_ms: int, new: int, create: bool = False, counted: bool = True
+    ) -> bool:
         """An idle budget (``tat`` in the past, or never used) starts again from now."""
         condition = "attribute_not_exists(tat_ms)" if expected is None else "tat_ms = :old"
-        counting, adding = self._counting(create, counted)
+        counting, adding = self._counting(create, counted, now_ms)
         values: dict[str, Any] = {":new": {"N": str(new)}, **adding}
         if expected is not None:
             values[":old"] = {"N": str(expected)}

@@ -7,8 +7,8 @@ that leave capacity unused. New work and work already at Aiuta queue apart
 (``domain.capacity.WaitingQueue``). New work's pace is the account's rate divided by the
 requests an operation costs, as the request budget counts them
 (``domain.capacity.requests_per_operation``), read at most every ``COUNTS_FRESH_SECONDS``.
-A create waiting because the request rate binds is also marked on the request budget's item
-(``mark_create_waiting``), so that polls yield to it.
+A create waiting because the request rate binds is also noted on the request budget's item
+(``note_create_waiting``: the backlog of new work), so that polls yield to it.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ class WaitingRoom:
             budget.rate = queue.turns_per_second(self.rate, self.requests_per_operation())
         return budget.reserve(latest)
 
-    def mark_create_waiting(self, job: str, until: float) -> None:
-        """Marks ``job``'s create as waiting for a request turn until ``until`` (epoch seconds), on
-        the request budget's item, where every status check sees it
-        (``RequestBudget.mark_create_waiting``)."""
-        self._requests.mark_create_waiting(job, until)
+    def note_create_waiting(self, until: float) -> None:
+        """Notes a create waiting for a request turn until ``until`` (epoch seconds) on the request
+        budget's item, where every status check sees the backlog of new work
+        (``RequestBudget.note_new_work_waiting``)."""
+        self._requests.note_new_work_waiting(until, self._queues[WaitingQueue.NEW_WORK].rate)

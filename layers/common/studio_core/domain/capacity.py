@@ -44,11 +44,12 @@ class CapacityTask(StrEnum):
     REGENERATE = "regenerate"
 
 
-# Requests one operation costs over its life: its create and its checks (4.08 a job measured by
-# bench/load.py, online operations of a median 8 s; a longer one is checked a few times more).
-# The pace of new work follows the measured figure (``requests_per_operation``); this is the
-# figure until enough has been measured.
-REQUESTS_PER_OPERATION = 4
+# Requests one operation costs over its life: its create and its checks. The pace of new work
+# follows the measured figure (``requests_per_operation``); until enough is measured it is the
+# least an operation can cost, a create and one check. A pace too fast is corrected as it goes
+# (the request budget refuses the creates it has no turn for, and they wait again); a pace too
+# slow is not: the turns it gave a catalogue's rows stay given, however cheap the checks become.
+REQUESTS_PER_OPERATION = 2
 # Enough measured: this many requests and creates counted (about 40 s of a 5/s plan's traffic).
 MEASURED_FROM_REQUESTS = 200
 MEASURED_FROM_CREATES = 20
@@ -109,10 +110,11 @@ class WaitingQueue(StrEnum):
 
 # ---------------------------------------------------------------------------- creates waiting
 
-# A create waiting for a request turn is marked on the request budget's item until its turn in
-# the waiting room, and for this long at most: a job stopped while it waits (or a mark nobody
-# cleared) stops counting by itself, so the pressure it makes is never left on.
-CREATE_WAIT_MARK_SECONDS = 120.0
+# The creates waiting for a request turn are the waiting room's backlog of new work: the last
+# turn given to a create the request rate held back, at the pace new work had then. They count
+# only while creates are being sent: the turns of a catalogue cancelled while its rows wait are
+# never taken, and must not slow the checks for long.
+CREATES_STOPPED_SECONDS = 60.0
 
 
 def waits_for_a_request_turn(task: CapacityTask, error: str, message: str) -> bool:
@@ -127,20 +129,20 @@ def waits_for_a_request_turn(task: CapacityTask, error: str, message: str) -> bo
     )
 
 
-def create_wait_mark_until(now: float, wait_seconds: float) -> float:
-    """Until when (epoch seconds) a create that waits ``wait_seconds`` for its turn counts as waiting."""
-    return now + max(0.0, min(float(wait_seconds), CREATE_WAIT_MARK_SECONDS))
+@dataclass(frozen=True)
+class NewWorkBacklog:
+    """The new work waiting for a request turn, as the request budget's item keeps it (epoch s)."""
 
+    until: float  # the last turn given to a create the request rate held back
+    pace: float  # new work's turns per second when that turn was given
+    last_create: float | None = None  # when a create was last sent (None: none yet)
 
-def creates_waiting(marks: Mapping[str, float], now: float) -> int:
-    """The creates waiting for a request turn at ``now``: the marks (until, epoch seconds) not past."""
-    return len(marks) - len(expired_leases(marks, now))
-
-
-def create_wait_marks_kept(requests_per_second: float) -> int:
-    """At most this many marks are kept: enough for full pressure (two seconds' worth of the rate,
-    ``learned_polling.rate_pressure_from``), few enough that the item every request updates stays small."""
-    return math.ceil(2 * max(1.0, requests_per_second)) + 1
+    def creates_waiting(self, now: float) -> float:
+        """About how many creates wait for their turn at ``now``: the backlog's seconds at its pace;
+        none once no create was sent for ``CREATES_STOPPED_SECONDS``."""
+        if self.last_create is not None and now - self.last_create > CREATES_STOPPED_SECONDS:
+            return 0.0
+        return max(0.0, self.until - now) * max(0.0, self.pace)
 
 
 # ---------------------------------------------------------------------------- request budget

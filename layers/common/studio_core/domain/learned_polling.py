@@ -75,15 +75,20 @@ actually took, so Lambda latency and retried checks never add up.
 Polls that yield to creates
 ---------------------------
 Every check is a request to Aiuta. When the plan's request rate binds (creates are waiting for a
-request turn), a check that finds the operation still running costs a product its start. The
-rule: ``rate_pressure`` in [0, 1] raises the lag target from ``LAG_TARGET`` towards
-``PRESSED_LAG_TARGET`` (50 %): longer gaps, fewer checks per operation, more creates per second;
-without pressure the schedule polls for a low lag. ``rate_pressure_from`` reads it from the
-creates waiting for a request turn: none up to a second's worth of the plan's rate
-(``AiutaRequestsPerSecond``: the next turns take them), full from two seconds' worth. Operations
-in flight (``AiutaOperationsInFlight``) binding instead is no pressure: there a check costs no
-create. ``bench/polling.py`` measures both regimes on a catalogue. In production the creates
-waiting are marks on the request budget's item (``aws.request_budget.RequestBudget.rate_pressure``).
+request turn), a check that finds the operation still running costs a product its start, and a
+rate-bound catalogue takes its requests over the rate. The rule: ``rate_pressure`` in [0, 1]
+moves the first check from the estimate's ``HEAD_SHARE`` quantile towards its
+``PRESSED_HEAD_SHARE`` quantile (85 %: most operations are then found ended by one check) and
+raises the lag target of the checks after it from ``LAG_TARGET`` towards ``PRESSED_LAG_TARGET``
+(50 %); without pressure the schedule polls for a low lag. The pressure a round's first check
+gets is the one known when it is created (at submit); each later wait gets the one known at its
+check. ``rate_pressure_from`` reads it from the creates waiting for a request turn: none up to a
+second's worth of the plan's rate (``AiutaRequestsPerSecond``: the next turns take them), full
+from two seconds' worth. Operations in flight (``AiutaOperationsInFlight``) binding instead is no
+pressure: there a check costs no create. ``bench/polling.py`` measures both regimes on a
+catalogue, and ``bench/load.py`` through the whole pipeline. In production the creates waiting
+are the waiting room's backlog of new work, kept on the request budget's item
+(``aws.request_budget.RequestBudget.rate_pressure``).
 
 How the pipeline uses it (one item per priority, e.g. ``pk = POLL_ESTIMATE#online``)::
 
@@ -130,6 +135,10 @@ HEAD_SHARE = 0.04  # ... but the shortest 4 %: they end before the first check .
 Q_HIGH = 0.99  # ... and the 1 % past the dense spacing; with the few a rounded-up wait makes
 # late, under the 5 % a p95 allows
 PRESSED_LAG_TARGET = 0.50  # the lag target when the request rate binds fully (rate_pressure 1)
+# ... and the first check, at full pressure, at the estimate's quantile where most operations
+# have ended: one check is then enough for most of them (a rate-bound catalogue's wall time is
+# its requests over the rate; a first check that finds the operation running spends one).
+PRESSED_HEAD_SHARE = 0.85
 TAIL_FACTOR = 1.5
 GAP_CAP_FLOOR_SECONDS = 600.0
 GAP_CAP_FRACTION = 0.10
@@ -380,7 +389,16 @@ class PollPlan(BaseModel):
     max_checks: int = Field(default=MAX_CHECKS, ge=1)
     min_wait_seconds: int = Field(default=MIN_WAIT_SECONDS, ge=1)
     latency_seconds: float = Field(default=ASSUMED_LATENCY_SECONDS, ge=0)
+    # The first check when the request rate binds fully (None: a plan made before it existed).
+    pressed_first_check_seconds: float | None = Field(default=None, gt=0)
     estimate: dict[str, Any] = Field(default_factory=dict)  # DurationEstimate.describe() of its source
+
+    def first_check_under(self, rate_pressure: float) -> float:
+        """When the first check reads the clock: ``first_check_seconds``, moved towards
+        ``pressed_first_check_seconds`` as the request rate binds (``rate_pressure`` 0..1)."""
+        pressure = min(1.0, max(0.0, rate_pressure))
+        pressed = self.pressed_first_check_seconds or self.first_check_seconds
+        return self.first_check_seconds + pressure * max(0.0, pressed - self.first_check_seconds)
 
     def describe(self) -> dict[str, Any]:
         """The plan and the estimate it came from, for the job record."""
@@ -401,12 +419,14 @@ def plan_for(
     ``PollBackoffFactor``: the tail factor) and the check latency to assume; their defaults are
     the ones the benchmark measures.
     """
-    head, high = estimate.quantiles([HEAD_SHARE, Q_HIGH])
+    head, pressed_head, high = estimate.quantiles([HEAD_SHARE, PRESSED_HEAD_SHARE, Q_HIGH])
     first = max(min_wait_seconds + latency_seconds, head)
     # Not confident yet: keep the dense spacing up to the deadline (the cap still applies).
     dense_until = max(first, high) if estimate.is_confident else math.inf
     return PollPlan(
         first_check_seconds=first,
+        # Only a learned estimate moves it: a prior's 85 % quantile is a guess minutes wide.
+        pressed_first_check_seconds=max(first, pressed_head) if estimate.is_confident else None,
         dense_until_seconds=min(dense_until, 1e12),
         tail_factor=tail_factor,
         gap_cap_floor_seconds=max_gap_seconds,
@@ -416,7 +436,7 @@ def plan_for(
     )
 
 
-def rate_pressure_from(creates_waiting: int, requests_per_second: float) -> float:
+def rate_pressure_from(creates_waiting: float, requests_per_second: float) -> float:
     """How hard the plan's request rate binds, 0..1, from the creates waiting for a request turn:
     none while up to a second's worth of the rate (``AiutaRequestsPerSecond``) waits (a create
     about to go is not held back), rising to full with two seconds' worth."""
@@ -464,9 +484,8 @@ def next_wait(
     dense = target * elapsed - 2 * latency  # the longest wait that lets nobody be late
     if attempt == 0:
         # Land on (or just before) the first check, however long: no gap to cap before it.
-        return min(
-            max(plan.min_wait_seconds, math.floor(plan.first_check_seconds - latency + 1e-9)), to_deadline
-        )
+        first = plan.first_check_under(rate_pressure)
+        return min(max(plan.min_wait_seconds, math.floor(first - latency + 1e-9)), to_deadline)
     tail = (plan.tail_factor - 1) * elapsed
     gap = dense if elapsed < plan.dense_until_seconds else max(dense, tail)
     cap = max(plan.gap_cap_floor_seconds, (plan.gap_cap_fraction + target - plan.lag_target) * elapsed)

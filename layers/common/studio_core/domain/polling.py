@@ -98,11 +98,16 @@ def start_polling(
     settings: PollSettings,
     now: datetime,
     estimate: DurationEstimate | None = None,
+    *,
+    rate_pressure: float = 0.0,
 ) -> PollState:
-    """The schedule of a round just created: its plan from the estimate, the first wait, the deadline."""
+    """The schedule of a round just created: its plan from the estimate, the first wait, the deadline.
+
+    ``rate_pressure`` (0..1): how hard the request rate binds as the create saw it; it moves the
+    first check later (``PollPlan.first_check_under``)."""
     plan = plan_from(estimate or initial_estimate(priority, settings), settings)
     deadline = deadline_for(priority, now, settings)
-    first = planned_wait(plan, 0, 0, (deadline - now).total_seconds())
+    first = planned_wait(plan, 0, 0, (deadline - now).total_seconds(), rate_pressure=rate_pressure)
     return PollState(wait_seconds=max(1, first), attempt=0, started_at=now, deadline=deadline, plan=plan)
 
 

@@ -4,8 +4,9 @@ runs again (``Wait for capacity``), or that its deadline has come (TIMED_OUT, th
 Jobs waiting for capacity take turns in the waiting room (``aws.waiting_room.WaitingRoom``), so they
 come back at the pace Aiuta can serve them, oldest first; a running job's checks never queue
 behind new jobs (``domain.capacity.WaitingQueue``). A create that waits because the request rate
-binds is marked as waiting until its turn (``WaitingRoom.mark_create_waiting``): the status
-checks see the mark and poll less often while creates wait (``steps.check_status``).
+binds is noted as waiting until its turn (``WaitingRoom.note_create_waiting``): the status
+checks and submits see the backlog of new work and poll less often while creates wait
+(``steps.check_status``, ``steps.submit``).
 The step's Catch put the error under ``$.capacity_error.<task>`` (``domain.capacity.CapacityTask``):
 Aiuta's 429 (``AiutaRateLimited``), the pipeline's own budget or operations in flight used up
 (``CapacityUnavailable``), or a throttled Lambda (``Lambda.TooManyRequestsException``). The answer
@@ -26,7 +27,6 @@ from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import (
     CapacityTask,
     CapacityWait,
-    create_wait_mark_until,
     episode_deadline,
     plan_capacity_wait,
     waits_for_a_request_turn,
@@ -51,13 +51,13 @@ def turn_in(room: WaitingRoom, task: CapacityTask, deadline: datetime) -> dateti
     return datetime.fromtimestamp(reserved, UTC) if reserved is not None else deadline
 
 
-def mark_create_waiting(room: WaitingRoom, job_id: str, now: datetime, wait_seconds: int) -> None:
-    """Marks the job's create as waiting for a request turn, until it comes back; a failure only
+def note_create_waiting(room: WaitingRoom, now: datetime, wait_seconds: int) -> None:
+    """Notes the job's create as waiting for a request turn until it comes back; a failure only
     leaves the polls unaware of it (they poll for a low lag)."""
     try:
-        room.mark_create_waiting(job_id, create_wait_mark_until(now.timestamp(), wait_seconds))
+        room.note_create_waiting(now.timestamp() + wait_seconds)
     except (ClientError, BotoCoreError) as exc:
-        logger.info("the waiting create was not marked", extra={"error": str(exc)})
+        logger.info("the waiting create was not noted", extra={"error": str(exc)})
 
 
 def plan_wait(
@@ -107,7 +107,7 @@ def plan_wait(
     wait = plan.wait
     document["capacity"] = wait.model_dump(mode="json")
     if room is not None and waits_for_a_request_turn(task, error.error, error.message):
-        mark_create_waiting(room, state.job_id, now, wait.wait_seconds)
+        note_create_waiting(room, now, wait.wait_seconds)
     details = {"task": task.value, "error": error.error, "attempt": wait.attempt}
     logger.info("waiting for capacity", extra={**details, "seconds": wait.wait_seconds})
     seconds("CapacityWaitSeconds", wait.wait_seconds)

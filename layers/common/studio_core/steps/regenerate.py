@@ -37,9 +37,11 @@ def start_regeneration_round(
     estimates: DurationEstimates,
     now: datetime | None = None,
     product_info: Callable[[], ProductInfo] | None = None,
+    rate_pressure: float | Callable[[], float] = 0.0,
 ) -> JobState:
     """POSTs the pending round's regeneration (and any new operations a review asked for, made
-    from the job's inputs by ``product_info``) and sends the state back into the poll loop."""
+    from the job's inputs by ``product_info``) and sends the state back into the poll loop, its
+    first check later while the request rate binds (``rate_pressure``, 0..1)."""
     now = now or datetime.now(UTC)
     if state.pending_round is None:
         raise InvalidJob(f"job {state.job_id} has no regeneration round to start")
@@ -57,7 +59,9 @@ def start_regeneration_round(
         state.operations.append(_create_new(state, next_round, new_operation, product_info(), create))
     state.round = next_round
     priority = state.job.operation_priority
-    state.poll = start_polling(priority, poll, now, estimates.current(priority, poll))
+    # The pressure the create's own request turn saw (``clients.rate_pressure``): no request of its own.
+    pressure = rate_pressure() if callable(rate_pressure) else rate_pressure
+    state.poll = start_polling(priority, poll, now, estimates.current(priority, poll), rate_pressure=pressure)
     state.status = StepStatus.WAITING
     logger.info(
         "regeneration round started",

@@ -9,6 +9,7 @@ no operation was created at all, when the job fails with that reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -150,8 +151,10 @@ def submit_job(
     estimates: DurationEstimates,
     url_ttl_seconds: int,
     now: datetime | None = None,
+    rate_pressure: float | Callable[[], float] = 0.0,
 ) -> JobState:
-    """Creates the job's operations (one per kind) and schedules the first status check.
+    """Creates the job's operations (one per kind) and schedules the first status check, later
+    while the request rate binds (``rate_pressure``, 0..1, ``learned_polling.rate_pressure_from``).
 
     A job cancelled before this step claimed it creates nothing (``JobCancelled``)."""
     now = now or datetime.now(UTC)
@@ -161,7 +164,9 @@ def submit_job(
     state.operations.extend(_create_round_zero(state.job, state.job_id, info, create, jobs))
     state.uploaded_image_ids = list(info.uploaded_image_ids or [])
     priority = state.job.operation_priority
-    state.poll = start_polling(priority, poll, now, estimates.current(priority, poll))
+    # The pressure the create's own request turn saw (``clients.rate_pressure``): no request of its own.
+    pressure = rate_pressure() if callable(rate_pressure) else rate_pressure
+    state.poll = start_polling(priority, poll, now, estimates.current(priority, poll), rate_pressure=pressure)
     state.status = StepStatus.WAITING
     jobs.mark_generating(
         state.job_id,
