@@ -160,7 +160,7 @@ def stack_for(args: argparse.Namespace, simulator: ExternalSimulator) -> LocalSt
         function_environment={
             "POWERTOOLS_LOG_LEVEL": "ERROR",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "STUDIO_LOCAL_SLOW_CALL_SECONDS": "5",
+            "STUDIO_LOCAL_SLOW_CALL_SECONDS": os.environ.get("STUDIO_LOCAL_SLOW_CALL_SECONDS", "5"),
         },
     )
 
