@@ -1,7 +1,8 @@
 """The local stack's speed-ups (``moto_internals.speed_up_hot_paths``) change no answer.
 
-The one that could: every execution of a state machine shares one parsed program. Each execution
-must still keep its own state (its retry counts, its data), even when several run at once.
+The ones that could: every execution of a state machine shares one parsed program (each execution
+must still keep its own state, its retry counts, its data, even when several run at once); and
+S3's version listing leaves out the keys outside the prefix before moto's own listing runs.
 """
 
 from __future__ import annotations
@@ -140,3 +141,54 @@ def test_a_distributed_map_worker_runs_any_number_of_items_one_after_another(aws
     # Then the map run went through every item and ended
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == {"count": 1500}
+
+
+def version_listings(s3: Any, bucket: str) -> list[Any]:
+    """Every way ingest and the tests list versions: by prefix, by a key's own name, with a
+    delimiter, paginated by two, and the whole bucket."""
+    answers = []
+    for prefix, extra in [
+        ("incoming/shirt/", {}),
+        ("incoming/shirt/photo.jpg", {}),
+        ("incoming/", {"Delimiter": "/"}),
+        ("incoming/sh", {}),
+        ("", {}),
+    ]:
+        pages = s3.get_paginator("list_object_versions").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 2}, **extra
+        )
+        for page in pages:
+            answers.append(
+                {
+                    field: page.get(field)
+                    for field in ("Versions", "DeleteMarkers", "CommonPrefixes", "NextKeyMarker")
+                }
+            )
+    return answers
+
+
+def test_listing_versions_under_a_prefix_answers_as_moto_does() -> None:
+    # Given a versioned bucket: folders side by side, a photo overwritten, a file deleted
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        bucket = "speed-ups-bucket"
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        for folder in ("shirt", "shirts", "shoe"):
+            for name in ("photo.jpg", "product.json", "back.jpg"):
+                s3.put_object(Bucket=bucket, Key=f"incoming/{folder}/{name}", Body=name.encode())
+        s3.put_object(Bucket=bucket, Key="incoming/shirt/photo.jpg", Body=b"again")
+        s3.delete_object(Bucket=bucket, Key="incoming/shirt/back.jpg")
+        s3.put_object(Bucket=bucket, Key="outbox/shirt/result.json", Body=b"{}")
+
+        # When the same listings are made without the speed-ups and with them
+        plain = version_listings(s3, bucket)
+        speed_up_hot_paths()
+        try:
+            sped_up = version_listings(s3, bucket)
+        finally:
+            speed_up_hot_paths(enable=False)
+
+    # Then every page is the same, and the prefix still leaves out its neighbours
+    assert sped_up == plain
+    assert plain[0]["Versions"] and all(v["Key"].startswith("incoming/shirt/") for v in plain[0]["Versions"])

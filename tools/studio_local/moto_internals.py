@@ -26,6 +26,7 @@ from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3 import notifications as s3_notifications
+from moto.s3.models import S3Backend
 from moto.settings import moto_server_port
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
@@ -305,6 +306,43 @@ _ORIGINAL_RETENTION_CHECK = SQSBackend.is_message_valid_based_on_retention_perio
 _ORIGINAL_BOTO_CLIENT_FOR = lambda_eval_utils.boto_client_for
 _ORIGINAL_ENTRYPOINT = ExecutionWorker._get_evaluation_entrypoint
 _ORIGINAL_JSON_PATH_PARSE = json_path.parse
+_ORIGINAL_LIST_OBJECT_VERSIONS = S3Backend.list_object_versions
+
+
+class _KeysUnder:
+    """A bucket's versioned keys seen through a prefix: what moto's listing iterates."""
+
+    def __init__(self, keys: Any, prefix: str) -> None:
+        self._keys, self._prefix = keys, prefix
+
+    def iterlists(self) -> Any:
+        return ((key, versions) for key, versions in self._keys.iterlists() if key.startswith(self._prefix))
+
+
+class _BucketUnder:
+    """One bucket whose listing sees only the keys under a prefix (``get_bucket`` is all
+    ``S3Backend.list_object_versions`` asks of its backend)."""
+
+    def __init__(self, bucket: Any, prefix: str) -> None:
+        self.keys = _KeysUnder(bucket.keys, prefix)
+
+    def get_bucket(self, bucket_name: str) -> Any:
+        return self
+
+
+def _list_object_versions_under_prefix(
+    backend: S3Backend,
+    bucket_name: str,
+    delimiter: str | None = None,
+    key_marker: str | None = None,
+    max_keys: int | None = 1000,
+    prefix: str = "",
+    version_id_marker: str | None = None,
+) -> Any:
+    source: Any = _BucketUnder(backend.get_bucket(bucket_name), prefix) if prefix else backend
+    return _ORIGINAL_LIST_OBJECT_VERSIONS(
+        source, bucket_name, delimiter, key_marker, max_keys, prefix, version_id_marker
+    )
 
 
 def _give_heap_keys(component: Any, seen: set[int]) -> None:
@@ -352,6 +390,7 @@ def speed_up_hot_paths(enable: bool = True) -> None:
         lambda_eval_utils.boto_client_for = _ORIGINAL_BOTO_CLIENT_FOR
         ExecutionWorker._get_evaluation_entrypoint = _ORIGINAL_ENTRYPOINT  # type: ignore[method-assign]
         json_path.parse = _ORIGINAL_JSON_PATH_PARSE
+        S3Backend.list_object_versions = _ORIGINAL_LIST_OBJECT_VERSIONS  # type: ignore[method-assign]
         return
 
     def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Any) -> bool:
@@ -388,3 +427,4 @@ def speed_up_hot_paths(enable: bool = True) -> None:
     lambda_eval_utils.boto_client_for = boto_client_for
     ExecutionWorker._get_evaluation_entrypoint = get_evaluation_entrypoint  # type: ignore[method-assign]
     json_path.parse = functools.lru_cache(maxsize=4096)(_ORIGINAL_JSON_PATH_PARSE)
+    S3Backend.list_object_versions = _list_object_versions_under_prefix  # type: ignore[method-assign]
