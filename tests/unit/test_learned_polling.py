@@ -302,12 +302,14 @@ def test_under_full_pressure_most_operations_are_found_ended_by_their_first_chec
     assert free > 3
 
 
-def test_a_prior_does_not_move_the_first_check_under_pressure() -> None:
-    # A plan from the template's prior (no operation seen yet) has no pressed first check: its
-    # 85 % quantile is a guess minutes wide, so a cold start keeps checking early
+def test_under_pressure_a_prior_moves_the_first_check_to_the_expected_duration() -> None:
+    # A plan from the template's prior (no operation seen yet): its 85 % quantile is a guess
+    # minutes wide, so under pressure the first check waits for its median, the expected duration
+    # (20 s online), not for its 4 % quantile (a second or two)
     plan = plan_for(initial_estimate("online", TemplateDefaults()))
-    assert plan.pressed_first_check_seconds is None
-    assert plan.first_check_under(1.0) == plan.first_check_seconds
+    assert plan.first_check_seconds < 3
+    assert plan.first_check_under(1.0) == pytest.approx(TemplateDefaults().expected_online_seconds, rel=0.05)
+    assert plan.first_check_under(0.0) == plan.first_check_seconds
 
 
 def test_the_rate_pressure_rule() -> None:

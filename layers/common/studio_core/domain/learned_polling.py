@@ -78,7 +78,8 @@ Every check is a request to Aiuta. When the plan's request rate binds (creates a
 request turn), a check that finds the operation still running costs a product its start, and a
 rate-bound catalogue takes its requests over the rate. The rule: ``rate_pressure`` in [0, 1]
 moves the first check from the estimate's ``HEAD_SHARE`` quantile towards its
-``PRESSED_HEAD_SHARE`` quantile (85 %: most operations are then found ended by one check) and
+``PRESSED_HEAD_SHARE`` quantile (85 %: most operations are then found ended by one check; its
+median while the estimate is mostly prior, ``PRESSED_UNSURE_SHARE``) and
 raises the lag target of the checks after it from ``LAG_TARGET`` towards ``PRESSED_LAG_TARGET``
 (50 %); without pressure the schedule polls for a low lag. The pressure a round's first check
 gets is the one known when it is created (at submit); each later wait gets the one known at its
@@ -139,6 +140,10 @@ PRESSED_LAG_TARGET = 0.50  # the lag target when the request rate binds fully (r
 # have ended: one check is then enough for most of them (a rate-bound catalogue's wall time is
 # its requests over the rate; a first check that finds the operation running spends one).
 PRESSED_HEAD_SHARE = 0.85
+# ... or, while the estimate is mostly the template's prior, at its median (the expected duration):
+# its 85 % quantile is a guess minutes wide, and its 4 % one would check a cold start's first
+# operations several times each while creates wait.
+PRESSED_UNSURE_SHARE = 0.50
 TAIL_FACTOR = 1.5
 GAP_CAP_FLOOR_SECONDS = 600.0
 GAP_CAP_FRACTION = 0.10
@@ -419,14 +424,14 @@ def plan_for(
     ``PollBackoffFactor``: the tail factor) and the check latency to assume; their defaults are
     the ones the benchmark measures.
     """
-    head, pressed_head, high = estimate.quantiles([HEAD_SHARE, PRESSED_HEAD_SHARE, Q_HIGH])
+    pressed_share = PRESSED_HEAD_SHARE if estimate.is_confident else PRESSED_UNSURE_SHARE
+    head, pressed_head, high = estimate.quantiles([HEAD_SHARE, pressed_share, Q_HIGH])
     first = max(min_wait_seconds + latency_seconds, head)
     # Not confident yet: keep the dense spacing up to the deadline (the cap still applies).
     dense_until = max(first, high) if estimate.is_confident else math.inf
     return PollPlan(
         first_check_seconds=first,
-        # Only a learned estimate moves it: a prior's 85 % quantile is a guess minutes wide.
-        pressed_first_check_seconds=max(first, pressed_head) if estimate.is_confident else None,
+        pressed_first_check_seconds=max(first, pressed_head),
         dense_until_seconds=min(dense_until, 1e12),
         tail_factor=tail_factor,
         gap_cap_floor_seconds=max_gap_seconds,
