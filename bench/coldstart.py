@@ -19,6 +19,14 @@ by package). ``--against DIR`` measures the handlers of another tree as well (a 
 with a change undone, or a ``git archive`` of an earlier commit), interleaved with these, and
 names the modules they no longer load (results then in ``results/coldstart_against.json``).
 
+The first invocation too, so that work moved out of the import (a client, a model, a module built
+or loaded on first use) shows where it went: ``first_call.py`` imports the handler in a fresh
+interpreter (the same environment, no ``-X importtime``) and calls it twice on a sample event of
+``events/``, every AWS and Aiuta request answered at once in the process. Per handler: the init's
+and the first call's CPU time (best of ``FIRST_REPEATS``), the first call's cold extra (its CPU
+time minus the second call's), and **init + first call**, the figure that must not grow when the
+import shrinks; how the call ended and the requests it made show that both trees went as far.
+
 Last line: ``coldstart: worst_handler_ms=<n> boto3_ms=<n> worst_ratio=<x>``. Run:
 ``.venv/bin/python bench/coldstart.py``. The layer's packages are the project's ``.venv``
 (Python of this machine; Lambda runs 3.13 on arm64, so absolute figures differ, ratios less so).
@@ -41,6 +49,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("results") / "coldstart.json"
 REPEATS = 15
+FIRST_REPEATS = 5
+FIRST_CALL = Path(__file__).with_name("first_call.py")
+# The sample event each handler's first call gets (events/<name>.json): its most frequent kind.
+EVENTS = {
+    "catalogue": "catalogue",
+    "check_status": "check_status",
+    "finalize": "finalize",
+    "ingest": "ingest_s3_put",
+    "plan_capacity_wait": "plan_capacity_wait",
+    "record_failure": "record_failure",
+    "regenerate": "regenerate",
+    "review": "review_publish",
+    "submit": "submit",
+}
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TOP_IMPORTS = 8
@@ -170,6 +192,45 @@ def import_once(module: str, path: list[Path], env: dict[str, str]) -> dict[str,
     return {"ms": total, "cpu_ms": float(cpu_line), "groups": groups, "modules": modules_line.split()}
 
 
+def first_call_once(path: list[Path], env: dict[str, str], event: Path) -> dict[str, Any]:
+    """Init and the first two calls of the handler in ``path[0]`` on ``event`` (``first_call.py``)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    clean.pop("PYTHONPATH", None)
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", FIRST_CALL.read_text(), str(event)],
+        cwd=path[0],
+        env={**clean, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("FIRST_CALL ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"coldstart: the first call in {path[0]} failed:\n{done.stderr[-2500:]}")
+    report: dict[str, Any] = json.loads(lines[-1].removeprefix("FIRST_CALL "))
+    return report
+
+
+def first_call_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's best run; the cold extra is the first call's CPU over the warm second call's."""
+    init_cpu = min(run["init_cpu_ms"] for run in runs)
+    first_cpu = min(run["first"]["cpu_ms"] for run in runs)
+    second_cpu = min(run["second"]["cpu_ms"] for run in runs)
+    return {
+        "init_ms": min(run["init_ms"] for run in runs),
+        "init_cpu_ms": init_cpu,
+        "first_ms": min(run["first"]["ms"] for run in runs),
+        "first_cpu_ms": first_cpu,
+        "second_cpu_ms": second_cpu,
+        "first_cold_extra_cpu_ms": first_cpu - second_cpu,
+        "init_plus_first_cpu_ms": min(run["init_cpu_ms"] + run["first"]["cpu_ms"] for run in runs),
+        "ended": runs[-1]["first"]["ended"],
+        "requests": runs[-1]["first"]["requests"],
+        "runs_init_plus_first_cpu_ms": [run["init_cpu_ms"] + run["first"]["cpu_ms"] for run in runs],
+    }
+
+
 def copy_tree(source: Path, target: Path) -> Path:
     """The handlers and the layer of ``source`` copied to ``target`` (no bytecode caches)."""
     for part in ("functions", "layers/common"):
@@ -195,6 +256,7 @@ def package_group(name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--first-repeats", type=int, default=FIRST_REPEATS)
     parser.add_argument(
         "--against",
         type=Path,
@@ -232,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             for group, ms in measured["groups"].items():
                 groups[name].setdefault(group, []).append(ms)
 
+    first_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in subjects if name != "boto3"}
+    for repeat in range(args.first_repeats):
+        for name in list(first_runs)[:: 1 if repeat % 2 == 0 else -1]:
+            _, path, env = subjects[name]
+            event = ROOT / "events" / f"{EVENTS[name.split('@')[0]]}.json"
+            first_runs[name].append(first_call_once(path, env, event))
+
     # The headline is each import's fastest run, the one least disturbed by whatever else the
     # machine was doing (other processes only ever add time); the medians are reported beside it.
     boto3_ms, boto3_cpu_ms = min(timings["boto3"]), min(cpu["boto3"])
@@ -258,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs_cpu_ms": cpu[name],
             "where_ms": dict(top),
             "modules_loaded": len(loaded[name]),
+            "first_call": first_call_figures(first_runs[name]),
         }
     for name in [n for n in handlers if "@" in n]:
         now, before = set(loaded[name.split("@")[0]]), set(loaded[name])
@@ -268,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "against": str(args.against) if args.against else None,
         "repeats": args.repeats,
+        "first_repeats": args.first_repeats,
         "load_average_1m_at_end": os.getloadavg()[0],
         "boto3_ms": boto3_ms,
         "boto3_median_ms": statistics.median(timings["boto3"]),
@@ -300,6 +371,19 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {figures['ms']:.0f} | {figures['median_ms']:.0f} | {figures['ratio_vs_boto3']:.2f} "
             f"| {figures['cpu_ms']:.0f} | {figures['cpu_ratio_vs_boto3']:.2f} | {figures['modules_loaded']} "
             f"| {top} |"
+        )
+    print(
+        f"\n| handler | init CPU ms | first call CPU ms | its cold extra | init + first call CPU ms "
+        f"(best of {args.first_repeats}) | the first call | its requests |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in order:
+        first = handlers[name]["first_call"]
+        asked = ", ".join(sorted({request.split()[0] for request in first["requests"]})) or "none"
+        print(
+            f"| {name} | {first['init_cpu_ms']:.0f} | {first['first_cpu_ms']:.0f} "
+            f"| {first['first_cold_extra_cpu_ms']:.0f} | {first['init_plus_first_cpu_ms']:.0f} "
+            f"| {first['ended']} | {len(first['requests'])} ({asked}) |"
         )
     for name, figures in sorted(handlers.items()):
         gone = figures.get("modules_no_longer_loaded", [])
