@@ -44,6 +44,7 @@ class _Settings(BaseSettings):
         enable_decoding=False,  # a list is written as text (DEFAULT_KIND=both); validators parse it
         extra="forbid",
         frozen=True,
+        defer_build=True,  # a function reads one of these; the others are never built
     )
 
     @classmethod

@@ -32,6 +32,7 @@ from studio_core.aiuta.requests import (
     OperationPriority,
     SkinTone,
 )
+from studio_core.domain.base import Model
 
 
 class OperationStatus(StrEnum):
@@ -89,7 +90,7 @@ OwnerTypeValue = Annotated[
 ]
 
 
-class _Answer(BaseModel):
+class _Answer(Model):
     model_config = ConfigDict(extra="ignore")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from functools import cache
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -45,6 +46,7 @@ from studio_core.aiuta.requests import (
     GenerateOnFigureImagesRequest,
     RegenerateOnFigureImagesRequest,
 )
+from studio_core.domain.base import Model
 from studio_core.domain.errors import (
     AiutaAuthError,
     AiutaConnectionError,
@@ -104,7 +106,16 @@ class _CappedRetry(Retry):
             self.turns.take()
 
 
-class RetryPolicy(BaseModel):
+@cache
+def _validator(answer_type: Any) -> Callable[[Any], Any]:
+    """How an answer is validated: a model by its own validator (built on its first use), another
+    type (a list of models) by one ``TypeAdapter`` per process (each new one builds its own)."""
+    if isinstance(answer_type, type) and issubclass(answer_type, BaseModel):
+        return answer_type.model_validate
+    return TypeAdapter(answer_type).validate_python
+
+
+class RetryPolicy(Model):
     """How GET and DELETE calls are retried; tests shrink the delays."""
 
     attempts: int = 4
@@ -286,7 +297,7 @@ class AiutaStudioClient:
         if body is None and nullable:
             return None
         try:
-            return TypeAdapter(answer_type).validate_python(body)
+            return _validator(answer_type)(body)
         except ValidationError as exc:
             raise AiutaError(
                 f"{where}: Aiuta's answer does not match the expected shape "

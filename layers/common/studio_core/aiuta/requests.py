@@ -14,12 +14,13 @@ from urllib.parse import urlparse
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+
+from studio_core.domain.base import Model
 
 DEFAULT_BASE_URL = "https://api.aiuta.com/studio/v1"
 MAX_INPUT_IMAGES = 20
@@ -154,7 +155,7 @@ HttpUrlText = Annotated[
 ]
 
 
-class _Request(BaseModel):
+class _Request(Model):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
     def to_api(self) -> dict[str, Any]:
@@ -162,13 +163,13 @@ class _Request(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class ImageSize(BaseModel):
+class ImageSize(Model):
     model_config = ConfigDict(extra="forbid")
     width: int
     height: int
 
 
-class ImagePaddings(BaseModel):
+class ImagePaddings(Model):
     model_config = ConfigDict(extra="forbid")
     top: int
     bottom: int
@@ -176,7 +177,7 @@ class ImagePaddings(BaseModel):
     right: int
 
 
-class BackgroundSettings(BaseModel):
+class BackgroundSettings(Model):
     """How the background is generated; a reference colour goes with ``reference_color`` only."""
 
     model_config = ConfigDict(extra="forbid")
@@ -198,7 +199,7 @@ class BackgroundSettings(BaseModel):
         return self
 
 
-class OnFigureImageType(BaseModel):
+class OnFigureImageType(Model):
     """One on-figure shot: a viewpoint and a pose."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -210,7 +211,7 @@ class OnFigureImageType(BaseModel):
         return f"{self.viewpoint.value}/{self.pose.value}"
 
 
-class FlatLayImageType(BaseModel):
+class FlatLayImageType(Model):
     """One flat-lay shot: a layout and a viewpoint."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -225,7 +226,7 @@ class FlatLayImageType(BaseModel):
 ImageType = OnFigureImageType | FlatLayImageType
 
 
-class OnFigureModelSettings(BaseModel):
+class OnFigureModelSettings(Model):
     """Appearance of the generated model; only the gender is required."""
 
     model_config = ConfigDict(extra="forbid")
@@ -243,7 +244,7 @@ class OnFigureModelSettings(BaseModel):
     has_tattoo: bool | None = None
 
 
-class ProductInfo(BaseModel):
+class ProductInfo(Model):
     """The product: its input images (URLs or uploaded ids) and optional metadata."""
 
     model_config = ConfigDict(extra="forbid")

@@ -22,8 +22,9 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from studio_core.domain.base import Model
 from studio_core.domain.gallery import gallery_key
 from studio_core.domain.keys import result_key
 from studio_core.domain.record import JobRecord
@@ -36,7 +37,7 @@ PUBLISHED_DETAIL_TYPE = "Studio Images Published"
 REVIEW_DETAIL_TYPE = "Studio Review Requested"
 
 
-class JobFinished(BaseModel):
+class JobFinished(Model):
     """The ``detail`` of a job's end event."""
 
     product_id: str

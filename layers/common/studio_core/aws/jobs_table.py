@@ -24,6 +24,7 @@ import boto3
 from boto3.dynamodb.conditions import ConditionBase, Key
 from pydantic import BaseModel
 
+from studio_core.domain.base import Model
 from studio_core.domain.identity import product_key
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
@@ -648,7 +649,7 @@ def _product_key(product_id: str) -> dict[str, str]:
 _TERMINAL = tuple(status for status in JobStatus if status.is_terminal)
 
 
-class WorkRecord(BaseModel):
+class WorkRecord(Model):
     """What the record keeps of the work a job does (``domain.identity``) and its price."""
 
     identity: str

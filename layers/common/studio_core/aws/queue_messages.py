@@ -7,6 +7,8 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, Field, ValidationError
 
+from studio_core.domain.base import Model
+
 
 class S3Object(BaseModel):
     key: str
@@ -47,16 +49,16 @@ class S3TestEvent(BaseModel):
     Event: Literal["s3:TestEvent"]
 
 
-class SettleCheck(BaseModel):
+class SettleCheck(Model):
     product_id: str
     attempt: int = Field(default=1, ge=1)
 
 
-class SettleCheckMessage(BaseModel):
+class SettleCheckMessage(Model):
     settle_check: SettleCheck
 
 
-class RegenerationTurn(BaseModel):
+class RegenerationTurn(Model):
     """A regeneration request waiting while another regeneration of the same job runs."""
 
     product_id: str
@@ -65,11 +67,11 @@ class RegenerationTurn(BaseModel):
     attempt: int = Field(default=1, ge=1)
 
 
-class RegenerationTurnMessage(BaseModel):
+class RegenerationTurnMessage(Model):
     regeneration_turn: RegenerationTurn
 
 
-class ReviewTurn(BaseModel):
+class ReviewTurn(Model):
     """A review decision written before its job waits for one: looked at again later."""
 
     product_id: str
@@ -79,7 +81,7 @@ class ReviewTurn(BaseModel):
     attempt: int = Field(default=1, ge=1)
 
 
-class ReviewTurnMessage(BaseModel):
+class ReviewTurnMessage(Model):
     review_turn: ReviewTurn
 
 

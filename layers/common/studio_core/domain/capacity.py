@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from studio_core.domain.base import Model
 
 # The names, in the ASL, of the errors that send a job to "Plan the wait for capacity".
 CAPACITY_ERRORS = ("AiutaRateLimited", "CapacityUnavailable", "Lambda.TooManyRequestsException")
@@ -187,7 +189,7 @@ def expired_leases(holders: Mapping[str, float], now: float) -> list[str]:
 # ---------------------------------------------------------------------------- the wait for capacity
 
 
-class CapacityWait(BaseModel):
+class CapacityWait(Model):
     """``$.capacity``: what the job is waiting for and until when; the console shows it as is."""
 
     task: CapacityTask

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from studio_core.aiuta.requests import (
     MAX_INPUT_IMAGES,
@@ -29,6 +29,7 @@ from studio_core.aiuta.requests import (
     OperationPriority,
     ProductInfo,
 )
+from studio_core.domain.base import Model
 from studio_core.domain.errors import InvalidJob
 from studio_core.domain.limits import MAX_CATEGORY_CHARS, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS
 from studio_core.domain.urls import image_url_problem, shown_url
@@ -53,11 +54,11 @@ MAX_JSON_DEPTH = 32
 _PLACEHOLDER_URL = "https://placeholder.invalid/image.jpg"
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid")
 
 
-class JobDefaults(BaseModel):
+class JobDefaults(Model):
     """What a job gets when its ``product.json`` (or the whole file) leaves a field out.
 
     The template's parameters set them (``DEFAULT_<FIELD>``, see ``studio_core.settings``).

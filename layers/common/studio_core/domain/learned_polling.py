@@ -109,7 +109,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from studio_core.domain.base import Model
 
 # Step Functions history events per poll loop (Wait + Task + Choice: entered/exited,
 # scheduled/started/succeeded), the same count as the previous schedule's.
@@ -209,7 +211,7 @@ def _position(seconds: float) -> float:
     return min(float(MAX_BUCKET + 1), max(float(MIN_BUCKET), BUCKETS_PER_DOUBLING * math.log2(seconds)))
 
 
-class DurationEstimate(BaseModel):
+class DurationEstimate(Model):
     """How long operations of one priority take here: a decayed log-duration histogram.
 
     Immutable: ``learn``, ``observe`` and ``merge`` return a new estimate. Serialises to a small
@@ -374,7 +376,7 @@ def _normal_cdf(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
-class PollPlan(BaseModel):
+class PollPlan(Model):
     """The schedule of one operation, fixed when it is created (a few numbers, kept in $.poll).
 
     The first check at ``first_check_seconds``; then the dense spacing for ``lag_target`` until

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from studio_core.aiuta.requests import OperationPriority
+from studio_core.domain.base import Model
 from studio_core.domain.learned_polling import (
     HISTORY_EVENTS_PER_CHECK,
     DurationEstimate,
@@ -36,7 +37,7 @@ from studio_core.domain.state import PollState
 __all__ = ["HISTORY_EVENTS_PER_CHECK", "PollDecision", "PollSettings", "plan_next_check", "start_polling"]
 
 
-class PollSettings(BaseModel):
+class PollSettings(Model):
     """The status-check schedule's knobs: the duration expected before any was observed (the
     prior the learned estimate starts from), the shortest and longest wait, the tail factor.
 

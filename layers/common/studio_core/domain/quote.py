@@ -9,13 +9,12 @@ bound (``may_add_images``) and the budget is charged when such a round is starte
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
+from studio_core.domain.base import Model
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.vocabulary import Kind
 
 
-class Cost(BaseModel):
+class Cost(Model):
     """Operations created at Aiuta and the images they ask for."""
 
     operations: int = 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from studio_core.aiuta.answers import OwnerType, OwnerTypeValue
+from studio_core.domain.base import Model
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.quote import Cost, Quote
@@ -50,7 +51,7 @@ class RequestKind(StrEnum):
     REGENERATION = "regeneration"
 
 
-class ImageRecord(BaseModel):
+class ImageRecord(Model):
     """One generated image: where it is in our bucket, and where it came from at Aiuta."""
 
     model_config = ConfigDict(extra="ignore")
@@ -68,7 +69,7 @@ class ImageRecord(BaseModel):
     error: str | None = None
 
 
-class RoundRecord(BaseModel):
+class RoundRecord(Model):
     """A copied round and what its checks found (empty: every image arrived as asked)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -77,7 +78,7 @@ class RoundRecord(BaseModel):
     findings: list[str] = Field(default_factory=list)
 
 
-class UploadRecord(BaseModel):
+class UploadRecord(Model):
     """One input photo uploaded to Aiuta (upload mode), recorded the moment its id exists."""
 
     model_config = ConfigDict(extra="ignore")
@@ -86,7 +87,7 @@ class UploadRecord(BaseModel):
     image_id: str
 
 
-class ApprovedImage(BaseModel):
+class ApprovedImage(Model):
     """One generated image a review approved for the shop."""
 
     model_config = ConfigDict(extra="ignore")
@@ -98,7 +99,7 @@ class ApprovedImage(BaseModel):
     key: str
 
 
-class ReviewDecisionRecord(BaseModel):
+class ReviewDecisionRecord(Model):
     """One review decision, as written and as resolved against the job: who, when, what, and its price."""
 
     model_config = ConfigDict(extra="ignore")
@@ -125,7 +126,7 @@ class ReviewDecisionRecord(BaseModel):
         return bool(self.regenerate or self.new_operations)
 
 
-class PublishedImage(BaseModel):
+class PublishedImage(Model):
     """One image in ``published/``: where it is, what it shows and what it was made from."""
 
     model_config = ConfigDict(extra="ignore")
@@ -139,7 +140,7 @@ class PublishedImage(BaseModel):
     content_type: str
 
 
-class JobRecord(BaseModel):
+class JobRecord(Model):
     """One item of the jobs table (its keys are the table's business, not the record's)."""
 
     model_config = ConfigDict(extra="ignore")

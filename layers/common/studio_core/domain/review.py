@@ -32,8 +32,9 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from studio_core.domain.base import Model
 from studio_core.domain.errors import InvalidDecision
 from studio_core.domain.jobs import describe_validation_error, parse_json_document
 from studio_core.domain.quote import Cost
@@ -71,7 +72,7 @@ class ReviewState(StrEnum):
     EXPIRED = "expired"  # nobody decided by the deadline: nothing was published
 
 
-class DecisionFile(BaseModel):
+class DecisionFile(Model):
     """A decision as written under ``review/``: strict, so a typo is named, never ignored."""
 
     model_config = ConfigDict(extra="forbid")

@@ -12,9 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import ConfigDict, Field, field_serializer, field_validator
 
 from studio_core.aiuta.answers import OperationStatus, StatusValue, known
+from studio_core.domain.base import Model
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.limits import clip
@@ -40,7 +41,7 @@ class StepStatus(StrEnum):
 FAILED_STATUSES = frozenset({OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.ABORTED})
 
 
-class OperationRef(BaseModel):
+class OperationRef(Model):
     """One Aiuta operation of the job: the first round per kind, then one per regeneration round.
 
     ``status`` is Aiuta's, or the raw string of a status this code does not know (unfinished).
@@ -103,7 +104,7 @@ def paid_for(operations: list[OperationRef]) -> Cost:
     )
 
 
-class PollState(BaseModel):
+class PollState(Model):
     wait_seconds: int = Field(ge=0)
     attempt: int = 0
     started_at: datetime
@@ -119,7 +120,7 @@ class PollState(BaseModel):
     slept_seconds: float = Field(default=0.0, ge=0)
 
 
-class CheckMade(BaseModel):
+class CheckMade(Model):
     """One check an invocation of "Check operation status" made (it makes several across short
     waits, ``domain.check_loop``): its number in the round, its clock reading, what Aiuta said."""
 
@@ -128,7 +129,7 @@ class CheckMade(BaseModel):
     operations: dict[str, str] = Field(default_factory=dict)  # operation id -> status
 
 
-class StepError(BaseModel):
+class StepError(Model):
     """What a Catch writes to ``$.error``: the Lambda's error name and its JSON cause."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -149,14 +150,14 @@ class StepError(BaseModel):
         return self.cause
 
 
-class JobFailure(BaseModel):
+class JobFailure(Model):
     """How the execution ends when the job failed: the Fail state's Error and Cause."""
 
     error: str  # a class name of domain.errors, e.g. OperationFailed, JobTimedOut, InvalidJob
     cause: str
 
 
-class NewOperation(BaseModel):
+class NewOperation(Model):
     """An operation a review decision asks for in its round: a kind, and its image types."""
 
     model_config = ConfigDict(extra="ignore")
@@ -165,7 +166,7 @@ class NewOperation(BaseModel):
     image_types: list[LabelledImageType]
 
 
-class PendingRound(BaseModel):
+class PendingRound(Model):
     """A regeneration round finalize decided on (or a review asked for), for the regenerate task to
     start: on-figure ``image_types`` regenerated from the latest on-figure operation, and any
     ``new_operations`` (a rejected or failed flat-lay type, an on-figure type with nothing to
@@ -182,7 +183,7 @@ class PendingRound(BaseModel):
         return clip(reason)  # it quotes the checks' findings, which grow with the job
 
 
-class ReviewStep(BaseModel):
+class ReviewStep(Model):
     """The review part of the state: the mode, the deadline the "Wait for review" task has
     (``TimeoutSecondsPath``), and what it resumed with (the decision's id)."""
 
@@ -193,7 +194,7 @@ class ReviewStep(BaseModel):
     decision: dict[str, Any] | None = None
 
 
-class ResumeRequest(BaseModel):
+class ResumeRequest(Model):
     """A timed-out (or partly finished) job checked again: ``studio resume``, or the console with
     the shape of ``events/resume.json``. The execution goes straight into the check loop with a
     fresh deadline."""
@@ -201,8 +202,10 @@ class ResumeRequest(BaseModel):
     attempt: int = Field(default=1, ge=1)
 
 
-class JobState(BaseModel):
-    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+class JobState(Model):
+    # Built at import: five steps take it as their event, and Powertools' parser reuses the model's
+    # validator only when it is built (else it builds one of its own, and the dump another).
+    model_config = ConfigDict(extra="ignore", validate_assignment=True, defer_build=False)
 
     job_id: str
     product_id: str

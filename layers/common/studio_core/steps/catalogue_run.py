@@ -23,12 +23,12 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel
 
 from studio_core.aws.budget import ImageBudget
 from studio_core.aws.events import JobEvents
 from studio_core.aws.jobs_table import JobsTable, WorkRecord
 from studio_core.aws.storage import FileTooLarge, Storage
+from studio_core.domain.base import Model
 from studio_core.domain.budget import budget_day
 from studio_core.domain.catalogue import CatalogueRow, parse_catalogue
 from studio_core.domain.catalogue_check import (
@@ -69,7 +69,7 @@ OVERVIEW_NAME = "index.html"
 WRITERS = 16
 
 
-class CatalogueRef(BaseModel):
+class CatalogueRef(Model):
     """``$.catalogue`` of a catalogue execution: which file, which version, where its results go."""
 
     bucket: str

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from studio_core.aiuta.requests import OnFigureImageType
 from studio_core.aws.events import JobEvents
@@ -27,6 +27,7 @@ from studio_core.aws.gallery import publish_gallery
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.publishing import Publisher
 from studio_core.aws.storage import Storage
+from studio_core.domain.base import Model
 from studio_core.domain.identity import review_decision_id
 from studio_core.domain.keys import result_key
 from studio_core.domain.outcome import Ending
@@ -225,7 +226,7 @@ def result_of(record: JobRecord, state: JobState, now: datetime) -> dict[str, An
     }
 
 
-class ReviewTask(BaseModel):
+class ReviewTask(Model):
     """What the state machine hands the review function: the task's name, and the job's state (or,
     for "Wait for review", the task token and the little it needs)."""
 

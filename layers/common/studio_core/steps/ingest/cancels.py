@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.queue_messages import S3Object
 from studio_core.aws.reviews import ReviewCallbacks
 from studio_core.aws.storage import FileTooLarge, Storage
+from studio_core.domain.base import Model
 from studio_core.domain.errors import InvalidJob, JobCancelled
 from studio_core.domain.identity import catalogue_run_name
 from studio_core.domain.jobs import describe_validation_error, parse_json_document
@@ -44,7 +45,7 @@ from studio_core.steps.ingest.context import Ingest, Outcome, write_report
 CANCELLERS = 16
 
 
-class CancelRequest(BaseModel):
+class CancelRequest(Model):
     """``cancel/<name>.json``: which job, or which catalogue, and who asks."""
 
     job_id: str | None = None
