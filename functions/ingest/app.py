@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
-from studio_core.aws.executions import Executions, IngestQueue
-from studio_core.aws.publishing import PublishedFeed, Publisher
+from studio_core.aws.executions import IngestQueue
+from studio_core.aws.publishing import Publisher
 from studio_core.aws.reviews import ReviewCallbacks
 from studio_core.observability import logger, metrics, tracer
 from studio_core.settings import IngestSettings, from_env
@@ -24,18 +24,20 @@ EVENTS = clients.job_events(SETTINGS.event_bus_name)
 INGEST = Ingest(
     storage=STORAGE,
     jobs=JOBS,
-    executions=Executions(SETTINGS.state_machine_arn),
+    executions=clients.executions(SETTINGS.state_machine_arn),
     queue=IngestQueue(SETTINGS.ingest_queue_url),
     defaults=SETTINGS.defaults,
     quiet_seconds=SETTINGS.inbox_quiet_seconds,
-    catalogues=Executions(SETTINGS.catalogue_state_machine_arn),
+    catalogues=clients.executions(SETTINGS.catalogue_state_machine_arn),
     catalogue_concurrency=SETTINGS.aiuta_operations_in_flight,
     budget=clients.image_budget(SETTINGS.jobs_table, SETTINGS.budget.images_per_day_limit),
     regeneration_rounds_ceiling=SETTINGS.max_regeneration_rounds,
     allow_private_image_urls=SETTINGS.allow_private_image_urls,
     reviews=ReviewCallbacks(),
     # A late approval (its job has ended) is published here, at once.
-    publisher=Publisher(STORAGE, PublishedFeed(SETTINGS.jobs_table), SETTINGS.published_base_url, EVENTS),
+    publisher=Publisher(
+        STORAGE, clients.published_feed(SETTINGS.jobs_table), SETTINGS.published_base_url, EVENTS
+    ),
 )
 
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
-from studio_core.aws.publishing import PublishedFeed, Publisher
+from studio_core.aws.publishing import Publisher
 from studio_core.domain.record import JobRecord
 from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
@@ -29,7 +29,9 @@ def _clean_up(state: JobState, record: JobRecord) -> list[str]:
 REVIEW = Review(
     storage=STORAGE,
     jobs=clients.jobs_table(SETTINGS.jobs_table),
-    publisher=Publisher(STORAGE, PublishedFeed(SETTINGS.jobs_table), SETTINGS.published_base_url, EVENTS),
+    publisher=Publisher(
+        STORAGE, clients.published_feed(SETTINGS.jobs_table), SETTINGS.published_base_url, EVENTS
+    ),
     events=EVENTS,
     clean_up=_clean_up,
     delete_after_copy_default=SETTINGS.delete_at_aiuta_after_copy,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
@@ -19,9 +19,11 @@ from studio_core.aws.budget import ImageBudget
 from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.events import JobEvents
+from studio_core.aws.executions import START_RETRIES, Executions
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.operation_answers import OperationAnswers
 from studio_core.aws.operation_slots import OperationSlots
+from studio_core.aws.publishing import PublishedFeed
 from studio_core.aws.request_budget import RequestBudget
 from studio_core.aws.storage import Storage
 from studio_core.aws.waiting_room import WaitingRoom
@@ -30,6 +32,20 @@ from studio_core.settings import AiutaSettings, CapacitySettings, StorageSetting
 
 if TYPE_CHECKING:  # loaded by the first call to Aiuta: ingest and record failure never need requests
     from studio_core.aiuta.client import AiutaStudioClient
+
+
+@cache
+def _dynamodb() -> Any:
+    """One DynamoDB resource for every table adapter of the process: each resource builds its own
+    client and resource classes (about 5 ms each after the first)."""
+    return boto3.resource("dynamodb")
+
+
+@cache
+def _secrets() -> parameters.SecretsProvider:
+    """Secrets Manager through the process's default session: Powertools' default provider makes a
+    session of its own, whose loader reads botocore's data files again (about 35 ms)."""
+    return parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 
 
 @cache
@@ -45,19 +61,35 @@ def operation_answers(bucket: str | None = None) -> OperationAnswers:
 
 @cache
 def jobs_table(table_name: str | None = None) -> JobsTable:
-    return JobsTable(table_name or from_env(StorageSettings).jobs_table)
+    return JobsTable(table_name or from_env(StorageSettings).jobs_table, _dynamodb())
+
+
+@cache
+def published_feed(table_name: str) -> PublishedFeed:
+    """The published images' feed, kept in the jobs table."""
+    return PublishedFeed(table_name, _dynamodb())
+
+
+@cache
+def _step_functions() -> Any:
+    return boto3.client("stepfunctions", config=START_RETRIES)
+
+
+def executions(state_machine_arn: str) -> Executions:
+    """Starts the executions of one state machine (one Step Functions client for all of them)."""
+    return Executions(state_machine_arn, _step_functions())
 
 
 @cache
 def duration_estimates(table_name: str | None = None) -> DurationEstimates:
     """The learned operation durations, kept in the jobs table."""
-    return DurationEstimates(table_name or from_env(StorageSettings).jobs_table)
+    return DurationEstimates(table_name or from_env(StorageSettings).jobs_table, _dynamodb())
 
 
 @cache
 def image_budget(table_name: str, images_per_day: int) -> ImageBudget:
     """The day's image budget, kept in the jobs table (a limit of 0: no budget)."""
-    return ImageBudget(table_name, images_per_day)
+    return ImageBudget(table_name, images_per_day, _dynamodb())
 
 
 @cache
@@ -68,7 +100,7 @@ def job_events(bus_name: str) -> JobEvents:
 
 def read_api_key(secret_name: str) -> str:
     """The Aiuta key from Secrets Manager: either the plain secret string or ``{"api_key": ...}``."""
-    secret = parameters.get_secret(secret_name, max_age=300)
+    secret = _secrets().get(secret_name, max_age=300)
     if not isinstance(secret, str):
         secret = secret.decode() if isinstance(secret, bytes) else str(secret)
     try:
@@ -85,6 +117,12 @@ QUICK = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "m
 
 
 @cache
+def _quick_dynamodb() -> Any:
+    """The capacity table's client (``QUICK`` timeouts), shared by the budget, slots and waiting room."""
+    return boto3.client("dynamodb", config=QUICK)
+
+
+@cache
 def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
     """The pipeline's share of the Aiuta account, shared through the capacity table (None without one).
 
@@ -95,7 +133,7 @@ def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
     poll = from_env(PollSettings)
     # Short timeouts: a table that does not answer is no capacity (the job waits), never a
     # Lambda held until its own timeout.
-    dynamodb = boto3.client("dynamodb", config=QUICK)
+    dynamodb = _quick_dynamodb()
     return AccountCapacity(
         RequestBudget(
             settings.capacity_table,
@@ -124,7 +162,7 @@ def waiting_room(settings: CapacitySettings) -> WaitingRoom | None:
     return WaitingRoom(
         settings.capacity_table,
         rate=settings.aiuta_requests_per_second,
-        client=boto3.client("dynamodb", config=QUICK),
+        client=_quick_dynamodb(),
     )
 
 
@@ -162,9 +200,14 @@ def rate_pressure(settings: AiutaSettings) -> Callable[[], float]:
 def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
     for factory in (
+        _dynamodb,
+        _quick_dynamodb,
+        _secrets,
+        _step_functions,
         storage,
         operation_answers,
         jobs_table,
+        published_feed,
         duration_estimates,
         job_events,
         account_capacity,
