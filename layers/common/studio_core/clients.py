@@ -19,19 +19,21 @@ from studio_core.aws.budget import ImageBudget
 from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.events import JobEvents
-from studio_core.aws.executions import START_RETRIES, Executions
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.operation_answers import OperationAnswers
 from studio_core.aws.operation_slots import OperationSlots
-from studio_core.aws.publishing import PublishedFeed
 from studio_core.aws.request_budget import RequestBudget
 from studio_core.aws.storage import Storage
 from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.polling import PollSettings
 from studio_core.settings import AiutaSettings, CapacitySettings, StorageSettings, from_env
 
-if TYPE_CHECKING:  # loaded by the first call to Aiuta: ingest and record failure never need requests
+# Loaded by the factories that build them: the first call to Aiuta (ingest and record failure never
+# need requests), and ingest's and review's executions and published feed (no other step loads them).
+if TYPE_CHECKING:
     from studio_core.aiuta.client import AiutaStudioClient
+    from studio_core.aws.executions import Executions
+    from studio_core.aws.publishing import PublishedFeed
 
 
 @cache
@@ -67,16 +69,22 @@ def jobs_table(table_name: str | None = None) -> JobsTable:
 @cache
 def published_feed(table_name: str) -> PublishedFeed:
     """The published images' feed, kept in the jobs table."""
+    from studio_core.aws.publishing import PublishedFeed
+
     return PublishedFeed(table_name, _dynamodb())
 
 
 @cache
 def _step_functions() -> Any:
+    from studio_core.aws.executions import START_RETRIES
+
     return boto3.client("stepfunctions", config=START_RETRIES)
 
 
 def executions(state_machine_arn: str) -> Executions:
     """Starts the executions of one state machine (one Step Functions client for all of them)."""
+    from studio_core.aws.executions import Executions
+
     return Executions(state_machine_arn, _step_functions())
 
 
