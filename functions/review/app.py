@@ -9,12 +9,12 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from studio_core import clients
+from studio_core.aiuta.cleanup import delete_at_aiuta
 from studio_core.aws.publishing import Publisher
 from studio_core.domain.record import JobRecord
 from studio_core.domain.state import JobState
 from studio_core.observability import counting_aiuta_errors, logger, metrics, tracer
 from studio_core.settings import ReviewSettings, from_env
-from studio_core.steps.finalize import delete_at_aiuta
 from studio_core.steps.review import Review, ReviewTask, run_review_task
 
 SETTINGS = from_env(ReviewSettings)

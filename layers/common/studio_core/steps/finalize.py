@@ -35,7 +35,8 @@ from urllib.parse import quote
 import requests
 from pydantic import ValidationError
 
-from studio_core.aiuta.answers import AiutaImage, FlatLayOperation, OnFigureOperation, OwnerType
+from studio_core.aiuta.answers import AiutaImage, FlatLayOperation, OnFigureOperation
+from studio_core.aiuta.cleanup import delete_at_aiuta
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.operations import fetch_operation
 from studio_core.aws.budget import ImageBudget
@@ -46,7 +47,6 @@ from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.operation_answers import OperationAnswers
 from studio_core.aws.storage import Storage
 from studio_core.domain.budget import budget_day
-from studio_core.domain.errors import AiutaError, AiutaNotFound
 from studio_core.domain.image_check import ImageCheck, NotAnImage
 from studio_core.domain.kept_answers import links_last_long_enough
 from studio_core.domain.keys import job_prefix, output_key, result_key
@@ -219,30 +219,6 @@ def copy_round(
         ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool,
     ):
         return list(pool.map(lambda order: copy_one(order, storage, session, limits, present), orders))
-
-
-def delete_at_aiuta(state: JobState, images: list[ImageRecord], client: AiutaStudioClient) -> list[str]:
-    """Deletes the job's inputs and generated images at Aiuta; returns what could not be deleted.
-
-    An image Aiuta no longer has is deleted already (a replayed copy deletes twice)."""
-    problems = []
-    for image_id in state.uploaded_image_ids:
-        try:
-            client.delete_uploaded_image(image_id)
-        except AiutaNotFound:
-            pass
-        except AiutaError as exc:
-            problems.append(str(exc))
-    for image in images:
-        if image.owner_type is not OwnerType.USER:
-            continue
-        try:
-            client.delete_generated_image(image.aiuta_image_id)
-        except AiutaNotFound:
-            pass
-        except AiutaError as exc:
-            problems.append(str(exc))
-    return problems
 
 
 def _budget_takes(budget: ImageBudget | None, state: JobState, plan: RoundPlan, now: datetime) -> bool:
