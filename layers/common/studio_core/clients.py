@@ -12,7 +12,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
 from studio_core.aws.budget import ImageBudget
@@ -29,8 +28,10 @@ from studio_core.domain.polling import PollSettings
 from studio_core.settings import AiutaSettings, CapacitySettings, StorageSettings, from_env
 
 # Loaded by the factories that build them: the first call to Aiuta (ingest and record failure never
-# need requests), and ingest's and review's executions and published feed (no other step loads them).
+# need requests or the secret), and ingest's and review's executions and published feed.
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     from studio_core.aiuta.client import AiutaStudioClient
     from studio_core.aws.executions import Executions
     from studio_core.aws.publishing import PublishedFeed
@@ -44,10 +45,12 @@ def _dynamodb() -> Any:
 
 
 @cache
-def _secrets() -> parameters.SecretsProvider:
+def _secrets() -> SecretsProvider:
     """Secrets Manager through the process's default session: Powertools' default provider makes a
     session of its own, whose loader reads botocore's data files again (about 35 ms)."""
-    return parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 
 
 @cache
@@ -223,4 +226,3 @@ def reset_clients() -> None:
         _aiuta_client,
     ):
         factory.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
