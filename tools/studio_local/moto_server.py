@@ -91,10 +91,21 @@ class MotoServer:
         except requests.RequestException:
             set_step_functions_config(self._previous_sfn_config)
         self.server.stop()
+        _join_request_threads()
         if self._previous_moto_port is None:
             os.environ.pop("MOTO_PORT", None)
         else:
             os.environ["MOTO_PORT"] = self._previous_moto_port
+
+
+def _join_request_threads(timeout: float = 5.0) -> None:
+    """Waits for the server's request threads still finishing an answer already sent (the config
+    request just above is one): werkzeug runs each request in a daemon thread it never joins, so
+    a stop could otherwise return while one is still closing its connection."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if "process_request_thread" in thread.name and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def start_moto_server(region: str, host: str = "127.0.0.1", port: int = 0) -> MotoServer:
