@@ -158,7 +158,7 @@ def stack_for(args: argparse.Namespace, simulator: ExternalSimulator) -> LocalSt
         # The stack's own simulator gets the same key (it goes into the template's secret) and idles.
         sim_settings=SimSettings(api_key=SIM_KEY),
         function_environment={
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("STUDIO_LOAD_LOG_LEVEL", "ERROR"),
             "POWERTOOLS_METRICS_DISABLED": "true",
             "STUDIO_LOCAL_SLOW_CALL_SECONDS": os.environ.get("STUDIO_LOCAL_SLOW_CALL_SECONDS", "5"),
         },
@@ -291,6 +291,9 @@ def follow(studio: LocalStudio, args: argparse.Namespace, expected: int, dropped
             at = f"{time.time() - dropped:7.0f} s"
             print(f"  {at}: {len(runs)} executions ({line}), {bad_rows} rejected{check}", flush=True)
         if len(runs) + bad_rows >= expected and not statuses["RUNNING"]:
+            # The pipeline's end is the last execution's: not when this loop, every few seconds,
+            # noticed it (nor the tally below).
+            marks["all_done"] = max(stopped, default=time.time())
             break
         if args.until == "started" and "all_started" in marks:
             break
@@ -352,6 +355,7 @@ def summarise(
     for record in studio.lambdas.history:
         took.setdefault(record.logical_id, []).append(record.duration_seconds)
     waits = studio.invocation_counts().get("PlanCapacityWaitFunction", 0)
+    history = list(studio.lambdas.history)
     durations = [
         epoch(i["finished_at"]["S"]) - epoch(i["created_at"]["S"])
         for i in items
@@ -368,7 +372,10 @@ def summarise(
         "aiuta_in_flight": args.aiuta_in_flight,
         "median_seconds": args.median_seconds,
         "function_concurrency": args.function_concurrency,
-        "wall_seconds": round(time.time() - dropped, 1),
+        # From the drop to the last execution's end (the bench's own following and tally after it
+        # are in ``bench_seconds``).
+        "wall_seconds": round(marks.get("all_done", time.time()) - dropped, 1),
+        "bench_seconds": round(time.time() - dropped, 1),
         # This machine's load (2 cores here, shared): other work slows the local stack down.
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
@@ -405,6 +412,8 @@ def summarise(
         "rows_rejected": int(marks["rows_rejected"]) if "rows_rejected" in marks else None,
         "job_seconds_median": round(statistics.median(durations), 1) if durations else None,
         "capacity_waits": waits,
+        "capacity_waits_by_reason": waits_by_reason(history),
+        "timeline_10s": timeline(history, stats, dropped),
         "lambda_concurrency": {
             name: {
                 **{
@@ -420,6 +429,49 @@ def summarise(
         },
     }
     return result
+
+
+def wait_reason(event: Any) -> str:
+    """What a "Plan the wait for capacity" call waited for: the task, and why it found no capacity."""
+    caught = (event or {}).get("capacity_error") or {}
+    for task, error in caught.items():
+        name = error.get("Error", "?")
+        cause = str(error.get("Cause", ""))
+        if name == "CapacityUnavailable":
+            found = re.search(r"\((Aiuta\w+)\)", cause)
+            name = f"{name} ({found.group(1) if found else 'other'})"
+        return f"{task}: {name}"
+    return "?"
+
+
+def waits_by_reason(history: list[Any]) -> dict[str, int]:
+    """The capacity waits planned, by task and reason (a throttled Lambda, the request rate, the
+    operations in flight, Aiuta's 429)."""
+    reasons = Counter(wait_reason(r.event) for r in history if r.logical_id == "PlanCapacityWaitFunction")
+    return dict(reasons.most_common())
+
+
+def timeline(history: list[Any], stats: dict[str, Any], dropped: float) -> list[dict[str, Any]]:
+    """Per 10 s from the drop: Aiuta requests, creates sent, executions' submits answered and
+    capacity waits planned (by reason), to see where a ramp loses its rate."""
+    rows: dict[int, dict[str, Any]] = {}
+
+    def row(at: float) -> dict[str, Any]:
+        return rows.setdefault(
+            int((at - dropped) // 10) * 10, {"requests": 0, "creates": 0, "submits": 0, "waits": Counter()}
+        )
+
+    for endpoint, series in stats["requests"]["by_endpoint"].items():
+        for second, n in series["per_second"].items():
+            row(float(second))["requests"] += n
+            if endpoint.startswith("POST") and "operation" in endpoint:
+                row(float(second))["creates"] += n
+    for record in history:
+        if record.logical_id == "SubmitFunction" and record.started_at:
+            row(record.started_at)["submits"] += 1
+        elif record.logical_id == "PlanCapacityWaitFunction" and record.started_at:
+            row(record.started_at)["waits"][wait_reason(record.event)] += 1
+    return [{"second": k, **v, "waits": dict(v["waits"])} for k, v in sorted(rows.items())]
 
 
 def stack_cpu_seconds() -> float:
@@ -459,8 +511,8 @@ def render(result: dict[str, Any]) -> str:
         f"{result['products']} {'catalogue rows' if result['input'] == 'catalogue' else 'product folders'}, "
         f"R = {result['rate']:g}/s (pipeline burst {result['burst']}, Aiuta's {result['sim_burst']}), "
         f"{result['in_flight']} operations in flight, median {result['median_seconds']:g} s",
-        f"  wall time                 {result['wall_seconds']:.0f} s"
-        + (" (timed out)" if result["timed_out"] else ""),
+        f"  wall time                 {result['wall_seconds']:.0f} s "
+        f"(the bench {result['bench_seconds']:.0f} s)" + (" (timed out)" if result["timed_out"] else ""),
         f"  Aiuta requests/s          peak {r['peak_per_second']} in any 1 s (R + burst = "
         f"{result['rate'] + result['burst']:g}); mean {r['mean_while_queued']:g} while work was queued "
         f"({r['mean_while_queued'] / result['rate']:.0%} of R over {r['window_seconds']} s)",
@@ -479,6 +531,8 @@ def render(result: dict[str, Any]) -> str:
     if result["all_started_seconds"] is not None:
         lines.append(f"  every row started         {result['all_started_seconds']} s")
     lines.append(f"  capacity waits planned    {result['capacity_waits']}")
+    for reason, n in result.get("capacity_waits_by_reason", {}).items():
+        lines.append(f"    {n:6d}  {reason}")
     lines.append(f"  moto's process busy       {result.get('moto_process_cpu_share', 0):.0%} of one core")
     peaks = ", ".join(
         f"{name.removesuffix('Function')} {c['peak_concurrent']}/{c['limit']}"

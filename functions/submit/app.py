@@ -36,5 +36,6 @@ def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
         estimates=clients.duration_estimates(SETTINGS.jobs_table),
         url_ttl_seconds=SETTINGS.presigned_url_ttl_seconds,
         rate_pressure=clients.rate_pressure(SETTINGS),
+        creates_waiting=clients.creates_waiting(SETTINGS),
     )
     return state.to_output()

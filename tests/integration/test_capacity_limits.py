@@ -80,6 +80,32 @@ def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table
     assert clock.slept == [1.0, 2.0]
 
 
+@pytest.mark.parametrize(("woke_late", "keeps_its_turn"), [(0.15, True), (0.5, False)])
+def test_a_caller_woken_late_sends_within_the_burst_s_headroom_and_past_it_takes_another_turn(
+    table: str, woke_late: float, keeps_its_turn: bool
+) -> None:
+    # Given a budget of 5 requests/s with bursts of 2 whose next three turns are taken (two at
+    # once, one 0.2 s later), and a caller whose host wakes it late from its sleep
+    clock = SleepingClock()
+    start = clock()
+    others = budget(table, clock, burst=2)
+    assert [others.reserve(start + 5) - start for _ in range(3)] == pytest.approx([0, 0, 0.2], abs=0.01)  # type: ignore[operator]
+    late = budget(table, clock, burst=2)
+    late._sleep = lambda seconds: clock.sleep(seconds + woke_late)
+
+    # When it takes a turn (0.4 s away) and wakes woke_late after it
+    turn = late.take()
+
+    # Then a request one turn late still goes (a burst of 2 leaves the bucket one turn of
+    # headroom: giving the turn up would lose it for the account); later than that, the missed
+    # turn is given up and another taken, so late requests do not bunch up
+    if keeps_its_turn:
+        assert turn - start == pytest.approx(0.4, abs=0.01)
+    else:
+        assert turn - start >= 0.4 + woke_late
+    assert clock.slept[0] == pytest.approx(0.4 + woke_late)
+
+
 @pytest.mark.slow
 def test_concurrent_callers_never_exceed_rate_plus_burst_in_any_second(table: str) -> None:
     # Given 8 threads (Lambdas) each sending 6 requests through a budget of 20/s with bursts of 2

@@ -25,6 +25,7 @@ from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.operation_slots import OperationSlots
 from studio_core.aws.request_budget import RequestBudget
 from studio_core.domain.capacity import CREATES_STOPPED_SECONDS
+from studio_core.domain.errors import CapacityUnavailable
 from studio_core.domain.learned_polling import HEAD_SHARE, PRESSED_HEAD_SHARE, initial_estimate
 from studio_core.domain.polling import PollSettings, start_polling
 from studio_core.domain.state import JobState, StepStatus
@@ -246,3 +247,47 @@ def test_the_backlog_noted_is_the_latest_turn_given(capacity_table: str) -> None
     checker.take()
     assert checker.creates_waiting() == pytest.approx(30, abs=0.1)
     assert checker.rate_pressure() == 1.0
+
+
+@pytest.mark.usefixtures("handlers_restored")
+def test_a_new_job_waits_behind_the_creates_already_waiting_then_submits_at_its_turn(
+    studio_sim: Any, capacity_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the functions sharing a capacity table at 1 request/s, and four jobs the planner sent
+    # to wait for a request turn
+    monkeypatch.setenv("CAPACITY_TABLE", TABLE)
+    monkeypatch.setenv("AIUTA_REQUESTS_PER_SECOND", "1")
+    monkeypatch.setenv("AIUTA_REQUEST_BURST", "100")
+    clients.reset_clients()
+    submit = load_handler("submit", cold_start=True).lambda_handler
+    planner = load_handler("plan_capacity_wait", cold_start=True).lambda_handler
+    studio_sim.admin.configure(operation_seconds=3600, clock_frozen=True)
+    refused = (
+        "the pipeline's Aiuta budget of 1 requests/s is taken for the next 9.0 s (AiutaRequestsPerSecond)"
+    )
+    new_job = json.loads(json.dumps(queued_job()))
+    turns = []
+    for n in range(4):
+        waiting = {**json.loads(json.dumps(new_job)), "job_id": f"waiting-{n}-0123456789abcdef"}
+        waiting["capacity_error"] = {"submit": {"Error": "CapacityUnavailable", "Cause": refused}}
+        turns.append(planner(waiting, FakeLambdaContext())["capacity"]["wait_seconds"])
+
+    # When a new job's submit runs, the request budget having room
+    with pytest.raises(CapacityUnavailable, match=r"new jobs are waiting for a request turn") as queued:
+        submit(new_job, FakeLambdaContext())
+
+    # Then it sent nothing to Aiuta and claimed nothing: it waits for its turn behind the four
+    assert studio_sim.admin.stats()["creates"]["total"] == 0
+    assert clients.jobs_table().get(new_job["job_id"]).status == "QUEUED"  # type: ignore[union-attr]
+    new_job["capacity_error"] = {"submit": {"Error": "CapacityUnavailable", "Cause": str(queued.value)}}
+    planned = planner(new_job, FakeLambdaContext())
+    assert planned["capacity"]["wait_seconds"] >= max(turns)
+
+    # And back from that wait, at its turn, it creates its operation
+    output = submit(planned, FakeLambdaContext())
+    submitted_state = JobState.model_validate(output)
+    assert submitted_state.status is StepStatus.WAITING
+    assert [op.operation_id is not None for op in submitted_state.operations] == [True]
+    assert studio_sim.admin.stats()["creates"]["total"] == 1
+    # (its wait is over: the state it passes on no longer carries it)
+    assert "capacity" not in output

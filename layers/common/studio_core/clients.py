@@ -208,6 +208,13 @@ def rate_pressure(settings: AiutaSettings) -> Callable[[], float]:
     return capacity.requests.rate_pressure if capacity is not None else lambda: 0.0
 
 
+def creates_waiting(settings: AiutaSettings) -> Callable[[], float] | None:
+    """Reads how many creates wait for a request turn (one read of the request budget's item);
+    None without a capacity table."""
+    capacity = account_capacity(settings.capacity)
+    return capacity.requests.read_creates_waiting if capacity is not None else None
+
+
 def reset_clients() -> None:
     """Forget cached adapters (tests change the environment between cases)."""
     for factory in (

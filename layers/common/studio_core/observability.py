@@ -7,11 +7,13 @@ POWERTOOLS_METRICS_NAMESPACE, which the template sets for every function.
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
@@ -24,13 +26,20 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
+# The layer's modules that the CLI shares log through plain ``logging`` (``studio_core.*``); in a
+# Lambda they write with the service's handler and level, or their warnings would go nowhere.
+logging.getLogger("studio_core")
+copy_config_to_registered_loggers(source_logger=logger, include={"studio_core"})
+
 
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """Adds a count metric; with dimensions (e.g. ``kind``) it is flushed as a metric of its own."""
+    # Disabled, Powertools neither prints nor clears the set at a flush, and prints it anyway once
+    # a metric holds 100 values (and ``single_metric`` prints at once): so nothing is added.
+    if is_metrics_disabled():
+        return
     if not dimensions:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        return
-    if is_metrics_disabled():  # single_metric prints at once, without asking
         return
     with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
         for key, dimension_value in dimensions.items():
@@ -38,7 +47,8 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
 
 
 def seconds(name: str, value: float) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+    if not is_metrics_disabled():  # see ``count``
+        metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -52,7 +62,7 @@ def counting_aiuta_errors(handler: Handler) -> Handler:
         try:
             return handler(*args, **kwargs)
         except AiutaError as exc:
-            metrics.add_metric(name="AiutaErrors", unit=MetricUnit.Count, value=1)
+            count("AiutaErrors")
             count("AiutaErrors", error=type(exc).__name__)
             raise
 

@@ -80,8 +80,11 @@ class RequestBudget:
         self._clock = clock
         self._sleep = sleep
         self.waited_seconds = 0.0
-        # How late after its turn a request may still go: half a turn, at most a quarter second.
-        self.late_seconds = min(0.25, 0.5 / rate)
+        # How late after its turn a request may still go. A turn given up is a turn of the account
+        # lost; a request sent late takes one token of the bucket's headroom, and a burst of
+        # ``burst`` leaves ``burst - 1`` of it: so up to that many turns late (a second at most),
+        # and at least half a turn (a quarter second at most) when there is no burst.
+        self.late_seconds = max(min(0.25, 0.5 / rate), min(1.0, (burst - 1) / rate))
         self._backlog: NewWorkBacklog | None = None  # as the item was last seen
 
     def take(self, *, create: bool = False) -> float:
@@ -113,7 +116,7 @@ class RequestBudget:
                 # Woken long after the turn (a busy host): sending now could bunch with the next
                 # turns, so the missed one is given up and one new one taken (only one: on a host
                 # that keeps waking late, retaking would only burn the turns of others).
-                logger.info("a request turn was missed; taking another", extra={"late_seconds": late})
+                logger.warning("a request turn was missed; taking another", extra={"late_seconds": late})
                 missed = True
                 continue
             return turn
@@ -122,6 +125,11 @@ class RequestBudget:
         """About how many creates wait for a request turn now, as the last turn taken saw the item
         (no request of its own; ``domain.capacity.NewWorkBacklog``)."""
         return 0.0 if self._backlog is None else self._backlog.creates_waiting(self._clock())
+
+    def read_creates_waiting(self) -> float:
+        """About how many creates wait for a request turn, from one consistent read of the item."""
+        self._read_item()
+        return self.creates_waiting()
 
     def rate_pressure(self) -> float:
         """How hard this budget's rate binds, 0..1, from ``creates_waiting``."""
@@ -168,6 +176,7 @@ class RequestBudget:
             ).get("Item")
             or {}
         )
+        self._seen(item)
         return item
 
     def reserve(self, latest: float) -> float | None:
@@ -284,7 +293,6 @@ class RequestBudget:
 
     def _read_tat(self) -> int | None:
         item = self._read_item()
-        self._seen(item)
         return int(item["tat_ms"]["N"]) if "tat_ms" in item else None
 
     def _restart(

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, field_serializer, field_validator
 
 from studio_core.aiuta.answers import OperationStatus, StatusValue, known
 from studio_core.domain.base import Model
+from studio_core.domain.capacity import CapacityWait
 from studio_core.domain.jobs import JobSpec
 from studio_core.domain.learned_polling import PollPlan
 from studio_core.domain.limits import clip
@@ -228,6 +229,9 @@ class JobState(Model):
     review: ReviewStep | None = None  # set by "Copy results to S3" when the job's review is not none
     # The checks the last "Check operation status" invocation made, first to last.
     checks: list[CheckMade] = Field(default_factory=list)
+    # The wait for capacity the step comes back from ("Wait for capacity"). Read, never passed on:
+    # a step that succeeds ends its wait, and a later wait starts a new one.
+    capacity: CapacityWait | None = Field(default=None, exclude=True)
 
     @field_validator("failure_reason")
     @classmethod

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from studio_core.aiuta.answers import OperationStatus
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.operations import Creator
@@ -24,6 +26,7 @@ from studio_core.domain.errors import (
     AiutaConnectionError,
     AiutaOutcomeUnknown,
     AiutaRejectedRequest,
+    CapacityUnavailable,
     JobCancelled,
 )
 from studio_core.domain.jobs import JobSpec
@@ -140,6 +143,28 @@ def _create_round_zero(
     return operations
 
 
+def queue_behind_waiting_creates(state: JobState, creates_waiting: Callable[[], float] | None) -> None:
+    """A new job does not jump the queue: while creates wait for a request turn (the waiting
+    room's backlog of new work), it waits behind them (``CapacityUnavailable``) before it claims or
+    sends anything. A job back from its wait for capacity has had its turn and goes on.
+
+    Without this, each new job of a catalogue would take the request turns the waiting jobs were
+    let in for, and those would find the budget taken and wait again at the back."""
+    if creates_waiting is None or state.capacity is not None:
+        return
+    try:
+        waiting = creates_waiting()
+    except (BotoCoreError, ClientError) as exc:
+        logger.info("the creates waiting could not be read; submitting", extra={"error": str(exc)})
+        return
+    if waiting >= 1:
+        count("CreatesQueuedBehindBacklog")
+        raise CapacityUnavailable(
+            f"about {waiting:.0f} new jobs are waiting for a request turn; this one waits behind them "
+            "(AiutaRequestsPerSecond)"
+        )
+
+
 def submit_job(
     state: JobState,
     *,
@@ -152,12 +177,16 @@ def submit_job(
     url_ttl_seconds: int,
     now: datetime | None = None,
     rate_pressure: float | Callable[[], float] = 0.0,
+    creates_waiting: Callable[[], float] | None = None,
 ) -> JobState:
     """Creates the job's operations (one per kind) and schedules the first status check, later
     while the request rate binds (``rate_pressure``, 0..1, ``learned_polling.rate_pressure_from``).
 
-    A job cancelled before this step claimed it creates nothing (``JobCancelled``)."""
+    A new job waits behind the creates already waiting for a request turn
+    (``queue_behind_waiting_creates``); a job cancelled before this step claimed it creates
+    nothing (``JobCancelled``)."""
     now = now or datetime.now(UTC)
+    queue_behind_waiting_creates(state, creates_waiting)
     if not jobs.claim_for_submit(state.job_id):
         raise JobCancelled(f"job {state.job_id} was cancelled before anything was sent to Aiuta")
     info = product_info_for(state, storage=storage, client=client, url_ttl_seconds=url_ttl_seconds, jobs=jobs)
