@@ -181,8 +181,15 @@ def test_a_submit_plans_its_first_check_later_while_creates_wait(
 
 
 @pytest.fixture
-def handlers_restored() -> Iterator[None]:
-    """The handlers this test imports with its capacity settings are not the next tests' ones."""
+def shared_capacity(
+    pipeline_aws: dict[str, str], capacity_table: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The functions share the capacity table at 1 request/s; the handlers this test imports
+    with those settings are not the next tests' ones."""
+    monkeypatch.setenv("CAPACITY_TABLE", TABLE)
+    monkeypatch.setenv("AIUTA_REQUESTS_PER_SECOND", "1")
+    monkeypatch.setenv("AIUTA_REQUEST_BURST", "100")
+    clients.reset_clients()
     before = dict(lambdas._HANDLERS)
     yield
     lambdas._HANDLERS.clear()
@@ -190,15 +197,23 @@ def handlers_restored() -> Iterator[None]:
     clients.reset_clients()
 
 
-@pytest.mark.usefixtures("handlers_restored")
-def test_the_check_lambda_yields_to_creates_the_planner_sent_to_wait(
-    studio_sim: Any, capacity_table: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+REFUSED = "the pipeline's Aiuta budget of 1 requests/s is taken for the next 9.0 s (AiutaRequestsPerSecond)"
+
+
+def send_to_wait(planner: Any, job: dict[str, Any], jobs: int) -> list[int]:
+    """``jobs`` other jobs whose submits the request budget refused, sent to wait by the planner:
+    their waits."""
+    waits = []
+    for n in range(jobs):
+        waiting = {**json.loads(json.dumps(job)), "job_id": f"waiting-{n}-0123456789abcdef"}
+        waiting["capacity_error"] = {"submit": {"Error": "CapacityUnavailable", "Cause": REFUSED}}
+        waits.append(planner(waiting, FakeLambdaContext())["capacity"]["wait_seconds"])
+    return waits
+
+
+@pytest.mark.usefixtures("shared_capacity")
+def test_the_check_lambda_yields_to_creates_the_planner_sent_to_wait(studio_sim: Any) -> None:
     # Given the functions sharing a capacity table at 1 request/s, and a job checked once
-    monkeypatch.setenv("CAPACITY_TABLE", TABLE)
-    monkeypatch.setenv("AIUTA_REQUESTS_PER_SECOND", "1")
-    monkeypatch.setenv("AIUTA_REQUEST_BURST", "100")
-    clients.reset_clients()
     check = load_handler("check_status", cold_start=True).lambda_handler
     planner = load_handler("plan_capacity_wait", cold_start=True).lambda_handler
     state = submitted(studio_sim)
@@ -220,15 +235,7 @@ def test_the_check_lambda_yields_to_creates_the_planner_sent_to_wait(
     unpressed = check_again()
 
     # When four other jobs' submits are refused a request turn, and the planner sends them to wait
-    refused = (
-        "the pipeline's Aiuta budget of 1 requests/s is taken for the next 9.0 s (AiutaRequestsPerSecond)"
-    )
-    for n in range(4):
-        waiting = json.loads(json.dumps(queued_job()))
-        waiting["job_id"] = f"waiting-{n}-0123456789abcdef"
-        waiting["capacity_error"] = {"submit": {"Error": "CapacityUnavailable", "Cause": refused}}
-        planned = planner(waiting, FakeLambdaContext())
-        assert planned["capacity"]["wait_seconds"] >= 1
+    assert min(send_to_wait(planner, state.to_output(), 4)) >= 1
 
     # Then the next check of the running job waits longer than the same check did before
     assert check_again() >= 2 * unpressed
@@ -249,28 +256,15 @@ def test_the_backlog_noted_is_the_latest_turn_given(capacity_table: str) -> None
     assert checker.rate_pressure() == 1.0
 
 
-@pytest.mark.usefixtures("handlers_restored")
-def test_a_new_job_waits_behind_the_creates_already_waiting_then_submits_at_its_turn(
-    studio_sim: Any, capacity_table: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("shared_capacity")
+def test_a_new_job_waits_behind_the_creates_already_waiting_then_submits_at_its_turn(studio_sim: Any) -> None:
     # Given the functions sharing a capacity table at 1 request/s, and four jobs the planner sent
     # to wait for a request turn
-    monkeypatch.setenv("CAPACITY_TABLE", TABLE)
-    monkeypatch.setenv("AIUTA_REQUESTS_PER_SECOND", "1")
-    monkeypatch.setenv("AIUTA_REQUEST_BURST", "100")
-    clients.reset_clients()
     submit = load_handler("submit", cold_start=True).lambda_handler
     planner = load_handler("plan_capacity_wait", cold_start=True).lambda_handler
     studio_sim.admin.configure(operation_seconds=3600, clock_frozen=True)
-    refused = (
-        "the pipeline's Aiuta budget of 1 requests/s is taken for the next 9.0 s (AiutaRequestsPerSecond)"
-    )
     new_job = json.loads(json.dumps(queued_job()))
-    turns = []
-    for n in range(4):
-        waiting = {**json.loads(json.dumps(new_job)), "job_id": f"waiting-{n}-0123456789abcdef"}
-        waiting["capacity_error"] = {"submit": {"Error": "CapacityUnavailable", "Cause": refused}}
-        turns.append(planner(waiting, FakeLambdaContext())["capacity"]["wait_seconds"])
+    turns = send_to_wait(planner, new_job, 4)
 
     # When a new job's submit runs, the request budget having room
     with pytest.raises(CapacityUnavailable, match=r"new jobs are waiting for a request turn") as queued:
