@@ -405,7 +405,8 @@ def run_soak(config: SoakConfig, say: Any = print) -> dict[str, Any]:
         if resumed:
             say(f"resuming {len(resumed)} jobs whose operations finished after the job ended")
             finished = wait_for_the_end(studio, jobs, products, config.time_limit_seconds) and finished
-        records = jobs.all_jobs()
+        # Each job read whole: its images are items of their own, which the scan's records leave out.
+        records = [jobs.get(r.job_id) or r for r in jobs.all_jobs()]
         figures = verify(studio, records, products, chaos)
         figures["resumed"] = {
             "jobs": len(resumed),

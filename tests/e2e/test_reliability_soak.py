@@ -37,6 +37,9 @@ def test_a_reduced_fault_soak_keeps_every_promise() -> None:
     # Every job ended terminal, with a reason unless it succeeded; SUCCEEDED images are all in the
     # outbox; exactly one create per job, kind and round; no paid operation unaccounted for
     assert soak.problems(figures) == []
+    succeeded = figures["statuses"].get("SUCCEEDED", 0)
+    assert figures["succeeded_images_expected"] >= succeeded > 0
+    assert figures["succeeded_images_in_outbox"] == figures["succeeded_images_expected"]
     assert figures["jobs"] == 16
     assert sum(figures["statuses"].values()) == 16
     assert figures["kills"].get("SubmitFunction", 0) >= 1
