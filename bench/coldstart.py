@@ -93,8 +93,31 @@ CPU_BEFORE = (
 )
 CPU_AFTER = (
     "print((sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - _cpu) * 1000)\n"
-    "print(' '.join(sorted(set(sys.modules) - _known)))\n"
+    "print(' '.join(name for name in sys.modules if name not in _known))\n"  # in the order loaded
 )
+# Run before the handler's import to list the SDK objects it builds at import (top-level calls only:
+# a resource builds its own client).
+SDK_PROBE = (
+    "import json, boto3.session\n"
+    "_built, _depth = [], [0]\n"
+    "def _recording(kind):\n"
+    "    original = getattr(boto3.session.Session, kind)\n"
+    "    def build(self, service_name, *args, **kwargs):\n"
+    "        if _depth[0] == 0:\n"
+    "            _built.append([kind, service_name])\n"
+    "        _depth[0] += 1\n"
+    "        try:\n"
+    "            return original(self, service_name, *args, **kwargs)\n"
+    "        finally:\n"
+    "            _depth[0] -= 1\n"
+    "    setattr(boto3.session.Session, kind, build)\n"
+    "_recording('client'); _recording('resource')\n"
+    "import app\n"
+    "print(json.dumps(_built))\n"
+)
+# The modules that are the team's own code: everything else a handler loads is a dependency's
+# (the standard library's included), and belongs to the floor.
+OWN_PACKAGES = ("studio_core", "app")
 
 
 def template_functions() -> dict[str, dict[str, Any]]:
@@ -192,6 +215,44 @@ def import_once(module: str, path: list[Path], env: dict[str, str]) -> dict[str,
     return {"ms": total, "cpu_ms": float(cpu_line), "groups": groups, "modules": modules_line.split()}
 
 
+def sdk_objects_built(path: list[Path], env: dict[str, str]) -> list[list[str]]:
+    """The SDK clients and resources the handler in ``path[0]`` builds while it is imported, in order,
+    as ``[kind, service]`` (``kind`` is ``client`` or ``resource``)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    clean.pop("PYTHONPATH", None)
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", f"{NO_NETWORK}{SDK_PROBE}"],
+        cwd=path[0],
+        env={**clean, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"coldstart: probing the SDK objects of {path[0]} failed:\n{done.stderr[-2500:]}")
+    built: list[list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return built
+
+
+def floor_source(modules: list[str], built: list[list[str]]) -> str:
+    """A module that costs what a handler's import costs before a line of the team's code: it loads
+    every module the handler loads that is not ours (the libraries and the standard library, in the
+    handler's order) and builds the same SDK clients and resources."""
+    theirs = [name for name in modules if name.split(".")[0] not in OWN_PACKAGES]
+    lines = [
+        "import importlib",
+        f"for _name in {theirs!r}:",
+        "    try:",
+        "        importlib.import_module(_name)",
+        "    except ImportError:",  # a name only a parent's import can register (six.moves and such)
+        "        pass",
+        "import boto3",
+    ]
+    lines += [f"boto3.{kind}({service!r})" for kind, service in built]
+    return "\n".join(lines) + "\n"
+
+
 def first_call_once(path: list[Path], env: dict[str, str], event: Path) -> dict[str, Any]:
     """Init and the first two calls of the handler in ``path[0]`` on ``event`` (``first_call.py``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
@@ -282,6 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     loaded = {
         name: import_once(module, path, env)["modules"] for name, (module, path, env) in subjects.items()
     }
+    # Each handler's floor (``floor_source``): its import with none of the team's code.
+    floors, built = Path(tempfile.mkdtemp(prefix="coldstart-floor-")), {}
+    for name in [name for name in subjects if name != "boto3" and "@" not in name]:
+        _, path, env = subjects[name]
+        built[name] = sdk_objects_built(path, env)
+        (floors / f"floor_{name}.py").write_text(floor_source(loaded[name], built[name]))
+        subjects[f"{name}@floor"] = (f"floor_{name}", [floors], env)
+        loaded[f"{name}@floor"] = import_once(*subjects[f"{name}@floor"])["modules"]
     timings: dict[str, list[float]] = {name: [] for name in subjects}
     cpu: dict[str, list[float]] = {name: [] for name in subjects}
     groups: dict[str, dict[str, list[float]]] = {name: {} for name in subjects}
@@ -294,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
             for group, ms in measured["groups"].items():
                 groups[name].setdefault(group, []).append(ms)
 
-    first_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in subjects if name != "boto3"}
+    first_runs: dict[str, list[dict[str, Any]]] = {
+        name: [] for name in subjects if name != "boto3" and not name.endswith("@floor")
+    }
     for repeat in range(args.first_repeats):
         for name in list(first_runs)[:: 1 if repeat % 2 == 0 else -1]:
             _, path, env = subjects[name]
@@ -306,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     boto3_ms, boto3_cpu_ms = min(timings["boto3"]), min(cpu["boto3"])
     handlers = {}
     for name in subjects:
-        if name == "boto3":
+        if name == "boto3" or name.endswith("@floor"):
             continue
         # A group missing from a run (imported elsewhere first) counts 0 there.
         top = sorted(
@@ -329,6 +400,18 @@ def main(argv: list[str] | None = None) -> int:
             "modules_loaded": len(loaded[name]),
             "first_call": first_call_figures(first_runs[name]),
         }
+        if name in built:
+            floor = f"{name}@floor"
+            handlers[name]["floor"] = {
+                "ms": min(timings[floor]),
+                "median_ms": statistics.median(timings[floor]),
+                "ratio_vs_boto3": min(timings[floor]) / boto3_ms,
+                "cpu_ms": min(cpu[floor]),
+                "runs_ms": timings[floor],
+                "modules_loaded": len(loaded[floor]),
+                "sdk_objects_built_at_import": built[name],
+            }
+            handlers[name]["own_code_ms"] = min(timings[name]) - min(timings[floor])
     for name in [n for n in handlers if "@" in n]:
         now, before = set(loaded[name.split("@")[0]]), set(loaded[name])
         handlers[name.split("@")[0]]["modules_no_longer_loaded"] = sorted(before - now)
@@ -391,8 +474,22 @@ def main(argv: list[str] | None = None) -> int:
             packages = sorted({m.split(".")[0] for m in gone}, key=str.lower)
             print(f"{name}: no longer loads {len(gone)} modules (of {', '.join(packages)})")
     print(
+        "\n| handler | import ms | x boto3 | its floor: everything but our code, ms | x boto3 "
+        "| our code, ms | SDK objects built at import |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in [name for name in order if name in built]:
+        figures, floor = handlers[name], handlers[name]["floor"]
+        objects = ", ".join(f"{service} {kind}" for kind, service in floor["sdk_objects_built_at_import"])
+        print(
+            f"| {name} | {figures['ms']:.0f} | {figures['ratio_vs_boto3']:.2f} | {floor['ms']:.0f} "
+            f"| {floor['ratio_vs_boto3']:.2f} | {figures['own_code_ms']:.0f} | {objects or 'none'} |"
+        )
+    floor_ratios = [handlers[name]["floor"]["ratio_vs_boto3"] for name in built]
+    print(
         f"coldstart: worst_handler_ms={handlers[worst]['ms']:.0f} boto3_ms={boto3_ms:.0f} "
-        f"worst_ratio={handlers[worst]['ratio_vs_boto3']:.2f} worst_handler={worst}"
+        f"worst_ratio={handlers[worst]['ratio_vs_boto3']:.2f} worst_handler={worst} "
+        f"floor_ratio_min={min(floor_ratios):.2f} floor_ratio_max={max(floor_ratios):.2f}"
     )
     return 0
 
