@@ -14,27 +14,24 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from studio_core.aws.budget import ImageBudget
-from studio_core.aws.capacity import AccountCapacity
-from studio_core.aws.duration_estimates import DurationEstimates
-from studio_core.aws.events import JobEvents
-from studio_core.aws.jobs_table import JobsTable
-from studio_core.aws.operation_answers import OperationAnswers
-from studio_core.aws.operation_slots import OperationSlots
-from studio_core.aws.request_budget import RequestBudget
-from studio_core.aws.storage import Storage
-from studio_core.aws.waiting_room import WaitingRoom
-from studio_core.domain.polling import PollSettings
 from studio_core.settings import AiutaSettings, CapacitySettings, StorageSettings, from_env
 
-# Loaded by the factories that build them: the first call to Aiuta (ingest and record failure never
-# need requests or the secret), and ingest's and review's executions and published feed.
+# Each adapter's module is loaded by the factory that builds it: a function loads only the adapters
+# it uses (ingest and record failure never need requests, the secret or the capacity table).
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from studio_core.aiuta.client import AiutaStudioClient
+    from studio_core.aws.budget import ImageBudget
+    from studio_core.aws.capacity import AccountCapacity
+    from studio_core.aws.duration_estimates import DurationEstimates
+    from studio_core.aws.events import JobEvents
     from studio_core.aws.executions import Executions
+    from studio_core.aws.jobs_table import JobsTable
+    from studio_core.aws.operation_answers import OperationAnswers
     from studio_core.aws.publishing import PublishedFeed
+    from studio_core.aws.storage import Storage
+    from studio_core.aws.waiting_room import WaitingRoom
 
 
 @cache
@@ -55,17 +52,23 @@ def _secrets() -> SecretsProvider:
 
 @cache
 def storage(bucket: str | None = None) -> Storage:
+    from studio_core.aws.storage import Storage
+
     return Storage(bucket or from_env(StorageSettings).studio_bucket)
 
 
 @cache
 def operation_answers(bucket: str | None = None) -> OperationAnswers:
     """The answers status checks keep for the copy, in the studio bucket (its client made on first use)."""
+    from studio_core.aws.operation_answers import OperationAnswers
+
     return OperationAnswers(lambda: storage(bucket))
 
 
 @cache
 def jobs_table(table_name: str | None = None) -> JobsTable:
+    from studio_core.aws.jobs_table import JobsTable
+
     return JobsTable(table_name or from_env(StorageSettings).jobs_table, _dynamodb())
 
 
@@ -94,18 +97,24 @@ def executions(state_machine_arn: str) -> Executions:
 @cache
 def duration_estimates(table_name: str | None = None) -> DurationEstimates:
     """The learned operation durations, kept in the jobs table."""
+    from studio_core.aws.duration_estimates import DurationEstimates
+
     return DurationEstimates(table_name or from_env(StorageSettings).jobs_table, _dynamodb())
 
 
 @cache
 def image_budget(table_name: str, images_per_day: int) -> ImageBudget:
     """The day's image budget, kept in the jobs table (a limit of 0: no budget)."""
+    from studio_core.aws.budget import ImageBudget
+
     return ImageBudget(table_name, images_per_day, _dynamodb())
 
 
 @cache
 def job_events(bus_name: str) -> JobEvents:
     """The job events of this function's bus (none are put when the name is empty)."""
+    from studio_core.aws.events import JobEvents
+
     return JobEvents(bus_name)
 
 
@@ -139,6 +148,11 @@ def account_capacity(settings: CapacitySettings) -> AccountCapacity | None:
 
     A lease nobody saw end (its execution was stopped) expires after the longest job deadline.
     """
+    from studio_core.aws.capacity import AccountCapacity
+    from studio_core.aws.operation_slots import OperationSlots
+    from studio_core.aws.request_budget import RequestBudget
+    from studio_core.domain.polling import PollSettings
+
     if not settings.capacity_table:
         return None
     poll = from_env(PollSettings)
@@ -168,6 +182,8 @@ def waiting_room(settings: CapacitySettings) -> WaitingRoom | None:
     """Turns for the jobs waiting for capacity, at the account's request rate (None without a table)."""
     if not settings.capacity_table:
         return None
+    from studio_core.aws.waiting_room import WaitingRoom
+
     # A turn is worth a few seconds of a 10 s function, never all of them (the planner backs off
     # without one).
     return WaitingRoom(
