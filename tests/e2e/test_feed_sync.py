@@ -7,30 +7,15 @@ The full run (2,000 rows; 20 changed, 10 added, 5 removed) is ``make bench``, wi
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "feed_sync.py"
+from tests.support.benches import load_bench
 
 pytestmark = pytest.mark.slow
 
 
-def load_module() -> Any:
-    sys.path.insert(0, str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("bench_feed_sync", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_feed_uploaded_again_pays_only_for_its_changed_and_added_rows() -> None:
-    bench = load_module()
+    bench = load_bench("feed_sync")
     args = bench.parse_args(["--rows=40", "--changed=3", "--added=2", "--removed=1", "--timeout=600"])
 
     result = bench.run(args)

@@ -9,27 +9,14 @@ under R plus its configured burst so that Aiuta never has to refuse a request fo
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from typing import Any
+from tests.support.benches import load_bench
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "load.py"
 LOAD_PRODUCTS = 100
 RATE = 3
 
 
-def load_module() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_load", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_products_dropped_at_once_all_succeed_within_aiutas_rate() -> None:
-    load = load_module()
+    load = load_bench("load")
     args = load.parse_args(
         [
             f"--products={LOAD_PRODUCTS}",

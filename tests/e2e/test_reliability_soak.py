@@ -9,25 +9,11 @@ Ingest kills are left out: each costs the queue's 6-minute visibility timeout.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from typing import Any
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "reliability.py"
-
-
-def soak_module() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_reliability", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+from tests.support.benches import load_bench
 
 
 def test_a_reduced_fault_soak_keeps_every_promise() -> None:
-    soak = soak_module()
+    soak = load_bench("reliability")
     config = soak.SoakConfig(
         products=16, seed=11, ingest_kills=0, deadline_seconds=30, time_limit_seconds=420
     )

@@ -7,14 +7,14 @@ simulator's own counters, the execution's shape, the outbox and the prices.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.support.benches import load_bench
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOP_STATES = ("Wait for Aiuta", "Check operation status", "Is the generation finished?")
@@ -31,19 +31,9 @@ MAX_CHECKS_PER_ROUND = 6
 pytestmark = pytest.mark.slow
 
 
-def load_bench() -> ModuleType:
-    path = REPO_ROOT / "bench" / "work_per_product.py"
-    spec = importlib.util.spec_from_file_location("work_per_product", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return load_bench()
+    return load_bench("work_per_product")
 
 
 @pytest.fixture(scope="module")

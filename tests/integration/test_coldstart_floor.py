@@ -7,29 +7,16 @@ handler builds at import, and load nothing of ours.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 from tests.support import REPO_ROOT
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_coldstart_floor", REPO_ROOT / "bench" / "coldstart.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.support.benches import load_bench
 
 
 def test_the_floor_loads_what_the_handler_loads_but_our_code_and_builds_its_sdk_objects(
     tmp_path: Path,
 ) -> None:
-    bench = load_bench()
+    bench = load_bench("coldstart")
     ingest = bench.template_functions()["ingest"]
     module, path, env = bench.subject(REPO_ROOT, "ingest", ingest["env"])
 

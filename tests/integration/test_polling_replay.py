@@ -7,11 +7,8 @@ decides or what it learns, they diverge and this fails.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import timedelta
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,24 +19,13 @@ from studio_core.domain.learned_polling import DurationEstimate
 from studio_core.domain.state import JobState, StepStatus
 from studio_core.settings import CheckStatusSettings, from_env
 from studio_core.steps.check_status import check_across_short_waits
-from tests.support import REPO_ROOT
 from tests.support.aws import queued_job
+from tests.support.benches import load_bench
 from tests.support.lambdas import FakeLambdaContext, load_handler
 
 pytestmark = pytest.mark.usefixtures("pipeline_aws")
 
 ONLINE = OperationPriority.ONLINE
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_polling_replayed", REPO_ROOT / "bench" / "polling.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_production(
@@ -49,7 +35,7 @@ def run_production(
     Wait began, as Step Functions would; in an invocation a sleep takes its seconds. The
     simulator's clock moves with the test's. Returns the checks' times, the last state and the
     invocations."""
-    bench = load_bench()
+    bench = load_bench("polling")
     state_json = load_handler("submit").lambda_handler(
         json.loads(json.dumps(queued_job())), FakeLambdaContext()
     )
@@ -98,7 +84,7 @@ def test_the_bench_checks_and_learns_what_the_status_check_does(
 ) -> None:
     # Given the bench's plan for an online operation from the defaults' estimate, and a duration
     # half-way between two of its checks (so a few ms of real time cannot change the outcome)
-    bench = load_bench()
+    bench = load_bench("polling")
     settings = from_env(CheckStatusSettings).poll
     prior = clients.duration_estimates().current(ONLINE, settings)
     planned = bench.replay_operation(
@@ -150,4 +136,4 @@ def test_a_timed_out_round_is_learned_as_the_bench_learns_it(studio_sim: Any) ->
 
 
 def bench_replay_endless(prior: DurationEstimate, settings: Any) -> Any:
-    return load_bench().replay_operation(1e9, "online", prior, latency=0.3, settings=settings)
+    return load_bench("polling").replay_operation(1e9, "online", prior, latency=0.3, settings=settings)

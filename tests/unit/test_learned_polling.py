@@ -7,15 +7,12 @@ request rate binds."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import itertools
 import json
 import math
 import random
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -33,6 +30,7 @@ from studio_core.domain.learned_polling import (
     plan_for,
     rate_pressure_from,
 )
+from tests.support.benches import load_bench
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEVEN_DAYS = 7 * 24 * 3600
@@ -363,17 +361,6 @@ def test_the_module_imports_no_aws_or_http_library() -> None:
     assert not imported & {"boto3", "botocore", "requests"}
 
 
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_polling_under_test", REPO_ROOT / "bench" / "polling.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_checks_written_by_the_bench_give_back_its_figures(tmp_path: Path) -> None:
     # Given a small trace of online and offline durations
     rng = random.Random(11)
@@ -388,7 +375,7 @@ def test_the_checks_written_by_the_bench_give_back_its_figures(tmp_path: Path) -
     checks_out, results = tmp_path / "checks.txt", tmp_path / "results.json"
 
     # When the bench replays it, writing every operation's check times
-    bench = load_bench()
+    bench = load_bench("polling")
     bench.main(["--durations", str(durations), "--checks-out", str(checks_out), "--results", str(results)])
 
     # Then there is one line per operation, each ending on the check that saw the operation end,
@@ -412,7 +399,7 @@ def test_the_checks_written_by_the_bench_give_back_its_figures(tmp_path: Path) -
 
 def test_the_bench_runs_the_status_checks_own_decision_and_learning() -> None:
     # Given the bench as a module
-    bench = load_bench()
+    bench = load_bench("polling")
 
     # Then what it calls per check and per observation are the production functions themselves
     from studio_core.domain import polling, progress
@@ -430,7 +417,7 @@ def test_the_bench_replays_the_status_check_as_the_template_deploys_it() -> None
 
     template = load_template(REPO_ROOT / "template.yaml")
     check = template["Resources"]["CheckStatusFunction"]["Properties"]
-    bench = load_bench()
+    bench = load_bench("polling")
 
     # Then the bench sleeps in-process as long, in as much memory, within the same timeout
     assert template["Parameters"]["PollInLambdaSeconds"]["Default"] == bench.IN_LAMBDA_SECONDS
