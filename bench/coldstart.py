@@ -171,23 +171,29 @@ def made_up(logical_id: str, kind: str) -> str:
     return f"bench-{logical_id.lower()}"
 
 
-def import_once(module: str, path: list[Path], env: dict[str, str]) -> dict[str, Any]:
-    """``import module`` in a fresh interpreter started in ``path[0]``, with ``path`` first on
-    ``sys.path`` (the function's code, then the layer, as on Lambda): its cumulative import time,
-    CPU time and biggest imports."""
-    cwd = path[0]
+def python_in(path: list[Path], env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in a fresh interpreter started in ``path[0]`` with ``path`` first on
+    ``sys.path`` (the function's code, then the layer, as on Lambda) and ``env`` as the only AWS and
+    Powertools variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     clean.pop("PYTHONPATH", None)
-    code = f"{NO_NETWORK}{CPU_BEFORE}import {module}\n{CPU_AFTER}"
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-X", "importtime", "-c", code],
-        cwd=cwd,
+    return subprocess.run(  # noqa: S603
+        [sys.executable, *args],
+        cwd=path[0],
         env={**clean, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)},
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def import_once(module: str, path: list[Path], env: dict[str, str]) -> dict[str, Any]:
+    """``import module`` in a fresh interpreter (``python_in``): its cumulative import time, CPU
+    time, biggest imports and the modules it loaded, in order."""
+    cwd = path[0]
+    code = f"{NO_NETWORK}{CPU_BEFORE}import {module}\n{CPU_AFTER}"
+    done = python_in(path, env, "-X", "importtime", "-c", code)
     if done.returncode != 0:
         raise SystemExit(f"coldstart: importing {module} in {cwd} failed:\n{done.stderr[-2500:]}")
     # Lines are "import time: <self us> | <cumulative us> | <2 spaces per level><name>", each module
@@ -218,17 +224,7 @@ def import_once(module: str, path: list[Path], env: dict[str, str]) -> dict[str,
 def sdk_objects_built(path: list[Path], env: dict[str, str]) -> list[list[str]]:
     """The SDK clients and resources the handler in ``path[0]`` builds while it is imported, in order,
     as ``[kind, service]`` (``kind`` is ``client`` or ``resource``)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    clean.pop("PYTHONPATH", None)
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", f"{NO_NETWORK}{SDK_PROBE}"],
-        cwd=path[0],
-        env={**clean, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = python_in(path, env, "-c", f"{NO_NETWORK}{SDK_PROBE}")
     if done.returncode != 0:
         raise SystemExit(f"coldstart: probing the SDK objects of {path[0]} failed:\n{done.stderr[-2500:]}")
     built: list[list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -255,17 +251,7 @@ def floor_source(modules: list[str], built: list[list[str]]) -> str:
 
 def first_call_once(path: list[Path], env: dict[str, str], event: Path) -> dict[str, Any]:
     """Init and the first two calls of the handler in ``path[0]`` on ``event`` (``first_call.py``)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    clean.pop("PYTHONPATH", None)
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", FIRST_CALL.read_text(), str(event)],
-        cwd=path[0],
-        env={**clean, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = python_in(path, env, "-c", FIRST_CALL.read_text(), str(event))
     lines = [line for line in done.stderr.splitlines() if line.startswith("FIRST_CALL ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"coldstart: the first call in {path[0]} failed:\n{done.stderr[-2500:]}")
