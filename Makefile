@@ -109,6 +109,7 @@ bench: install
 	$(BIN)/python bench/polling.py > /dev/null
 	$(BIN)/python bench/finalize.py > /dev/null
 	$(BIN)/python bench/coldstart.py > /dev/null
+	$(BIN)/python bench/layer_bytecode.py > /dev/null
 	$(BIN)/python bench/work_per_product.py > /dev/null
 	$(BIN)/python bench/reliability.py > /dev/null
 	$(BIN)/python bench/hostile.py > /dev/null

@@ -164,7 +164,10 @@ def test_it_is_a_sam_template_with_python_3_13_traced_functions_on_the_common_la
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
     assert layer["Properties"]["ContentUri"] == "layers/common"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    # Built by its own Makefile: the arm64 wheels, studio_core and their bytecode
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert "build-CommonLayer:" in (REPO_ROOT / "layers/common/Makefile").read_text()
     assert (REPO_ROOT / "layers/common/requirements.txt").is_file()
     assert (REPO_ROOT / "layers/common/studio_core/__init__.py").is_file()
 
@@ -872,3 +875,78 @@ def test_sam_build_succeeds_without_docker(tmp_path: Path) -> None:
     assert (layer / "studio_core" / "domain" / "state.py").is_file()
     compiled = [path.name for path in layer.rglob("*.so")]
     assert compiled and not [name for name in compiled if "x86_64" in name]
+    # and every module of the layer with its python3.13 bytecode, checked against the source's hash
+    sources = list(layer.rglob("*.py"))
+    without = [path for path in sources if bytecode_flags(path, "cpython-313") != CHECKED_HASH]
+    assert sources and not without, (
+        f"{len(without)} of {len(sources)} without hash-based bytecode: {without[:3]}"
+    )
+
+
+# PEP 552: a .pyc's second word; 0b11 is "hash-based, checked against the source".
+CHECKED_HASH = 0b11
+
+
+def bytecode_flags(source: Path, tag: str) -> int | None:
+    """The flags of ``source``'s bytecode for ``tag`` (``cpython-313``), None if it has none."""
+    cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+    if not cached.is_file():
+        return None
+    return int.from_bytes(cached.read_bytes()[4:8], "little")
+
+
+@needs_tools
+@pytest.mark.slow
+def test_the_built_layer_loads_from_its_bytecode_when_its_sources_are_dated_1980(tmp_path: Path) -> None:
+    # Given the layer built by its Makefile for this host with python3.13 (the wheelhouse's host
+    # wheels), and every file dated 1980-01-01, as SAM's zip leaves them in /opt on Lambda
+    bin_dir = python313_bin()
+    if bin_dir is None:
+        pytest.skip("no python3.13 here (pyenv 3.13.0)")
+    python313 = bin_dir / "python3.13"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    if (WHEELHOUSE / ".requirements.sha256").is_file():
+        env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE)}
+    subprocess.run(  # noqa: S603
+        [  # noqa: S607
+            "make",
+            "-s",
+            "-f",
+            str(REPO_ROOT / "layers/common/Makefile"),
+            "build-CommonLayer",
+            f"ARTIFACTS_DIR={tmp_path}",
+            f"PYTHON313={python313}",
+            "WHEELS=",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    layer = tmp_path / "python"
+    dated_1980 = 315532800
+    for path in layer.rglob("*"):
+        os.utime(path, (dated_1980, dated_1980))
+
+    # When a function imports the job state, pydantic and Powertools from it on a read-only /opt
+    # (nothing may be written), counting every source Python compiles on the way
+    probe = (
+        "import sys\n"
+        "compiled = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'compile' and isinstance(args[1], str) and args[1].startswith(sys.argv[1]):\n"
+        "        compiled.append(args[1])\n"
+        "sys.addaudithook(hook)\n"
+        "import studio_core.domain.state, pydantic, aws_lambda_powertools.logging\n"
+        "print(len(compiled), *compiled[:3])\n"
+    )
+    done = subprocess.run(  # noqa: S603
+        [python313, "-c", probe, str(layer)],
+        env={**env, "PYTHONPATH": str(layer), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+
+    # Then it compiles none of them: each module loads from its bytecode
+    assert done.stdout.split()[0] == "0", done.stdout
