@@ -177,6 +177,9 @@ def python_in(path: list[Path], env: dict[str, str], *args: str) -> subprocess.C
     Powertools variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     clean.pop("PYTHONPATH", None)
+    # Bytecode is written by the first, untimed import and read by the timed ones, as the deployed
+    # layer ships it (layers/common/Makefile); ``env`` may still forbid it (layer_bytecode.py).
+    clean.pop("PYTHONDONTWRITEBYTECODE", None)
     return subprocess.run(  # noqa: S603
         [sys.executable, *args],
         cwd=path[0],
