@@ -80,8 +80,8 @@ def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table
     assert clock.slept == [1.0, 2.0]
 
 
-@pytest.mark.parametrize(("woke_late", "keeps_its_turn"), [(0.15, True), (0.5, False)])
-def test_a_caller_woken_late_sends_within_the_burst_s_headroom_and_past_it_takes_another_turn(
+@pytest.mark.parametrize(("woke_late", "keeps_its_turn"), [(0.05, True), (0.15, False)])
+def test_a_caller_woken_late_sends_within_half_a_turn_and_past_it_takes_another_turn(
     table: str, woke_late: float, keeps_its_turn: bool
 ) -> None:
     # Given a budget of 5 requests/s with bursts of 2 whose next three turns are taken (two at
@@ -96,14 +96,31 @@ def test_a_caller_woken_late_sends_within_the_burst_s_headroom_and_past_it_takes
     # When it takes a turn (0.4 s away) and wakes woke_late after it
     turn = late.take()
 
-    # Then a request one turn late still goes (a burst of 2 leaves the bucket one turn of
-    # headroom: giving the turn up would lose it for the account); later than that, the missed
-    # turn is given up and another taken, so late requests do not bunch up
+    # Then a request up to half a turn (0.1 s) late still goes; later than that, the missed turn
+    # is given up and another taken, so late requests do not bunch up with the turns after them
     if keeps_its_turn:
         assert turn - start == pytest.approx(0.4, abs=0.01)
     else:
         assert turn - start >= 0.4 + woke_late
     assert clock.slept[0] == pytest.approx(0.4 + woke_late)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(1, 1), (1, 2), (2, 2), (4, 2), (5, 2), (5, 10), (20, 3)])
+def test_requests_sent_late_within_the_allowance_keep_every_second_within_rate_plus_burst(
+    table: str, rate: int, burst: int
+) -> None:
+    # Given a budget's turns at its limit for 10 s (a burst, then one every interval) and every
+    # request sent anywhere up to the budget's allowance after its turn
+    allowance = RequestBudget(table, rate=rate, burst=burst, client=object()).late_seconds
+    turns = [0.0] * burst + [(k + 1) / rate for k in range(10 * rate)]
+
+    # When the sends are bunched as badly as they can be: into a one-second window, every turn
+    # from the window's start minus the allowance up to its end
+    starts = [turn + shift for turn in turns for shift in (0.0, -allowance, 1e-9, -allowance + 1e-9)]
+    most = max(sum(1 for turn in turns if start - allowance <= turn < start + 1) for start in starts)
+
+    # Then no second holds more than rate + burst requests, as the template promises
+    assert most <= rate + burst
 
 
 @pytest.mark.slow

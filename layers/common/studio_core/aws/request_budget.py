@@ -80,11 +80,12 @@ class RequestBudget:
         self._clock = clock
         self._sleep = sleep
         self.waited_seconds = 0.0
-        # How late after its turn a request may still go. A turn given up is a turn of the account
-        # lost; a request sent late takes one token of the bucket's headroom, and a burst of
-        # ``burst`` leaves ``burst - 1`` of it: so up to that many turns late (a second at most),
-        # and at least half a turn (a quarter second at most) when there is no burst.
-        self.late_seconds = max(min(0.25, 0.5 / rate), min(1.0, (burst - 1) / rate))
+        # How late after its turn a request may still go: half a turn (a quarter second at most).
+        # A turn given up is a turn of the account lost, but a request sent late lands nearer the
+        # turns after it: up to rate x late more requests in a second. Under a whole turn, no
+        # second holds more than rate + burst (the template's promise); half a turn leaves the
+        # other half for the network's jitter.
+        self.late_seconds = min(0.25, 0.5 / rate)
         self._backlog: NewWorkBacklog | None = None  # as the item was last seen
 
     def take(self, *, create: bool = False) -> float:
