@@ -843,6 +843,23 @@ def python313_bin() -> Path | None:
     return None
 
 
+def python313_build_env() -> tuple[Path, dict[str, str]]:
+    """python3.13's bin directory and an environment with it first on PATH, taking the layer's
+    wheels from the wheelhouse `make tools` filled when it matches the requirements (offline);
+    skips the test without python3.13 (the layer's build needs it without Docker)."""
+    bin_dir = python313_bin()
+    if bin_dir is None:
+        pytest.skip(
+            "no python3.13 here (pyenv 3.13.0): building the layer for python3.13 needs it without Docker"
+        )
+    env = {**tool_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    digest = hashlib.sha256((REPO_ROOT / "layers/common/requirements.txt").read_bytes()).hexdigest()
+    stamp = WHEELHOUSE / ".requirements.sha256"
+    if stamp.is_file() and stamp.read_text().strip() == digest:
+        env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE)}
+    return bin_dir, env
+
+
 def runs(interpreter: Path) -> bool:
     return subprocess.run([interpreter, "-V"], capture_output=True, check=False).returncode == 0  # noqa: S603
 
@@ -851,15 +868,7 @@ def runs(interpreter: Path) -> bool:
 @pytest.mark.slow
 def test_sam_build_succeeds_without_docker(tmp_path: Path) -> None:
     # Given python3.13 on PATH (sam builds the python3.13 runtime without Docker then)
-    bin_dir = python313_bin()
-    if bin_dir is None:
-        pytest.skip("no python3.13 here (pyenv 3.13.0): sam build for python3.13 needs it without Docker")
-    env = {**tool_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    digest = hashlib.sha256((REPO_ROOT / "layers/common/requirements.txt").read_bytes()).hexdigest()
-    stamp = WHEELHOUSE / ".requirements.sha256"
-    if stamp.is_file() and stamp.read_text().strip() == digest:
-        # Offline: the layer's wheels (host and arm64) that `make tools` downloaded.
-        env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE)}
+    _, env = python313_build_env()
 
     # When sam builds the template
     build_dir = tmp_path / "build"
@@ -900,13 +909,8 @@ def bytecode_flags(source: Path, tag: str) -> int | None:
 def test_the_built_layer_loads_from_its_bytecode_when_its_sources_are_dated_1980(tmp_path: Path) -> None:
     # Given the layer built by its Makefile for this host with python3.13 (the wheelhouse's host
     # wheels), and every file dated 1980-01-01, as SAM's zip leaves them in /opt on Lambda
-    bin_dir = python313_bin()
-    if bin_dir is None:
-        pytest.skip("no python3.13 here (pyenv 3.13.0)")
+    bin_dir, env = python313_build_env()
     python313 = bin_dir / "python3.13"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    if (WHEELHOUSE / ".requirements.sha256").is_file():
-        env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE)}
     subprocess.run(  # noqa: S603
         [  # noqa: S607
             "make",
