@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tools"), str(REPO / "layers" / "common")]
 
 import requests  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 
 from studio_cli.samples import product_photo  # noqa: E402
 from studio_local import LocalStudio  # noqa: E402
@@ -85,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=7200, help="give up after this many seconds")
     parser.add_argument("--record", action="store_true", help="write results/load*.json and the README")
+    parser.add_argument("--json", type=Path, help="also write the result here (nothing else recorded)")
     return parser.parse_args(argv)
 
 
@@ -440,6 +442,8 @@ def wait_reason(event: Any) -> str:
         if name == "CapacityUnavailable":
             found = re.search(r"\((Aiuta\w+)\)", cause)
             name = f"{name} ({found.group(1) if found else 'other'})"
+            if "waits behind them" in cause:  # a new job queued behind the creates already waiting
+                name += " behind waiting creates"
         return f"{task}: {name}"
     return "?"
 
@@ -480,6 +484,48 @@ def stack_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def call_name(environ: dict[str, Any]) -> str:
+    """A request to moto named by its operation (JSON protocols) or its method and kind (REST)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return str(target.rsplit(".", 1)[-1])
+    path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "?")
+    if path.startswith("/2015-03-31/functions"):
+        return "Lambda Invoke"
+    query = environ.get("QUERY_STRING", "")
+    listing = " (list)" if method == "GET" and ("list-type" in query or "versions" in query) else ""
+    return f"S3 {method}{listing}"
+
+
+class AwsCalls:
+    """Counts the calls moto serves, by service and operation, while the run lasts: what each
+    product costs the emulated AWS (all of it in this process, so its pace as well)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._original = DomainDispatcherApplication.__call__
+
+    def __enter__(self) -> AwsCalls:
+        original, counts, lock = self._original, self.counts, self._lock
+
+        def counted(app: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+            name = call_name(environ)
+            with lock:
+                counts[name] += 1
+            return original(app, environ, start_response)
+
+        DomainDispatcherApplication.__call__ = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        DomainDispatcherApplication.__call__ = self._original  # type: ignore[method-assign]
+
+    def per_product(self, products: int) -> dict[str, float]:
+        with self._lock:
+            return {name: round(n / max(1, products), 2) for name, n in self.counts.most_common()}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = args.catalogue or args.products
     print(f"starting the local stack (R = {args.rate:g}/s, {expected} products)...", flush=True)
@@ -489,17 +535,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             link = hosted_image(studio)
             simulator.admin.reset()  # counters from zero; the start settings stay
             cpu_before = stack_cpu_seconds()
-            if args.catalogue:
-                dropped = drop_catalogue(studio, expected, link, args.bad_row_every)
-            else:
-                dropped = drop_products(studio, expected, link)
-            print(f"dropped {expected} {'rows' if args.catalogue else 'products'}; following...", flush=True)
-            followed = follow(studio, args, expected, dropped)
-            result = summarise(studio, simulator, args, followed, dropped)
+            with AwsCalls() as calls:
+                if args.catalogue:
+                    dropped = drop_catalogue(studio, expected, link, args.bad_row_every)
+                else:
+                    dropped = drop_products(studio, expected, link)
+                what = "rows" if args.catalogue else "products"
+                print(f"dropped {expected} {what}; following...", flush=True)
+                followed = follow(studio, args, expected, dropped)
+                result = summarise(studio, simulator, args, followed, dropped)
             # moto (every AWS service and the state machines' interpreter) runs in this one
             # process: near 1.0 means its interpreter lock, not Aiuta's rate, set the pace.
             busy = (stack_cpu_seconds() - cpu_before) / max(1.0, time.time() - dropped)
             result["moto_process_cpu_share"] = round(busy, 2)
+            # The bench's own calls (the drop, its following) are in these counts too.
+            result["aws_calls_per_product"] = calls.per_product(expected)
             return result
     finally:
         simulator.stop()
@@ -643,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     print(render(result))
     for problem in problems(result):
         print(f"  PROBLEM: {problem}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
     if args.record:
         command = "python bench/load.py " + " ".join(sys.argv[1:] if argv is None else argv)
         record(result, command.replace(" --record", "").strip())

@@ -37,6 +37,11 @@ def test_products_dropped_at_once_all_succeed_within_aiutas_rate() -> None:
     assert result["creates_per_job"] == 1.0
     assert result["requests"]["peak_per_second"] <= RATE + args.burst
     assert result["first_result_seconds"] < result["last_result_seconds"]
+    # What each product cost the emulated AWS is counted by operation: one execution each, and
+    # the Lambda invocations of its steps
+    calls = result["aws_calls_per_product"]
+    assert 1.0 <= calls["StartExecution"] <= 1.05  # a start retried after a lost answer is safe
+    assert calls["Lambda Invoke"] >= 3  # submit, a check and the copy at least
     # The parseable last line carries the same figures
     line = load.last_line(result)
     assert line.startswith("load: ") and f"succeeded={LOAD_PRODUCTS}" in line
