@@ -38,6 +38,7 @@ INGEST = Ingest(
     publisher=Publisher(
         STORAGE, clients.published_feed(SETTINGS.jobs_table), SETTINGS.published_base_url, EVENTS
     ),
+    admit_new_job=clients.new_job_admission(SETTINGS.capacity_wait),
 )
 
 

@@ -18,13 +18,14 @@ from typing import Any
 import boto3
 import pytest
 
+from studio_cli.samples import product_photo
 from studio_core import clients
 from studio_core.aiuta.client import AiutaStudioClient
 from studio_core.aiuta.requests import OperationPriority
 from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.operation_slots import OperationSlots
 from studio_core.aws.request_budget import RequestBudget
-from studio_core.domain.capacity import CREATES_STOPPED_SECONDS
+from studio_core.domain.capacity import CREATES_STOPPED_SECONDS, CapacityTask, CapacityWait
 from studio_core.domain.errors import CapacityUnavailable
 from studio_core.domain.learned_polling import HEAD_SHARE, PRESSED_HEAD_SHARE, initial_estimate
 from studio_core.domain.polling import PollSettings, start_polling
@@ -34,6 +35,7 @@ from studio_core.steps.check_status import check_job
 from tests.support import lambdas
 from tests.support.aws import REGION, create_table_from_template, queued_job
 from tests.support.clock import SleepingClock
+from tests.support.ingest import executions, put, s3_message, sqs_event
 from tests.support.lambdas import FakeLambdaContext, load_handler
 from tests.support.simulator import SIM_API_KEY
 
@@ -285,3 +287,48 @@ def test_a_new_job_waits_behind_the_creates_already_waiting_then_submits_at_its_
     assert studio_sim.admin.stats()["creates"]["total"] == 1
     # (its wait is over: the state it passes on no longer carries it)
     assert "capacity" not in output
+
+
+def drop_folder(product_id: str) -> None:
+    """A product folder (two photos and product.json) as a store uploads it, and its event to ingest."""
+    for i in range(2):
+        put(f"inbox/{product_id}/photo-{i + 1}.jpg", product_photo("jacket", (30, 80, 50), angle=i))
+    put(f"inbox/{product_id}/product.json", {})
+    ingest_handler = load_handler("ingest")
+    answer = ingest_handler.lambda_handler(
+        sqs_event(s3_message(f"inbox/{product_id}/product.json")), FakeLambdaContext("ingest")
+    )
+    assert answer == {"batchItemFailures": []}
+
+
+@pytest.mark.usefixtures("shared_capacity")
+def test_ingest_starts_a_new_job_in_its_wait_behind_the_creates_already_waiting(studio_sim: Any) -> None:
+    # Given the functions sharing a capacity table at 1 request/s
+    load_handler("ingest", cold_start=True)
+    planner = load_handler("plan_capacity_wait", cold_start=True).lambda_handler
+    submit = load_handler("submit", cold_start=True).lambda_handler
+
+    # When a product arrives while no create waits, it starts as it always did: at its submit
+    drop_folder("first-product")
+    [first] = executions()
+    assert first["input"].get("capacity") is None
+
+    # And when one arrives after four jobs were sent to wait for a request turn
+    turns = send_to_wait(planner, json.loads(json.dumps(queued_job())), 4)
+    drop_folder("second-product")
+
+    # Then its execution starts with its wait already planned (the state machine's first Choice
+    # sends it to "Wait for capacity"): its turn behind the four, for its submit, and nothing
+    # was sent to Aiuta or claimed
+    [second] = [e for e in executions() if e["input"]["product_id"] == "second-product"]
+    capacity = CapacityWait.model_validate(second["input"]["capacity"])
+    assert capacity.task is CapacityTask.SUBMIT and capacity.attempt == 1
+    assert capacity.wait_seconds >= max(turns)
+    assert "waits behind them (AiutaRequestsPerSecond)" in capacity.reason
+    assert studio_sim.admin.stats()["creates"]["total"] == 0
+    assert clients.jobs_table().get(second["input"]["job_id"]).status == "QUEUED"  # type: ignore[union-attr]
+
+    # And back from that wait, at its turn, its submit creates its operation
+    output = submit(second["input"], FakeLambdaContext())
+    assert [op["operation_id"] is not None for op in output["operations"]] == [True]
+    assert studio_sim.admin.stats()["creates"]["total"] == 1

@@ -114,7 +114,9 @@ def test_a_regeneration_request_starts_at_its_round_and_a_new_job_at_submit(
     start = definition["States"][START]
 
     assert start["Type"] == "Choice"
-    resume, regeneration = start["Choices"]
+    resume, regeneration, queued = start["Choices"]
+    # A new job whose wait ingest already planned waits for its turn before it submits
+    assert queued == {"Variable": "$.capacity.task", "IsPresent": True, "Next": "Wait for capacity"}
     # A nested field: a state always carries resume (null for a new job), and IsPresent is true for null
     assert resume == {"Variable": "$.resume.attempt", "IsPresent": True, "Next": CHECK}
     assert regeneration["Next"] == REGENERATE

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from studio_core.settings import AiutaSettings, CapacitySettings, StorageSettings, from_env
+from studio_core.settings import (
+    AiutaSettings,
+    CapacitySettings,
+    CapacityWaitSettings,
+    StorageSettings,
+    from_env,
+)
 
 # Each adapter's module is loaded by the factory that builds it: a function loads only the adapters
 # it uses (ingest and record failure never need requests, the secret or the capacity table).
@@ -222,6 +228,24 @@ def rate_pressure(settings: AiutaSettings) -> Callable[[], float]:
     0 without a capacity table."""
     capacity = account_capacity(settings.capacity)
     return capacity.requests.rate_pressure if capacity is not None else lambda: 0.0
+
+
+def new_job_admission(settings: CapacityWaitSettings) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """Plans a new job's wait before its execution starts while creates wait for a request turn
+    (``steps.capacity_wait.wait_behind_waiting_creates``); None without a capacity table."""
+    from functools import partial
+
+    from studio_core.steps.capacity_wait import wait_behind_waiting_creates
+
+    capacity, room = account_capacity(settings.capacity), waiting_room(settings.capacity)
+    if capacity is None or room is None:
+        return None
+    return partial(
+        wait_behind_waiting_creates,
+        creates_waiting=capacity.requests.read_creates_waiting,
+        settings=settings,
+        room=room,
+    )
 
 
 def creates_waiting(settings: AiutaSettings) -> Callable[[], float] | None:

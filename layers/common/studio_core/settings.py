@@ -175,6 +175,8 @@ class IngestSettings(StorageSettings):
     allow_private_image_urls: bool = False
     # A late approval (a decision for a job that has ended) is published by ingest itself.
     event_bus_name: str = ""
+    # A new job that would only be told to wait behind the creates waiting has its wait planned here.
+    capacity_wait: CapacityWaitSettings = Field(default_factory=_read(CapacityWaitSettings))
     published_base_url: str = ""
 
 

@@ -131,6 +131,14 @@ def waits_for_a_request_turn(task: CapacityTask, error: str, message: str) -> bo
     )
 
 
+def behind_waiting_creates(waiting: float) -> str:
+    """Why a new job waits before it sends anything: creates are already waiting for a request turn."""
+    return (
+        f"about {waiting:.0f} new jobs are waiting for a request turn; this one waits behind them "
+        "(AiutaRequestsPerSecond)"
+    )
+
+
 @dataclass(frozen=True)
 class NewWorkBacklog:
     """The new work waiting for a request turn, as the request budget's item keeps it (epoch s)."""

@@ -18,6 +18,7 @@ step gets back exactly what it had.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import (
     CapacityTask,
     CapacityWait,
+    behind_waiting_creates,
     episode_deadline,
     plan_capacity_wait,
     waits_for_a_request_turn,
@@ -113,3 +115,39 @@ def plan_wait(
     seconds("CapacityWaitSeconds", wait.wait_seconds)
     count("CapacityWaits")
     return document
+
+
+def wait_behind_waiting_creates(
+    document: dict[str, Any],
+    *,
+    creates_waiting: Callable[[], float],
+    settings: CapacityWaitSettings,
+    room: WaitingRoom,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A new job's state as ingest starts it: with its wait for capacity already planned
+    (``$.capacity``, task submit) while creates wait for a request turn, else unchanged.
+
+    Its execution then starts in "Wait for capacity" and submits at its turn in the waiting room,
+    the same turn the Submit step would have been refused into (``steps.submit
+    .queue_behind_waiting_creates``): a Submit invocation, a planner invocation and their
+    transitions fewer per job of a big drop. A backlog that cannot be read, or a plan that gives
+    no wait, leaves the job to Submit, which looks again."""
+    try:
+        waiting = creates_waiting()
+    except (BotoCoreError, ClientError) as exc:
+        logger.info("the creates waiting could not be read; the job submits", extra={"error": str(exc)})
+        return document
+    if waiting < 1:
+        return document
+    refused = {"Error": "CapacityUnavailable", "Cause": behind_waiting_creates(waiting)}
+    planned = plan_wait(
+        {**document, "capacity_error": {CapacityTask.SUBMIT.value: refused}},
+        settings=settings,
+        room=room,
+        now=now,
+    )
+    if "capacity" not in planned:
+        return document
+    count("NewJobsQueuedAtIngest")
+    return planned

@@ -22,6 +22,7 @@ from studio_core.aiuta.requests import ProductInfo
 from studio_core.aws.duration_estimates import DurationEstimates
 from studio_core.aws.jobs_table import JobsTable
 from studio_core.aws.storage import Storage
+from studio_core.domain.capacity import behind_waiting_creates
 from studio_core.domain.errors import (
     AiutaConnectionError,
     AiutaOutcomeUnknown,
@@ -159,10 +160,7 @@ def queue_behind_waiting_creates(state: JobState, creates_waiting: Callable[[], 
         return
     if waiting >= 1:
         count("CreatesQueuedBehindBacklog")
-        raise CapacityUnavailable(
-            f"about {waiting:.0f} new jobs are waiting for a request turn; this one waits behind them "
-            "(AiutaRequestsPerSecond)"
-        )
+        raise CapacityUnavailable(behind_waiting_creates(waiting))
 
 
 def submit_job(

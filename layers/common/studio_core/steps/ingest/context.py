@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from studio_core.aws.budget import ImageBudget
 from studio_core.aws.executions import Executions, IngestQueue
@@ -71,6 +72,9 @@ class Ingest:
     # the job has ended (a late approval).
     reviews: ReviewCallbacks | None = None
     publisher: Publisher | None = None
+    # Plans a new job's wait for capacity before its execution starts, while creates wait for a
+    # request turn (``steps.capacity_wait.wait_behind_waiting_creates``); None: Submit finds out.
+    admit_new_job: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def start_work(
@@ -194,9 +198,13 @@ def start_job(
         base_job_id=base_job_id,
         work=work,
     )
+    document = state.to_output()
+    if created and ctx.admit_new_job is not None and state.pending_round is None and state.resume is None:
+        document = ctx.admit_new_job(document)
     # Even for a known job the start is repeated: an earlier attempt may have crashed
-    # between the record and the execution; the deterministic name makes it safe.
-    started = ctx.executions.start(name, state.to_output())
+    # between the record and the execution; the deterministic name makes it safe (a different
+    # input, such as another planned wait, finds the execution that exists: a duplicate).
+    started = ctx.executions.start(name, document)
     if created and started:
         logger.info("job started", extra={"job_id": state.job_id, "execution": name})
         count("JobsStarted")
