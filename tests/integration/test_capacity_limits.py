@@ -105,44 +105,6 @@ def test_a_caller_woken_late_sends_within_half_a_turn_and_past_it_takes_another_
     assert clock.slept[0] == pytest.approx(0.4 + woke_late)
 
 
-class SlowDynamoDB:
-    """A DynamoDB client whose updates take ``seconds`` of the clock to answer (a loaded table)."""
-
-    def __init__(self, clock: SleepingClock, seconds: float) -> None:
-        self._client = boto3.client("dynamodb", region_name=REGION)
-        self._clock, self._seconds = clock, seconds
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def update_item(self, **kwargs: Any) -> Any:
-        answer = self._client.update_item(**kwargs)
-        self._clock.sleep(self._seconds)
-        return answer
-
-
-def test_a_slow_reservation_is_not_slept_twice_and_the_caller_keeps_its_turn(table: str) -> None:
-    # Given a budget of 5 requests/s with bursts of 2 whose next three turns are taken, and a
-    # caller whose reservation takes 0.3 s to come back (more than half a turn)
-    clock = SleepingClock()
-    start = clock()
-    others = budget(table, clock, burst=2)
-    for _ in range(3):
-        others.reserve(start + 5)
-    slow = RequestBudget(
-        table, rate=5.0, burst=2, client=SlowDynamoDB(clock, 0.3), clock=clock, sleep=clock.sleep
-    )
-
-    # When it takes a turn (0.4 s after it asked)
-    turn = slow.take()
-
-    # Then it sleeps only what is left of the 0.4 s once the answer came, and sends at its turn
-    # (sleeping the whole 0.4 s after the answer would miss it by 0.3 s and give it up)
-    assert turn - start == pytest.approx(0.4, abs=0.01)
-    assert clock.slept == [pytest.approx(0.3), pytest.approx(0.1, abs=0.01)]
-    assert clock() - start == pytest.approx(0.4, abs=0.01)
-
-
 @pytest.mark.parametrize(("rate", "burst"), [(1, 1), (1, 2), (2, 2), (4, 2), (5, 2), (5, 10), (20, 3)])
 def test_requests_sent_late_within_the_allowance_keep_every_second_within_rate_plus_burst(
     table: str, rate: int, burst: int

@@ -108,10 +108,7 @@ class RequestBudget:
                     f"{turn.seconds:.1f} s (AiutaRequestsPerSecond)",
                     retry_after=turn.seconds,
                 )
-            # The sleep starts when the reservation came back, not when it was asked for: a slow
-            # answer from DynamoDB would otherwise be slept a second time after it.
-            reserved_at = self._clock()
-            wait = turn - reserved_at
+            wait = turn - now
             if wait > 0:
                 self.waited_seconds += wait
                 self._sleep(wait)
@@ -120,13 +117,7 @@ class RequestBudget:
                 # Woken long after the turn (a busy host): sending now could bunch with the next
                 # turns, so the missed one is given up and one new one taken (only one: on a host
                 # that keeps waking late, retaking would only burn the turns of others).
-                logger.warning(
-                    "a request turn was missed; taking another",
-                    extra={
-                        "late_seconds": round(late, 3),
-                        "reservation_seconds": round(reserved_at - now, 3),
-                    },
-                )
+                logger.warning("a request turn was missed; taking another", extra={"late_seconds": late})
                 missed = True
                 continue
             return turn
