@@ -23,7 +23,8 @@ from studio_core.settings import (
 )
 
 # Each adapter's module is loaded by the factory that builds it: a function loads only the adapters
-# it uses (ingest and record failure never need requests, the secret or the capacity table).
+# it uses (ingest and record failure never need requests or the secret; of the capacity table,
+# ingest only reads the backlog and takes waiting-room turns).
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
@@ -233,13 +234,13 @@ def rate_pressure(settings: AiutaSettings) -> Callable[[], float]:
 def new_job_admission(settings: CapacityWaitSettings) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
     """Plans a new job's wait before its execution starts while creates wait for a request turn
     (``steps.capacity_wait.wait_behind_waiting_creates``); None without a capacity table."""
+    capacity, room = account_capacity(settings.capacity), waiting_room(settings.capacity)
+    if capacity is None or room is None:
+        return None
     from functools import partial
 
     from studio_core.steps.capacity_wait import wait_behind_waiting_creates
 
-    capacity, room = account_capacity(settings.capacity), waiting_room(settings.capacity)
-    if capacity is None or room is None:
-        return None
     return partial(
         wait_behind_waiting_creates,
         creates_waiting=capacity.requests.read_creates_waiting,
