@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import io
 import json
 import logging
 import os
@@ -87,6 +88,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=7200, help="give up after this many seconds")
     parser.add_argument("--record", action="store_true", help="write results/load*.json and the README")
     parser.add_argument("--json", type=Path, help="also write the result here (nothing else recorded)")
+    parser.add_argument(
+        "--call-sites",
+        action="store_true",
+        help="also count DynamoDB calls by table, key and expression (reads every request body)",
+    )
     return parser.parse_args(argv)
 
 
@@ -497,22 +503,50 @@ def call_name(environ: dict[str, Any]) -> str:
     return f"S3 {method}{listing}"
 
 
+def dynamodb_call_site(environ: dict[str, Any]) -> str | None:
+    """A DynamoDB request named by its table, the key's kind and its expression's first clause:
+    which code sent it (``--call-sites``). The body is read and put back for moto."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if not target.startswith("DynamoDB_"):
+        return None
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    key = request.get("Key") or request.get("Item") or {}
+    pk = next(iter(key.get("pk", {}).values()), "") if isinstance(key, dict) else ""
+    kind = re.sub(r"[0-9a-f]{8,}|[0-9]{4,}", "*", str(pk).split("#", 1)[0])[:24]
+    table = str(request.get("TableName", "")).rsplit("-", 1)[-1][:20]
+    if "RequestItems" in request:
+        table = ",".join(sorted(str(t).rsplit("-", 1)[-1][:20] for t in request["RequestItems"]))
+    clause = str(request.get("UpdateExpression") or request.get("KeyConditionExpression") or "")
+    return f"{target.rsplit('.', 1)[-1]} {table} {kind} {clause[:40]}".strip()
+
+
 class AwsCalls:
     """Counts the calls moto serves, by service and operation, while the run lasts: what each
     product costs the emulated AWS (all of it in this process, so its pace as well)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sites: bool = False) -> None:
         self.counts: Counter[str] = Counter()
+        self.sites: Counter[str] = Counter()
+        self._count_sites = sites
         self._lock = threading.Lock()
         self._original = DomainDispatcherApplication.__call__
 
     def __enter__(self) -> AwsCalls:
         original, counts, lock = self._original, self.counts, self._lock
+        sites, count_sites = self.sites, self._count_sites
 
         def counted(app: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
             name = call_name(environ)
+            site = dynamodb_call_site(environ) if count_sites else None
             with lock:
                 counts[name] += 1
+                if site:
+                    sites[site] += 1
             return original(app, environ, start_response)
 
         DomainDispatcherApplication.__call__ = counted  # type: ignore[method-assign]
@@ -525,6 +559,10 @@ class AwsCalls:
         with self._lock:
             return {name: round(n / max(1, products), 2) for name, n in self.counts.most_common()}
 
+    def sites_per_product(self, products: int) -> dict[str, float]:
+        with self._lock:
+            return {site: round(n / max(1, products), 2) for site, n in self.sites.most_common(40)}
+
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = args.catalogue or args.products
@@ -535,7 +573,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             link = hosted_image(studio)
             simulator.admin.reset()  # counters from zero; the start settings stay
             cpu_before = stack_cpu_seconds()
-            with AwsCalls() as calls:
+            with AwsCalls(sites=args.call_sites) as calls:
                 if args.catalogue:
                     dropped = drop_catalogue(studio, expected, link, args.bad_row_every)
                 else:
@@ -550,6 +588,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["moto_process_cpu_share"] = round(busy, 2)
             # The bench's own calls (the drop, its following) are in these counts too.
             result["aws_calls_per_product"] = calls.per_product(expected)
+            if args.call_sites:
+                result["dynamodb_call_sites_per_product"] = calls.sites_per_product(expected)
             return result
     finally:
         simulator.stop()

@@ -27,6 +27,8 @@ create_once = operation_creator(SETTINGS.idempotency_table, lambda: clients.aiut
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
     jobs = clients.jobs_table(SETTINGS.jobs_table)
+    # A create leaves only with time to hear its answer.
+    clients.aiuta_client(SETTINGS).register_lambda_context(context)
     state = start_regeneration_round(
         state,
         jobs=jobs,

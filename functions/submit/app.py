@@ -26,9 +26,11 @@ create_once = operation_creator(SETTINGS.idempotency_table, lambda: clients.aiut
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def lambda_handler(state: JobState, context: LambdaContext) -> dict[str, Any]:
+    client = clients.aiuta_client(SETTINGS)
+    client.register_lambda_context(context)  # a create leaves only with time to hear its answer
     state = submit_job(
         state,
-        client=clients.aiuta_client(SETTINGS),
+        client=client,
         storage=clients.storage(SETTINGS.studio_bucket),
         jobs=clients.jobs_table(SETTINGS.jobs_table),
         create=create_once,

@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from studio_cli.samples import product_photo
 from studio_core.aiuta.client import AiutaStudioClient, RetryPolicy
+from studio_core.aiuta.operations import operation_creator
 from studio_core.aiuta.requests import GenerateFlatLayImagesRequest, ProductInfo
 from studio_core.aws.capacity import AccountCapacity
 from studio_core.aws.operation_slots import OperationSlots
@@ -26,7 +27,7 @@ from studio_core.aws.request_budget import RequestBudget
 from studio_core.aws.waiting_room import WaitingRoom
 from studio_core.domain.capacity import REQUESTS_PER_OPERATION, CapacityTask
 from studio_core.domain.errors import CapacityUnavailable
-from tests.support.aws import REGION, create_table_from_template
+from tests.support.aws import IDEMPOTENCY_TABLE, REGION, create_idempotency_table, create_table_from_template
 from tests.support.clock import SleepingClock
 
 TABLE = "studio-test-capacity"
@@ -320,6 +321,93 @@ def test_a_create_holds_a_slot_until_a_read_finds_the_operation_finished(
     studio_sim.admin.advance(10)
     assert client.get_flat_lay_operation(operation_id).status == "SUCCESS"
     assert capacity.operations.in_flight() == {}
+
+
+class InvocationLeft:
+    """A Lambda context's time left, moved by the test."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+def test_a_create_without_the_time_to_hear_its_answer_is_not_sent_and_goes_once_in_a_fresh_invocation(
+    capacity: AccountCapacity, studio_sim: Any, sim_api_key: str
+) -> None:
+    # Given a submit whose invocation has 20 s left: less than a create's answer may take (a
+    # 3 s connect and a 30 s read), so Aiuta could create the operation after the Lambda is gone
+    create_idempotency_table()
+    client = AiutaStudioClient(sim_api_key, studio_sim.base_url, capacity=capacity)
+    photo = client.upload_image(
+        product_photo("tshirt", (30, 90, 160)), filename="a.jpg", content_type="image/jpeg"
+    )
+    left = InvocationLeft(20)
+    client.register_lambda_context(left)
+    create_once = operation_creator(IDEMPOTENCY_TABLE, lambda: client)
+    order = {"action": "flat_lay", "request": flat_lay_request(photo.id).to_api()}
+
+    # When it creates the job's operation
+    with pytest.raises(CapacityUnavailable, match="too little time left to send a create") as refused:
+        create_once("job-1#flat_lay#0", order)
+
+    # Then nothing reached Aiuta and nothing is held: the job waits for capacity and submits again
+    assert refused.value.retry_after == 1
+    assert studio_sim.admin.stats()["creates"]["total"] == 0
+    assert capacity.operations.in_flight() == {}
+
+    # And the fresh invocation (a minute left) creates it, once, though the key was tried before
+    left.seconds = 60
+    operation_id = create_once("job-1#flat_lay#0", order)
+    assert create_once("job-1#flat_lay#0", order) == operation_id
+    assert studio_sim.admin.stats()["creates"]["total"] == 1
+    assert set(capacity.operations.in_flight()) == {operation_id}
+
+
+def test_a_turn_later_than_the_request_can_go_is_not_taken(table: str) -> None:
+    # Given a budget of 1 request/s whose next turn is 2 s away
+    clock = SleepingClock()
+    others, caller = budget(table, clock, rate=1.0, burst=1), budget(table, clock, rate=1.0, burst=1)
+    start = clock()
+    assert [others.reserve(start + 5) for _ in range(2)] == [start, start + 1]
+
+    # When a create that must leave within 1.5 s asks for a turn
+    with pytest.raises(CapacityUnavailable, match=r"taken for the next 2.0 s"):
+        caller.take(create=True, send_by=start + 1.5)
+
+    # Then it took none: the turn 2 s away is still the next one anybody gets
+    assert clock.slept == []
+    assert others.reserve(start + 5) == start + 2
+
+
+def test_a_table_answering_after_the_request_could_go_gives_no_turn(table: str) -> None:
+    # Given a budget whose table answers each call 6 s late (a stalled DynamoDB, as moto stalls
+    # under a catalogue's load), and a create that must leave within 5 s
+    clock = SleepingClock()
+    slow = budget(table, clock)
+    dynamodb = slow._dynamodb
+
+    class Stalled:
+        def __getattr__(self, name: str) -> Any:
+            call = getattr(dynamodb, name)
+
+            def stalled(**kwargs: Any) -> Any:
+                answer = call(**kwargs)
+                clock.now += 6
+                return answer
+
+            return stalled
+
+    slow._dynamodb = Stalled()
+    start = clock()
+
+    # When it asks for a turn
+    with pytest.raises(CapacityUnavailable, match="answered too slowly"):
+        slow.take(create=True, send_by=start + 5)
+
+    # Then it does not go: its turn passed while the table answered, and no time is left for another
+    assert clock() > start + 5
 
 
 def test_a_capacity_table_that_does_not_answer_is_no_capacity_not_a_failure(table: str) -> None:

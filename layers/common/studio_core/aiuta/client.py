@@ -11,6 +11,11 @@ budget, every create holds an operation lease while it is in flight, and a read 
 operation finished gives its lease back. So every Lambda and every call path stays within the
 account's configured rate and operations in flight.
 
+A create cut off by the Lambda's timeout can never be sent again (Aiuta may have it), so with the
+invocation's time registered (``register_lambda_context``) a create leaves only while there is
+time to hear the answer and keep it: otherwise it is not sent (``CapacityUnavailable``), and the
+job tries again in a fresh invocation instead of failing with a create that never left.
+
 The key goes to the configured API's host and nowhere else: the base URL must be https (http
 only on this machine's loopback, where the local stack's simulator listens), and no redirect is
 followed (requests keeps a session's ``x-api-key`` on a redirect to another host; it strips only
@@ -20,6 +25,7 @@ followed (requests keeps a session's ``x-api-key`` on a redirect to another host
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from functools import cache
@@ -56,10 +62,17 @@ from studio_core.domain.errors import (
     AiutaRateLimited,
     AiutaRejectedRequest,
     AiutaServerError,
+    CapacityUnavailable,
 )
 from studio_core.domain.urls import api_url_problem
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+# What an invocation must still have after a create's answer: the lease re-keyed by the new id and
+# the idempotency record saved (``aiuta.operations``), each a DynamoDB call or two.
+AFTER_ANSWER_SECONDS = 5.0
+# The longest a capacity-table call takes before it gives up (``clients.QUICK``: two attempts of a
+# 2 s connect and a 3 s read): a lease or a turn must not start later than this before a create.
+TABLE_CALL_SECONDS = 10.0
 FINISHED_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED", "ABORTED"})
 
 logger = logging.getLogger(__name__)
@@ -68,9 +81,16 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 class RequestTurns(Protocol):
     """A shared request budget: ``take()`` returns (the turn) when one request may be sent, or
-    raises; ``create=True`` says the request creates an operation (the budget counts them)."""
+    raises; ``create=True`` says the request creates an operation (the budget counts them);
+    ``send_by`` (epoch seconds): no turn later than that, and no waiting past it."""
 
-    def take(self, *, create: bool = False) -> float: ...
+    def take(self, *, create: bool = False, send_by: float | None = None) -> float: ...
+
+
+class InvocationContext(Protocol):
+    """What the client reads of a Lambda context: the invocation's time left."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
 
 
 class OperationLeases(Protocol):
@@ -170,6 +190,7 @@ class AiutaStudioClient:
         self._timeout = (connect_timeout, read_timeout)
         self._session = session or requests.Session()
         self._capacity = capacity
+        self._time_left: Callable[[], float] | None = None
         turns = capacity.requests if capacity is not None else None
         adapter = HTTPAdapter(max_retries=(retry or RetryPolicy()).build(turns))
         self._session.mount("http://", adapter)
@@ -181,6 +202,27 @@ class AiutaStudioClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def register_lambda_context(self, context: InvocationContext) -> None:
+        """Sends a create only while this invocation has the time to hear its answer (call it at
+        the start of every invocation that may create)."""
+        self._time_left = lambda: context.get_remaining_time_in_millis() / 1000
+
+    def _create_deadline(self) -> float | None:
+        """The latest a create may leave (epoch seconds): its answer's whole timeout and
+        ``AFTER_ANSWER_SECONDS`` before the invocation's end (None: no invocation registered)."""
+        if self._time_left is None:
+            return None
+        return time.time() + self._time_left() - sum(self._timeout) - AFTER_ANSWER_SECONDS
+
+    @staticmethod
+    def _refuse_late_create(send_by: float | None, before: float = 0.0) -> None:
+        if send_by is not None and time.time() + before > send_by:
+            raise CapacityUnavailable(
+                "this invocation had too little time left to send a create and hear Aiuta's answer, "
+                "so the create was not sent; the job tries again in a fresh invocation",
+                retry_after=1,
+            )
 
     # Uploaded and generated images
 
@@ -236,11 +278,18 @@ class AiutaStudioClient:
     # Plumbing
 
     def _create(self, path: str, body: Mapping[str, Any]) -> str:
-        """POSTs a create while holding an operation lease (when the account's capacity is shared)."""
+        """POSTs a create while holding an operation lease (when the account's capacity is shared),
+        if the invocation has the time for it (``register_lambda_context``)."""
+        send_by = self._create_deadline()
         if self._capacity is None:
-            return str(self._call("POST", path, CreateOperationResponse, json=body).operation_id)
+            answer = self._call("POST", path, CreateOperationResponse, json=body, send_by=send_by)
+            return str(answer.operation_id)
+        # The lease and the turn are table calls of their own before the create leaves.
+        self._refuse_late_create(send_by, before=TABLE_CALL_SECONDS)
         with self._capacity.operations.slot_for_create() as assign:
-            answer = self._call("POST", path, CreateOperationResponse, json=body, create=True)
+            answer = self._call(
+                "POST", path, CreateOperationResponse, json=body, create=True, send_by=send_by
+            )
             operation_id = str(answer.operation_id)
             assign(operation_id)
             return operation_id
@@ -266,10 +315,12 @@ class AiutaStudioClient:
         files: Mapping[str, Any] | None = None,
         nullable: bool = False,
         create: bool = False,
+        send_by: float | None = None,
     ) -> Any:
         where = f"{method} {path}"
         if self._capacity is not None:
-            self._capacity.requests.take(create=create)
+            self._capacity.requests.take(create=create, send_by=send_by)
+        self._refuse_late_create(send_by)
         try:
             response = self._session.request(
                 method,

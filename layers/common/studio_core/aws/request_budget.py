@@ -88,15 +88,24 @@ class RequestBudget:
         self.late_seconds = min(0.25, 0.5 / rate)
         self._backlog: NewWorkBacklog | None = None  # as the item was last seen
 
-    def take(self, *, create: bool = False) -> float:
+    def take(self, *, create: bool = False, send_by: float | None = None) -> float:
         """Blocks until this caller may send one request (``create``: one that creates an operation)
-        and returns that turn (epoch seconds); ``CapacityUnavailable`` if it is far off."""
+        and returns that turn (epoch seconds); ``CapacityUnavailable`` if it is far off, or later
+        than ``send_by`` (epoch seconds), or if the table's answers take us past ``send_by``."""
         missed = False
         while True:
             now = self._clock()
+            latest = now + self.max_wait_seconds
+            if send_by is not None:
+                if now > send_by:  # the table's answers took the time this request had
+                    raise CapacityUnavailable(
+                        "the request budget's table answered too slowly for this request to go in time",
+                        retry_after=1,
+                    )
+                latest = min(latest, send_by)
             try:
                 # A turn retaken after a missed one is the same request: it is counted once.
-                turn = self._reserve(now, now + self.max_wait_seconds, create, counted=not missed)
+                turn = self._reserve(now, latest, create, counted=not missed)
             except (BotoCoreError, ClientError) as exc:
                 # Nothing was sent to Aiuta yet: the job waits for capacity, it does not fail.
                 raise CapacityUnavailable(
@@ -211,7 +220,14 @@ class RequestBudget:
         """
         interval_ms = 1000.0 / self.rate
         tolerance_ms = (self.burst - 1) * interval_ms
-        for _ in range(MAX_CONFLICTS):
+        for conflict in range(MAX_CONFLICTS):
+            if conflict and now > latest:
+                # A table slow to answer: a turn now would come too late for this caller.
+                raise CapacityUnavailable(
+                    f"the request budget's table answered too slowly to give a turn in time "
+                    f"({conflict} tries)",
+                    retry_after=1,
+                )
             now_ms = int(now * 1000)
             limit_ms = int(latest * 1000 + tolerance_ms)
             moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms), create, counted)
@@ -221,6 +237,7 @@ class RequestBudget:
             if tat is not None and tat >= now_ms:
                 if tat > limit_ms:
                     return _TooFar(max(0.0, (tat - tolerance_ms - now_ms) / 1000))
+                now = self._clock()
                 continue  # it moved on meanwhile: try the atomic step again
             if self._restart(tat, now_ms, now_ms + math.ceil(interval_ms), create, counted):
                 return now_ms / 1000
