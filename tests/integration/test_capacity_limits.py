@@ -72,6 +72,7 @@ def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table
 
     # When the fourth asks, its turn is 3 s away: more than a Lambda should idle
     callers[3]._sleep = clock.sleep
+    made = dynamodb_calls(callers[3]._dynamodb)
     with pytest.raises(CapacityUnavailable, match=r"1 requests/s is taken for the next 3.0 s") as refused:
         callers[3].take()
 
@@ -79,6 +80,8 @@ def test_a_turn_far_off_is_refused_with_the_time_until_the_budget_has_room(table
     assert refused.value.retry_after == pytest.approx(3.0)
     assert "retry after 3 s" in str(refused.value)
     assert clock.slept == [1.0, 2.0]
+    # And the refusal cost the table one call: the refused update says how far off the budget is
+    assert made == ["UpdateItem"]
 
 
 @pytest.mark.parametrize(("woke_late", "keeps_its_turn"), [(0.05, True), (0.15, False)])

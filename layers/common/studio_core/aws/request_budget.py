@@ -230,10 +230,10 @@ class RequestBudget:
                 )
             now_ms = int(now * 1000)
             limit_ms = int(latest * 1000 + tolerance_ms)
-            moved = self._advance(now_ms, limit_ms, math.ceil(interval_ms), create, counted)
-            if moved is not None:
-                return max(now_ms, moved - math.ceil(interval_ms) - tolerance_ms) / 1000
-            tat = self._read_tat()
+            moved, tat = self._advance(now_ms, limit_ms, math.ceil(interval_ms), create, counted)
+            if moved:
+                assert tat is not None
+                return max(now_ms, tat - math.ceil(interval_ms) - tolerance_ms) / 1000
             if tat is not None and tat >= now_ms:
                 if tat > limit_ms:
                     return _TooFar(max(0.0, (tat - tolerance_ms - now_ms) / 1000))
@@ -259,8 +259,9 @@ class RequestBudget:
 
     def _advance(
         self, now_ms: int, limit_ms: int, interval_ms: int, create: bool = False, counted: bool = True
-    ) -> int | None:
-        """``tat += interval`` if ``now <= tat <= limit``; the new ``tat``, or None."""
+    ) -> tuple[bool, int | None]:
+        """``tat += interval`` if ``now <= tat <= limit``: (True, the new ``tat``); else (False, the
+        ``tat`` the refusal returned, None if there is none), so a refused step costs no read."""
         counting, values = self._counting(create, counted, now_ms)
         try:
             answer = self._dynamodb.update_item(
@@ -275,14 +276,17 @@ class RequestBudget:
                     **values,
                 },
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if conditional_failure(exc):
-                return None
+                item = exc.response.get("Item") or {}
+                self._seen(item)
+                return False, int(item["tat_ms"]["N"]) if "tat_ms" in item else None
             raise
         self._seen(answer["Attributes"])
         self._decay(answer["Attributes"])
-        return int(answer["Attributes"]["tat_ms"]["N"])
+        return True, int(answer["Attributes"]["tat_ms"]["N"])
 
     def _decay(self, attributes: dict[str, Any]) -> None:
         """Halves the counts once they reach ``COUNTS_HALVED_AT`` requests, if nobody counted one
@@ -308,10 +312,6 @@ class RequestBudget:
         except (BotoCoreError, ClientError) as exc:
             if not (isinstance(exc, ClientError) and conditional_failure(exc)):
                 logger.info("the request counts were not halved", extra={"error": aws_error(exc)})
-
-    def _read_tat(self) -> int | None:
-        item = self._read_item()
-        return int(item["tat_ms"]["N"]) if "tat_ms" in item else None
 
     def _restart(
         self, expected: int | None, now_ms: int, new: int, create: bool = False, counted: bool = True
