@@ -280,7 +280,7 @@ class RequestBudget:
             )
         except ClientError as exc:
             if conditional_failure(exc):
-                item = exc.response.get("Item") or {}
+                item: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
                 self._seen(item)
                 return False, int(item["tat_ms"]["N"]) if "tat_ms" in item else None
             raise
